@@ -1,0 +1,40 @@
+# Spendsight: `make run` serves the dashboard with demo data; `make test` runs the suite on SQLite and PostgreSQL.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-sqlite test-postgres browser bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/spendsight init
+	$(BIN)/spendsight demo
+	scripts/run.sh
+
+# Headless Chromium for the browser tests, from Debian (Playwright's own download is not reachable).
+browser:
+	@command -v chromium >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+
+test: install browser test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# Each run creates and drops its own database on the local server (SPENDSIGHT_TEST_PG_ADMIN to change it).
+test-postgres: install
+	$(BIN)/pytest -q --db postgresql $(PYTEST_ARGS)
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) tests/artifacts .pytest_cache

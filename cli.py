@@ -1,0 +1,342 @@
+"""The `spendsight` command line: thin commands over models/, collectors/ and alerts/."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, help="Spendsight: LLM API usage and cost monitor.")
+org_app = typer.Typer(no_args_is_help=True, help="Organizations.")
+member_app = typer.Typer(no_args_is_help=True, help="Members of an organization and their roles.")
+app.add_typer(org_app, name="org")
+app.add_typer(member_app, name="member")
+
+EXIT_USAGE = 2
+EXIT_QUARANTINED = 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r}: expected a date YYYY-MM-DD")
+
+
+def _db():
+    """Initialize the database (idempotent) and hand back nothing; commands then use sessions."""
+    from models.db import init_db
+
+    init_db()
+
+
+@app.command()
+def init() -> None:
+    """Create the data dir, the database tables and a prices.toml to edit."""
+    from models.prices import default_prices_text
+    from models.settings import get_settings
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _db()
+    if not settings.prices_file.exists():
+        settings.prices_file.write_text(default_prices_text())
+        typer.echo(f"wrote {settings.prices_file}")
+    typer.echo(f"database ready: {_safe_url(settings.db_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def demo(
+    force: Annotated[bool, typer.Option(help="Load even when data exists.")] = False,
+) -> None:
+    """Load 90 days of demo data (no-op when the database already has organizations)."""
+    from models.demo import load_demo
+
+    _db()
+    loaded = load_demo(force=force)
+    typer.echo(loaded)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Log files (JSONL, CSV; .gz allowed).")],
+    format: Annotated[str, typer.Option("--format", help="auto|openai-jsonl|anthropic-jsonl|litellm-csv|csv")] = "auto",
+    org: Annotated[Optional[str], typer.Option(help="Organization for lines that do not name one.")] = None,
+    project: Annotated[Optional[str], typer.Option(help="Project for lines that do not name one.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model for lines that do not name one.")] = None,
+    map: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for --format csv.")] = None,
+    at: Annotated[Optional[str], typer.Option(help="ISO time for lines without one.")] = None,
+) -> None:
+    """Ingest request logs; prints `read=N ingested=N duplicate=N quarantined=N`."""
+    from collectors.logs import Defaults, UsageError, parse_map
+    from collectors.logs import ingest as run_ingest
+    from collectors.logs.formats import Reject, parse_time
+
+    _db()
+    try:
+        mapping = parse_map(map or [])
+        when = parse_time(at, "--at") if at else None
+    except UsageError as exc:
+        fail(str(exc))
+    except Reject as exc:
+        fail(exc.reason)
+    defaults = Defaults(org=org, project=project, model=model, at=when)
+    try:
+        with _progress() as advance:
+            result = run_ingest(paths, format, defaults, mapping, progress=advance.bytes, on_file=advance.file)
+    except UsageError as exc:
+        fail(str(exc))
+    for created in result.orgs_created:
+        typer.echo(f"created organization {created} (rename it with `spendsight org update`)", err=True)
+    for problem in result.problems:
+        typer.echo(f"quarantined {problem}", err=True)
+    _after_usage(result.orgs_touched)
+    typer.echo(result.summary())
+    if result.quarantined:
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+class _NoProgress:
+    def bytes(self, n: int) -> None:
+        pass
+
+    def file(self, path, size) -> None:
+        pass
+
+
+class _progress:
+    """A progress bar on a terminal; silence otherwise (pipes, CI, tests)."""
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            self._bar = None
+            return _NoProgress()
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress("{task.description}", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                             transient=True)
+        self._bar.__enter__()
+        bar = self._bar
+        state = {"task": None}
+
+        class Advance:
+            def file(self, path, size):
+                state["task"] = bar.add_task(str(path), total=size)
+
+            def bytes(self, n):
+                if state["task"] is not None:
+                    bar.advance(state["task"], n)
+
+        return Advance()
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def _after_usage(org_ids) -> None:
+    """After new usage: evaluate alerts for the orgs it touched (when the alerts package provides it)."""
+    if not org_ids:
+        return
+    hook = _alerts_hook()
+    if hook is not None:
+        hook(sorted(org_ids))
+
+
+def _alerts_hook():
+    try:
+        from alerts import after_usage
+    except ImportError:
+        return None
+    return after_usage
+
+
+@app.command()
+def report(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (org time zone).")],
+    end: Annotated[str, typer.Option(help="Day after the last, YYYY-MM-DD (exclusive).")],
+    by: Annotated[str, typer.Option(help="Comma list of day,model,project,api_key,user.")] = "",
+    format: Annotated[str, typer.Option("--format", help="csv|json")] = "csv",
+) -> None:
+    """Spend per group between two dates (end exclusive), as CSV or JSON."""
+    from models.db import session_scope
+    from models.orgs import ValidationError, get_org
+    from models.report import REPORT_BY, REPORT_COLUMNS, render, report_rows
+
+    _db()
+    start_day, end_day = parse_day(start, "--start"), parse_day(end, "--end")
+    if end_day <= start_day:
+        fail(f"--end {end} must be after --start {start} (end is exclusive)")
+    keys = tuple(k.strip() for k in by.split(",") if k.strip())
+    for key in keys:
+        if key not in REPORT_BY:
+            fail(f"--by {key!r}: choose from {', '.join(REPORT_BY)}")
+    if format not in ("csv", "json"):
+        fail(f"--format {format!r}: choose csv or json")
+    try:
+        with session_scope() as session:
+            get_org(session, org)
+    except ValidationError as exc:
+        fail(str(exc))
+    rows = report_rows(org, start_day, end_day, keys)
+    typer.echo(render(rows, [*keys, *REPORT_COLUMNS], format), nl=False)
+
+
+@org_app.command("add")
+def org_add(
+    id: Annotated[str, typer.Option("--id", help="Organization id, e.g. org-prod.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    env: Annotated[str, typer.Option(help="prod|staging")] = "prod",
+    timezone: Annotated[str, typer.Option(help="IANA time zone for days and months.")] = "UTC",
+) -> None:
+    """Create an organization."""
+    from models.db import session_scope
+    from models.orgs import ValidationError, create_org
+
+    _db()
+    try:
+        with session_scope() as session:
+            org = create_org(session, id, name, env, timezone)
+            typer.echo(f"created {org.id} ({org.environment}, {org.timezone})")
+    except ValidationError as exc:
+        fail(str(exc))
+
+
+@org_app.command("update")
+def org_update(
+    id: Annotated[str, typer.Option("--id", help="Organization id.")],
+    name: Annotated[Optional[str], typer.Option(help="New display name.")] = None,
+    env: Annotated[Optional[str], typer.Option(help="prod|staging")] = None,
+    timezone: Annotated[Optional[str], typer.Option(help="IANA time zone.")] = None,
+) -> None:
+    """Rename an organization or change its environment or time zone."""
+    from models.db import session_scope
+    from models.orgs import ValidationError, update_org
+    from models.rollups import rebuild_org
+
+    _db()
+    changes = {k: v for k, v in {"name": name, "environment": env, "timezone": timezone}.items() if v is not None}
+    if not changes:
+        fail("nothing to change: pass --name, --env or --timezone")
+    try:
+        with session_scope() as session:
+            org = update_org(session, id, **changes)
+    except ValidationError as exc:
+        fail(str(exc))
+    if timezone is not None:
+        rebuild_org(id)  # days are in the org's time zone: re-cut them
+    typer.echo(f"updated {org.id}")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organizations."""
+    from models.db import session_scope
+    from models.orgs import list_orgs
+
+    _db()
+    with session_scope() as session:
+        for org in list_orgs(session):
+            typer.echo(f"{org.id}\t{org.environment}\t{org.timezone}\t{org.name}")
+
+
+@member_app.command("add")
+def member_add(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Member's email.")],
+    role: Annotated[str, typer.Option(help="reader|owner")] = "reader",
+) -> None:
+    """Add a member to an organization (or change their role)."""
+    from models.db import session_scope
+    from models.orgs import ValidationError, set_member
+
+    _db()
+    try:
+        with session_scope() as session:
+            member = set_member(session, org, email, role)
+            typer.echo(f"{member.email} is {member.role} of {member.org_id}")
+    except ValidationError as exc:
+        fail(str(exc))
+
+
+@member_app.command("remove")
+def member_remove(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Member's email.")],
+) -> None:
+    """Remove a member from an organization."""
+    from models.db import session_scope
+    from models.orgs import ValidationError, remove_member
+
+    _db()
+    try:
+        with session_scope() as session:
+            remove_member(session, org, email)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed {email} from {org}")
+
+
+@app.command()
+def rollup(
+    org: Annotated[Optional[str], typer.Option(help="Only this organization.")] = None,
+) -> None:
+    """Rebuild rollups from raw usage (after editing data by hand)."""
+    from models.db import session_scope
+    from models.orgs import list_orgs
+    from models.rollups import rebuild_org
+
+    _db()
+    with session_scope() as session:
+        ids = [org] if org else [o.id for o in list_orgs(session)]
+    for org_id in ids:
+        rebuild_org(org_id)
+        typer.echo(f"rebuilt rollups of {org_id}")
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler in the foreground until Ctrl-C (standby while another worker leads)."""
+    import logging
+    import signal
+    import threading
+
+    from collectors.scheduler import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _db()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    runner = Worker()
+    runner.start()
+    typer.echo("worker started (Ctrl-C stops it)", err=True)
+    done.wait()
+    runner.stop()
+    typer.echo("worker stopped", err=True)
+
+
+def _now() -> datetime:
+    from models.db import utcnow
+
+    return utcnow()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,178 @@
+"""Request-log ingest: stream files in batches into usage; idempotent per request id."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from collectors.base import ensure_orgs, insert_requests, mark_rows_dirty, quarantine, usage_row
+from collectors.logs.client import Item, UsageError, detect_format, parse_map, read_csv, read_jsonl
+from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
+from models.db import get_engine
+from models.orgs import ValidationError, validate_org_id
+from models.prices import get_catalog, normalize_tier
+from models.rollups import process_dirty
+
+__all__ = ["IngestResult", "UsageError", "ingest", "parse_map", "FORMATS"]
+
+
+@dataclass
+class IngestResult:
+    read: int = 0
+    ingested: int = 0
+    duplicate: int = 0
+    quarantined: int = 0
+    orgs_created: list[str] = field(default_factory=list)
+    orgs_touched: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)  # first few quarantine reasons, for the terminal
+
+    def summary(self) -> str:
+        return f"read={self.read} ingested={self.ingested} duplicate={self.duplicate} quarantined={self.quarantined}"
+
+
+@dataclass
+class Defaults:
+    """What the command line supplies for lines that do not say it themselves."""
+
+    org: str | None = None
+    project: str | None = None
+    model: str | None = None
+    at: datetime | None = None
+
+
+def ingest(
+    paths: Iterable[Path],
+    fmt: str = "auto",
+    defaults: Defaults | None = None,
+    mapping: dict[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_file: Callable[[Path, int], None] | None = None,
+) -> IngestResult:
+    """Ingest every file; raises UsageError before reading anything if the request is unusable."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    defaults = defaults or Defaults()
+    if defaults.org:
+        try:
+            defaults.org = validate_org_id(defaults.org)
+        except ValidationError as exc:
+            raise UsageError(str(exc)) from None
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    if mapping and fmt not in ("csv", "auto"):
+        raise UsageError("--map only applies to --format csv")
+    result = IngestResult()
+    sized = progress or (lambda n: None)
+    for path in paths:
+        if on_file:
+            on_file(path, path.stat().st_size)
+        file_fmt = detect_format(path) if fmt == "auto" else fmt
+        if file_fmt in ("litellm-csv", "csv"):
+            items = read_csv(path, file_fmt, mapping or {}, sized)
+        else:
+            provider = {"openai-jsonl": "openai", "anthropic-jsonl": "anthropic"}.get(file_fmt)
+            items = read_jsonl(path, provider, sized)
+        _ingest_items(path, file_fmt, items, defaults, result)
+    process_dirty()
+    return result
+
+
+def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Defaults, result: IngestResult) -> None:
+    catalog = get_catalog()
+    rows: list[dict] = []
+    rejects: list[dict] = []
+    name = str(path)
+    for item in items:
+        result.read += 1
+        if item.reject is None:
+            try:
+                rows.append(_to_row(item, fmt, defaults, catalog))
+            except _Missing as missing:
+                item.reject = missing.reject
+        if item.reject is not None:
+            rejects.append(
+                {"file": name, "line": item.line, "format": fmt, "field": item.reject.field,
+                 "reason": item.reject.reason, "raw": item.raw.rstrip("\r\n")[:MAX_RAW_CHARS],
+                 "org_id": defaults.org or ""}
+            )
+            if len(result.problems) < 5:
+                result.problems.append(f"{name}:{item.line}: {item.reject.field}: {item.reject.reason}")
+        if len(rows) >= BATCH_ROWS:
+            _flush(rows, rejects, result)
+            rows, rejects = [], []
+    _flush(rows, rejects, result)
+
+
+class _Missing(Exception):
+    def __init__(self, reject):
+        self.reject = reject
+
+
+def _to_row(item: Item, fmt: str, defaults: Defaults, catalog) -> dict:
+    from collectors.logs.formats import Reject
+
+    rec = item.record
+    org = rec.get("org") or defaults.org
+    if not org:
+        raise _Missing(Reject("org", "no organization: pass --org or give `org` in the line's wrapper"))
+    try:
+        org = validate_org_id(org)
+    except ValidationError as exc:
+        raise _Missing(Reject("org", str(exc))) from None
+    timestamp = rec.get("timestamp") or defaults.at
+    if timestamp is None:
+        raise _Missing(Reject("timestamp", "no time: the line has none; pass --at or give `timestamp` in a wrapper"))
+    model = rec.get("model") or defaults.model or ""
+    if not model:
+        raise _Missing(Reject("model", "no model: the line has none; pass --model"))
+    provider = rec.get("provider") or catalog.infer_provider(model)
+    request_id = rec.get("request_id") or ""
+    if not request_id:
+        # No id in the line: its content and line number identify it, so a grown log re-ingests cleanly.
+        digest = hashlib.sha1(item.raw.rstrip("\r\n").encode("utf-8", "replace")).hexdigest()[:20]
+        request_id = f"line:{digest}:{item.line}"
+    input_tokens = rec.get("input_tokens", 0)
+    row = usage_row(
+        org_id=org,
+        provider=provider,
+        source="log",
+        kind=rec.get("kind", "completions"),
+        project_id=rec.get("project") or defaults.project or "",
+        api_key_id=rec.get("api_key_id", ""),
+        user_id=rec.get("user", ""),
+        model=model,
+        service_tier=normalize_tier(rec.get("service_tier")),
+        batch=bool(rec.get("batch", False)),
+        context_band=catalog.band(input_tokens),
+        bucket_start=timestamp,
+        bucket_width=0,
+        request_id=request_id[:200],
+        requests=rec.get("requests", 1),
+    )
+    for key, value in rec.items():
+        if key in row and isinstance(value, int) and not isinstance(value, bool) and key not in ("requests",):
+            row[key] = value
+    return row
+
+
+def _flush(rows: list[dict], rejects: list[dict], result: IngestResult) -> None:
+    """One transaction per batch: rows, their dirty-range marks and quarantined lines together."""
+    if not rows and not rejects:
+        return
+    with get_engine().begin() as conn:
+        if rows:
+            result.orgs_created += ensure_orgs(conn, {r["org_id"] for r in rows})
+            inserted = insert_requests(conn, rows)
+            result.ingested += inserted
+            result.duplicate += len(rows) - inserted
+            if inserted:
+                mark_rows_dirty(conn, rows)
+                result.orgs_touched.update(r["org_id"] for r in rows)
+        if rejects:
+            quarantine(conn, rejects)
+            result.quarantined += len(rejects)

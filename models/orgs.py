@@ -1,0 +1,161 @@
+"""Organizations and members: validated writes and simple reads."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlmodel import Session, select
+
+from models.tables import ENVIRONMENTS, ROLES, Member, Organization
+
+ORG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ValidationError(ValueError):
+    """User input that cannot be stored; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is making a change: a signed-in member's email, or a trusted system process (CLI, worker)."""
+
+    email: str | None
+    system: bool = False
+
+    @classmethod
+    def cli(cls) -> Actor:
+        return cls("cli", system=True)
+
+    @property
+    def label(self) -> str:
+        return self.email or "system"
+
+
+def validate_org_id(value: str) -> str:
+    value = (value or "").strip()
+    if not ORG_ID_RE.match(value):
+        raise ValidationError(
+            f"organization id {value!r}: use 1-100 letters, digits, '-', '_', '.' or ':' (e.g. org-prod)"
+        )
+    return value
+
+
+def validate_name(value: str, field: str = "name", max_length: int = 200) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationError(f"{field} must not be empty")
+    if len(value) > max_length:
+        raise ValidationError(f"{field} is longer than {max_length} characters")
+    if CONTROL_RE.search(value):
+        raise ValidationError(f"{field} contains control characters")
+    return value
+
+
+def validate_email(value: str) -> str:
+    value = (value or "").strip().lower()
+    if len(value) > 320 or not EMAIL_RE.match(value):
+        raise ValidationError(f"email {value!r} is not a valid address (e.g. ana@example.com)")
+    return value
+
+
+def validate_timezone(value: str) -> str:
+    value = (value or "UTC").strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"time zone {value!r} is unknown; use an IANA name such as Europe/Berlin") from None
+    return value
+
+
+def validate_choice(value: str, choices: tuple[str, ...], field: str) -> str:
+    value = (value or "").strip().lower()
+    if value not in choices:
+        raise ValidationError(f"{field} {value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def timezones() -> list[str]:
+    return sorted(available_timezones())
+
+
+def create_org(
+    session: Session, org_id: str, name: str, environment: str = "prod", timezone: str = "UTC",
+    currency: str = "USD",
+) -> Organization:
+    org_id = validate_org_id(org_id)
+    if session.get(Organization, org_id) is not None:
+        raise ValidationError(f"organization {org_id!r} already exists")
+    org = Organization(
+        id=org_id,
+        name=validate_name(name, "organization name"),
+        environment=validate_choice(environment, ENVIRONMENTS, "environment"),
+        timezone=validate_timezone(timezone),
+        currency=validate_choice(currency, ("usd", "cny"), "currency").upper(),
+    )
+    session.add(org)
+    session.flush()
+    return org
+
+
+def update_org(session: Session, org_id: str, **changes) -> Organization:
+    org = get_org(session, org_id)
+    validators = {
+        "name": lambda v: validate_name(v, "organization name"),
+        "environment": lambda v: validate_choice(v, ENVIRONMENTS, "environment"),
+        "timezone": validate_timezone,
+        "currency": lambda v: validate_choice(v, ("usd", "cny"), "currency").upper(),
+    }
+    for key, value in changes.items():
+        if key not in validators:
+            raise ValidationError(f"cannot change {key!r} of an organization")
+        setattr(org, key, validators[key](value))
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_org(session: Session, org_id: str) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise ValidationError(f"organization {org_id!r} does not exist (create it with `spendsight org add`)")
+    return org
+
+
+def list_orgs(session: Session) -> list[Organization]:
+    return list(session.exec(select(Organization).order_by(Organization.id)))
+
+
+def set_member(session: Session, org_id: str, email: str, role: str) -> Member:
+    """Add a member, or change the role of an existing one."""
+    get_org(session, org_id)
+    email = validate_email(email)
+    role = validate_choice(role, ROLES, "role")
+    member = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
+    if member is None:
+        member = Member(org_id=org_id, email=email, role=role)
+    else:
+        member.role = role
+    session.add(member)
+    session.flush()
+    return member
+
+
+def remove_member(session: Session, org_id: str, email: str) -> None:
+    email = validate_email(email)
+    member = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
+    if member is None:
+        raise ValidationError(f"{email} is not a member of {org_id}")
+    session.delete(member)
+    session.flush()
+
+
+def members(session: Session, org_id: str) -> list[Member]:
+    return list(session.exec(select(Member).where(Member.org_id == org_id).order_by(Member.email)))
+
+
+def owner_emails(session: Session, org_id: str) -> list[str]:
+    return [m.email for m in members(session, org_id) if m.role == "owner"]

@@ -1,0 +1,221 @@
+"""Hourly and daily rollups, rebuilt for exactly the hours a write touched."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, text
+
+from models.db import get_engine
+from models.tables import USAGE_COUNTERS, USAGE_DIMENSIONS
+
+HOUR = timedelta(hours=1)
+_DIMS = ", ".join(USAGE_DIMENSIONS)
+_SUMS = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+_COUNTERS = ", ".join(USAGE_COUNTERS)
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_expr(dialect: str) -> str:
+    if dialect == "sqlite":
+        # Matches the text SQLAlchemy stores for UTCDateTime, so the value reads back as a datetime.
+        return "strftime('%Y-%m-%d %H:00:00.000000', bucket_start)"
+    return "(date_trunc('hour', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+def _lock_org(conn: Connection, org_id: str) -> None:
+    """Serialize rollup rebuilds of one org across processes (SQLite serializes writers already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:' || :org))"), {"org": org_id})
+
+
+def _bind_time(conn: Connection, moment: datetime):
+    from models.db import UTCDateTime
+
+    return UTCDateTime().process_bind_param(moment, conn.dialect)
+
+
+def org_timezone(conn: Connection, org_id: str) -> ZoneInfo:
+    row = conn.execute(text("SELECT timezone FROM organization WHERE id = :o"), {"o": org_id}).first()
+    return ZoneInfo(row[0] if row and row[0] else "UTC")
+
+
+def refresh(conn: Connection, org_id: str, start: datetime, end: datetime) -> None:
+    """Rebuild hourly rollups for [start, end) and the daily rollups of the local days they touch."""
+    if end <= start:
+        return
+    _lock_org(conn, org_id)
+    tz = org_timezone(conn, org_id)
+    # Widen to whole local days so every daily row is rebuilt from complete hours.
+    first_day = start.astimezone(tz).date()
+    last_day = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    h0 = datetime.combine(first_day, time(), tz).astimezone(UTC)
+    h1 = datetime.combine(last_day + timedelta(days=1), time(), tz).astimezone(UTC)
+    _rebuild_hourly(conn, org_id, h0, h1)
+    _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1)
+    _record_state(conn, org_id, tz.key)
+
+
+def _rebuild_hourly(conn: Connection, org_id: str, h0: datetime, h1: datetime) -> None:
+    params = {"org": org_id, "h0": _bind_time(conn, h0), "h1": _bind_time(conn, h1)}
+    conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org AND hour >= :h0 AND hour < :h1"), params)
+    hour = _hour_expr(conn.dialect.name)
+    conn.execute(
+        text(
+            f"INSERT INTO rollup_hourly (hour, org_id, {_DIMS}, {_COUNTERS}) "
+            f"SELECT {hour} AS h, org_id, {_DIMS}, {_SUMS} FROM usage "
+            f"WHERE org_id = :org AND bucket_start >= :h0 AND bucket_start < :h1 "
+            f"GROUP BY h, org_id, {_DIMS}"
+        ),
+        params,
+    )
+
+
+def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
+    conn.execute(
+        text("DELETE FROM rollup_daily WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
+        {"org": org_id, "d0": first_day, "d1": last_day},
+    )
+    rows = conn.execute(
+        text(
+            f"SELECT hour, {_DIMS}, {_COUNTERS} FROM rollup_hourly "
+            f"WHERE org_id = :org AND hour >= :h0 AND hour < :h1"
+        ).columns(hour=_utc_type()),
+        {"org": org_id, "h0": _bind_time(conn, h0), "h1": _bind_time(conn, h1)},
+    )
+    n_dims = len(USAGE_DIMENSIONS)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(USAGE_COUNTERS))
+    day_of: dict[datetime, tuple[date, date]] = {}
+    for row in rows:
+        hour = row[0]
+        days = day_of.get(hour)
+        if days is None:
+            days = day_of[hour] = (hour.astimezone(tz).date(), hour.date())
+        acc = sums[days + tuple(row[1 : 1 + n_dims])]
+        for i, value in enumerate(row[1 + n_dims :]):
+            acc[i] += value or 0
+    if not sums:
+        return
+    columns = ("day", "price_date", *USAGE_DIMENSIONS, *USAGE_COUNTERS)
+    payload = [dict(zip(columns, key + tuple(values)), org_id=org_id) for key, values in sums.items()]
+    conn.execute(
+        text(
+            f"INSERT INTO rollup_daily (org_id, {', '.join(columns)}) "
+            f"VALUES (:org_id, {', '.join(':' + c for c in columns)})"
+        ),
+        payload,
+    )
+
+
+def _utc_type():
+    from models.db import UTCDateTime
+
+    return UTCDateTime()
+
+
+def _record_state(conn: Connection, org_id: str, tz_name: str) -> None:
+    updated = conn.execute(
+        text("UPDATE rollup_state SET timezone = :tz, updated_at = :now WHERE org_id = :org"),
+        {"tz": tz_name, "org": org_id, "now": _bind_time(conn, datetime.now(UTC))},
+    ).rowcount
+    if not updated:
+        conn.execute(
+            text("INSERT INTO rollup_state (org_id, timezone, catalog_fingerprint, updated_at) VALUES (:org, :tz, '', :now)"),
+            {"tz": tz_name, "org": org_id, "now": _bind_time(conn, datetime.now(UTC))},
+        )
+
+
+def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | None:
+    row = conn.execute(
+        text("SELECT MIN(bucket_start) AS lo, MAX(bucket_start) AS hi FROM usage WHERE org_id = :org").columns(
+            lo=_utc_type(), hi=_utc_type()
+        ),
+        {"org": org_id},
+    ).first()
+    if not row or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def rebuild_org(org_id: str) -> None:
+    """Rebuild every rollup of one org (after a time-zone change, or on request)."""
+    with get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
+        conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
+        span = usage_span(conn, org_id)
+        if span:
+            refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + HOUR)
+        else:
+            _record_state(conn, org_id, org_timezone(conn, org_id).key)
+
+
+def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) -> None:
+    """Record touched ranges in the writer's own transaction, so a crash cannot lose them."""
+    for org_id, (lo, hi) in touched.items():
+        conn.execute(
+            text("INSERT INTO rollup_dirty (org_id, start, \"end\", created_at) VALUES (:org, :lo, :hi, :now)"),
+            {
+                "org": org_id,
+                "lo": _bind_time(conn, floor_hour(lo)),
+                "hi": _bind_time(conn, floor_hour(hi) + HOUR),
+                "now": _bind_time(conn, datetime.now(UTC)),
+            },
+        )
+
+
+def process_dirty(org_id: str | None = None) -> int:
+    """Roll up every recorded dirty range (merged per org); returns how many ranges were cleared."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        query = 'SELECT id, org_id, start, "end" FROM rollup_dirty'
+        params = {}
+        if org_id:
+            query += " WHERE org_id = :org"
+            params["org"] = org_id
+        rows = conn.execute(text(query).columns(start=_utc_type(), end=_utc_type()), params).all()
+    by_org: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_org[row.org_id].append(row)
+    for org, items in by_org.items():
+        with engine.begin() as conn:
+            refresh(conn, org, min(r.start for r in items), max(r.end for r in items))
+            ids = [r.id for r in items]
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+                conn.execute(
+                    text(f"DELETE FROM rollup_dirty WHERE id IN ({marks})"),
+                    {f"i{n}": v for n, v in enumerate(chunk)},
+                )
+    return len(rows)
+
+
+def stale_orgs() -> list[str]:
+    """Orgs whose time zone changed since their daily rollup was built."""
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT o.id FROM organization o JOIN rollup_state s ON s.org_id = o.id "
+                "WHERE s.timezone <> o.timezone"
+            )
+        ).all()
+    return [r[0] for r in rows]
+
+
+def touch(touched: dict[str, tuple[datetime, datetime]], org_id: str, moments: Iterable[datetime]) -> None:
+    """Widen an org's touched range to include these moments."""
+    moments = list(moments)
+    if not moments:
+        return
+    lo, hi = min(moments), max(moments)
+    if org_id in touched:
+        old_lo, old_hi = touched[org_id]
+        lo, hi = min(lo, old_lo), max(hi, old_hi)
+    touched[org_id] = (lo, hi)
+

@@ -1,0 +1,292 @@
+"""SQLModel tables for organizations, usage, rollups and provider bills."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from models.db import BigIntPK, UTCDateTime, utcnow
+
+ENVIRONMENTS = ("prod", "staging")
+ROLES = ("reader", "owner")
+
+# Additive counters carried from raw usage into rollups, in one place so SQL and pricing agree.
+USAGE_COUNTERS = (
+    "requests",
+    "input_tokens",  # every prompt token: uncached + cache reads + cache writes
+    "cached_input_tokens",  # the cache-read part of input_tokens
+    "cache_write_tokens",  # the cache-write part of input_tokens (all TTLs)
+    "cache_write_1h_tokens",  # the 1-hour-TTL part of cache_write_tokens
+    "output_tokens",  # reasoning tokens included, as providers bill them
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "images",
+    "audio_seconds",
+    "audio_characters",
+    "web_search_calls",
+    "file_search_calls",
+    "code_interpreter_sessions",
+)
+# What a usage row is attributed to; rollups keep all of them so any grouping reads a rollup.
+USAGE_DIMENSIONS = (
+    "provider",
+    "project_id",
+    "api_key_id",
+    "user_id",
+    "model",
+    "service_tier",
+    "batch",
+    "context_band",
+)
+
+
+def _counter():
+    return Field(default=0, sa_type=BigInteger)
+
+
+# --- organizations ---------------------------------------------------------------------------
+
+
+class OrganizationBase(SQLModel):
+    name: str = Field(max_length=200)
+    environment: str = Field(default="prod", max_length=20)
+    timezone: str = Field(default="UTC", max_length=64)
+    currency: str = Field(default="USD", max_length=3)
+
+
+class Organization(OrganizationBase, table=True):
+    id: str = Field(primary_key=True, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MemberBase(SQLModel):
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
+    email: str = Field(index=True, max_length=320)
+    role: str = Field(default="reader", max_length=10)
+
+
+class Member(MemberBase, table=True):
+    __table_args__ = (UniqueConstraint("org_id", "email", name="uq_member_org_email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProjectBase(SQLModel):
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
+    project_id: str = Field(max_length=200)
+    name: str = Field(default="", max_length=200)
+
+
+class Project(ProjectBase, table=True):
+    __table_args__ = (UniqueConstraint("org_id", "project_id", name="uq_project_org_project"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ApiKeyBase(SQLModel):
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
+    key_id: str = Field(max_length=200)
+    # Only ever a redacted hint such as "sk-...abcd"; the key itself is never stored.
+    hint: str = Field(default="", max_length=40)
+    name: str = Field(default="", max_length=200)
+
+
+class ApiKey(ApiKeyBase, table=True):
+    __table_args__ = (UniqueConstraint("org_id", "key_id", name="uq_apikey_org_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
+# --- usage -----------------------------------------------------------------------------------
+
+
+class UsageDims(SQLModel):
+    """Attribution of a usage row; empty string means 'not attributed' so keys stay unique."""
+
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    project_id: str = Field(default="", max_length=200)
+    api_key_id: str = Field(default="", max_length=200)
+    user_id: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)  # "" is the standard tier
+    batch: bool = False
+    # Largest price-tier threshold the request's prompt exceeded (0: none); selects long-context prices.
+    context_band: int = Field(default=0, sa_type=BigInteger)
+
+
+class UsageCounters(SQLModel):
+    requests: int = _counter()
+    input_tokens: int = _counter()
+    cached_input_tokens: int = _counter()
+    cache_write_tokens: int = _counter()
+    cache_write_1h_tokens: int = _counter()
+    output_tokens: int = _counter()
+    reasoning_tokens: int = _counter()
+    input_audio_tokens: int = _counter()
+    output_audio_tokens: int = _counter()
+    images: int = _counter()
+    audio_seconds: int = _counter()
+    audio_characters: int = _counter()
+    web_search_calls: int = _counter()
+    file_search_calls: int = _counter()
+    code_interpreter_sessions: int = _counter()
+
+
+class UsageBase(UsageDims, UsageCounters):
+    # "log" for ingested request logs, "demo" for demo data, else the collector source's name.
+    source: str = Field(default="log", max_length=100)
+    # Endpoint family: completions, embeddings, images, moderations, audio_speeches, ...
+    kind: str = Field(default="completions", max_length=40)
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+    bucket_width: int = 0  # seconds; 0 is a single request at bucket_start
+    request_id: str = Field(default="", max_length=200)  # "" for provider buckets
+
+
+BUCKET_KEY = (
+    "org_id", "source", "kind", "provider", "project_id", "api_key_id", "user_id", "model",
+    "service_tier", "batch", "context_band", "bucket_start", "bucket_width",
+)
+REQUEST_KEY = ("org_id", "request_id")
+
+
+class Usage(UsageBase, table=True):
+    """Raw usage: one provider bucket or one logged request."""
+
+    __table_args__ = (
+        # A provider bucket is identified by its grouping and time: a revised bucket replaces it.
+        Index("uq_usage_bucket", *BUCKET_KEY, unique=True,
+              sqlite_where=text("request_id = ''"), postgresql_where=text("request_id = ''")),
+        # A logged request is identified by its id within the org: re-ingest adds nothing.
+        Index("uq_usage_request", *REQUEST_KEY, unique=True,
+              sqlite_where=text("request_id <> ''"), postgresql_where=text("request_id <> ''")),
+        Index("ix_usage_org_time", "org_id", "bucket_start"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    ingested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Quarantine(SQLModel, table=True):
+    """Input rejected by ingest or a collector, kept with where it came from and why."""
+
+    __table_args__ = (UniqueConstraint("file", "line", "raw_sha", name="uq_quarantine_file_line"),)
+    id: int | None = Field(default=None, primary_key=True)
+    file: str = Field(index=True, max_length=1000)
+    line: int = 0
+    format: str = Field(default="", max_length=40)
+    field: str = Field(default="", max_length=100)
+    reason: str = Field(max_length=1000)
+    raw: str = Field(default="", max_length=2000)
+    raw_sha: str = Field(default="", max_length=64)
+    org_id: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- rollups ---------------------------------------------------------------------------------
+
+ROLLUP_KEY = ("org_id",) + USAGE_DIMENSIONS
+
+
+class RollupHourly(UsageDims, UsageCounters, table=True):
+    """Usage summed per UTC hour; rebuilt for the hours a write touched."""
+
+    __tablename__ = "rollup_hourly"
+    __table_args__ = (
+        UniqueConstraint("hour", *ROLLUP_KEY, name="uq_rollup_hourly"),
+        Index("ix_rollup_hourly_org_hour", "org_id", "hour"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    hour: datetime = Field(sa_type=UTCDateTime)
+
+
+class RollupDaily(UsageDims, UsageCounters, table=True):
+    """Usage summed per local day of the org, split by UTC date so dated prices stay exact."""
+
+    __tablename__ = "rollup_daily"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *ROLLUP_KEY, name="uq_rollup_daily"),
+        Index("ix_rollup_daily_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    day: date  # in the org's time zone
+    price_date: date  # UTC date the usage happened on: what dated prices key on
+
+
+class RollupDirty(SQLModel, table=True):
+    """A time range whose raw usage changed; written with the data, cleared once rolled up."""
+
+    __tablename__ = "rollup_dirty"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(index=True, max_length=100)
+    start: datetime = Field(sa_type=UTCDateTime)
+    end: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RollupState(SQLModel, table=True):
+    """Per org, the time zone the daily rollup was built in (a change forces a rebuild)."""
+
+    __tablename__ = "rollup_state"
+    org_id: str = Field(primary_key=True, max_length=100)
+    timezone: str = Field(max_length=64)
+    catalog_fingerprint: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- provider bills and collector sources ----------------------------------------------------
+
+
+class BilledCost(SQLModel, table=True):
+    """What a provider says it charged (cost APIs), kept apart from our estimates."""
+
+    __tablename__ = "billed_cost"
+    __table_args__ = (
+        UniqueConstraint("org_id", "source", "bucket_start", "project_id", "line_item", "model",
+                         "service_tier", name="uq_billed_cost"),
+        Index("ix_billed_org_time", "org_id", "bucket_start"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(max_length=100)
+    source: str = Field(max_length=100)
+    provider: str = Field(max_length=40)
+    bucket_start: datetime = Field(sa_type=UTCDateTime)
+    bucket_width: int = 86400
+    project_id: str = Field(default="", max_length=200)
+    line_item: str = Field(default="", max_length=300)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    amount_micros: int = Field(default=0, sa_type=BigInteger)  # USD micro-dollars
+    currency: str = Field(default="USD", max_length=3)
+    ingested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Source(SQLModel, table=True):
+    """A configured collector for one org: which provider, where, and which env var holds the key."""
+
+    __table_args__ = (UniqueConstraint("name", name="uq_source_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
+    name: str = Field(max_length=100)
+    provider: str = Field(max_length=40)
+    key_env: str = Field(max_length=200)  # the variable's name, never its value
+    base_url: str = Field(max_length=500)
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=2000)
+    rows_written: int = Field(default=0, sa_type=BigInteger)
+    run_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SourceCursor(SQLModel, table=True):
+    """How far one endpoint of one source has been collected; moves in the data's transaction."""
+
+    __tablename__ = "source_cursor"
+    __table_args__ = (UniqueConstraint("source_id", "endpoint", name="uq_cursor_source_endpoint"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source_id: int = Field(foreign_key="source.id", index=True, ondelete="CASCADE")
+    endpoint: str = Field(max_length=100)
+    collected_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,27 @@
+"""Helpers for driving pages with streamlit's AppTest."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+
+def run_page(path: str = "app.py", session: dict | None = None, timeout: float = 60) -> AppTest:
+    """Run a page script (relative to the repo) with optional session state; returns the AppTest."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(REPO / path), default_timeout=timeout)
+    for key, value in (session or {}).items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page printed as markdown, captions, alerts and titles, for assertions."""
+    parts = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)

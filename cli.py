@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -332,10 +332,11 @@ def worker() -> None:
     typer.echo("worker stopped", err=True)
 
 
-def _now() -> datetime:
-    from models.db import utcnow
+# --- sources and collection (collectors/) -------------------------------------------------------
 
-    return utcnow()
+# --- budgets, credits, forecast and alerts (models/budgets.py, models/forecast.py, alerts/) -----
+
+# --- users and sign-in (models/auth.py) ----------------------------------------------------------
 
 
 if __name__ == "__main__":

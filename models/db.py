@@ -92,7 +92,10 @@ def dispose_engines() -> None:
 
 
 # Modules that define tables; importing them registers the tables on SQLModel.metadata.
-TABLE_MODULES = ("models.tables",)
+TABLE_MODULES = (
+    "models.tables",
+    "models.audit",
+)
 
 
 def import_table_modules() -> None:

@@ -7,13 +7,24 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO
 
 
-def run_page(path: str = "app.py", session: dict | None = None, timeout: float = 60) -> AppTest:
-    """Run a page script (relative to the repo) with optional session state; returns the AppTest."""
+DEFAULT_USER = "owner@example.com"
+
+
+def sign_in(at: AppTest, email: str) -> None:
+    """Make `email` the signed-in member of this AppTest session (as the sign-in form would)."""
+    at.session_state["user_email"] = email
+
+
+def run_page(path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER,
+             timeout: float = 60) -> AppTest:
+    """Run a page script (relative to the repo) as `user` (None: signed out); returns the AppTest."""
     import streamlit as st
 
     st.cache_data.clear()
     st.cache_resource.clear()
     at = AppTest.from_file(str(REPO / path), default_timeout=timeout)
+    if user:
+        sign_in(at, user)
     for key, value in (session or {}).items():
         at.session_state[key] = value
     return at.run()

@@ -7,7 +7,7 @@ from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 
 
-def test_empty_database_says_what_to_do():
+def test_member_of_no_org_is_told_what_to_do():
     at = run_page()
     assert not at.exception
     assert "spendsight demo" in texts(at)
@@ -15,7 +15,7 @@ def test_empty_database_says_what_to_do():
 
 def test_home_shows_month_to_date_spend():
     now = datetime.now(UTC)
-    make_org("org-h", name="Home Org")
+    make_org("org-h", name="Home Org", readers=("owner@example.com",))
     add_usage(usage("org-h", now, model="gpt-4o", input_tokens=1_000_000, output_tokens=100_000))
     at = run_page()
     assert not at.exception

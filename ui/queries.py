@@ -30,3 +30,15 @@ def org_choices() -> list[dict]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def home_overview(org_id: str, today: date) -> _overview.Overview:
     return _overview.overview(org_id, today)
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
+    """org id -> role for this member (all orgs as owner for a system actor)."""
+    from models.access import role_of, visible_orgs
+    from models.orgs import Actor
+
+    ensure_db()
+    actor = Actor(email, system=system)
+    with session_scope() as session:
+        return {org_id: role_of(session, actor, org_id) for org_id in visible_orgs(session, actor)}

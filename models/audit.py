@@ -1,0 +1,46 @@
+"""Audit log: who changed which limit, grant, member, source or price, from what to what, when."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Text
+from sqlmodel import Field, Session, SQLModel, select
+
+from models.db import BigIntPK, UTCDateTime, utcnow
+from models.orgs import Actor
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=320)
+    org_id: str = Field(default="", index=True, max_length=100)
+    action: str = Field(max_length=60)  # e.g. limit.set, credit.add, member.set, source.add, price.override
+    entity: str = Field(default="", max_length=300)
+    before: str = Field(default="", sa_type=Text)  # JSON
+    after: str = Field(default="", sa_type=Text)  # JSON
+
+
+def record(session: Session, actor: Actor, action: str, org_id: str = "", entity: str = "",
+           before=None, after=None) -> AuditLog:
+    """Add an audit row in the caller's transaction, so the change and its record commit together."""
+    row = AuditLog(actor=actor.label, org_id=org_id, action=action, entity=entity,
+                   before=_dump(before), after=_dump(after))
+    session.add(row)
+    return row
+
+
+def _dump(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def entries(session: Session, org_ids: list[str] | None = None, limit: int = 500) -> list[AuditLog]:
+    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    if org_ids is not None:
+        query = query.where(AuditLog.org_id.in_(org_ids))
+    return list(session.exec(query))

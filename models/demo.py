@@ -83,7 +83,8 @@ def load_demo(force: bool = False, now: datetime | None = None) -> str:
     _write(rows)
     azure = _load_azure()
     _demo_budgets(now)
-    return f"demo: loaded {len(rows)} hourly buckets for org-prod and org-staging; {azure}"
+    logins = _demo_logins()
+    return f"demo: loaded {len(rows)} hourly buckets for org-prod and org-staging; {azure}{logins}"
 
 
 def _describe(session, org_id: str, streams) -> None:
@@ -174,3 +175,12 @@ def _demo_budgets(now: datetime) -> None:
     except ImportError:
         return
     load_demo_budgets(now)
+
+
+def _demo_logins() -> str:
+    """Demo sign-in accounts for the members above, when the auth module is present ('' otherwise)."""
+    try:
+        from models.auth import load_demo_logins
+    except ImportError:
+        return ""
+    return load_demo_logins(DEMO_MEMBERS)

@@ -9,14 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 from collectors.base import ensure_orgs, insert_requests, mark_rows_dirty, quarantine, usage_row
-from collectors.logs.client import Item, UsageError, detect_format, parse_map, read_csv, read_jsonl
+from collectors.logs.client import Item, Lines, UsageError, detect_format, parse_map, read_csv, read_jsonl
 from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
 from models.db import get_engine
 from models.orgs import ValidationError, validate_org_id
 from models.prices import get_catalog, normalize_tier
 from models.rollups import process_dirty
 
-__all__ = ["IngestResult", "UsageError", "ingest", "parse_map", "FORMATS"]
+__all__ = ["Defaults", "IngestResult", "UsageError", "ingest", "ingest_lines", "parse_map", "FORMATS"]
 
 
 @dataclass
@@ -52,6 +52,21 @@ def ingest(
     on_file: Callable[[Path, int], None] | None = None,
 ) -> IngestResult:
     """Ingest every file; raises UsageError before reading anything if the request is unusable."""
+    defaults = _check(fmt, defaults, mapping)
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+    result = IngestResult()
+    for path in paths:
+        if on_file:
+            on_file(path, path.stat().st_size)
+        ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)
+    process_dirty()
+    return result
+
+
+def _check(fmt: str, defaults: Defaults | None, mapping: dict[str, str] | None) -> Defaults:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     defaults = defaults or Defaults()
@@ -60,26 +75,22 @@ def ingest(
             defaults.org = validate_org_id(defaults.org)
         except ValidationError as exc:
             raise UsageError(str(exc)) from None
-    paths = [Path(p) for p in paths]
-    for path in paths:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
     if mapping and fmt not in ("csv", "auto"):
         raise UsageError("--map only applies to --format csv")
-    result = IngestResult()
-    sized = progress or (lambda n: None)
-    for path in paths:
-        if on_file:
-            on_file(path, path.stat().st_size)
-        file_fmt = detect_format(path) if fmt == "auto" else fmt
-        if file_fmt in ("litellm-csv", "csv"):
-            items = read_csv(path, file_fmt, mapping or {}, sized)
-        else:
-            provider = {"openai-jsonl": "openai", "anthropic-jsonl": "anthropic"}.get(file_fmt)
-            items = read_jsonl(path, provider, sized)
-        _ingest_items(path, file_fmt, items, defaults, result)
-    process_dirty()
-    return result
+    return defaults
+
+
+def ingest_lines(lines: Lines, fmt: str, defaults: Defaults, mapping: dict[str, str] | None,
+                 result: IngestResult) -> None:
+    """Ingest one file from `lines.position` on; rollups are left dirty for the caller to process."""
+    path = lines.path
+    file_fmt = detect_format(path) if fmt == "auto" else fmt
+    if file_fmt in ("litellm-csv", "csv"):
+        items = read_csv(lines, file_fmt, mapping or {})
+    else:
+        provider = {"openai-jsonl": "openai", "anthropic-jsonl": "anthropic"}.get(file_fmt)
+        items = read_jsonl(lines, provider)
+    _ingest_items(path, file_fmt, items, defaults, result)
 
 
 def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Defaults, result: IngestResult) -> None:

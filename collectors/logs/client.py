@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,79 +28,111 @@ class Item:
         self.line, self.raw, self.record, self.reject = line, raw, record, reject
 
 
-def open_text(path: Path):
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return path.open("r", encoding="utf-8", errors="replace", newline="")
+class Position:
+    """Where reading stopped: the byte offset after the last complete line, and that line's number."""
+
+    __slots__ = ("offset", "line")
+
+    def __init__(self, offset: int = 0, line: int = 0):
+        self.offset, self.line = offset, line
+
+
+class Lines:
+    """Decoded lines of a file from a position, tracking how far complete lines have been consumed.
+
+    With `complete_only`, a last line without its newline is left for later: a writer may still be
+    appending it (the worker tails growing logs this way).
+    """
+
+    def __init__(self, path: Path, start: Position | None = None, complete_only: bool = False,
+                 sized: Callable[[int], None] | None = None):
+        self.path, self.complete_only = path, complete_only
+        self.position = Position(start.offset, start.line) if start else Position()
+        self._sized = sized or (lambda n: None)
+
+    def _open(self):
+        if self.path.suffix == ".gz":
+            return gzip.open(self.path, "rb")
+        return self.path.open("rb")
+
+    def __iter__(self) -> Iterator[str]:
+        with self._open() as fh:
+            if self.position.offset:
+                fh.seek(self.position.offset)
+            for raw in fh:
+                if self.complete_only and not raw.endswith(b"\n"):
+                    return
+                self.position.offset += len(raw)
+                self.position.line += 1
+                self._sized(len(raw))
+                yield raw.decode("utf-8", "replace")
+
+
+def first_line(path: Path) -> str:
+    for line in Lines(path):
+        if line.strip():
+            return line
+    return ""
 
 
 def detect_format(path: Path) -> str:
     """Guess a file's format from its name and first meaningful line."""
     name = path.name.lower().removesuffix(".gz")
-    with open_text(path) as fh:
-        first = ""
-        for first in fh:
-            if first.strip():
-                break
+    first = first_line(path)
     if name.endswith(".csv") or (first and not first.lstrip().startswith("{")):
         header = set(next(csv.reader([first]), []))
         return "litellm-csv" if LITELLM_COLUMNS <= header else "csv"
     return "jsonl-auto"
 
 
-def read_jsonl(path: Path, provider: str | None, sized: Callable[[int], None]) -> Iterator[Item]:
+def read_jsonl(lines: Lines, provider: str | None) -> Iterator[Item]:
     """JSONL: each line an OpenAI or Anthropic response, bare or wrapped."""
-    with open_text(path) as fh:
-        for number, line in enumerate(fh, start=1):
-            sized(len(line))
-            if not line.strip():
-                continue
-            try:
-                obj = formats.load_json_line(line)
-                wrapper, payload = formats.unwrap(obj)
-                kind = formats.detect_provider(payload)
-                if provider and kind != provider:
-                    other = "anthropic-jsonl" if kind == "anthropic" else "openai-jsonl"
-                    raise Reject("format", f"looks like an {kind} response; use --format {other} or auto")
-                record = formats.parse_anthropic(payload) if kind == "anthropic" else formats.parse_openai(payload)
-                formats.apply_wrapper(record, wrapper)
-                yield Item(number, line, record=record)
-            except Reject as reject:
-                yield Item(number, line, reject=reject)
+    for line in lines:
+        if not line.strip():
+            continue
+        number = lines.position.line
+        try:
+            obj = formats.load_json_line(line)
+            wrapper, payload = formats.unwrap(obj)
+            kind = formats.detect_provider(payload)
+            if provider and kind != provider:
+                other = "anthropic-jsonl" if kind == "anthropic" else "openai-jsonl"
+                raise Reject("format", f"looks like an {kind} response; use --format {other} or auto")
+            record = formats.parse_anthropic(payload) if kind == "anthropic" else formats.parse_openai(payload)
+            formats.apply_wrapper(record, wrapper)
+            yield Item(number, line, record=record)
+        except Reject as reject:
+            yield Item(number, line, reject=reject)
 
 
-def read_csv(path: Path, fmt: str, mapping: dict[str, str], sized: Callable[[int], None]) -> Iterator[Item]:
-    """CSV: a LiteLLM spend-log export, or any CSV read through --map."""
-    with open_text(path) as fh:
-        header_line = fh.readline()
-        sized(len(header_line))
-        header = next(csv.reader([header_line]), [])
-        if fmt == "csv":
-            mapping = resolve_mapping(path, header, mapping)
-        elif not LITELLM_COLUMNS <= set(header):
-            missing = sorted(LITELLM_COLUMNS - set(header))
-            raise UsageError(f"{path}: not a LiteLLM spend-log export; missing columns {', '.join(missing)}")
-        reader = csv.DictReader(_counting(fh, sized), fieldnames=header)
-        number = 1
-        for row in reader:
-            number = reader.line_num + 1  # +1 for the header read above
-            raw = ",".join("" if v is None else str(v) for v in row.values())
-            if None in row:
-                yield Item(number, raw, reject=Reject("columns", f"{len(header) + len(row[None])} columns, header has {len(header)}"))
-                continue
-            if not any((v or "").strip() for v in row.values()):
-                continue
-            try:
-                record = formats.parse_litellm_row(row) if fmt == "litellm-csv" else formats.parse_csv_row(row, mapping)
-                yield Item(number, raw, record=record)
-            except Reject as reject:
-                yield Item(number, raw, reject=reject)
-
-
-def _counting(fh, sized: Callable[[int], None]):
-    for line in fh:
-        sized(len(line))
-        yield line
+def read_csv(lines: Lines, fmt: str, mapping: dict[str, str]) -> Iterator[Item]:
+    """CSV: a LiteLLM spend-log export, or any CSV read through --map (a resumed read re-reads the header)."""
+    path = lines.path
+    header_line = first_line(path)
+    header = next(csv.reader([header_line]), [])
+    if fmt == "csv":
+        mapping = resolve_mapping(path, header, mapping)
+    elif not LITELLM_COLUMNS <= set(header):
+        missing = sorted(LITELLM_COLUMNS - set(header))
+        raise UsageError(f"{path}: not a LiteLLM spend-log export; missing columns {', '.join(missing)}")
+    body = iter(lines)
+    if lines.position.line == 0:
+        next(body, None)  # the header itself
+    reader = csv.DictReader(body, fieldnames=header)
+    for row in reader:
+        number = lines.position.line
+        raw = ",".join("" if v is None else str(v) for v in row.values())
+        if None in row:
+            got = len(header) + len(row[None])
+            yield Item(number, raw, reject=Reject("columns", f"{got} columns, header has {len(header)}"))
+            continue
+        if not any((v or "").strip() for v in row.values()):
+            continue
+        try:
+            record = formats.parse_litellm_row(row) if fmt == "litellm-csv" else formats.parse_csv_row(row, mapping)
+            yield Item(number, raw, record=record)
+        except Reject as reject:
+            yield Item(number, raw, reject=reject)
 
 
 def resolve_mapping(path: Path, header: list[str], mapping: dict[str, str]) -> dict[str, str]:

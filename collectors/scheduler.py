@@ -105,8 +105,10 @@ def default_jobs() -> list[Job]:
     """Rollups every 30 s; collection and alert jobs join when their packages provide them."""
     from models.rollups import process_dirty
 
+    from collectors.logs.watch import inbox_job
+
     settings = get_settings()
-    jobs = [Job("rollups", process_dirty, 30)]
+    jobs = [Job("rollups", process_dirty, 30), inbox_job(settings)]
     try:
         from collectors.jobs import collector_jobs
     except ImportError:

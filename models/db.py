@@ -95,6 +95,7 @@ def dispose_engines() -> None:
 TABLE_MODULES = (
     "models.tables",
     "models.audit",
+    "models.inbox",
 )
 
 

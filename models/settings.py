@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     cost_interval_seconds: int = Field(3600, validation_alias="SPENDSIGHT_COST_INTERVAL_SECONDS")
     alert_interval_seconds: int = Field(60, validation_alias="SPENDSIGHT_ALERT_INTERVAL_SECONDS")
     lookback_hours: int = Field(48, validation_alias="SPENDSIGHT_LOOKBACK_HOURS")
-    watch_dir: Path | None = Field(None, validation_alias="SPENDSIGHT_WATCH_DIR")
+    inbox_interval_seconds: int = Field(5, validation_alias="SPENDSIGHT_INBOX_INTERVAL_SECONDS")
 
     # Email.
     smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")

@@ -96,6 +96,7 @@ TABLE_MODULES = (
     "models.tables",
     "models.audit",
     "models.inbox",
+    "models.auth",
 )
 
 

@@ -1,4 +1,9 @@
-"""The shared sidebar: who is signed in, organization picker; every page calls `render()` first."""
+"""The shared sidebar: who is signed in, organization picker, language and display currency.
+
+Every page calls `render()` first; it returns the PageContext the page needs (who, which org, what
+role, how to show money). Language and currency are kept in session state under plain keys so
+they survive page switches (Streamlit forgets widget keys of widgets a page did not draw).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,15 @@ from decimal import Decimal
 import streamlit as st
 
 from models.orgs import Actor
+from models.settings import get_settings
 from ui import auth
+from ui.format import CURRENCIES, symbol
 from ui.format import money as format_money
+from ui.i18n import LANGUAGES, t
 from ui.queries import org_choices, roles_for
+
+LANG_KEY = "lang"
+CURRENCY_KEY = "currency"
 
 
 @dataclass(frozen=True)
@@ -24,33 +35,83 @@ class PageContext:
     orgs: tuple[dict, ...]  # the orgs this actor may see
     currency: str = "USD"  # display currency; stored amounts stay USD
     rate: Decimal = Decimal(1)  # display units per USD
+    lang: str = "en"
 
     @property
     def is_owner(self) -> bool:
         return self.role == "owner"
 
+    @property
+    def symbol(self) -> str:
+        return symbol(self.currency)
+
+    @property
+    def is_staging(self) -> bool:
+        return self.environment == "staging"
+
     def money(self, amount_usd) -> str:
         """An amount in the display currency, e.g. $1,234.56 or ¥8,765.43."""
         return format_money(amount_usd, self.currency, self.rate)
 
+    def convert(self, amount_usd) -> float:
+        """An amount in display units as a float, for charts and table columns (not for sums)."""
+        return float(Decimal(str(amount_usd)) * self.rate)
+
+    def org(self, org_id: str) -> dict:
+        return next((o for o in self.orgs if o["id"] == org_id), {"id": org_id, "name": org_id,
+                                                                    "environment": "", "timezone": "UTC"})
+
+    def org_label(self, org_id: str) -> str:
+        org = self.org(org_id)
+        return f"{org['name']} · {org['environment']}" if org.get("environment") else org["name"]
+
+
+def _preferences() -> tuple[str, str]:
+    """Language and display currency pickers (first in the sidebar, so every label below follows)."""
+    if LANG_KEY not in st.session_state:
+        wanted = st.query_params.get("lang")
+        st.session_state[LANG_KEY] = wanted if wanted in LANGUAGES else "en"
+    if st.session_state.get(CURRENCY_KEY) not in CURRENCIES:
+        st.session_state[CURRENCY_KEY] = "USD"
+    langs = list(LANGUAGES)
+    with st.sidebar:
+        left, right = st.columns(2)
+        lang = left.selectbox(
+            "Language · 语言", langs, index=langs.index(st.session_state[LANG_KEY]), key="lang_picker",
+            format_func=LANGUAGES.get,
+        )
+        st.session_state[LANG_KEY] = lang
+        currency = right.selectbox(
+            t("sidebar.currency"), list(CURRENCIES), index=list(CURRENCIES).index(st.session_state[CURRENCY_KEY]),
+            key="currency_picker", format_func=lambda c: f"{symbol(c)} {c}",
+        )
+        st.session_state[CURRENCY_KEY] = currency
+    return lang, currency
+
 
 def render() -> PageContext:
+    lang, currency = _preferences()
+    rate = Decimal(1) if currency == "USD" else Decimal(str(get_settings().cny_per_usd))
     actor = auth.current_actor()
     roles = roles_for(actor.email if actor else None, actor.system if actor else False)
     orgs = tuple(o for o in org_choices() if o["id"] in roles)
+    if currency != "USD":
+        st.sidebar.caption(t("sidebar.rate", rate=f"{rate:g}", currency=currency))
     if not orgs:
-        return PageContext(actor, None, "", "", "UTC", None, ())
+        return PageContext(actor, None, "", "", "UTC", None, (), currency, rate, lang)
     ids = [o["id"] for o in orgs]
     by_id = {o["id"]: o for o in orgs}
     current = st.session_state.get("org_id")
     index = ids.index(current) if current in ids else 0
     with st.sidebar:
         org_id = st.selectbox(
-            "Organization", ids, index=index, key="org_picker",
-            format_func=lambda i: f"{by_id[i]['name']} · {by_id[i]['environment']}",
+            t("sidebar.organization"), ids, index=index, key="org_picker",
+            format_func=lambda i: f"{by_id[i]['name']} · {t('env.' + by_id[i]['environment'])}",
         )
         if by_id[org_id]["environment"] == "staging":
-            st.warning("STAGING organization", icon="🧪")
+            st.warning(t("sidebar.staging"), icon="🧪")
+        st.caption(t("sidebar.role", role=t("role." + (roles.get(org_id) or "none"))))
     st.session_state["org_id"] = org_id
     org = by_id[org_id]
-    return PageContext(actor, org_id, org["name"], org["environment"], org["timezone"], roles.get(org_id), orgs)
+    return PageContext(actor, org_id, org["name"], org["environment"], org["timezone"], roles.get(org_id), orgs,
+                       currency, rate, lang)

@@ -1,0 +1,48 @@
+"""Showing user-typed text safely: markdown escaping for st.markdown/caption/alerts, CSV cells for exports.
+
+Streamlit renders the text of st.markdown, st.caption, st.info/warning/error/success, st.title and
+widget labels as markdown (plus :color[...] directives, :emoji: codes and $LaTeX$), so a name such as
+`**Acme** [pay here](http://x)` would be formatted and linked. Pass user text through `md()` there,
+or show it with st.text / st.dataframe, which do not interpret it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones that
+# mean something to Streamlit's markdown (including ':' for directives/emoji and '$' for LaTeX).
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&^%@\"'])")
+# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def md(text) -> str:
+    """User text as literal markdown: every special character escaped, newlines kept as spaces."""
+    value = "" if text is None else str(text)
+    value = value.replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+def html_text(text) -> str:
+    """User text inside HTML (only where a page must use unsafe_allow_html)."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def csv_cell(value):
+    """A text cell that a spreadsheet will not run as a formula; other values unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A DataFrame as UTF-8 CSV for a download button, text cells guarded against formulas."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object:
+            safe[column] = safe[column].map(csv_cell)
+    return safe.to_csv(index=False).encode("utf-8")

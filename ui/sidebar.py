@@ -92,7 +92,7 @@ def _preferences() -> tuple[str, str]:
 def render() -> PageContext:
     lang, currency = _preferences()
     rate = Decimal(1) if currency == "USD" else Decimal(str(get_settings().cny_per_usd))
-    actor = auth.current_actor()
+    actor = auth.require_actor()  # the sign-in gate: stops the page until someone is signed in
     roles = roles_for(actor.email if actor else None, actor.system if actor else False)
     orgs = tuple(o for o in org_choices() if o["id"] in roles)
     if currency != "USD":

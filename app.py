@@ -6,58 +6,64 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from ui import charts, sidebar
-from ui.format import money, tokens
+from ui.format import in_currency, money_column, number
+from ui.i18n import t
 from ui.queries import home_overview
 
 st.set_page_config(page_title="Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()
-st.title("Spendsight")
-st.caption("LLM API usage and cost across your organizations.")
+st.title(t("home.title"))
+st.caption(t("home.help"))
 
 if ctx.org_id is None:
-    st.info("No organizations yet. Run `spendsight demo` for sample data, or `spendsight org add` and "
-            "`spendsight ingest` / `spendsight source add` to bring in your own.")
+    st.info(t("home.no_orgs"))
     st.stop()
 
-timezone = next(o["timezone"] for o in ctx.orgs if o["id"] == ctx.org_id)
-today = datetime.now(UTC).astimezone(ZoneInfo(timezone)).date()
+today = datetime.now(UTC).astimezone(ZoneInfo(ctx.timezone)).date()
 view = home_overview(ctx.org_id, today)
 
-st.subheader(ctx.org_name)
+st.subheader(ctx.org_label(ctx.org_id))
 col1, col2, col3 = st.columns(3)
-col1.metric("Month to date", money(view.mtd_cost))
-col2.metric("Requests this month", tokens(view.mtd_requests))
-col3.metric("Last month", money(view.prev_month_cost))
+col1.metric(t("home.mtd"), ctx.money(view.mtd_cost))
+col2.metric(t("home.requests_month"), number(view.mtd_requests))
+col3.metric(t("home.last_month"), ctx.money(view.prev_month_cost))
 
 if view.mtd_requests == 0 and view.last_usage_day is not None:
-    st.info(f"No usage this month yet; the latest usage is on {view.last_usage_day:%Y-%m-%d}. "
-            "The Spend explorer shows any period.")
+    st.info(t("home.no_usage_month", day=f"{view.last_usage_day:%Y-%m-%d}"))
 
-st.markdown("#### Spend per day")
+st.markdown(f"#### {t('home.per_day')}")
 if view.daily.empty:
-    st.info("No usage in the last 60 days.")
+    st.info(t("home.no_usage_60"))
 else:
-    chart_tab, table_tab = st.tabs(["Chart", "Table"])
-    chart_tab.plotly_chart(charts.daily_spend(view.daily), width="stretch")
-    table_tab.dataframe(view.daily, hide_index=True, width="stretch")
+    daily = in_currency(view.daily, ("cost_usd",), ctx.rate)
+    chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+    chart_tab.plotly_chart(charts.daily_spend(daily, ctx.symbol, t("common.cost")), width="stretch")
+    table_tab.dataframe(daily, hide_index=True, width="stretch", column_config={
+        "day": st.column_config.DateColumn(t("common.day")),
+        "cost_usd": money_column(t("common.cost"), ctx.currency),
+        "requests": st.column_config.NumberColumn(t("common.requests"), format="localized"),
+    })
 
 left, right = st.columns(2)
-with left:
-    st.markdown("#### Top models this month")
-    if view.top_models.empty:
-        st.caption("No usage this month.")
-    else:
-        st.plotly_chart(charts.share_bar(view.top_models, "model"), width="stretch")
-with right:
-    st.markdown("#### Top projects this month")
-    if view.top_projects.empty:
-        st.caption("No usage this month.")
-    else:
-        st.plotly_chart(charts.share_bar(view.top_projects, "project"), width="stretch")
+for column, title, frame, label in (
+    (left, t("home.top_models"), view.top_models, "model"),
+    (right, t("home.top_projects"), view.top_projects, "project"),
+):
+    with column:
+        st.markdown(f"#### {title}")
+        if frame.empty:
+            st.caption(t("home.no_usage"))
+            continue
+        shown = in_currency(frame, ("cost_usd",), ctx.rate)
+        chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+        chart_tab.plotly_chart(charts.share_bar(shown, label, ctx.symbol), width="stretch")
+        table_tab.dataframe(shown, hide_index=True, width="stretch", column_config={
+            "cost_usd": money_column(t("common.cost"), ctx.currency),
+            "share": st.column_config.NumberColumn(t("home.share"), format="percent"),
+        })
 
 if view.unpriced:
-    st.warning(
-        "Some usage has no price in the catalog and is **not** included in the totals above. "
-        "Add an override in `data/prices.toml` (or on the Prices page)."
-    )
+    st.warning(t("home.unpriced"))
     st.dataframe(view.unpriced, hide_index=True, width="stretch")
+
+st.caption(t("home.next"))

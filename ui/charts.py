@@ -1,39 +1,113 @@
-"""Plotly figure factories with one consistent look."""
+"""Plotly figure factories with one consistent look (the `spendsight` template, one palette).
+
+Factories take plain DataFrames whose money columns are already in the display currency and a
+currency symbol for the axis, so every chart reads `$1,234.56` or `¥8,765.43` like the tables.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import plotly.io as pio
 
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16", "#64748b"]
-TEMPLATE = "plotly_white"
+OTHER_COLOR = "#cbd5e1"
+TEMPLATE = "spendsight"
+FONT = "Inter, -apple-system, 'Segoe UI', 'PingFang SC', 'Microsoft YaHei', sans-serif"
+
+_template = go.layout.Template(pio.templates["plotly_white"])
+_template.layout.update(
+    font=dict(family=FONT, size=13, color="#0f172a"), colorway=PALETTE,
+    hoverlabel=dict(font=dict(family=FONT)), bargap=0.25,
+)
+pio.templates[TEMPLATE] = _template
 
 
-def _style(fig: go.Figure, money_axis: bool = True, height: int = 320) -> go.Figure:
+def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: str = "$") -> go.Figure:
     fig.update_layout(
         template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), colorway=PALETTE,
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None), colorway=PALETTE,
         hovermode="x unified",
     )
     if money_axis:
-        fig.update_yaxes(tickprefix="$", tickformat=",.2f", title=None)
+        fig.update_yaxes(tickprefix=symbol, tickformat=",.2f", title=None)
     fig.update_xaxes(title=None)
     return fig
 
 
-def daily_spend(daily: pd.DataFrame) -> go.Figure:
-    fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": "Spend", "day": "Day"},
+def daily_spend(daily: pd.DataFrame, symbol: str = "$", label: str = "Spend") -> go.Figure:
+    fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": label, "day": ""},
                  color_discrete_sequence=PALETTE)
-    fig.update_traces(hovertemplate="%{x|%b %d}: $%{y:,.2f}<extra></extra>")
-    return _style(fig)
+    fig.update_traces(hovertemplate=f"%{{x|%b %d}}: {symbol}%{{y:,.2f}}<extra></extra>")
+    return _style(fig, symbol=symbol)
 
 
-def share_bar(frame: pd.DataFrame, label: str) -> go.Figure:
-    fig = px.bar(frame.iloc[::-1], x="cost_usd", y=label, orientation="h", color_discrete_sequence=PALETTE)
-    fig.update_traces(hovertemplate="%{y}: $%{x:,.2f}<extra></extra>")
+def share_bar(frame: pd.DataFrame, label: str, symbol: str = "$", value: str = "cost_usd") -> go.Figure:
+    """Horizontal bars, largest on top."""
+    fig = px.bar(frame.iloc[::-1], x=value, y=label, orientation="h", color_discrete_sequence=PALETTE)
+    fig.update_traces(hovertemplate=f"%{{y}}: {symbol}%{{x:,.2f}}<extra></extra>")
     fig = _style(fig, money_axis=False, height=max(200, 40 * len(frame) + 60))
-    fig.update_xaxes(tickprefix="$", tickformat=",.0f")
-    fig.update_yaxes(title=None)
+    fig.update_xaxes(tickprefix=symbol, tickformat=",.0f")
+    fig.update_yaxes(title=None, type="category")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def stacked_spend(frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$",
+                  top: int = 8, other: str = "other") -> go.Figure:
+    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`)."""
+    frame = frame.copy()
+    if color:
+        frame[color] = frame[color].astype(str)
+        totals = frame.groupby(color)[y].sum().sort_values(ascending=False)
+        keep = list(totals.index[:top])
+        if len(totals) > top:
+            frame[color] = frame[color].where(frame[color].isin(keep), other)
+            frame = frame.groupby([x, color], as_index=False)[y].sum()
+            keep.append(other)
+        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(keep)}
+        colors[other] = OTHER_COLOR
+        fig = px.bar(frame, x=x, y=y, color=color, category_orders={color: keep}, color_discrete_map=colors)
+    else:
+        fig = px.bar(frame, x=x, y=y, color_discrete_sequence=PALETTE)
+    fig.update_traces(hovertemplate=f"%{{fullData.name}}: {symbol}%{{y:,.2f}}<extra></extra>")
+    fig = _style(fig, symbol=symbol, height=360)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def cost_bars(frame: pd.DataFrame, label: str, value: str, highlight: str | None = None, symbol: str = "$",
+              highlight_name: str = "today", other_name: str = "candidate") -> go.Figure:
+    """Horizontal bars of cost per model, cheapest on top; rows where `highlight` is true stand out."""
+    frame = frame.sort_values(value, ascending=False)
+    if highlight:
+        kind = frame[highlight].map({True: highlight_name, False: other_name})
+        fig = px.bar(frame.assign(kind=kind), x=value, y=label, orientation="h", color="kind",
+                     color_discrete_map={highlight_name: PALETTE[1], other_name: PALETTE[0]})
+    else:
+        fig = px.bar(frame, x=value, y=label, orientation="h", color_discrete_sequence=PALETTE)
+    fig.update_traces(hovertemplate=f"%{{y}}: {symbol}%{{x:,.2f}}<extra></extra>")
+    fig = _style(fig, money_axis=False, height=max(220, 28 * len(frame) + 80))
+    fig.update_xaxes(tickprefix=symbol, tickformat=",.2f")
+    fig.update_yaxes(title=None, type="category")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def frontier(frame: pd.DataFrame, cost: str, score: str, label: str, dominated: str, symbol: str = "$",
+             frontier_name: str = "frontier", dominated_name: str = "dominated") -> go.Figure:
+    """Cost (x) against quality (y); the non-dominated models joined by a line."""
+    kind = frame[dominated].map({True: dominated_name, False: frontier_name})
+    fig = px.scatter(frame.assign(kind=kind), x=cost, y=score, color="kind", text=label,
+                     color_discrete_map={frontier_name: PALETTE[2], dominated_name: "#94a3b8"})
+    fig.update_traces(textposition="top center", marker=dict(size=11),
+                      hovertemplate=f"%{{text}}<br>{symbol}%{{x:,.4f}} · %{{y}}<extra></extra>")
+    line = frame[~frame[dominated]].sort_values(cost)
+    fig.add_trace(go.Scatter(x=line[cost], y=line[score], mode="lines", showlegend=False,
+                             line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip"))
+    fig = _style(fig, money_axis=False, height=420)
+    fig.update_xaxes(tickprefix=symbol, title=None)
     fig.update_layout(hovermode="closest")
     return fig

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 SYMBOLS = {"USD": "$", "CNY": "¥"}
+CURRENCIES = ("USD", "CNY")
+CENT = Decimal("0.01")
+
+
+def convert(amount, rate: Decimal | float | str = 1) -> Decimal:
+    """A USD amount in display units (exact: Decimal in, Decimal out)."""
+    return Decimal(str(amount)) * Decimal(str(rate))
 
 
 def money(amount, currency: str = "USD", rate: Decimal | float = 1) -> str:
     """$1,234.56 (amounts stay USD in storage; other currencies are shown at a set rate)."""
-    value = Decimal(str(amount)) * Decimal(str(rate))
+    value = convert(amount, rate).quantize(CENT, ROUND_HALF_EVEN)
     sign = "-" if value < 0 else ""
-    return f"{sign}{SYMBOLS.get(currency, currency + ' ')}{abs(value):,.2f}"
+    return f"{sign}{symbol(currency)}{abs(value):,.2f}"
+
+
+def money_precise(amount, currency: str = "USD", rate: Decimal | float = 1) -> str:
+    """Small amounts (a single call's cost) with up to six decimals: $0.000125."""
+    value = convert(amount, rate)
+    if value == 0 or abs(value) >= 1:
+        return money(amount, currency, rate)
+    sign = "-" if value < 0 else ""
+    text = f"{abs(value):.6f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{abs(value):.2f}"
+    return f"{sign}{symbol(currency)}{text}"
+
+
+def symbol(currency: str) -> str:
+    return SYMBOLS.get(currency, currency + " ")
 
 
 def tokens(n: int | float) -> str:
-    """1.2M tokens, 850k, 999."""
+    """1.2M tokens, 850.0k, 999."""
     n = float(n)
     for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= limit:
@@ -23,5 +46,36 @@ def tokens(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
-def percent(x: float) -> str:
-    return f"{x * 100:.1f}%"
+def number(n: int | float) -> str:
+    """1,234,567."""
+    return f"{float(n):,.0f}"
+
+
+def percent(x: float | Decimal | None) -> str:
+    if x is None:
+        return "–"
+    return f"{float(x) * 100:.1f}%"
+
+
+def signed_percent(x: float | Decimal | None) -> str:
+    """+12.5% / -3.0% / – (no base to compare with)."""
+    if x is None:
+        return "–"
+    return f"{float(x) * 100:+.1f}%"
+
+
+def in_currency(frame, columns, rate: Decimal | float = 1):
+    """A copy of `frame` with USD `columns` (Decimal or float) as floats in display units, for showing only."""
+    out = frame.copy()
+    factor = Decimal(str(rate))
+    for column in columns:
+        if column in out.columns:
+            out[column] = [None if v is None or v != v else float(Decimal(str(v)) * factor) for v in out[column]]
+    return out
+
+
+def money_column(label: str, currency: str = "USD"):
+    """A sortable number column that reads $1,234.56 or ¥1,234.56."""
+    import streamlit as st
+
+    return st.column_config.NumberColumn(label, format="dollar" if currency == "USD" else "yen", step=0.01)

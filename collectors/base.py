@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from models.rollups import mark_dirty, touch
-from models.tables import BUCKET_KEY, REQUEST_KEY, USAGE_COUNTERS, Organization, Quarantine, Usage
+from models.tables import BUCKET_KEY, USAGE_COUNTERS, Organization, Quarantine, Usage
 
 USAGE_TABLE = Usage.__table__
 USAGE_COLUMNS = tuple(c.name for c in USAGE_TABLE.columns if c.name != "id")
@@ -34,29 +34,72 @@ def usage_row(**values) -> dict:
     return row
 
 
+# Positions of columns in a usage *record*: a list in USAGE_COLUMNS order, the bulk-ingest shape.
+COL = {name: i for i, name in enumerate(USAGE_COLUMNS)}
+_TEMPLATE = [0 if name in USAGE_COUNTERS else _DEFAULTS.get(name) for name in USAGE_COLUMNS]
+
+
+def sqlite_time(moment: datetime) -> str:
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def blank_record() -> list:
+    """A usage record with every default filled in (ingested_at is set at insert time)."""
+    return _TEMPLATE.copy()
+
+
 def _insert(conn: Connection):
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(USAGE_TABLE)
 
 
+_REQUEST_CONFLICT = "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
+
+
 def insert_requests(conn: Connection, rows: Sequence[dict]) -> int:
-    """Insert logged requests, skipping ids already stored; returns how many were new."""
-    if not rows:
+    """Insert logged requests (dicts), skipping ids already stored; returns how many were new."""
+    return insert_request_records(conn, [[row[c] for c in USAGE_COLUMNS] for row in rows])
+
+
+def insert_request_records(conn: Connection, records: Sequence[list]) -> int:
+    """Insert logged requests as records, skipping ids already stored; returns how many were new.
+
+    This is the ingest hot path, so it talks to the driver directly: executemany on SQLite (whose
+    rowcount sums the rows actually inserted) and COPY on PostgreSQL.
+    """
+    if not records:
         return 0
+    now = _now()
+    ingested = COL["ingested_at"]
     if conn.dialect.name == "postgresql":
-        return _copy_requests(conn, rows)
-    stmt = (
-        _insert(conn)
-        .on_conflict_do_nothing(index_elements=list(REQUEST_KEY), index_where=text("request_id <> ''"))
-        .returning(USAGE_TABLE.c.id)
-    )
-    # RETURNING yields only the rows actually inserted; executemany rowcounts differ across drivers.
-    return len(conn.execute(stmt, list(rows)).all())
+        for record in records:
+            record[ingested] = now
+        return _copy_requests(conn, records)
+    # SQLite keeps times as the text SQLAlchemy's DateTime writes: naive UTC with microseconds.
+    now_text, start = sqlite_time(now), COL["bucket_start"]
+    rows = []
+    for record in records:
+        row = record.copy()
+        row[start] = sqlite_time(row[start])
+        row[ingested] = now_text
+        rows.append(row)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(USAGE_COLUMNS))}) "
+            + _REQUEST_CONFLICT,
+            rows,
+        )
+        return cursor.rowcount
+    finally:
+        cursor.close()
 
 
 _STAGE = "usage_stage"
 
 
-def _copy_requests(conn: Connection, rows: Sequence[dict]) -> int:
+def _copy_requests(conn: Connection, records: Sequence[list]) -> int:
     """PostgreSQL: COPY into a session temp table, then one INSERT ... ON CONFLICT DO NOTHING.
 
     Multi-row VALUES statements cost psycopg more to prepare than the database to run; COPY
@@ -70,12 +113,9 @@ def _copy_requests(conn: Connection, rows: Sequence[dict]) -> int:
     cursor = conn.connection.cursor()
     try:
         with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in USAGE_COLUMNS])
-        cursor.execute(
-            f"INSERT INTO usage ({columns}) SELECT {columns} FROM {_STAGE} "
-            f"ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
-        )
+            for record in records:
+                copy.write_row(record)
+        cursor.execute(f"INSERT INTO usage ({columns}) SELECT {columns} FROM {_STAGE} " + _REQUEST_CONFLICT)
         inserted = cursor.rowcount
         cursor.execute(f"TRUNCATE {_STAGE}")
     finally:
@@ -99,26 +139,38 @@ def upsert_buckets(conn: Connection, rows: Sequence[dict]) -> int:
 
 def mark_rows_dirty(conn: Connection, rows: Iterable[dict]) -> None:
     """Record the time span these rows touch, per org, in the caller's transaction."""
-    touched: dict[str, tuple[datetime, datetime]] = {}
+    _mark(conn, ((row["org_id"], row["bucket_start"]) for row in rows))
+
+
+def mark_records_dirty(conn: Connection, records: Iterable[list]) -> None:
+    org, start = COL["org_id"], COL["bucket_start"]
+    _mark(conn, ((record[org], record[start]) for record in records))
+
+
+def _mark(conn: Connection, pairs) -> None:
     by_org: dict[str, list[datetime]] = {}
-    for row in rows:
-        by_org.setdefault(row["org_id"], []).append(row["bucket_start"])
+    for org_id, moment in pairs:
+        by_org.setdefault(org_id, []).append(moment)
+    touched: dict[str, tuple[datetime, datetime]] = {}
     for org_id, moments in by_org.items():
         touch(touched, org_id, moments)
     mark_dirty(conn, touched)
 
 
 def ensure_orgs(conn: Connection, org_ids: Iterable[str]) -> list[str]:
-    """Create orgs that do not exist yet (named after their id); returns the ids created."""
+    """Create orgs that do not exist yet (named after their id); returns the ids this call created.
+
+    ON CONFLICT DO NOTHING: parallel ingest workers may meet the same new org at the same time.
+    """
     created = []
+    table = Organization.__table__
     for org_id in sorted(set(org_ids)):
-        exists = conn.execute(text("SELECT 1 FROM organization WHERE id = :o"), {"o": org_id}).first()
-        if exists is None:
-            conn.execute(
-                Organization.__table__.insert(),
-                {"id": org_id, "name": org_id, "environment": "prod", "timezone": "UTC", "currency": "USD",
-                 "created_at": _now()},
-            )
+        if conn.execute(text("SELECT 1 FROM organization WHERE id = :o"), {"o": org_id}).first():
+            continue
+        insert = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
+        values = {"id": org_id, "name": org_id, "environment": "prod", "timezone": "UTC", "currency": "USD",
+                  "created_at": _now()}
+        if conn.execute(insert, values).rowcount:
             created.append(org_id)
     return created
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from bisect import bisect_left
 import hashlib
 import re
 import threading
@@ -47,7 +48,9 @@ class PriceFileError(ValueError):
 
 
 def normalize_tier(tier: str | None) -> str:
-    tier = (tier or "").strip().lower()
+    if not tier:
+        return ""
+    tier = tier.strip().lower()
     return NORMALIZED_TIERS.get(tier, tier)
 
 
@@ -270,13 +273,9 @@ class Catalog:
 
     def band(self, input_tokens: int) -> int:
         """Largest tier threshold the prompt exceeds: rows in one band share one long-context price."""
-        band = 0
-        for start in self.thresholds:
-            if input_tokens > start:
-                band = start
-            else:
-                break
-        return band
+        thresholds = self.thresholds
+        i = bisect_left(thresholds, input_tokens)  # thresholds[:i] are all below input_tokens
+        return thresholds[i - 1] if i else 0
 
 
 # --- genai-prices helpers --------------------------------------------------------------------

@@ -25,7 +25,7 @@ def floor_hour(moment: datetime) -> datetime:
 def _hour_expr(dialect: str) -> str:
     if dialect == "sqlite":
         # Matches the text SQLAlchemy stores for UTCDateTime, so the value reads back as a datetime.
-        return "strftime('%Y-%m-%d %H:00:00.000000', bucket_start)"
+        return "substr(bucket_start, 1, 13) || ':00:00.000000'"
     return "(date_trunc('hour', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     alert_interval_seconds: int = Field(60, validation_alias="SPENDSIGHT_ALERT_INTERVAL_SECONDS")
     lookback_hours: int = Field(48, validation_alias="SPENDSIGHT_LOOKBACK_HOURS")
     inbox_interval_seconds: int = Field(5, validation_alias="SPENDSIGHT_INBOX_INTERVAL_SECONDS")
+    # Ingest: JSONL files this large are parsed by several processes (0 workers: one per core).
+    ingest_workers: int = Field(0, validation_alias="SPENDSIGHT_INGEST_WORKERS")
+    ingest_parallel_min_bytes: int = Field(64 << 20, validation_alias="SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES")
 
     # Email.
     smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")

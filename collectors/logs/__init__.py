@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from collectors.base import ensure_orgs, insert_requests, mark_rows_dirty, quarantine, usage_row
+from collectors.base import COL, blank_record, ensure_orgs, insert_request_records, mark_records_dirty, quarantine
 from collectors.logs.client import Item, Lines, UsageError, detect_format, parse_map, read_csv, read_jsonl
+from collectors.logs.parallel import ingest_parallel
 from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
 from models.db import get_engine
 from models.orgs import ValidationError, validate_org_id
 from models.prices import get_catalog, normalize_tier
 from models.rollups import process_dirty
+from models.settings import get_settings
+from models.tables import USAGE_COUNTERS
 
 __all__ = ["Defaults", "IngestResult", "UsageError", "ingest", "ingest_lines", "parse_map", "FORMATS"]
 
@@ -58,10 +62,17 @@ def ingest(
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
     result = IngestResult()
+    settings = get_settings()
+    workers = settings.ingest_workers or os.cpu_count() or 1
     for path in paths:
+        size = path.stat().st_size
         if on_file:
-            on_file(path, path.stat().st_size)
-        ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)
+            on_file(path, size)
+        parallel = workers > 1 and size >= settings.ingest_parallel_min_bytes and path.suffix != ".gz"
+        if parallel and (fmt.endswith("jsonl") or (fmt == "auto" and detect_format(path) == "jsonl-auto")):
+            ingest_parallel(path, fmt, defaults, result, workers, on_bytes=progress)
+        else:
+            ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)
     process_dirty()
     return result
 
@@ -102,7 +113,7 @@ def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Default
         result.read += 1
         if item.reject is None:
             try:
-                rows.append(_to_row(item, fmt, defaults, catalog))
+                rows.append(_to_record(item, fmt, defaults, catalog))
             except _Missing as missing:
                 item.reject = missing.reject
         if item.reject is not None:
@@ -124,66 +135,73 @@ class _Missing(Exception):
         self.reject = reject
 
 
-def _to_row(item: Item, fmt: str, defaults: Defaults, catalog) -> dict:
+_ORG, _PROVIDER, _SOURCE, _KIND = COL["org_id"], COL["provider"], COL["source"], COL["kind"]
+_PROJECT, _KEY, _USER, _MODEL = COL["project_id"], COL["api_key_id"], COL["user_id"], COL["model"]
+_TIER, _BATCH, _BAND, _START = COL["service_tier"], COL["batch"], COL["context_band"], COL["bucket_start"]
+_WIDTH, _REQUEST, _REQUESTS = COL["bucket_width"], COL["request_id"], COL["requests"]
+_COUNTERS = {name: COL[name] for name in USAGE_COUNTERS if name != "requests"}
+
+
+def _to_record(item: Item, fmt: str, defaults: Defaults, catalog) -> list:
     from collectors.logs.formats import Reject
 
     rec = item.record
     org = rec.get("org") or defaults.org
     if not org:
         raise _Missing(Reject("org", "no organization: pass --org or give `org` in the line's wrapper"))
-    try:
-        org = validate_org_id(org)
-    except ValidationError as exc:
-        raise _Missing(Reject("org", str(exc))) from None
+    if org != defaults.org:
+        try:
+            org = validate_org_id(org)
+        except ValidationError as exc:
+            raise _Missing(Reject("org", str(exc))) from None
     timestamp = rec.get("timestamp") or defaults.at
     if timestamp is None:
         raise _Missing(Reject("timestamp", "no time: the line has none; pass --at or give `timestamp` in a wrapper"))
     model = rec.get("model") or defaults.model or ""
     if not model:
         raise _Missing(Reject("model", "no model: the line has none; pass --model"))
-    provider = rec.get("provider") or catalog.infer_provider(model)
     request_id = rec.get("request_id") or ""
     if not request_id:
         # No id in the line: its content and line number identify it, so a grown log re-ingests cleanly.
         digest = hashlib.sha1(item.raw.rstrip("\r\n").encode("utf-8", "replace")).hexdigest()[:20]
         request_id = f"line:{digest}:{item.line}"
-    input_tokens = rec.get("input_tokens", 0)
-    row = usage_row(
-        org_id=org,
-        provider=provider,
-        source="log",
-        kind=rec.get("kind", "completions"),
-        project_id=rec.get("project") or defaults.project or "",
-        api_key_id=rec.get("api_key_id", ""),
-        user_id=rec.get("user", ""),
-        model=model,
-        service_tier=normalize_tier(rec.get("service_tier")),
-        batch=bool(rec.get("batch", False)),
-        context_band=catalog.band(input_tokens),
-        bucket_start=timestamp,
-        bucket_width=0,
-        request_id=request_id[:200],
-        requests=rec.get("requests", 1),
-    )
-    for key, value in rec.items():
-        if key in row and isinstance(value, int) and not isinstance(value, bool) and key not in ("requests",):
-            row[key] = value
-    return row
+    record = blank_record()
+    record[_ORG] = org
+    record[_PROVIDER] = rec.get("provider") or catalog.infer_provider(model)
+    record[_SOURCE] = "log"
+    record[_KIND] = rec.get("kind", "completions")
+    record[_PROJECT] = rec.get("project") or defaults.project or ""
+    record[_KEY] = rec.get("api_key_id", "")
+    record[_USER] = rec.get("user", "")
+    record[_MODEL] = model
+    record[_TIER] = normalize_tier(rec.get("service_tier"))
+    record[_BATCH] = bool(rec.get("batch", False))
+    record[_BAND] = catalog.band(rec.get("input_tokens", 0))
+    record[_START] = timestamp
+    record[_WIDTH] = 0
+    record[_REQUEST] = request_id[:200]
+    record[_REQUESTS] = rec.get("requests", 1)
+    for key, index in _COUNTERS.items():
+        value = rec.get(key)
+        if value:
+            record[index] = value
+    return record
 
 
-def _flush(rows: list[dict], rejects: list[dict], result: IngestResult) -> None:
+def _flush(records: list[list], rejects: list[dict], result: IngestResult) -> None:
     """One transaction per batch: rows, their dirty-range marks and quarantined lines together."""
-    if not rows and not rejects:
+    if not records and not rejects:
         return
     with get_engine().begin() as conn:
-        if rows:
-            result.orgs_created += ensure_orgs(conn, {r["org_id"] for r in rows})
-            inserted = insert_requests(conn, rows)
+        if records:
+            orgs = {r[_ORG] for r in records}
+            result.orgs_created += ensure_orgs(conn, orgs)
+            inserted = insert_request_records(conn, records)
             result.ingested += inserted
-            result.duplicate += len(rows) - inserted
+            result.duplicate += len(records) - inserted
             if inserted:
-                mark_rows_dirty(conn, rows)
-                result.orgs_touched.update(r["org_id"] for r in rows)
+                mark_records_dirty(conn, records)
+                result.orgs_touched.update(orgs)
         if rejects:
             quarantine(conn, rejects)
             result.quarantined += len(rejects)

@@ -45,8 +45,8 @@ class Lines:
     """
 
     def __init__(self, path: Path, start: Position | None = None, complete_only: bool = False,
-                 sized: Callable[[int], None] | None = None):
-        self.path, self.complete_only = path, complete_only
+                 sized: Callable[[int], None] | None = None, stop: int | None = None):
+        self.path, self.complete_only, self.stop = path, complete_only, stop
         self.position = Position(start.offset, start.line) if start else Position()
         self._sized = sized or (lambda n: None)
 
@@ -60,6 +60,8 @@ class Lines:
             if self.position.offset:
                 fh.seek(self.position.offset)
             for raw in fh:
+                if self.stop is not None and self.position.offset >= self.stop:
+                    return
                 if self.complete_only and not raw.endswith(b"\n"):
                     return
                 self.position.offset += len(raw)

@@ -44,3 +44,26 @@ def entries(session: Session, org_ids: list[str] | None = None, limit: int = 500
     if org_ids is not None:
         query = query.where(AuditLog.org_id.in_(org_ids))
     return list(session.exec(query))
+
+
+def owner_entries(session: Session, actor: Actor, org_ids: list[str] | None = None, since: datetime | None = None,
+                  action: str | None = None, actor_contains: str = "", limit: int = 1000) -> list[AuditLog]:
+    """Audit rows an owner may read: only orgs they own; asking for another org is refused."""
+    from models.access import PermissionDenied, owned_orgs
+
+    owned = owned_orgs(session, actor)
+    if org_ids is None:
+        org_ids = owned
+    refused = sorted(set(org_ids) - set(owned))
+    if refused:
+        raise PermissionDenied(f"only owners can read the audit log; {actor.label} does not own {', '.join(refused)}")
+    if not org_ids:
+        return []
+    query = select(AuditLog).where(AuditLog.org_id.in_(org_ids))
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    if action:
+        query = query.where(AuditLog.action == action)
+    if actor_contains.strip():
+        query = query.where(AuditLog.actor.contains(actor_contains.strip().lower(), autoescape=True))
+    return list(session.exec(query.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)))

@@ -43,6 +43,6 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A DataFrame as UTF-8 CSV for a download button, text cells guarded against formulas."""
     safe = frame.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(csv_cell)
     return safe.to_csv(index=False).encode("utf-8")

@@ -1,0 +1,49 @@
+"""Cached reads for the audit log page; the owner check happens in models.audit.owner_entries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+from models import audit as _audit
+from models.access import owned_orgs
+from models.db import session_scope, utcnow
+from models.orgs import Actor
+from ui.queries import ensure_db
+
+LIMIT = 1000
+COLUMNS = ("at", "actor", "org_id", "action", "entity", "before", "after")
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def owned_org_ids(email: str) -> list[str]:
+    ensure_db()
+    with session_scope() as session:
+        return owned_orgs(session, Actor(email))
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def audit_frame(email: str, org_ids: tuple[str, ...], days: int | None, action: str | None,
+                who: str = "") -> pd.DataFrame:
+    """Audit rows, newest first, as a table (raises PermissionDenied for orgs the member does not own)."""
+    ensure_db()
+    since = utcnow() - timedelta(days=days) if days else None
+    with session_scope() as session:
+        rows = _audit.owner_entries(session, Actor(email), list(org_ids), since=since, action=action,
+                                    actor_contains=who, limit=LIMIT)
+        records = [{c: getattr(r, c) for c in COLUMNS} for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    if not frame.empty:
+        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return frame
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def actions(email: str, org_ids: tuple[str, ...]) -> list[str]:
+    """The kinds of change recorded for these orgs, for the filter."""
+    ensure_db()
+    with session_scope() as session:
+        rows = _audit.owner_entries(session, Actor(email), list(org_ids), limit=LIMIT)
+        return sorted({r.action for r in rows})

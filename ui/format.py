@@ -79,3 +79,20 @@ def money_column(label: str, currency: str = "USD"):
     import streamlit as st
 
     return st.column_config.NumberColumn(label, format="dollar" if currency == "USD" else "yen", step=0.01)
+
+
+def floats(frame):
+    """A copy with Decimal cells as floats, so st.dataframe sorts and formats them as numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, Decimal)).any():
+            out[column] = [float(v) if isinstance(v, Decimal) else v for v in out[column]]
+    return out
+
+
+def today_in(timezone: str):
+    """Today's date in an organization's time zone."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(UTC).astimezone(ZoneInfo(timezone or "UTC")).date()

@@ -1,4 +1,8 @@
-"""Cached query wrappers: the only way pages read data (TTLs keep pages fast and fresh)."""
+"""Cached query wrappers: the only way pages read data (TTLs keep pages fast and fresh).
+
+Arguments are plain hashable values (tuples, dates, strings) so st.cache_data can key on them;
+results are the models' own objects. After a page changes data it calls `refresh()`.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,18 @@ from models.db import init_db, session_scope
 from models.orgs import list_orgs
 
 TTL_SECONDS = 60
+SLOW_TTL_SECONDS = 300  # catalog-wide tables that change only when prices.toml does
 
 
 @st.cache_resource
 def ensure_db() -> bool:
     init_db()
     return True
+
+
+def refresh() -> None:
+    """Forget cached query results (after a change made from a page)."""
+    st.cache_data.clear()
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -42,3 +52,21 @@ def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
     actor = Actor(email, system=system)
     with session_scope() as session:
         return {org_id: role_of(session, actor, org_id) for org_id in visible_orgs(session, actor)}
+
+
+# --- spend explorer --------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def explore_data(org_ids: tuple[str, ...], start: date, end: date, group_by: tuple[str, ...], grain: str,
+                 filters: tuple[tuple[str, tuple[str, ...]], ...], split: bool):
+    from models.explore import explore
+
+    return explore(org_ids, start, end, group_by, grain, dict(filters), split)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[str, list[str]]:
+    from models.explore import dimension_values
+
+    return dimension_values(org_ids, start, end)

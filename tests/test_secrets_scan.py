@@ -1,0 +1,106 @@
+"""Secrets stay out of the database, logs, pages and exports; the files holding them are git-ignored."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from models import auth
+from models.db import get_engine, import_table_modules, session_scope
+from models.orgs import Actor
+from models.settings import get_settings
+from tests.conftest import REPO
+from tests.factories import make_org
+from tests.pageutil import run_page, texts
+
+PASSWORD = "hunter2-but-longer"
+
+
+def database_dump() -> str:
+    """Every row of every table as text, on either backend; plus the raw SQLite files when there are any."""
+    import_table_modules()
+    parts = []
+    with get_engine().connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table.name}"')):
+                parts.append(" ".join(str(v) for v in row))
+    url = get_settings().db_url
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                with open(path + suffix, "rb") as fh:
+                    parts.append(fh.read().decode("latin-1"))
+            except FileNotFoundError:
+                pass
+    return "\n".join(parts)
+
+
+def assert_absent(needles: list[str], **haystacks: str) -> None:
+    for where, haystack in haystacks.items():
+        for needle in needles:
+            assert needle not in haystack, f"secret material found in {where}"
+
+
+def page_dump(at) -> str:
+    """What a page put on screen, including tables and widget values."""
+    parts = [texts(at)]
+    parts += [d.value.to_csv() for d in at.dataframe]
+    parts += [str(w.value) for kind in ("text_input", "text_area") for w in getattr(at, kind)]
+    parts += [str(at.session_state[k]) for k in ("sign_in_password",) if k in at.session_state]
+    return "\n".join(parts)
+
+
+def test_secret_files_and_the_data_dir_are_git_ignored():
+    for path in (".streamlit/secrets.toml", "data/spendsight.db", "data/prices.toml", ".env"):
+        result = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO)
+        assert result.returncode == 0, f"{path} is not git-ignored"
+    assert subprocess.run(["git", "check-ignore", "-q", "data/README.md"], cwd=REPO).returncode == 1
+
+
+def test_settings_never_show_a_secret(tmp_path, monkeypatch):
+    key = "sk-admin-SCANME-0123456789abcdef"
+    monkeypatch.setenv("SMTP_PASSWORD", "smtp-SCANME-password")
+    (tmp_path / "secrets.toml").write_text(f'OPENAI_ADMIN_KEY = "{key}"\n')
+    from models.settings import reset_settings
+
+    reset_settings()
+    settings = get_settings()
+    assert settings.secret("OPENAI_ADMIN_KEY").get_secret_value() == key
+    shown = " ".join([repr(settings), str(settings), settings.model_dump_json(), repr(settings.secret("OPENAI_ADMIN_KEY"))])
+    assert_absent([key, "smtp-SCANME-password"], settings=shown)
+
+
+def test_passwords_and_session_tokens_leave_no_trace(caplog):
+    caplog.set_level(logging.DEBUG)
+    make_org("org-a", name="Org A", owners=("ana@example.com",))
+    with session_scope() as session:
+        auth.add_user(session, Actor.cli(), "ana@example.com", PASSWORD)
+    at = run_page(user=None)
+    at.text_input(key="sign_in_email").input("ana@example.com")
+    at.text_input(key="sign_in_password").input(PASSWORD)
+    next(b for b in at.button if b.label == "Sign in").click()
+    at.run()
+    token = at.session_state["auth_token"]
+    assert auth.check_session(token)[1] == "ok"
+    # A wrong guess is not kept either (failures store only the email and time).
+    auth.authenticate("ana@example.com", "wrong-SCANME-guess")
+    with session_scope() as session:
+        auth.set_password(session, Actor.cli(), "ana@example.com", "second-SCANME-password")
+    audit_page = run_page("pages/11_Audit_log.py", user="ana@example.com")
+    needles = [PASSWORD, token, "wrong-SCANME-guess", "second-SCANME-password"]
+    assert_absent(needles, database=database_dump(), logs=caplog.text, audit_page=page_dump(audit_page))
+
+
+@pytest.mark.sqlite_only
+def test_database_scan_finds_what_is_there():
+    """The scan itself can fail: a value stored in a table is found in the raw file dump."""
+    make_org("org-a", name="Org SCANME-canary")
+    dump = database_dump()
+    assert "SCANME-canary" in dump
+    with pytest.raises(AssertionError, match="found in database"):
+        assert_absent(["SCANME-canary"], database=dump)

@@ -18,7 +18,6 @@ from models.settings import get_settings
 
 log = logging.getLogger("spendsight.worker")
 LOCK_KEY = 0x5BE7D5  # PostgreSQL advisory-lock key shared by every Spendsight worker
-STANDBY_POLL_SECONDS = 10
 
 
 class LeaderLock:
@@ -157,7 +156,7 @@ class Worker:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("worker loop error")
-            self._stop.wait(STANDBY_POLL_SECONDS)
+            self._stop.wait(get_settings().worker_poll_seconds)
 
     def _start_scheduler(self) -> None:
         jobs = self.jobs if self.jobs is not None else default_jobs()

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     cost_interval_seconds: int = Field(3600, validation_alias="SPENDSIGHT_COST_INTERVAL_SECONDS")
     alert_interval_seconds: int = Field(60, validation_alias="SPENDSIGHT_ALERT_INTERVAL_SECONDS")
     lookback_hours: int = Field(48, validation_alias="SPENDSIGHT_LOOKBACK_HOURS")
+    # How often a standby worker tries to take the leader lock (a dead leader is replaced this fast).
+    worker_poll_seconds: float = Field(10, validation_alias="SPENDSIGHT_WORKER_POLL_SECONDS")
     inbox_interval_seconds: int = Field(5, validation_alias="SPENDSIGHT_INBOX_INTERVAL_SECONDS")
     # Ingest: JSONL files this large are parsed by several processes (0 workers: one per core).
     ingest_workers: int = Field(0, validation_alias="SPENDSIGHT_INGEST_WORKERS")

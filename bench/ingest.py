@@ -1,0 +1,109 @@
+"""Ingest throughput: `spendsight ingest` against the raw-SQLite limit for the same rows.
+
+The limit is stdlib sqlite3 `executemany` upserting the very rows ingest stores, already parsed, into
+the same schema: the cost of storing alone. Ingest must parse JSON and validate, so the ratio says how
+much of the storage speed the whole pipeline keeps. Also reports PostgreSQL (COPY-based) rows/s when
+a server is reachable. Usage: python bench/ingest.py [N_LINES]   (default 400000)
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.gen import write_jsonl  # noqa: E402
+
+PG_ADMIN = os.environ.get("SPENDSIGHT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def run_ingest(path: Path, env: dict) -> float:
+    """Seconds for the real command line, from process start to exit."""
+    started = time.perf_counter()
+    out = subprocess.run([str(REPO / ".venv/bin/spendsight"), "ingest", str(path), "--org", "bench"],
+                         env=env, capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    print("   ", out.stdout.strip().splitlines()[-1])
+    return elapsed
+
+
+def raw_limit(path: Path, workdir: Path) -> tuple[float, int]:
+    """Seconds for stdlib executemany of the same rows, parsed beforehand (not timed)."""
+    os.environ["SPENDSIGHT_DATA_DIR"] = str(workdir)
+    import collectors.logs as logs
+    from collectors.base import USAGE_COLUMNS, sqlite_time
+    from collectors.logs.client import Lines, read_jsonl
+    from models.db import init_db, utcnow
+    from models.prices import get_catalog
+
+    init_db()
+    catalog, defaults = get_catalog(), logs.Defaults(org="bench")
+    records = [logs._to_record(item, "jsonl", defaults, catalog) for item in read_jsonl(Lines(path), None)]
+    start, ingested, now = USAGE_COLUMNS.index("bucket_start"), USAGE_COLUMNS.index("ingested_at"), sqlite_time(utcnow())
+    rows = []
+    for record in records:
+        record[start], record[ingested] = sqlite_time(record[start]), now
+        rows.append(tuple(record))
+    con = sqlite3.connect(workdir / "spendsight.db")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    sql = (f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(USAGE_COLUMNS))}) "
+           "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING")
+    started = time.perf_counter()
+    for i in range(0, len(rows), 5000):
+        con.executemany(sql, rows[i:i + 5000])
+        con.commit()
+    elapsed = time.perf_counter() - started
+    con.close()
+    return elapsed, len(rows)
+
+
+def postgres_rate(path: Path, n: int, base_env: dict) -> float | None:
+    try:
+        import psycopg
+
+        name = f"spendsight_bench_{os.getpid()}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: report and move on
+        print(f"    PostgreSQL: skipped ({type(exc).__name__})")
+        return None
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    try:
+        env = dict(base_env, DATABASE_URL=url)
+        subprocess.run([str(REPO / ".venv/bin/spendsight"), "init"], env=env, capture_output=True, check=True)
+        return n / run_ingest(path, env)
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 400_000
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = write_jsonl(tmp / "requests.jsonl", n)
+        print(f"ingest: {n:,} OpenAI-style JSONL lines, {path.stat().st_size / 2**20:.0f} MiB, {os.cpu_count()} cores")
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env["SPENDSIGHT_DATA_DIR"] = str(tmp / "cli")
+        subprocess.run([str(REPO / ".venv/bin/spendsight"), "init"], env=env, capture_output=True, check=True)
+        cli_seconds = run_ingest(path, env)
+        raw_seconds, rows = raw_limit(path, tmp / "raw")
+        cli_rate, raw_rate = n / cli_seconds, rows / raw_seconds
+        print(f"    spendsight ingest (SQLite): {cli_rate:,.0f} rows/s ({cli_seconds:.1f} s, process start to exit)")
+        print(f"    raw sqlite3 executemany:    {raw_rate:,.0f} rows/s ({raw_seconds:.1f} s, rows pre-parsed)")
+        pg = postgres_rate(path, n, env)
+        if pg:
+            print(f"    spendsight ingest (PostgreSQL, COPY): {pg:,.0f} rows/s")
+        print(f"RATIO ingest/raw-sqlite = {cli_rate / raw_rate:.2f} (target >= 0.50)")
+
+
+if __name__ == "__main__":
+    main()

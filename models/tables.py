@@ -276,8 +276,10 @@ class Source(SQLModel, table=True):
     last_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_success_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = Field(default="", max_length=2000)
-    rows_written: int = Field(default=0, sa_type=BigInteger)
+    rows_written: int = Field(default=0, sa_type=BigInteger)  # usage and billed rows, all runs
     run_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_rows: int = Field(default=0, sa_type=BigInteger)  # rows written by the last run
+    next_run_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # set by the worker
 
 
 class SourceCursor(SQLModel, table=True):
@@ -290,3 +292,5 @@ class SourceCursor(SQLModel, table=True):
     endpoint: str = Field(max_length=100)
     collected_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_rows: int = Field(default=0, sa_type=BigInteger)  # rows the endpoint's last run wrote
+    last_error: str = Field(default="", max_length=2000)  # "" when the endpoint's last run succeeded

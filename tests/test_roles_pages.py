@@ -97,6 +97,15 @@ def test_reader_changes_nothing_by_clicking_everything(page):
 def test_forged_org_in_session_state_shows_nothing_of_another_org(page):
     seed()
     forged = {"org_id": "org-b", "org_picker": "org-b"}
+    # Any other widget of the page that holds an org id gets org B too.
+    first = run_page(page, user="reader@example.com")
+    for kind in ("selectbox", "multiselect", "radio"):
+        for widget in getattr(first, kind):
+            value = first.session_state[widget.key] if widget.key and widget.key in first.session_state else None
+            if value == "org-a":
+                forged[widget.key] = "org-b"
+            elif isinstance(value, list) and "org-a" in value:
+                forged[widget.key] = ["org-b"]
     at = run_page(page, user="reader@example.com", session=forged)
     assert CANARY not in screen(at), f"{page} showed org B's data to a member of org A only"
     assert "org-b" not in str(at.session_state["org_id"]) if "org_id" in at.session_state else True

@@ -70,3 +70,72 @@ def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[
     from models.explore import dimension_values
 
     return dimension_values(org_ids, start, end)
+
+
+# --- model comparison ------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+def model_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(every model the catalog prices, a starting selection)."""
+    from models.compare import catalog_models, default_candidates
+
+    return catalog_models(), default_candidates()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tuple, candidates: tuple, at: date):
+    """(workload, today's option, a frame per candidate: model, provider, current, cost_usd, per_1k_usd,
+    saving_usd, saving_pct, notes) for the comparison page; money columns are USD Decimals."""
+    import pandas as pd
+
+    from models.compare import reprice, workload
+
+    work = workload(org_ids, start, end, dict(filters))
+    if not work.parts:
+        return work, None, pd.DataFrame()
+    today, options = reprice(work, candidates, at)
+    records = []
+    for o in options:
+        saving = None if o.cost is None or today.cost is None else today.cost - o.cost
+        records.append({"model": o.model, "provider": o.provider, "current": o.current, "cost_usd": o.cost,
+                        "per_1k_usd": o.per_1k_requests, "saving_usd": saving,
+                        "saving_pct": saving / today.cost if saving is not None and today.cost else None,
+                        "notes": "; ".join(o.notes)})
+    return work, today, pd.DataFrame(records)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def what_if_data(profile, candidates: tuple, at: date):
+    """model, provider, expected_usd, worst_usd, per_1k_usd, notes per candidate (cheapest first)."""
+    import pandas as pd
+
+    from models.compare import what_if
+
+    rows = what_if(profile, candidates, at)
+    return pd.DataFrame([{"model": r.model, "provider": r.provider, "expected_usd": r.expected, "worst_usd": r.worst,
+                          "per_1k_usd": r.per_1k_requests, "notes": "; ".join(r.notes)} for r in rows])
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False, max_entries=64)
+def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
+    """model, provider, tokens, exact, method, cost_usd (one call), per_1k_usd per candidate."""
+    import pandas as pd
+
+    from models.compare import call_cost, count_tokens
+
+    rows = []
+    for provider, model in candidates:
+        count = count_tokens(prompt, provider, model)
+        cost = call_cost((provider, model), count.tokens, output_tokens, at)
+        rows.append({"model": model, "provider": provider, "tokens": count.tokens, "exact": count.exact,
+                     "method": count.method, "cost_usd": cost, "per_1k_usd": None if cost is None else cost * 1000})
+    return pd.DataFrame(rows)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def frontier_data(content: bytes, name: str, profile, at: date):
+    """The cost/quality frontier of an uploaded scores CSV (CompareError names line and field)."""
+    from models.compare import frontier, parse_scores
+
+    return frontier(parse_scores(content, source=name), profile, at)

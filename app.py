@@ -9,6 +9,7 @@ from ui import charts, sidebar
 from ui.format import in_currency, money_column, number
 from ui.i18n import t
 from ui.queries import home_overview
+from ui.safe import md
 
 st.set_page_config(page_title="Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()
@@ -22,7 +23,7 @@ if ctx.org_id is None:
 today = datetime.now(UTC).astimezone(ZoneInfo(ctx.timezone)).date()
 view = home_overview(ctx.org_id, today)
 
-st.subheader(ctx.org_label(ctx.org_id))
+st.subheader(md(ctx.org_label(ctx.org_id)))  # user-typed name: escaped
 col1, col2, col3 = st.columns(3)
 col1.metric(t("home.mtd"), ctx.money(view.mtd_cost))
 col2.metric(t("home.requests_month"), number(view.mtd_requests))

@@ -127,3 +127,22 @@ def test_the_canary_is_visible_to_org_bs_own_member():
     explorer = REPO / "pages" / "1_Spend_explorer.py"
     if explorer.exists():
         assert CANARY in screen(run_page("pages/1_Spend_explorer.py", user="bob@example.com"))
+
+
+EVIL = "Evil **bold** [click](http://evil.example) :red[alarm] $x^2$ <b>tag</b>"
+RAW_MARKUP = ("[click](http://evil.example)", "**bold**", ":red[alarm]", "$x^2$")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_user_typed_names_are_not_rendered_as_markdown(page):
+    """Org, project, model, key and user names reach markdown only escaped (tables and options are plain)."""
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    make_org("org-e", name=EVIL, owners=("owner@example.com",))
+    add_usage(*[usage("org-e", now - timedelta(days=d), model=EVIL[:60], project_id=EVIL, api_key_id=EVIL,
+                      user_id=EVIL, input_tokens=100_000) for d in (1, 2)])
+    at = run_page(page, user="owner@example.com")
+    assert not at.exception
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        for element in getattr(at, kind):
+            for raw in RAW_MARKUP:
+                assert raw not in str(element.value), f"{page}: {kind} renders user text as markdown: {element.value!r}"

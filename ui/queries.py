@@ -139,3 +139,29 @@ def frontier_data(content: bytes, name: str, profile, at: date):
     from models.compare import frontier, parse_scores
 
     return frontier(parse_scores(content, source=name), profile, at)
+
+
+# --- prices ----------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
+def price_table(at: date, fingerprint: str):
+    """The effective catalog on `at` (keyed on the catalog's fingerprint, so an edit shows at once)."""
+    from models.prices_edit import catalog_table
+
+    return catalog_table(at)
+
+
+def catalog_fingerprint() -> str:
+    from models.prices import get_catalog
+
+    return get_catalog().fingerprint
+
+
+def owns_every_org(actor) -> bool:
+    """Whether the actor owns every organization (what changing prices needs; checked again on save)."""
+    if actor is None:
+        return False
+    roles = roles_for(actor.email, actor.system)
+    every = [o["id"] for o in org_choices()]
+    return bool(every) and all(roles.get(org_id) == "owner" for org_id in every)

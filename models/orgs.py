@@ -159,3 +159,81 @@ def members(session: Session, org_id: str) -> list[Member]:
 
 def owner_emails(session: Session, org_id: str) -> list[str]:
     return [m.email for m in members(session, org_id) if m.role == "owner"]
+
+
+# --- changes made by a signed-in actor (pages): permission check and audit in one transaction ---
+
+
+def _session_and_checks():
+    from models.access import PermissionDenied, require_owner
+    from models.audit import record
+    from models.db import session_scope
+
+    return session_scope, require_owner, record, PermissionDenied
+
+
+def create_org_as(actor: Actor | None, org_id: str, name: str, environment: str = "prod",
+                  timezone: str = "UTC") -> Organization:
+    """Any signed-in member may create an organization; the creator becomes its owner (audited)."""
+    session_scope, _, record, PermissionDenied = _session_and_checks()
+    if actor is None or not (actor.system or actor.email):
+        raise PermissionDenied("sign in to create an organization")
+    with session_scope() as session:
+        org = create_org(session, org_id, name, environment, timezone)
+        if not actor.system:
+            set_member(session, org.id, actor.email, "owner")
+        record(session, actor, "org.create", org.id, org.id, None,
+               {"name": org.name, "environment": org.environment, "timezone": org.timezone})
+    return org
+
+
+def update_org_as(actor: Actor, org_id: str, **changes) -> Organization:
+    """Rename an organization or change its environment or time zone (owners; audited).
+
+    A time-zone change re-cuts the daily rollups (days are in the org's zone)."""
+    session_scope, require_owner, record, _ = _session_and_checks()
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        org = get_org(session, org_id)
+        before = {k: getattr(org, k) for k in changes}
+        org = update_org(session, org_id, **changes)
+        after = {k: getattr(org, k) for k in changes}
+        if before != after:
+            record(session, actor, "org.update", org_id, org_id, before, after)
+    if before.get("timezone", org.timezone) != org.timezone:
+        from models.rollups import rebuild_org
+
+        rebuild_org(org_id)
+    return org
+
+
+def _keep_an_owner(session: Session, org_id: str) -> None:
+    if not any(m.role == "owner" for m in members(session, org_id)):
+        raise ValidationError(f"{org_id} must keep at least one owner; make someone else owner first")
+
+
+def set_member_as(actor: Actor, org_id: str, email: str, role: str) -> Member:
+    """Add a member or change a role (owners only; audited as member.set)."""
+    session_scope, require_owner, record, _ = _session_and_checks()
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        email = validate_email(email)
+        old = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
+        before = {"role": old.role} if old else None
+        member = set_member(session, org_id, email, role)
+        _keep_an_owner(session, org_id)
+        if before != {"role": member.role}:
+            record(session, actor, "member.set", org_id, email, before, {"role": member.role})
+    return member
+
+
+def remove_member_as(actor: Actor, org_id: str, email: str) -> None:
+    """Remove a member (owners only; the last owner stays; audited as member.remove)."""
+    session_scope, require_owner, record, _ = _session_and_checks()
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        email = validate_email(email)
+        old = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
+        remove_member(session, org_id, email)
+        _keep_an_owner(session, org_id)
+        record(session, actor, "member.remove", org_id, email, {"role": old.role if old else ""}, None)

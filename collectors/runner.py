@@ -134,8 +134,9 @@ def plan_windows(endpoint: Endpoint, cursor: datetime | None, since: datetime | 
                  lookback: timedelta) -> list[Window]:
     """Daily windows for backfill, hourly ones from the day the look-back window starts.
 
-    Every run re-reads at least the look-back window (providers revise recent buckets). The split
-    between daily and hourly is a UTC midnight, so a day is stored at one width only.
+    Every run re-reads at least the look-back window (providers revise recent buckets). Every
+    window starts at a UTC midnight, so a day is stored at one width only: an hourly window that
+    began mid-day would leave that day's daily bucket beside its hours.
     """
     if since is not None:
         start = since
@@ -151,10 +152,8 @@ def plan_windows(endpoint: Endpoint, cursor: datetime | None, since: datetime | 
     first_day = floor_day(start)
     if first_day < split and DAY in endpoint.widths:
         windows += _chunks(first_day, split, DAY, endpoint.limits[DAY])
-        hourly_from = split
-    else:
-        hourly_from = floor_hour(start)
-    return windows + _chunks(hourly_from, end, HOUR, endpoint.limits[HOUR])
+    hourly_limit = endpoint.limits[HOUR] // 24 * 24 or endpoint.limits[HOUR]  # whole days per window
+    return windows + _chunks(max(first_day, split), end, HOUR, hourly_limit)
 
 
 def _chunks(start: datetime, end: datetime, width: int, limit: int) -> list[Window]:

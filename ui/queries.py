@@ -165,3 +165,33 @@ def owns_every_org(actor) -> bool:
     roles = roles_for(actor.email, actor.system)
     every = [o["id"] for o in org_choices()]
     return bool(every) and all(roles.get(org_id) == "owner" for org_id in every)
+
+
+# --- statement and organizations -------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def statement_data(org_id: str, year: int, month: int):
+    from models.statement import statement
+
+    return statement(org_id, year, month)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, dict]:
+    """org id -> this month's billing, credit balance, members and sources."""
+    from models.statement import org_summary
+
+    return {org_id: org_summary(org_id, today) for org_id in org_ids}
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def credit_grants(org_id: str, today: date) -> list[dict]:
+    """The org's credit grants with what is used and left ([] without the budgets module)."""
+    try:
+        from models.budgets import credit_status
+    except ImportError:
+        return []
+    return [{"amount_usd": g.amount_usd, "used_usd": g.used_usd, "remaining_usd": g.remaining_usd,
+             "granted_on": g.granted_on, "expires_on": g.expires_on, "state": g.state, "note": g.note}
+            for g in credit_status(org_id, today)]

@@ -97,6 +97,8 @@ TABLE_MODULES = (
     "models.audit",
     "models.inbox",
     "models.auth",
+    "models.budgets",
+    "alerts.tables",
 )
 
 

@@ -1,0 +1,47 @@
+"""Smoke test of the home, explorer, comparison, statement, organizations and prices pages on the demo
+data, in English as an owner and in Chinese as a reader; and every UI string has a Chinese version."""
+
+from models.demo import load_demo
+from tests.pageutil import run_page, texts
+from ui.i18n import keys, missing
+
+PAGES = {
+    "app.py": ("Spendsight", "Spendsight"),
+    "pages/1_Spend_explorer.py": ("Spend explorer", "支出分析"),
+    "pages/5_Model_comparison.py": ("Model comparison", "模型对比"),
+    "pages/6_Statement.py": ("Statement", "月度账单"),
+    "pages/9_Organizations.py": ("Organizations", "组织"),
+    "pages/10_Prices.py": ("Prices", "价格"),
+}
+AREAS = ("sidebar.", "env.", "role.", "common.", "home.", "explore.", "compare.", "statement.", "orgs.", "prices.")
+
+
+def test_every_page_on_demo_data_in_both_languages():
+    load_demo()
+    for path, (english, chinese) in PAGES.items():
+        at = run_page(path, user="owner@example.com", session={"org_id": "org-prod"})
+        assert not at.exception, f"{path}: {at.exception}"
+        assert at.title[0].value == english, path
+        assert at.dataframe or at.metric, f"{path} shows no numbers on demo data"
+        at = run_page(path, user="finance@example.com", session={"org_id": "org-staging", "lang": "zh",
+                                                                  "currency": "CNY"})
+        assert not at.exception, f"{path} (zh): {at.exception}"
+        assert at.title[0].value == chinese, path
+        assert all(not m.value.startswith("$") for m in at.metric), f"{path} shows USD while CNY is chosen"
+        assert "Traceback" not in texts(at)
+
+
+def test_every_string_has_a_chinese_translation():
+    for prefix in AREAS:
+        assert missing("zh", prefix) == [], prefix
+    english, chinese = keys("en"), keys("zh")
+    assert set(chinese) - set(english) == set()  # no Chinese-only (misspelt) keys
+    for key, text in english.items():  # the same {placeholders} in both languages
+        if key in chinese and key.startswith(AREAS):
+            assert sorted(_fields(text)) == sorted(_fields(chinese[key])), key
+
+
+def _fields(text):
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(text) if name]

@@ -136,16 +136,20 @@ with budget_tab:
 
 with settings_tab:
     org = ctx.org(ctx.org_id)
-    with st.form("org_settings"):
-        a = st.columns([2, 1, 1.6])
-        name = a[0].text_input(t("orgs.new_name"), value=org["name"], disabled=not ctx.is_owner, key="org_set_name")
-        env = a[1].selectbox(t("orgs.environment"), ENVIRONMENTS, index=ENVIRONMENTS.index(org["environment"]),
-                             format_func=lambda e: t(f"env.{e}"), disabled=not ctx.is_owner, key="org_set_env")
-        zones = timezones()
-        zone = a[2].selectbox(t("orgs.timezone"), zones, index=zones.index(org["timezone"]) if org["timezone"] in zones
-                              else 0, disabled=not ctx.is_owner, key="org_set_tz")
-        if st.form_submit_button(t("orgs.settings_save"), disabled=not ctx.is_owner):
-            attempt(lambda: update_org_as(ctx.actor, ctx.org_id, name=name, environment=env, timezone=zone),
-                    t("orgs.settings_saved", org=ctx.org_id))
+    if not ctx.is_owner:
+        st.dataframe([{t("orgs.new_name"): org["name"], t("orgs.environment"): t(f"env.{org['environment']}"),
+                       t("orgs.timezone"): org["timezone"]}], hide_index=True, width="stretch")
+    else:
+        with st.form("org_settings"):
+            a = st.columns([2, 1, 1.6])
+            name = a[0].text_input(t("orgs.new_name"), value=org["name"], key="org_set_name")
+            env = a[1].selectbox(t("orgs.environment"), ENVIRONMENTS, index=ENVIRONMENTS.index(org["environment"]),
+                                 format_func=lambda e: t(f"env.{e}"), key="org_set_env")
+            zones = timezones()
+            zone = a[2].selectbox(t("orgs.timezone"), zones, key="org_set_tz",
+                                  index=zones.index(org["timezone"]) if org["timezone"] in zones else 0)
+            if st.form_submit_button(t("orgs.settings_save")):
+                attempt(lambda: update_org_as(ctx.actor, ctx.org_id, name=name, environment=env, timezone=zone),
+                        t("orgs.settings_saved", org=ctx.org_id))
 
 create_form()

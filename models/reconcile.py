@@ -98,3 +98,13 @@ def totals(rows: list[dict]) -> dict:
     e = sum((r["estimated_usd"] for r in rows), Decimal(0))
     b = sum((r["billed_usd"] for r in rows), Decimal(0))
     return {"estimated_usd": e, "billed_usd": b, "drift_pct": drift_pct(e, b)}
+
+
+def by_day(rows: list[dict]) -> list[dict]:
+    """Estimated and billed summed per day (for a chart), in day order."""
+    days: dict[str, list[Decimal]] = {}
+    for r in rows:
+        acc = days.setdefault(r["day"], [Decimal(0), Decimal(0)])
+        acc[0] += r["estimated_usd"]
+        acc[1] += r["billed_usd"]
+    return [{"day": d, "estimated_usd": e, "billed_usd": b} for d, (e, b) in sorted(days.items())]

@@ -1,0 +1,57 @@
+"""Reconciliation: estimated vs provider-billed cost per UTC day and project, with the drift."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from ui import sidebar
+from ui.collect_charts import estimated_vs_billed
+from ui.collect_queries import flagged, reconciliation
+from ui.format import floats, in_currency, money_column, signed_percent
+from ui.i18n import t
+
+st.set_page_config(page_title="Reconciliation · Spendsight", page_icon="💸", layout="wide")
+ctx = sidebar.render()
+st.title(t("recon.title"))
+st.caption(t("recon.help"))
+if ctx.org_id is None:
+    st.info(t("common.no_orgs"))
+    st.stop()
+
+today = datetime.now(UTC).date()
+pick = st.columns([1, 1, 1, 2])
+start = pick[0].date_input(t("recon.start"), value=today - timedelta(days=30), key="rc_start")
+end = pick[1].date_input(t("recon.end"), value=today + timedelta(days=1), key="rc_end")
+threshold = pick[2].number_input(t("recon.threshold"), min_value=0.0, value=10.0, step=1.0, key="rc_threshold")
+if end <= start:
+    st.error(t("recon.bad_range"))
+    st.stop()
+
+rows, daily, totals = reconciliation(ctx.org_id, start, end)
+if rows.empty:
+    st.info(t("recon.empty"))
+    st.stop()
+
+m = st.columns(3)
+m[0].metric(t("recon.estimated"), ctx.money(totals["estimated_usd"]))
+m[1].metric(t("recon.billed"), ctx.money(totals["billed_usd"]))
+drift = totals["drift_pct"]
+m[2].metric(t("recon.drift"), signed_percent(None if drift is None else drift / 100))
+n = flagged(rows, threshold)
+if n:
+    st.warning(t("recon.flagged", n=n, pct=f"{threshold:g}"))
+
+chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+shown_daily = in_currency(daily, ["estimated_usd", "billed_usd"], ctx.rate)
+chart_tab.plotly_chart(estimated_vs_billed(shown_daily, t("recon.estimated"), t("recon.billed"), ctx.symbol),
+                       width="stretch")
+chart_tab.dataframe(shown_daily, hide_index=True, width="stretch", column_config={
+    "day": t("recon.col.day"), "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
+    "billed_usd": money_column(t("recon.col.billed"), ctx.currency)})
+shown = floats(in_currency(rows, ["estimated_usd", "billed_usd"], ctx.rate)).assign(
+    project=rows["project"].replace("", t("recon.default_project")))
+table_tab.dataframe(shown, hide_index=True, width="stretch", column_config={
+    "day": t("recon.col.day"), "provider": t("recon.col.provider"), "project": t("recon.col.project"),
+    "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
+    "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
+    "drift_pct": st.column_config.NumberColumn(t("recon.col.drift"), format="%+.2f%%")})

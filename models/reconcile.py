@@ -10,12 +10,12 @@ empty when nothing was billed that day for that project.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import bindparam, text
 
-from models.db import get_engine
+from models.db import UTCDateTime, get_engine
 from models.prices import Catalog, get_catalog
 from models.spend import MICRO
 from models.tables import USAGE_COUNTERS
@@ -34,7 +34,7 @@ def _day(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _providers(conn, org_id: str, start: date, end: date) -> list[str]:
+def _providers(conn, org_id: str) -> list[str]:
     rows = conn.execute(
         text("SELECT DISTINCT provider FROM source WHERE org_id = :org "
              "UNION SELECT DISTINCT provider FROM billed_cost WHERE org_id = :org"),
@@ -49,7 +49,7 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
     est: dict[tuple, Decimal] = defaultdict(Decimal)
     billed: dict[tuple, Decimal] = defaultdict(Decimal)
     with get_engine().connect() as conn:
-        providers = _providers(conn, org_id, start, end)
+        providers = _providers(conn, org_id)
         if not providers:
             return []
         sums = ", ".join(f"SUM({c}) AS {c}" for c in USAGE_COUNTERS)
@@ -61,8 +61,6 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
             .bindparams(bindparam("providers", expanding=True)),
             {"org": org_id, "start": start, "end": end, "providers": providers},
         ).mappings().all()
-        from models.db import UTCDateTime
-
         bills = conn.execute(
             text("SELECT bucket_start, provider, project_id, SUM(amount_micros) AS micros FROM billed_cost "
                  "WHERE org_id = :org AND currency = 'USD' AND bucket_start >= :a AND bucket_start < :b "
@@ -86,10 +84,6 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
 
 
 def _bind(conn, day: date):
-    from datetime import UTC, datetime, time
-
-    from models.db import UTCDateTime
-
     return UTCDateTime().process_bind_param(datetime.combine(day, time(), UTC), conn.dialect)
 
 

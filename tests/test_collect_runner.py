@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import text
 
 from collectors.http import RetryPolicy, parse_retry_after
@@ -275,3 +274,25 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC).timestamp()) == 30.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_windows_start_at_midnight_respect_limits_and_steady_state_is_one_request():
+    from collectors.openai import SPEC
+    from collectors.runner import plan_windows
+
+    completions, costs = SPEC.endpoints[0], SPEC.endpoints[-1]
+    now = datetime(2026, 11, 24, 11, 20, tzinfo=UTC)
+    lookback = timedelta(hours=48)
+    first = plan_windows(completions, None, None, now, lookback)  # 30-day backfill, then hourly
+    assert [(w.start.isoformat(), w.end.isoformat(), w.width) for w in first] == [
+        ("2026-10-25T00:00:00+00:00", "2026-11-22T00:00:00+00:00", 86400),
+        ("2026-11-22T00:00:00+00:00", "2026-11-24T12:00:00+00:00", 3600)]
+    steady = plan_windows(completions, now - timedelta(minutes=1), None, now, lookback)
+    assert [(w.start.isoformat(), w.buckets) for w in steady] == [("2026-11-22T00:00:00+00:00", 60)]
+    backfill = plan_windows(completions, now, datetime(2026, 1, 1, tzinfo=UTC), now, lookback)
+    assert all(w.buckets <= 31 for w in backfill if w.width == 86400) and len(backfill) == 12
+    assert all(w.start.hour == 0 for w in backfill) and backfill[-1].end == datetime(2026, 11, 24, 12, tzinfo=UTC)
+    wide = plan_windows(completions, None, None, now, timedelta(days=20))
+    assert [w.width for w in wide] == [86400, 3600, 3600, 3600] and wide[1].buckets == 168  # whole days per window
+    assert [(w.start.date().isoformat(), w.buckets) for w in plan_windows(costs, None, None, now, lookback)] == [
+        ("2026-10-25", 31)]

@@ -31,7 +31,7 @@ def sources(server, *providers, enabled=(True, True)):
     make_org("org-w", owners=(OWNER,), readers=(READER,))
     names = []
     with session_scope() as session:
-        for provider_name, on in zip(providers, enabled):
+        for provider_name in providers:
             key = "OPENAI_ADMIN_KEY" if provider_name == "openai" else "ANTHROPIC_ADMIN_KEY"
             s = add_source(session, Actor(OWNER), "org-w", provider_name, key, server.base_url)
             names.append(s.name)

@@ -13,9 +13,11 @@ import re
 
 import pandas as pd
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; these are the ones that
-# mean something to Streamlit's markdown (including ':' for directives/emoji and '$' for LaTeX).
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&^%@\"'])")
+# Any ASCII punctuation may be backslash-escaped in CommonMark. These mean something anywhere in a line
+# of Streamlit markdown (':' starts directives and emoji codes, '$' LaTeX, '&' entities, '|' tables);
+# '[' and '<' cover links and HTML, so '(' '!' need no escape. Block markers matter only at the start.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>~$:|&])")
+_MD_BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+[.)])")
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -24,7 +26,8 @@ def md(text) -> str:
     """User text as literal markdown: every special character escaped, newlines kept as spaces."""
     value = "" if text is None else str(text)
     value = value.replace("\r", " ").replace("\n", " ")
-    return _MD_SPECIAL.sub(r"\\\1", value)
+    value = _MD_SPECIAL.sub(r"\\\1", value)
+    return _MD_BLOCK_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], value)
 
 
 def html_text(text) -> str:

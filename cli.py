@@ -491,6 +491,354 @@ def _report_billed(org: str, start_day, end_day, keys, format: str) -> None:
 
 # --- budgets, credits, forecast and alerts (models/budgets.py, models/forecast.py, alerts/) -----
 
+credit_app = typer.Typer(no_args_is_help=True, help="Credit grants: consumed oldest-expiring first before spend is billable.")
+limit_app = typer.Typer(no_args_is_help=True, help="Monthly soft/hard limits, approved quota and alert thresholds.")
+alerts_app = typer.Typer(no_args_is_help=True, help="Threshold, forecast, credit and spike alerts by email and webhook.")
+recipient_app = typer.Typer(no_args_is_help=True, help="Extra alert recipients besides the org's owners.")
+app.add_typer(credit_app, name="credit")
+app.add_typer(limit_app, name="limit")
+app.add_typer(alerts_app, name="alerts")
+alerts_app.add_typer(recipient_app, name="recipient")
+
+
+def _money_option(value: Optional[str], option: str):
+    """None: not given (keep); 'off'/'none': clear; else the amount, validated by models.budgets."""
+    from models.budgets import KEEP
+
+    if value is None:
+        return KEEP
+    if value.strip().lower() in ("off", "none", ""):
+        return None
+    return value
+
+
+def _org_exists(org: str) -> None:
+    from models.db import session_scope
+    from models.orgs import ValidationError, get_org
+
+    try:
+        with session_scope() as session:
+            get_org(session, org)
+    except ValidationError as exc:
+        fail(str(exc))
+
+
+def _usd_text(value) -> str:
+    return "-" if value is None else f"${value:,.2f}"
+
+
+@credit_app.command("add")
+def credit_add(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    amount: Annotated[str, typer.Option(help="Credit in USD, e.g. 18.")],
+    expires: Annotated[str, typer.Option(help="First day the credit no longer applies, YYYY-MM-DD.")],
+    granted: Annotated[Optional[str], typer.Option(help="First day it applies, YYYY-MM-DD (default: today).")] = None,
+    note: Annotated[str, typer.Option(help="A label, e.g. 'trial credit'.")] = "",
+) -> None:
+    """Add a credit grant (adding the same grant again changes nothing)."""
+    from models.budgets import add_credit
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    expires_day = parse_day(expires, "--expires")
+    granted_day = parse_day(granted, "--granted") if granted else None
+    try:
+        grant, created = add_credit(Actor.cli(), org, amount, expires_day, granted_day, note)
+    except ValidationError as exc:
+        fail(str(exc))
+    verb = "added" if created else "already exists:"
+    typer.echo(f"{verb} credit #{grant.id} {_usd_text(grant.amount_usd)} for {org}, "
+               f"{grant.granted_on} until {grant.expires_on} ({_usd_text(grant.remaining_usd)} left)")
+
+
+@credit_app.command("list")
+def credit_list(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    format: Annotated[str, typer.Option("--format", help="text|json")] = "text",
+) -> None:
+    """Credit grants with what they covered so far and what is left."""
+    import json
+
+    from models.budgets import credit_status
+
+    _db()
+    _org_exists(org)
+    grants = credit_status(org)
+    if format == "json":
+        typer.echo(json.dumps([{"id": g.id, "amount_usd": float(g.amount_usd), "used_usd": float(g.used_usd),
+                                "remaining_usd": float(g.remaining_usd), "granted": g.granted_on.isoformat(),
+                                "expires": g.expires_on.isoformat(), "state": g.state, "note": g.note}
+                               for g in grants], indent=2))
+        return
+    if format != "text":
+        fail(f"--format {format!r}: choose text or json")
+    if not grants:
+        typer.echo(f"no credit grants for {org} (add one with `spendsight credit add`)")
+    for g in grants:
+        typer.echo(f"#{g.id}\t{_usd_text(g.amount_usd)}\tused {_usd_text(g.used_usd)}\tleft {_usd_text(g.remaining_usd)}"
+                   f"\t{g.granted_on}..{g.expires_on}\t{g.state}\t{g.note}")
+
+
+@credit_app.command("remove")
+def credit_remove(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    id: Annotated[int, typer.Option("--id", help="Grant number from `credit list`.")],
+) -> None:
+    """Remove a credit grant."""
+    from models.budgets import remove_credit
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    try:
+        remove_credit(Actor.cli(), org, id)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed credit #{id} from {org}")
+
+
+@limit_app.command("set")
+def limit_set(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    project: Annotated[Optional[str], typer.Option(help="Limit one project instead of the whole org.")] = None,
+    soft: Annotated[Optional[str], typer.Option(help="Soft limit in USD per month ('off' clears).")] = None,
+    hard: Annotated[Optional[str], typer.Option(help="Hard limit in USD per month ('off' clears).")] = None,
+    quota: Annotated[Optional[str], typer.Option(help="Approved monthly usage limit in USD ('off' clears).")] = None,
+    thresholds: Annotated[Optional[str], typer.Option(help="Alert at these % of the soft limit, e.g. 50,80,100.")] = None,
+) -> None:
+    """Set limits; options not given keep their value."""
+    from models.budgets import KEEP, set_limit
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    values = {"soft": _money_option(soft, "--soft"), "hard": _money_option(hard, "--hard"),
+              "quota": _money_option(quota, "--quota"), "thresholds": KEEP if thresholds is None else thresholds}
+    try:
+        limit = set_limit(Actor.cli(), org, project, **values)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"{org} {limit.scope}: soft {_usd_text(limit.soft_usd)}, hard {_usd_text(limit.hard_usd)}, "
+               f"quota {_usd_text(limit.quota_usd)}, thresholds {','.join(map(str, limit.thresholds))}%")
+
+
+@limit_app.command("show")
+def limit_show(org: Annotated[str, typer.Option(help="Organization id.")]) -> None:
+    """The org's limits (org-wide first, then per project)."""
+    from models.budgets import limits
+
+    _db()
+    _org_exists(org)
+    rows = limits(org)
+    if not rows:
+        typer.echo(f"no limits for {org} (set one with `spendsight limit set`)")
+    for limit in rows:
+        typer.echo(f"{limit.scope}\tsoft {_usd_text(limit.soft_usd)}\thard {_usd_text(limit.hard_usd)}\t"
+                   f"quota {_usd_text(limit.quota_usd)}\tthresholds {','.join(map(str, limit.thresholds))}")
+
+
+@limit_app.command("clear")
+def limit_clear(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    project: Annotated[Optional[str], typer.Option(help="The project's limit instead of the org's.")] = None,
+) -> None:
+    """Remove a limit (and so its alerts)."""
+    from models.budgets import clear_limit
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    _org_exists(org)
+    try:
+        removed = clear_limit(Actor.cli(), org, project)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed the limit of {org} {project or '(organization)'}" if removed else "no such limit")
+
+
+@app.command()
+def forecast(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Last day to use, YYYY-MM-DD (default: now).")] = None,
+    project: Annotated[Optional[str], typer.Option(help="Forecast one project against its limits.")] = None,
+    format: Annotated[str, typer.Option("--format", help="text|json")] = "text",
+) -> None:
+    """Month-end spend forecast (p10/p50/p90) and the days the soft and hard limits are crossed."""
+    import json
+
+    from models.forecast import forecast_scope
+
+    _db()
+    if format not in ("text", "json"):
+        fail(f"--format {format!r}: choose text or json")
+    day = parse_day(as_of, "--as-of") if as_of else None
+    _org_exists(org)
+    result = forecast_scope(org, project, as_of=day)
+    data = result.as_json()
+    if format == "json":
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"{org} {data['month']} as of {data['as_of']}: spent {_usd_text(result.spent)}; month-end "
+               f"p50 {_usd_text(result.p50)} (p10 {_usd_text(result.p10)}, p90 {_usd_text(result.p90)})")
+    for name, limit, cross in (("soft", result.soft_limit, result.soft_cross), ("hard", result.hard_limit, result.hard_cross)):
+        if limit is not None:
+            typer.echo(f"{name} limit {_usd_text(limit)}: " + (f"crossed on {cross}" if cross else "not projected this month"))
+
+
+@app.command()
+def backtest(
+    daily_csv: Annotated[Path, typer.Option("--daily-csv", help="CSV with columns date,cost_usd.")],
+    format: Annotated[str, typer.Option("--format", help="json|text")] = "json",
+) -> None:
+    """Backtest the forecast on a daily series: every complete month, as of days 7, 10, 14 and 21."""
+    import json
+
+    from models.backtest import BacktestInputError, backtest as run_backtest, read_daily_csv
+
+    if format not in ("text", "json"):
+        fail(f"--format {format!r}: choose json or text")
+    try:
+        daily = read_daily_csv(daily_csv)
+    except BacktestInputError as exc:
+        fail(str(exc))
+    result = run_backtest(daily)
+    if format == "json":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    s = result["summary"]
+    if not result["runs"]:
+        typer.echo("no complete calendar month in the file; nothing to backtest")
+        return
+    typer.echo(f"{s['runs']} runs over {s['months']} months: forecast MAPE {s['mape_forecast']}% vs naive run-rate "
+               f"{s['mape_naive']}%; p10-p90 covered the actual {s['coverage_p10_p90']:.0%} of the time")
+    for day, d in s["by_as_of_day"].items():
+        typer.echo(f"  as of day {day:>2}: forecast {d['mape_forecast']}%  naive {d['mape_naive']}%  "
+                   f"coverage {d['coverage_p10_p90']:.0%}")
+
+
+def _delivery_lines(delivery) -> None:
+    typer.echo(f"messages: {delivery}")
+    for error in delivery.errors:
+        typer.echo(f"  {error}", err=True)
+    if delivery.waiting:
+        typer.echo("  SMTP_HOST is not set: email stays queued until it is", err=True)
+
+
+@alerts_app.command("run")
+def alerts_run(org: Annotated[Optional[str], typer.Option(help="Only this organization.")] = None) -> None:
+    """Evaluate alert rules once and send every pending message now, whatever its backoff."""
+    from alerts import run_once
+
+    _db()
+    if org:
+        _org_exists(org)
+    report = run_once(org)
+    typer.echo(f"alerts fired: {len(report.events)}")
+    for error in report.errors:
+        typer.echo(f"  evaluation failed: {error}", err=True)
+    _delivery_lines(report.delivery)
+    if report.errors or report.delivery.retrying or report.delivery.failed or report.delivery.waiting:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("test")
+def alerts_test(org: Annotated[str, typer.Option(help="Organization id.")]) -> None:
+    """Send a test alert to the org's owners, its recipients and its webhook."""
+    from alerts import send_test
+    from models.orgs import Actor
+
+    _db()
+    _org_exists(org)
+    report = send_test(Actor.cli(), org)
+    _delivery_lines(report)
+    if not report.sent or report.retrying or report.failed or report.waiting:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("history")
+def alerts_history(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+) -> None:
+    """Recent alerts and the state of each message: sent, pending, failed (with the reason)."""
+    from alerts.outbox import history
+
+    _db()
+    _org_exists(org)
+    for row in history([org], limit=limit):
+        typer.echo(f"{row['created_at']:%Y-%m-%d %H:%M}\t{row['rule']}\t{row['project_id'] or '-'}\t{row['period']}"
+                   f"\t{row['status']}\t{row['recipient'] or '-'}\t{row['last_error']}")
+
+
+@alerts_app.command("webhook")
+def alerts_webhook(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    url: Annotated[Optional[str], typer.Option(help="Slack-compatible incoming webhook URL.")] = None,
+    remove: Annotated[bool, typer.Option(help="Remove the webhook.")] = False,
+) -> None:
+    """Set or remove the org's webhook (every alert is posted to it as {"text": ...})."""
+    from alerts.config import redact_url, set_webhook
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    if bool(url) == remove:
+        fail("pass either --url URL or --remove")
+    try:
+        set_webhook(Actor.cli(), org, None if remove else url)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed the webhook of {org}" if remove else f"webhook of {org}: {redact_url(url)}")
+
+
+@recipient_app.command("add")
+def recipient_add(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Address to notify.")],
+    rule: Annotated[str, typer.Option(help="One rule (threshold, forecast_soft, ...) or * for all.")] = "*",
+) -> None:
+    """Also send alerts of one rule (or all) to this address."""
+    from alerts.config import add_recipient
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    try:
+        r = add_recipient(Actor.cli(), org, email, rule)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"{r.email} gets {r.rule} alerts of {org}")
+
+
+@recipient_app.command("remove")
+def recipient_remove(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Address.")],
+    rule: Annotated[str, typer.Option(help="The rule it was added for, or *.")] = "*",
+) -> None:
+    """Stop sending one rule's alerts (or all, *) to this address."""
+    from alerts.config import remove_recipient
+    from models.orgs import Actor, ValidationError
+
+    _db()
+    try:
+        remove_recipient(Actor.cli(), org, email, rule)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed {email} from {rule} alerts of {org}")
+
+
+@recipient_app.command("list")
+def recipient_list(org: Annotated[str, typer.Option(help="Organization id.")]) -> None:
+    """Who gets alerts: owners (always) and extra recipients per rule."""
+    from alerts.config import recipients
+    from models.db import session_scope
+    from models.orgs import owner_emails
+
+    _db()
+    _org_exists(org)
+    with session_scope() as session:
+        for email in owner_emails(session, org):
+            typer.echo(f"*\t{email}\t(owner)")
+    for r in recipients(org):
+        typer.echo(f"{r.rule}\t{r.email}")
+
+
 # --- users and sign-in (models/auth.py) ----------------------------------------------------------
 
 user_app = typer.Typer(no_args_is_help=True, help="Sign-in accounts (passwords are stored as argon2id hashes).")

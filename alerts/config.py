@@ -86,7 +86,7 @@ def redact_url(url: str | None) -> str:
     if not url:
         return ""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}/…"
+    return f"{parts.scheme}://{parts.hostname or ''}/..."
 
 
 def set_webhook(actor: Actor, org_id: str, url: str | None) -> None:

@@ -9,9 +9,14 @@ from __future__ import annotations
 import smtplib
 import ssl
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import formatdate
 
 from models.settings import Settings
+
+
+# Long subjects stay on one line (SMTP allows 998 characters): folding makes some parsers keep a space.
+POLICY = default_policy.clone(max_line_length=998)
 
 
 class SendFailure(Exception):
@@ -28,7 +33,7 @@ def smtp_configured(settings: Settings) -> bool:
 
 
 def build_message(settings: Settings, to: str, subject: str, text: str, html: str, message_id: str) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject
     msg["From"] = settings.smtp_from
     msg["To"] = to
@@ -42,6 +47,11 @@ def build_message(settings: Settings, to: str, subject: str, text: str, html: st
 def _reply(exc: smtplib.SMTPResponseException) -> str:
     text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
     return f"{exc.smtp_code} {text}".strip()
+
+
+def _close(smtp: smtplib.SMTP | None) -> None:
+    if smtp is not None:
+        smtp.close()
 
 
 class Mailer:
@@ -69,26 +79,34 @@ class Mailer:
         s = self.settings
         if not s.smtp_host:
             raise SendFailure("SMTP_HOST is not set; the email waits in the outbox")
+        smtp = None
         try:
             if s.smtp_ssl:
                 smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
                                         context=ssl.create_default_context())
             else:
                 smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
-            smtp.ehlo()
-            if s.smtp_starttls and not s.smtp_ssl:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            if s.smtp_username:
-                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                smtp.login(s.smtp_username, password)
+            return self._greet(smtp)
         except smtplib.SMTPAuthenticationError as exc:
+            _close(smtp)
             raise SendFailure(f"SMTP login as {s.smtp_username} refused: {_reply(exc)}") from None
         except smtplib.SMTPResponseException as exc:
+            _close(smtp)
             raise SendFailure(f"SMTP server {s.smtp_host}:{s.smtp_port} said {_reply(exc)}") from None
         except (smtplib.SMTPException, OSError) as exc:
+            _close(smtp)
             raise SendFailure(f"cannot reach SMTP server {s.smtp_host}:{s.smtp_port}: "
                               f"{type(exc).__name__}: {exc}") from None
+
+    def _greet(self, smtp: smtplib.SMTP) -> smtplib.SMTP:
+        s = self.settings
+        smtp.ehlo()
+        if s.smtp_starttls and not s.smtp_ssl:
+            smtp.starttls(context=ssl.create_default_context())
+            smtp.ehlo()
+        if s.smtp_username:
+            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+            smtp.login(s.smtp_username, password)
         return smtp
 
     def send(self, msg: EmailMessage) -> None:

@@ -211,12 +211,16 @@ def _check_order(row: BudgetLimit) -> None:
     soft, hard, quota = row.soft_micros, row.hard_micros, row.quota_micros
     if soft is not None and hard is not None and soft > hard:
         raise ValidationError(
-            f"soft limit ${billing.micros_to_usd(soft)} must not exceed the hard limit ${billing.micros_to_usd(hard)}"
+            f"soft limit {_usd(soft)} must not exceed the hard limit {_usd(hard)}"
         )
     if hard is not None and quota is not None and hard > quota:
         raise ValidationError(
-            f"hard limit ${billing.micros_to_usd(hard)} must not exceed the approved quota ${billing.micros_to_usd(quota)}"
+            f"hard limit {_usd(hard)} must not exceed the approved quota {_usd(quota)}"
         )
+
+
+def _usd(micros: int) -> str:
+    return f"${billing.micros_to_usd(micros):,.2f}"
 
 
 def clear_limit(actor: Actor, org_id: str, project_id: str | None = None) -> bool:

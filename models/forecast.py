@@ -379,8 +379,8 @@ def detect_spike(daily: Mapping[date, Decimal], day: date, baseline_days: int = 
     be today (partial): a day already past the bar counts.
     """
     values = np.array([float(daily.get(day - timedelta(days=k), 0)) for k in range(baseline_days, 0, -1)])
-    if np.count_nonzero(values) < 7:
-        return None
+    if np.count_nonzero(values) < baseline_days // 2:
+        return None  # a new or sporadic org has no baseline yet: its ramp-up is not a spike
     weekdays = np.array([(day - timedelta(days=k)).weekday() for k in range(baseline_days, 0, -1)])
     median = float(np.median(values))
     same = values[weekdays == day.weekday()]

@@ -215,7 +215,9 @@ class ProviderServer:
             else:
                 dims["model"] = OTHER_MODELS.get(kind, dims["model"])
                 counters = OPENAI_USAGE[kind][2]
-                values = {c: (n if c == "num_model_requests" else n * rng.randint(1, 500)) for c in counters}
+                per_request = {"num_model_requests": (1, 1), "num_requests": (1, 3), "num_sessions": (1, 2),
+                               "images": (1, 4)}
+                values = {c: n * rng.randint(*per_request.get(c, (1, 500))) for c in counters}
                 if kind == "images":
                     dims["size"], dims["source"] = rng.choice(("1024x1024", "1024x1792")), "image.generation"
                 if kind == "web_search_calls":

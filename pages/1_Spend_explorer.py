@@ -65,8 +65,7 @@ if result.previous:
 metrics = st.columns(4)
 metrics[0].metric(t("explore.total"), ctx.money(result.total_cost), border=True,
                   delta=f"{ctx.money(result.delta)} ({signed_percent(result.delta_pct)})"
-                  if result.delta is not None else None, delta_color="inverse",
-                  delta_description=t("explore.previous") if result.delta is not None else None)
+                  if result.delta is not None else None, delta_color="inverse", help=t("explore.previous"))
 metrics[1].metric(t("explore.requests"), number(result.total_requests), border=True)
 metrics[2].metric(t("explore.tokens"), tokens(result.total_tokens), border=True)
 if result.billed_total is not None:

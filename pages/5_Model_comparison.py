@@ -7,6 +7,7 @@ from models.explore import PRESETS, period, to_csv
 from ui import charts, sidebar
 from ui.format import floats, in_currency, money_column, number, percent, today_in, tokens
 from ui.i18n import t
+from ui.safe import md
 from ui.queries import dimension_choices, frontier_data, model_options, reprice_data, token_counts, what_if_data
 
 st.set_page_config(page_title="Model comparison · Spendsight", page_icon="💸", layout="wide")
@@ -74,7 +75,7 @@ with reprice_tab:
         m[1].metric(t("compare.reprice.today"), ctx.money(now.cost) if now.cost is not None else "–", border=True)
         if not priced.empty:
             best = priced.iloc[0]
-            m[2].metric(t("compare.reprice.best"), best["model"], border=True,
+            m[2].metric(f"{t('compare.reprice.best')}: {md(best['model'])}", ctx.money(best["cost_usd"]), border=True,
                         delta=t("compare.reprice.saving", amount=ctx.money(best["saving_usd"]))
                         if best["saving_usd"] is not None else None)
         if now.cost is None:

@@ -37,7 +37,7 @@ change = (s.total - s.previous_total) / s.previous_total if s.previous_total els
 cols = st.columns(5)
 cols[0].metric(t("statement.spend"), ctx.money(s.total), border=True, delta_color="inverse",
                delta=f"{ctx.money(s.total - s.previous_total)} ({signed_percent(change)})",
-               delta_description=t("statement.vs_previous"))
+               help=t("statement.vs_previous"))
 cols[1].metric(t("statement.credits"), ctx.money(bill["credits_applied_usd"]), border=True)
 cols[2].metric(t("statement.billable"), ctx.money(bill["billable_usd"]), border=True)
 cols[3].metric(t("statement.soft"), ctx.money(soft) if soft is not None else t("statement.not_set"), border=True,

@@ -1,5 +1,11 @@
-"""`streamlit run` in a real process, every page loaded in headless Chromium without an exception box."""
+"""`streamlit run` in a real process, every page loaded in headless Chromium without an exception box.
 
+Every page is visited in English and in Chinese (screenshots in tests/artifacts/, not committed), and
+the finance journey runs end to end: last month's spend by project, downloaded as CSV.
+"""
+
+import csv
+import io
 import os
 import socket
 import subprocess
@@ -65,7 +71,38 @@ def page_paths() -> list[str]:
     return [""] + [p.stem.split("_", 1)[-1] for p in sorted((REPO / "pages").glob("*.py"))]
 
 
-def test_every_page_renders_without_exception(server):
+def sign_in(page, lang: str = "en") -> None:
+    """Each page load is a new browser session: sign in through the form as the demo owner."""
+    from models.auth import DEMO_PASSWORDS
+    from ui.strings_auth import STRINGS
+
+    words = STRINGS[lang]
+    page.get_by_label(words["auth.email"]).fill("owner@example.com")
+    page.get_by_label(words["auth.password"], exact=True).fill(DEMO_PASSWORDS["owner"])
+    page.get_by_role("button", name=words["auth.submit"]).click()
+    page.get_by_text(words["auth.signed_in_as"].split("{")[0].strip()).wait_for(timeout=45_000)
+
+
+def settle(page) -> None:
+    """Rendered: the main area has text and the "running" indicator is gone (twice, 0.5 s apart)."""
+    for _ in range(2):
+        page.wait_for_function(DONE, timeout=45_000)
+        page.wait_for_timeout(500)
+
+
+def check(page, name: str) -> str:
+    """Screenshot the page, fail on an exception box or a blank page; returns the main area's text."""
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    errors = page.locator('[data-testid="stException"]').all_inner_texts()
+    assert not errors, f"page {name!r} shows an exception: {errors}"
+    text = page.locator('[data-testid="stMain"]').inner_text().strip()
+    assert text, f"page {name!r} is blank"
+    assert "Traceback" not in text, f"page {name!r} shows a traceback"
+    return text
+
+
+@pytest.fixture
+def browser_page(server):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium missing: `make browser` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
@@ -73,16 +110,50 @@ def test_every_page_renders_without_exception(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        for path in page_paths():
-            page.goto(f"{server}/{path}")
-            # Rendered: the main area has text and the "running" indicator is gone (twice, 0.5 s apart).
-            for _ in range(2):
-                page.wait_for_function(DONE, timeout=45_000)
-                page.wait_for_timeout(500)
-            name = path or "home"
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-            errors = page.locator('[data-testid="stException"]').all_inner_texts()
-            assert not errors, f"page {name!r} shows an exception: {errors}"
-            assert page.locator('[data-testid="stMain"]').inner_text().strip(), f"page {name!r} is blank"
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        yield server, page
         browser.close()
+
+
+def test_every_page_renders_without_exception_in_both_languages(browser_page):
+    server, page = browser_page
+    for lang in ("en", "zh"):
+        for path in page_paths():
+            page.goto(f"{server}/{path}?lang={lang}")
+            sign_in(page, lang)
+            settle(page)
+            check(page, (path or "home") + ("" if lang == "en" else "-zh"))
+
+
+def test_last_month_by_project_downloaded_as_csv(browser_page, env):
+    """The finance question in the browser: what did the org spend last month, by project? Then download it."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from models.explore import add_months, explore
+
+    server, page = browser_page
+    page.goto(f"{server}/Spend_explorer")
+    sign_in(page)
+    settle(page)
+    page.get_by_label("Period").click()  # the period preset selectbox
+    page.get_by_role("option", name="Last month").click()
+    settle(page)
+    text = check(page, "journey-last-month-by-project")
+    assert "Breakdown" in text
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert rows[0][0] == "Project" and rows[-1][0] == "Total"
+    projects = {r[0] for r in rows[1:-1]}
+    assert {"chat-assistant", "search-rag", "batch-summaries"} <= projects
+    # The total row adds up the rows (each to the micro-dollar), and is the explorer's exact total for
+    # last month in the org's time zone within that rounding.
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+    first = add_months(today.replace(day=1), -1)
+    expected = explore(["org-prod"], first, today.replace(day=1), ("project",)).total_cost
+    cost = rows[0].index("Estimated cost (USD)")
+    total = Decimal(rows[-1][cost])
+    assert total == sum(Decimal(r[cost]) for r in rows[1:-1])
+    assert abs(total - expected) <= Decimal("0.0000005") * (len(rows) - 2) and total > 100

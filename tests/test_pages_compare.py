@@ -29,7 +29,8 @@ def test_what_would_project_y_cost_on_model_z():
     at = run_page(PAGE, user=ENGINEER, session={
         "cmp_f_project": ["y"], "cmp_candidates": [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")]})
     assert not at.exception
-    assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "gpt-4o-mini"]
+    assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "$0.38"]
+    assert at.metric[2].label.replace("\\", "") == "Cheapest candidate: gpt-4o-mini"  # escaped as markdown
     assert at.metric[2].delta == "saving $5.99 vs today"
     frame = _frame(at, "cost_usd")
     assert list(frame["model"]) == ["gpt-4o-mini", "claude-haiku-4-5"]

@@ -104,3 +104,69 @@ def test_database_scan_finds_what_is_there():
     assert "SCANME-canary" in dump
     with pytest.raises(AssertionError, match="found in database"):
         assert_absent(["SCANME-canary"], database=dump)
+
+
+# --- after a collection against the local provider server -------------------------------------
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Bytes every st.download_button handed to Streamlit's media storage (library spy, not a fake)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    seen: list[bytes] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes | str):
+            seen.append(path_or_data if isinstance(path_or_data, bytes) else path_or_data.encode())
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    return seen
+
+
+def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, caplog, cli, downloads):
+    from collectors.http import RetryPolicy
+    from collectors.runner import run_source
+    from collectors.sources import add_source
+    from models.settings import reset_settings
+    from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, fixture_server
+
+    caplog.set_level(logging.DEBUG)
+    server = fixture_server(monkeypatch)
+    try:
+        # One key from the environment, the other from the secrets file, as documented.
+        monkeypatch.delenv("ANTHROPIC_ADMIN_KEY")
+        (tmp_path / "secrets.toml").write_text(f'ANTHROPIC_ADMIN_KEY = "{ANTHROPIC_KEY}"\n')
+        reset_settings()
+        make_org("org-k", name="Keyed Org", owners=("owner@example.com",))
+        with session_scope() as session:
+            sources = [add_source(session, Actor.cli(), "org-k", provider, key_env, server.base_url, f"k-{provider}")
+                       for provider, key_env in (("openai", "OPENAI_ADMIN_KEY"), ("anthropic", "ANTHROPIC_ADMIN_KEY"))]
+        for source in sources:
+            result = run_source(source, policy=RetryPolicy(sleep=lambda s: None, base_delay=0))  # usage and costs
+            assert result.ok and result.rows > 0, result.errors()
+    finally:
+        server.stop()
+
+    pages = {}
+    for path in ["app.py"] + sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py")):
+        at = run_page(path, user="owner@example.com", session={"org_id": "org-k"})
+        assert not at.exception, f"{path}: {at.exception}"
+        pages[path] = page_dump(at)
+    assert "k-openai" in "\n".join(pages.values())  # the pages did show the collected org's sources
+    from datetime import date, timedelta
+
+    today = date.today()
+    outputs = [cli("report", "--org", "org-k", "--start", str(today - timedelta(days=30)),
+                   "--end", str(today + timedelta(days=2)), "--by", "day,model",
+                   "--format", fmt)[1] for fmt in ("csv", "json")]
+    outputs += [cli("source", "list")[1], cli("org", "list")[1], cli("user", "list")[1]]
+    assert "k-anthropic" in outputs[2] and len(outputs[0].splitlines()) > 2
+
+    needles = [OPENAI_KEY, ANTHROPIC_KEY, "TESTKEY"]
+    exports = b"\n".join(downloads).decode("latin-1")
+    assert downloads, "no page offered a download to scan"
+    assert_absent(needles, database=database_dump(), logs=caplog.text, exports=exports, cli="\n".join(outputs),
+                  **{f"page {path}": text_ for path, text_ in pages.items()})

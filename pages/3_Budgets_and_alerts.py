@@ -1,0 +1,176 @@
+"""Budgets & alerts: limits with this month's spend, credit grants, alert recipients and the webhook.
+Everyone who can see the org reads them; owners change them (checked again in models/ and alerts/)."""
+
+from datetime import timedelta
+
+import pandas as pd
+import streamlit as st
+
+import alerts
+from alerts.config import add_recipient, remove_recipient, set_webhook
+from alerts.tables import ALL_RULES, RULES
+from models.access import PermissionDenied
+from models.budgets import add_credit, clear_limit, remove_credit, set_limit
+from models.orgs import ValidationError
+from ui import sidebar
+from ui.budget_queries import budget_view
+from ui.format import floats, in_currency, money_column, today_in
+from ui.i18n import t
+from ui.queries import refresh
+from ui.safe import md
+
+st.set_page_config(page_title="Budgets & alerts · Spendsight", page_icon="💸", layout="wide")
+ctx = sidebar.render()
+st.title(t("budgets.title"))
+st.caption(t("budgets.help"))
+if ctx.org_id is None:
+    st.info(t("common.no_orgs"))
+    st.stop()
+if "budget_flash" in st.session_state:
+    st.success(st.session_state.pop("budget_flash"))
+
+today = today_in(ctx.timezone)
+view = budget_view(ctx.org_id, today)
+if not ctx.is_owner:
+    st.caption(t("budgets.readonly"))
+
+
+def attempt(action, message) -> None:
+    """Run an owner's change; show why it was refused, or confirm it and reload fresh numbers."""
+    try:
+        result = action()
+    except (PermissionDenied, ValidationError) as exc:
+        st.error(str(exc))
+    else:
+        refresh()
+        st.session_state["budget_flash"] = message(result) if callable(message) else message
+        st.rerun()
+
+
+def blank_is_none(text: str):
+    return text.strip() or None
+
+
+def money_text(value) -> str:
+    return "" if value is None else f"{value:f}".rstrip("0").rstrip(".")
+
+
+# --- limits ----------------------------------------------------------------------------------
+st.markdown(f"#### {t('budgets.limits')}")
+limits = pd.DataFrame(view["limits"], columns=["project", "spent", "soft", "hard", "quota", "used", "thresholds",
+                                               "updated_by", "updated_at"])
+if limits.empty:
+    st.info(t("budgets.no_limits"))
+else:
+    shown = floats(in_currency(limits.assign(project=limits["project"].replace("", t("forecast.whole_org"))),
+                               ("spent", "soft", "hard", "quota"), ctx.rate))
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "project": t("budgets.col.scope"), "used": st.column_config.ProgressColumn(
+            t("budgets.col.used"), format="percent", min_value=0, max_value=1),
+        "thresholds": t("budgets.col.thresholds"), "updated_by": t("budgets.col.updated_by"),
+        "updated_at": st.column_config.DatetimeColumn(t("budgets.col.updated_at"), format="YYYY-MM-DD HH:mm")} | {
+        c: money_column(t(f"budgets.col.{c}", currency=ctx.currency), ctx.currency)
+        for c in ("spent", "soft", "hard", "quota")})
+if ctx.is_owner:
+    left, right = st.columns([3, 1])
+    left.markdown(f"**{t('budgets.set_limit')}**")
+    scope = left.text_input(t("budgets.project"), key="bl_project").strip()
+    current = next((r for r in view["limits"] if r["project"] == scope), {})
+    with left.form("budget_limit"):
+        a = st.columns(4)  # keyed by scope: the fields show the chosen scope's current values
+        soft = a[0].text_input(t("budgets.soft"), money_text(current.get("soft")), key=f"bl_soft:{scope}")
+        hard = a[1].text_input(t("budgets.hard"), money_text(current.get("hard")), key=f"bl_hard:{scope}")
+        quota = a[2].text_input(t("budgets.quota"), money_text(current.get("quota")), key=f"bl_quota:{scope}")
+        marks = a[3].text_input(t("budgets.thresholds"), current.get("thresholds", "50,80,100").replace("%", ""),
+                                key=f"bl_thresholds:{scope}")
+        if st.form_submit_button(t("budgets.save"), type="primary"):
+            attempt(lambda: set_limit(ctx.actor, ctx.org_id, scope, soft=blank_is_none(soft), hard=blank_is_none(hard),
+                                      quota=blank_is_none(quota), thresholds=marks),
+                    lambda li: t("budgets.saved", scope=li.project_id or t("forecast.whole_org")))
+    if view["limits"]:
+        with right.form("budget_limit_remove"):
+            st.markdown(f"**{t('budgets.remove_limit')}**")
+            gone = st.selectbox(t("budgets.col.scope"), [r["project"] for r in view["limits"]], key="bl_gone",
+                                format_func=lambda p: p or t("forecast.whole_org"))
+            if st.form_submit_button(t("budgets.remove")):
+                attempt(lambda: clear_limit(ctx.actor, ctx.org_id, gone), t("budgets.removed"))
+
+# --- credit grants ---------------------------------------------------------------------------
+st.markdown(f"#### {t('budgets.credits')}")
+grants = pd.DataFrame(view["grants"], columns=["id", "amount", "used", "remaining", "granted_on", "expires_on",
+                                               "state", "note"])
+if grants.empty:
+    st.info(t("budgets.no_credits"))
+else:
+    shown = floats(in_currency(grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}"))),
+                               ("amount", "used", "remaining"), ctx.rate))
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "id": "#", "granted_on": t("budgets.col.granted"), "expires_on": t("budgets.col.expires"),
+        "state": t("budgets.col.state"), "note": t("budgets.col.note"),
+        "amount": money_column(t("budgets.col.amount", currency=ctx.currency), ctx.currency),
+        "used": money_column(t("budgets.col.used_credit", currency=ctx.currency), ctx.currency),
+        "remaining": money_column(t("budgets.col.remaining", currency=ctx.currency), ctx.currency)})
+if ctx.is_owner:
+    left, right = st.columns([3, 1])
+    with left.form("budget_credit"):
+        st.markdown(f"**{t('budgets.add_credit')}**")
+        a = st.columns([1, 1, 1, 2])
+        amount = a[0].text_input(t("budgets.amount"), key="bc_amount")
+        granted = a[1].date_input(t("budgets.granted"), today, key="bc_granted")
+        expires = a[2].date_input(t("budgets.expires"), today + timedelta(days=90), key="bc_expires")
+        note = a[3].text_input(t("budgets.note"), key="bc_note")
+        if st.form_submit_button(t("budgets.add"), type="primary"):
+            attempt(lambda: add_credit(ctx.actor, ctx.org_id, amount, expires, granted, note),
+                    lambda r: t("budgets.credit_added" if r[1] else "budgets.credit_exists", id=r[0].id))
+    if view["grants"]:
+        with right.form("budget_credit_remove"):
+            st.markdown(f"**{t('budgets.remove_credit')}**")
+            grant = st.selectbox("#", [g["id"] for g in view["grants"]], key="bc_gone")
+            if st.form_submit_button(t("budgets.remove")):
+                attempt(lambda: remove_credit(ctx.actor, ctx.org_id, grant), t("budgets.removed"))
+
+# --- who gets alerts -------------------------------------------------------------------------
+st.markdown(f"#### {t('budgets.recipients')}")
+if view["owners"]:
+    st.caption(t("budgets.owners", emails=md(", ".join(view["owners"]))))
+else:
+    st.warning(t("budgets.no_owners"))
+extra = pd.DataFrame(view["recipients"], columns=["rule", "email"])
+if not extra.empty:
+    st.dataframe(extra.assign(rule=extra["rule"].map(lambda r: t(f"rule.{r}"))), hide_index=True, width="stretch",
+                 column_config={"rule": t("budgets.col.rule"), "email": t("budgets.col.email")})
+st.caption(t("budgets.webhook_now", host=md(view["webhook"])) if view["webhook"] else t("budgets.webhook_none"))
+if ctx.is_owner:
+    rules = [ALL_RULES, *RULES]
+    a, b, c = st.columns(3)
+    with a.form("budget_recipient"):
+        st.markdown(f"**{t('budgets.add_recipient')}**")
+        email = st.text_input(t("budgets.email"), key="br_email")
+        rule = st.selectbox(t("budgets.rule"), rules, format_func=lambda r: t(f"rule.{r}"), key="br_rule")
+        if st.form_submit_button(t("budgets.add_recipient")):
+            attempt(lambda: add_recipient(ctx.actor, ctx.org_id, email, rule),
+                    lambda r: t("budgets.recipient_added", email=r.email))
+    if view["recipients"]:
+        with b.form("budget_recipient_remove"):
+            st.markdown(f"**{t('budgets.remove_recipient')}**")
+            pairs = [(r["rule"], r["email"]) for r in view["recipients"]]
+            pick = st.selectbox(t("budgets.email"), pairs, key="br_gone",
+                                format_func=lambda p: f"{p[1]} · {t('rule.' + p[0])}")
+            if st.form_submit_button(t("budgets.remove")):
+                attempt(lambda: remove_recipient(ctx.actor, ctx.org_id, pick[1], pick[0]), t("budgets.removed"))
+    with c.form("budget_webhook"):
+        st.markdown(f"**{t('budgets.webhook')}**")
+        url = st.text_input(t("budgets.webhook_url"), type="password", key="bw_url")
+        save, drop = st.columns(2)
+        if save.form_submit_button(t("budgets.webhook_save")):
+            attempt(lambda: set_webhook(ctx.actor, ctx.org_id, url), t("common.saved"))
+        if drop.form_submit_button(t("budgets.webhook_remove")):
+            attempt(lambda: set_webhook(ctx.actor, ctx.org_id, None), t("budgets.removed"))
+    if st.button(t("budgets.test"), key="budget_test"):
+        report = alerts.send_test(ctx.actor, ctx.org_id)
+        refresh()
+        if report.sent and not (report.retrying or report.failed or report.waiting):
+            st.success(t("budgets.test_sent", report=report))
+        else:
+            reason = "; ".join(report.errors) or "SMTP_HOST is not set"
+            st.warning(t("budgets.test_failed", report=report, reason=md(reason)))

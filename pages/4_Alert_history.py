@@ -1,0 +1,79 @@
+"""Alert history: every alert that fired and each message's fate (sent, pending, failed, with reason)."""
+
+from zoneinfo import ZoneInfo
+
+import streamlit as st
+
+import alerts
+from alerts.outbox import retry_failed
+from models.access import PermissionDenied
+from ui import sidebar
+from ui.budget_queries import alert_history
+from ui.i18n import t
+from ui.queries import refresh
+from ui.safe import md
+
+st.set_page_config(page_title="Alert history · Spendsight", page_icon="💸", layout="wide")
+ctx = sidebar.render()
+st.title(t("alerthist.title"))
+st.caption(t("alerthist.help"))
+if ctx.org_id is None:
+    st.info(t("common.no_orgs"))
+    st.stop()
+if "alerthist_flash" in st.session_state:
+    st.success(st.session_state.pop("alerthist_flash"))
+
+history = alert_history(ctx.org_id)
+if history.empty:
+    st.info(t("alerthist.empty"))
+    st.stop()
+
+counts = history["status"].value_counts()
+cols = st.columns(3)
+for column, status in zip(cols, ("sent", "pending", "failed")):
+    column.metric(t(f"alerthist.{status}"), int(counts.get(status, 0)), border=True)
+
+if ctx.is_owner:
+    a, b, _ = st.columns([1, 1, 2])
+    try:
+        if a.button(t("alerthist.send_now"), key="ah_send", disabled=not counts.get("pending", 0)):
+            report = alerts.deliver_now(ctx.actor, ctx.org_id)
+            refresh()
+            st.session_state["alerthist_flash"] = t("alerthist.delivered", report=md(str(report)))
+            st.rerun()
+        if b.button(t("alerthist.requeue"), key="ah_requeue", disabled=not counts.get("failed", 0)):
+            n = retry_failed(ctx.actor, ctx.org_id)
+            refresh()
+            st.session_state["alerthist_flash"] = t("alerthist.requeued", n=n)
+            st.rerun()
+    except PermissionDenied as exc:
+        st.error(str(exc))
+
+left, right = st.columns(2)
+statuses = sorted(history["status"].unique())
+rules = sorted(history["rule"].unique())
+chosen_status = left.multiselect(t("alerthist.status"), statuses, key="ah_status",
+                                 format_func=lambda s: t(f"status.{s}"))
+chosen_rule = right.multiselect(t("alerthist.rule"), rules, key="ah_rule", format_func=lambda r: t(f"rule.{r}"))
+shown = history
+if chosen_status:
+    shown = shown[shown["status"].isin(chosen_status)]
+if chosen_rule:
+    shown = shown[shown["rule"].isin(chosen_rule)]
+if shown.empty:
+    st.info(t("alerthist.none_match"))
+    st.stop()
+
+zone = ZoneInfo(ctx.timezone or "UTC")
+local = {c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
+         for c in ("created_at", "next_attempt_at", "sent_at")}
+local["next_attempt_at"] = [n if s == "pending" else None for n, s in zip(local["next_attempt_at"], shown["status"])]
+table = shown.assign(**local, rule=shown["rule"].map(lambda r: t(f"rule.{r}")),
+                     status=shown["status"].map(lambda s: t(f"status.{s}")))
+columns = ["created_at", "rule", "project_id", "threshold", "period", "status", "channel", "recipient", "attempts",
+           "next_attempt_at", "sent_at", "last_error", "summary"]
+timestamp = "YYYY-MM-DD HH:mm:ss"
+st.dataframe(table[columns], hide_index=True, width="stretch", column_config={
+    c: st.column_config.Column(t(f"alerthist.col.{c}")) for c in columns} | {
+    c: st.column_config.DatetimeColumn(t(f"alerthist.col.{c}"), format=timestamp)
+    for c in ("created_at", "next_attempt_at", "sent_at")})

@@ -119,6 +119,19 @@ def run_once(org_id: str | None = None, now: datetime | None = None) -> RunRepor
     return report
 
 
+def deliver_now(actor, org_id: str, now: datetime | None = None):
+    """An owner's "try pending messages now" for one org (like `alerts run` without evaluating)."""
+    from alerts import outbox
+    from models.access import require_owner
+    from models.audit import record
+    from models.db import session_scope
+
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        record(session, actor, "alert.deliver", org_id, "deliveries", None, None)
+    return outbox.deliver([org_id], force=True, now=now)
+
+
 def send_test(actor, org_id: str, now: datetime | None = None):
     """Queue a test message to every recipient of the org and send it now; returns the delivery report."""
     from alerts import outbox
@@ -185,4 +198,4 @@ def _bind(conn, moment: datetime):
     return UTCDateTime().process_bind_param(moment, conn.dialect)
 
 
-__all__ = ["after_usage", "alert_jobs", "evaluate", "run_once", "send_test", "RunReport"]
+__all__ = ["after_usage", "alert_jobs", "deliver_now", "evaluate", "run_once", "send_test", "RunReport"]

@@ -52,7 +52,11 @@ def blank_is_none(text: str):
 
 
 def money_text(value) -> str:
-    return "" if value is None else f"{value:f}".rstrip("0").rstrip(".")
+    """120 or 150.5 (never 120.000000); blank when not set."""
+    if value is None:
+        return ""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # --- limits ----------------------------------------------------------------------------------

@@ -98,6 +98,9 @@ def test_owner_sets_a_limit_adds_credit_and_a_recipient(org):
     assert (limit.soft_usd, limit.hard_usd, limit.thresholds, limit.updated_by) == (120, Decimal("150.5"), (50, 90),
                                                                                     OWNER)
     assert "Saved the limit of Whole organization." in texts(at)
+    fresh = run_page(BUDGETS, user=OWNER)  # the form shows the stored values (not 15.05 or 120.000000)
+    assert [fresh.text_input(key=f"bl_{k}:").value for k in ("soft", "hard", "quota", "thresholds")] == [
+        "120", "150.5", "", "50, 90"]
     at.text_input(key="bl_hard:").input("100")  # below the soft limit: refused, nothing changes
     at.button(key="FormSubmitter:budget_limit-Save limit").click().run()
     assert "soft limit $120.00 must not exceed the hard limit $100.00" in texts(at)

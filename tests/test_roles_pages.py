@@ -23,11 +23,15 @@ CANARY = "CANARYB"  # appears in org B's name, project, model and key: never on 
 # Tables that change just because someone signed in or looked: not data.
 VOLATILE = {"user_session", "signin_failure"}
 NON_EDIT_BUTTONS = {"Sign out"}
+# Buttons a reader may see: creating a new organization (whose owner they become) changes no existing org.
+READER_BUTTONS = {"Create"}
 
 
-def seed() -> None:
+def seed(evil: bool = False) -> None:
+    """Org A (owner, reader) and org B (another owner, canary everywhere); evil: A's texts carry markdown."""
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    make_org("org-a", name="Alpha Org", owners=("owner@example.com",), readers=("reader@example.com",))
+    make_org("org-a", name="Alpha Org" if not evil else f"Alpha {EVIL}", owners=("owner@example.com",),
+             readers=("reader@example.com",))
     make_org("org-b", name=f"Bravo {CANARY} Org", owners=("bob@example.com",))
     rows = []
     for days in (1, 3, 10, 40):
@@ -35,7 +39,12 @@ def seed() -> None:
         rows.append(usage("org-a", at, model="gpt-4o", project_id="web", input_tokens=200_000, output_tokens=20_000))
         rows.append(usage("org-b", at, model=f"gpt-{CANARY.lower()}", project_id=f"proj-{CANARY}",
                           api_key_id=f"key-{CANARY}", user_id=f"user-{CANARY}", input_tokens=300_000))
+        if evil:
+            rows.append(usage("org-a", at, model=EVIL[:60], project_id=EVIL, api_key_id=EVIL, user_id=EVIL,
+                              input_tokens=100_000))
     add_usage(*rows)
+    if evil:
+        seed_evil_settings("org-a")
 
 
 def snapshot() -> dict[str, list[tuple]]:
@@ -67,19 +76,36 @@ def edit_buttons(at) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_owner_page_renders(page):
-    seed()
-    at = run_page(page, user="owner@example.com")
+def test_owner_page_renders_and_escapes_what_members_typed(page):
+    """Owner view, with org B's canary around and markdown-laden names, notes and labels in org A."""
+    seed(evil=True)
+    at = run_page(page, user="owner@example.com", session={"org_id": "org-a"})
     assert not at.exception, f"{page}: {at.exception}"
     assert CANARY not in screen(at)
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        for element in getattr(at, kind):
+            for raw in RAW_MARKUP:
+                assert raw not in str(element.value), f"{page}: {kind} renders user text as markdown: {element.value!r}"
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_reader_changes_nothing_by_clicking_everything(page):
+def test_reader_changes_nothing_and_cannot_reach_another_org(page):
     seed()
     before = snapshot()
     at = run_page(page, user="reader@example.com")
     assert not at.exception, f"{page}: {at.exception}"
+    assert set(edit_buttons(at)) <= READER_BUTTONS, f"{page}: a reader sees edit controls {edit_buttons(at)}"
+    assert not at.get("data_editor"), f"{page}: a reader sees an editable table"
+    # Every widget that holds an org id, to forge afterwards.
+    forged = {"org_id": "org-b", "org_picker": "org-b"}
+    for kind in ("selectbox", "multiselect", "radio"):
+        for widget in getattr(at, kind):
+            value = at.session_state[widget.key] if widget.key and widget.key in at.session_state else None
+            if value == "org-a":
+                forged[widget.key] = "org-b"
+            elif isinstance(value, list) and "org-a" in value:
+                forged[widget.key] = ["org-b"]
+    # Click everything a reader is shown: the database must not change.
     clicked = set()
     while True:
         pending = [b for b in at.button if b.label not in NON_EDIT_BUTTONS and (b.key, b.label) not in clicked]
@@ -91,24 +117,9 @@ def test_reader_changes_nothing_by_clicking_everything(page):
         at.run()
         assert not at.exception, f"{page}: clicking {button.label!r}: {at.exception}"
     assert snapshot() == before, f"{page}: a reader's clicks changed the database"
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_forged_org_in_session_state_shows_nothing_of_another_org(page):
-    seed()
-    forged = {"org_id": "org-b", "org_picker": "org-b"}
-    # Any other widget of the page that holds an org id gets org B too.
-    first = run_page(page, user="reader@example.com")
-    for kind in ("selectbox", "multiselect", "radio"):
-        for widget in getattr(first, kind):
-            value = first.session_state[widget.key] if widget.key and widget.key in first.session_state else None
-            if value == "org-a":
-                forged[widget.key] = "org-b"
-            elif isinstance(value, list) and "org-a" in value:
-                forged[widget.key] = ["org-b"]
+    # Forge org B into the session state: still nothing of org B on screen.
     at = run_page(page, user="reader@example.com", session=forged)
     assert CANARY not in screen(at), f"{page} showed org B's data to a member of org A only"
-    assert "org-b" not in str(at.session_state["org_id"]) if "org_id" in at.session_state else True
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -129,20 +140,17 @@ def test_the_canary_is_visible_to_org_bs_own_member():
         assert CANARY in screen(run_page("pages/1_Spend_explorer.py", user="bob@example.com"))
 
 
+def seed_evil_settings(org_id: str) -> None:
+    """Other text owners type, each through its service: a project limit, a credit note, a price note."""
+    from models.budgets import add_credit, set_limit
+    from models.orgs import Actor
+    from models.prices_edit import set_override
+
+    cli = Actor.cli()
+    set_limit(cli, org_id, EVIL, soft="10", hard="20")
+    add_credit(cli, org_id, "5", datetime.now(UTC).date() + timedelta(days=30), note=EVIL)
+    set_override(cli, "openai", EVIL[:60], {"input_mtok": "1", "output_mtok": "2"}, note=EVIL)
+
+
 EVIL = "Evil **bold** [click](http://evil.example) :red[alarm] $x^2$ <b>tag</b>"
 RAW_MARKUP = ("[click](http://evil.example)", "**bold**", ":red[alarm]", "$x^2$")
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_user_typed_names_are_not_rendered_as_markdown(page):
-    """Org, project, model, key and user names reach markdown only escaped (tables and options are plain)."""
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    make_org("org-e", name=EVIL, owners=("owner@example.com",))
-    add_usage(*[usage("org-e", now - timedelta(days=d), model=EVIL[:60], project_id=EVIL, api_key_id=EVIL,
-                      user_id=EVIL, input_tokens=100_000) for d in (1, 2)])
-    at = run_page(page, user="owner@example.com")
-    assert not at.exception
-    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
-        for element in getattr(at, kind):
-            for raw in RAW_MARKUP:
-                assert raw not in str(element.value), f"{page}: {kind} renders user text as markdown: {element.value!r}"

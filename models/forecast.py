@@ -9,7 +9,7 @@ no per-series model iteratively. Everything is medians and a seeded simulation, 
    de-seasonalized log spend over the last 4 weeks, damped and capped. Medians everywhere make a
    one-day spike move neither the level nor the slope.
 3. Level: an exponentially weighted median of the de-trended values (recent days count most).
-4. Spread: 1,000 seeded sample paths of the rest of the month, each with its own level and slope
+4. Spread: 500 seeded sample paths of the rest of the month, each with its own level and slope
    error, a random-walk drift measured from week-to-week changes in this series, and daily noise
    resampled from this series' own residuals (so a spiky history gives a fat upper tail).
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from models import billing
 
-N_SIMS = 1000
+N_SIMS = 500
 SEED = 20_251_104
 HISTORY_DAYS = 56  # what the model looks at
 MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait

@@ -32,7 +32,7 @@ STRINGS = {
                           "with `spendsight ingest` or a collector source.",
         "forecast.short": "Only {n} days of history: the range is wide and forecast alerts wait for a week of data.",
         "forecast.method": "How it works: weekday rhythm, trend and a spike-robust level from the last eight "
-                           "weeks, and 1,000 simulated rests-of-month. `spendsight backtest` checks it against "
+                           "weeks, and 500 simulated rests-of-month. `spendsight backtest` checks it against "
                            "your own history; docs/forecast.md has the evidence.",
         "forecast.set_limits": "No limits for this scope yet: owners set them on the Budgets & alerts page.",
         # budgets page
@@ -176,7 +176,7 @@ STRINGS = {
         "forecast.col.p90": "p90（{currency}）",
         "forecast.empty": "最近八周没有用量，暂时无法预测。请用 `spendsight ingest` 或采集源导入用量。",
         "forecast.short": "仅有 {n} 天历史数据：预测范围较宽，预测类告警需要至少一周数据。",
-        "forecast.method": "原理：基于最近八周的星期规律、趋势和不受单日尖峰影响的基准水平，模拟 1,000 种本月剩余走势。"
+        "forecast.method": "原理：基于最近八周的星期规律、趋势和不受单日尖峰影响的基准水平，模拟 500 种本月剩余走势。"
                            "`spendsight backtest` 可用你自己的历史数据检验；证据见 docs/forecast.md。",
         "forecast.set_limits": "此范围尚未设置限额：所有者可在“预算与告警”页面设置。",
         "budgets.title": "预算与告警",

@@ -17,6 +17,7 @@ from models.db import get_engine, import_table_modules
 from tests.conftest import REPO
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
+from tests.test_secrets_scan import downloads  # noqa: F401  (fixture: bytes of every download button)
 
 PAGES = ["app.py"] + sorted(f"pages/{p.name}" for p in (REPO / "pages").glob("*.py"))
 CANARY = "CANARYB"  # appears in org B's name, project, model and key: never on A's members' screens
@@ -42,6 +43,7 @@ def seed(evil: bool = False) -> None:
         if evil:
             rows.append(usage("org-a", at, model=EVIL[:60], project_id=EVIL, api_key_id=EVIL, user_id=EVIL,
                               input_tokens=100_000))
+            rows.append(usage("org-a", at, model="gpt-4o-mini", project_id=FORMULA, input_tokens=50_000))
     add_usage(*rows)
     if evil:
         seed_evil_settings("org-a")
@@ -76,12 +78,23 @@ def edit_buttons(at) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_owner_page_renders_and_escapes_what_members_typed(page):
-    """Owner view, with org B's canary around and markdown-laden names, notes and labels in org A."""
+def test_owner_page_renders_and_escapes_what_members_typed(page, downloads):
+    """Owner view, with org B's canary around and markdown-laden names, notes and labels in org A;
+    exports keep HTML escaped and formulas neutralized."""
     seed(evil=True)
     at = run_page(page, user="owner@example.com", session={"org_id": "org-a"})
     assert not at.exception, f"{page}: {at.exception}"
     assert CANARY not in screen(at)
+    html_exports = 0
+    for data in downloads:
+        text_ = data.decode("utf-8", "replace")
+        if "<html" in text_[:500].lower():  # CSV and JSON keep names literally; HTML must escape them
+            html_exports += 1
+            assert "<b>tag</b>" not in text_ and "&lt;b&gt;tag" in text_, f"{page}: HTML export does not escape names"
+    if "Statement" in page:
+        assert html_exports, "the statement page offers its printable HTML"
+        assert not any(cell.startswith(FORMULA) for line in text_.splitlines() for cell in line.split(",")), \
+            f"{page}: an export holds a spreadsheet formula from a name"
     for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
         for element in getattr(at, kind):
             for raw in RAW_MARKUP:
@@ -153,4 +166,5 @@ def seed_evil_settings(org_id: str) -> None:
 
 
 EVIL = "Evil **bold** [click](http://evil.example) :red[alarm] $x^2$ <b>tag</b>"
+FORMULA = "=1+2"
 RAW_MARKUP = ("[click](http://evil.example)", "**bold**", ":red[alarm]", "$x^2$")

@@ -60,6 +60,7 @@ class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self._unreachable: SendFailure | None = None  # a failed connect is not retried within one batch
 
     def __enter__(self) -> Mailer:
         return self
@@ -110,8 +111,14 @@ class Mailer:
         return smtp
 
     def send(self, msg: EmailMessage) -> None:
+        if self._unreachable is not None:
+            raise self._unreachable
         if self._smtp is None:
-            self._smtp = self._connect()
+            try:
+                self._smtp = self._connect()
+            except SendFailure as failure:
+                self._unreachable = failure
+                raise
         try:
             refused = self._smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:

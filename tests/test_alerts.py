@@ -462,3 +462,42 @@ def test_money_in_events_is_exact():
     alerts.evaluate(now=NOW)
     [event] = _events("org-m")
     assert '"spent_usd": "0.3' in event.facts
+
+
+def test_an_unreachable_server_is_tried_once_per_batch(org, monkeypatch):
+    """A black-holed SMTP host costs one connect timeout per delivery run, not one per message."""
+    import socket
+
+    from tests.smtp import free_port
+
+    listener = socket.socket()  # accepts TCP connections but never greets: the client times out
+    listener.bind(("127.0.0.1", free_port()))
+    listener.listen(16)
+    try:
+        use_smtp(monkeypatch, SmtpServer(), SMTP_TIMEOUT_SECONDS="0.3")
+        monkeypatch.setenv("SMTP_PORT", str(listener.getsockname()[1]))
+        from models.settings import reset_settings
+
+        reset_settings()
+        from alerts.config import add_recipient
+
+        for n in range(4):
+            add_recipient(CLI, org, f"r{n}@example.com")
+        spend(org, 60)
+        report = cycle()[1]
+        assert report.retrying == 6 and report.sent == 0
+        assert report.errors == [report.errors[0]] and "timed out" in report.errors[0]
+        pending = [r for r in outbox.history([org]) if r["status"] == "pending"]
+        assert len(pending) == 6 and {r["attempts"] for r in pending} == {1}
+        listener.settimeout(0)
+        connections = []
+        while True:
+            try:
+                connections.append(listener.accept()[0])
+            except BlockingIOError:
+                break
+        assert len(connections) == 1  # six messages, one connection attempt
+        for conn in connections:
+            conn.close()
+    finally:
+        listener.close()

@@ -13,6 +13,7 @@ from ui import sidebar
 from ui.format import today_in
 from ui.i18n import t
 from ui.queries import catalog_fingerprint, owns_every_org, price_table, refresh
+from ui.safe import md
 
 st.set_page_config(page_title="Prices · Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()
@@ -48,7 +49,7 @@ try:
     entries = overrides()
 except PriceFileError as exc:
     entries = None
-    st.error(str(exc))
+    st.error(md(str(exc)))
 if entries is not None and entries.empty:
     st.info(t("prices.no_overrides"))
 elif entries is not None:
@@ -66,7 +67,7 @@ def attempt(action, success: str) -> None:
     try:
         action()
     except (PermissionDenied, ValidationError, PriceFileError) as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
     else:
         refresh()
         st.session_state["pr_flash"] = success
@@ -88,7 +89,7 @@ with st.expander(t("prices.edit"), expanded=False):
             entity = f"{provider.strip().lower()}/{model.strip()}"
             attempt(lambda: set_override(ctx.actor, provider, model, {k: v.strip() for k, v in prices.items()},
                                          since if use_since else None, note.strip()),
-                    t("prices.saved", entity=entity))
+                    t("prices.saved", entity=md(entity)))
 
 if entries is not None and not entries.empty:
     with st.expander(t("prices.remove")):

@@ -7,7 +7,7 @@ from models.access import PermissionDenied
 from ui import sidebar
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
 from ui.i18n import t
-from ui.safe import csv_bytes
+from ui.safe import csv_bytes, md
 
 st.set_page_config(page_title="Audit log · Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()
@@ -35,7 +35,7 @@ who = far.text_input(t("audit.actor"), key="audit_who", max_chars=320)
 try:
     frame = audit_frame(ctx.actor.email, tuple(org_ids or owned), days or None, action, who)
 except PermissionDenied as exc:
-    st.error(str(exc))
+    st.error(md(str(exc)))
     st.stop()
 
 if frame.empty:

@@ -40,7 +40,7 @@ def attempt(action, message) -> None:
     try:
         result = action()
     except (PermissionDenied, ValidationError) as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
     else:
         refresh()
         st.session_state["budget_flash"] = message(result) if callable(message) else message
@@ -153,7 +153,7 @@ if ctx.is_owner:
         rule = st.selectbox(t("budgets.rule"), rules, format_func=lambda r: t(f"rule.{r}"), key="br_rule")
         if st.form_submit_button(t("budgets.add_recipient")):
             attempt(lambda: add_recipient(ctx.actor, ctx.org_id, email, rule),
-                    lambda r: t("budgets.recipient_added", email=r.email))
+                    lambda r: t("budgets.recipient_added", email=md(r.email)))
     if view["recipients"]:
         with b.form("budget_recipient_remove"):
             st.markdown(f"**{t('budgets.remove_recipient')}**")

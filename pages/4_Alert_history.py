@@ -47,7 +47,7 @@ if ctx.is_owner:
             st.session_state["alerthist_flash"] = t("alerthist.requeued", n=n)
             st.rerun()
     except PermissionDenied as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
 
 left, right = st.columns(2)
 statuses = sorted(history["status"].unique())

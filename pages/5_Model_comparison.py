@@ -110,7 +110,7 @@ with what_if_tab:
         profile = Profile.make(**{k: str(v) for k, v in inputs.items()})
     except CompareError as exc:
         profile = None
-        st.error(str(exc))
+        st.error(md(str(exc)))
     if profile is not None and candidates:
         st.caption(t("compare.what_if.monthly", requests=number(profile.monthly_requests), days=profile.days) + " "
                    + (t("compare.what_if.bound", bound=number(profile.worst_output), max_tokens=profile.max_tokens,
@@ -150,7 +150,7 @@ with quality_tab:
         try:
             frame = frontier_data(upload.getvalue(), upload.name, profile or Profile.make(1, 1500, 300), today)
         except CompareError as exc:
-            st.error(str(exc))
+            st.error(md(str(exc)))
         else:
             frame = shown(frame, ("cost_per_1k",))
             frame["score"] = frame["score"].astype(float)

@@ -9,6 +9,7 @@ from models.orgs import ValidationError
 from ui import sidebar
 from ui.collect_queries import endpoint_status, keys_missing, refresh, source_states, status_table
 from ui.i18n import t
+from ui.safe import md
 
 st.set_page_config(page_title="Sources · Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()
@@ -57,7 +58,7 @@ def attempt(action, success: str) -> None:
         with session_scope() as session:
             action(session)
     except (PermissionDenied, ValidationError) as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
     else:
         refresh()
         st.session_state["src_flash"] = success
@@ -71,11 +72,11 @@ if not table.empty:
     name = cols[0].selectbox(t("sources.pick"), list(states), key="src_pick", label_visibility="collapsed")
     enabled = states[name]
     if cols[1].button(t("sources.run_now"), key="src_run", type="primary", disabled=not enabled, width="stretch"):
-        attempt(lambda s: request_run(s, ctx.actor, name), t("sources.requested", name=name))
+        attempt(lambda s: request_run(s, ctx.actor, name), t("sources.requested", name=md(name)))
     if enabled and cols[2].button(t("sources.disable"), key="src_disable", width="stretch"):
-        attempt(lambda s: set_enabled(s, ctx.actor, name, False), t("sources.disabled_done", name=name))
+        attempt(lambda s: set_enabled(s, ctx.actor, name, False), t("sources.disabled_done", name=md(name)))
     if not enabled and cols[2].button(t("sources.enable"), key="src_enable", width="stretch"):
-        attempt(lambda s: set_enabled(s, ctx.actor, name, True), t("sources.enabled_done", name=name))
+        attempt(lambda s: set_enabled(s, ctx.actor, name, True), t("sources.enabled_done", name=md(name)))
 
 with st.expander(t("sources.add"), expanded=table.empty):
     st.caption(t("sources.add_help"))
@@ -89,4 +90,4 @@ with st.expander(t("sources.add"), expanded=table.empty):
         if st.form_submit_button(t("sources.add_button"), type="primary", key="src_add_submit"):
             label = source_name.strip() or f"{ctx.org_id}-{provider}"
             attempt(lambda s: add_source(s, ctx.actor, ctx.org_id, provider, key_env, base_url.strip() or None,
-                                         source_name.strip() or None), t("sources.added", name=label))
+                                         source_name.strip() or None), t("sources.added", name=md(label)))

@@ -25,7 +25,7 @@ def attempt(action, success) -> None:
     try:
         result = action()
     except (PermissionDenied, ValidationError) as exc:
-        st.error(str(exc))
+        st.error(md(str(exc)))
     else:
         refresh()
         st.session_state["org_flash"] = success(result) if callable(success) else success
@@ -45,7 +45,7 @@ def create_form() -> None:
             zone = a[3].selectbox(t("orgs.timezone"), zones, index=zones.index("UTC"), key="org_new_tz")
             if st.form_submit_button(t("orgs.create_button"), type="primary"):
                 attempt(lambda: create_org_as(ctx.actor, new_id, name, env, zone),
-                        lambda org: t("orgs.created", org=org.id))
+                        lambda org: t("orgs.created", org=md(org.id)))
 
 
 if ctx.org_id is None:
@@ -95,12 +95,12 @@ with members_tab:
             role = st.selectbox(t("orgs.role"), ROLES, format_func=lambda r: t(f"role.{r}"), key="org_member_role")
             if st.form_submit_button(t("orgs.save_member")):
                 attempt(lambda: set_member_as(ctx.actor, ctx.org_id, email, role),
-                        lambda m: t("orgs.member_saved", email=m.email, role=t(f"role.{m.role}")))
+                        lambda m: t("orgs.member_saved", email=md(m.email), role=t(f"role.{m.role}")))
         with right.form("org_remove"):
             st.markdown(f"**{t('orgs.remove_member')}**")
             gone = st.selectbox(t("orgs.email"), list(people["email"]), key="org_remove_email")
             if st.form_submit_button(t("orgs.remove")):
-                attempt(lambda: remove_member_as(ctx.actor, ctx.org_id, gone), t("orgs.member_removed", email=gone))
+                attempt(lambda: remove_member_as(ctx.actor, ctx.org_id, gone), t("orgs.member_removed", email=md(gone)))
 
 with sources_tab:
     if not summary["sources"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
@@ -34,9 +36,14 @@ def run_page(path: str = "app.py", session: dict | None = None, user: str | None
     return at.run()
 
 
+# A backslash before ASCII punctuation is markdown's escape (ui.safe.md): the reader sees the character.
+_MD_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
 def texts(at: AppTest) -> str:
-    """Everything the page printed as markdown, captions, alerts and titles, for assertions."""
+    """Everything the page printed as markdown, captions, alerts and titles, as read on screen
+    (escapes of user text removed), for assertions."""
     parts = []
     for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [_MD_ESCAPE.sub(r"\1", str(e.value)) for e in getattr(at, kind)]
     return "\n".join(parts)

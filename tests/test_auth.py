@@ -220,3 +220,13 @@ def test_first_owner_bootstrap_from_the_cli(cli):
     actor, _ = auth.check_session(auth.authenticate("ana@example.com", PASSWORD).token)
     with session_scope() as session:
         assert role_of(session, actor, "org-a") == "owner"
+
+
+def test_the_demo_hook_prints_an_owner_and_a_reader_login():
+    """`spendsight demo` (run by `make run`) ends with models.demo._demo_logins(): it must name both roles."""
+    from models.demo import _demo_logins
+
+    text = _demo_logins()
+    assert "owner  owner@example.com  password: demo-owner-pass" in text
+    assert "reader finance@example.com  password: demo-reader-pass" in text
+    assert auth.authenticate("finance@example.com", "demo-reader-pass").ok

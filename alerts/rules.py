@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from alerts.render import usd as _usd
 from models import billing, budgets
 from models.forecast import MIN_HISTORY_DAYS, ScopeForecast, detect_spike, forecast_scope
 
@@ -148,8 +149,3 @@ def org_candidates(org_id: str, now: datetime | None = None) -> list[Candidate]:
     out += spike_candidates(org_id, today, daily)
     return out
 
-
-def _usd(amount) -> str:
-    from alerts.render import usd
-
-    return usd(amount)

@@ -170,3 +170,23 @@ def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, capl
     assert downloads, "no page offered a download to scan"
     assert_absent(needles, database=database_dump(), logs=caplog.text, exports=exports, cli="\n".join(outputs),
                   **{f"page {path}": text_ for path, text_ in pages.items()})
+
+
+def test_a_key_pasted_into_the_key_variable_field_is_refused_and_forgotten(caplog):
+    """The commonest leak: an owner types the key itself where the variable's NAME belongs."""
+    caplog.set_level(logging.DEBUG)
+    pasted = "sk-admin-PASTEDKEY-0123456789abcdefghij"
+    make_org("org-a", name="Org A", owners=("ana@example.com",))
+    at = run_page("pages/8_Sources.py", user="ana@example.com")
+    at.text_input(key="src_key_env").input(pasted)
+    at.button(key="src_add_submit").click()
+    at.run()
+    assert not at.exception
+    assert "not the key itself" in texts(at)
+    with session_scope() as session:
+        from collectors.sources import list_sources
+
+        assert list_sources(session) == []
+    # Messages and tables (the text field itself still shows what was typed, in the owner's own browser).
+    screen = "\n".join([texts(at)] + [d.value.to_csv() for d in at.dataframe])
+    assert_absent([pasted, "PASTEDKEY"], database=database_dump(), logs=caplog.text, page_messages=screen)

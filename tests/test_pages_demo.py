@@ -29,6 +29,12 @@ def test_every_page_on_demo_data_in_both_languages():
         assert at.title[0].value == chinese, path
         assert all(not m.value.startswith("$") for m in at.metric), f"{path} shows USD while CNY is chosen"
         assert "Traceback" not in texts(at)
+    # The explorer answers "last month by project" for the demo's production org.
+    at = run_page("pages/1_Spend_explorer.py", user="finance@example.com",
+                  session={"org_id": "org-prod", "ex_preset": "last_month"})
+    table = next(d.value for d in at.dataframe if "Requests" in d.value.columns)
+    assert {"chat-assistant", "search-rag", "batch-summaries", "support-triage", "code-review"} <= set(table["Project"])
+    assert at.metric[0].value.startswith("$") and at.metric[0].delta  # with the change vs the month before
 
 
 def test_every_string_has_a_chinese_translation():

@@ -41,7 +41,7 @@ else:
     chart_tab.plotly_chart(charts.daily_spend(daily, ctx.symbol, t("common.cost")), width="stretch")
     table_tab.dataframe(daily, hide_index=True, width="stretch", column_config={
         "day": st.column_config.DateColumn(t("common.day")),
-        "cost_usd": money_column(t("common.cost"), ctx.currency),
+        "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
         "requests": st.column_config.NumberColumn(t("common.requests"), format="localized"),
     })
 
@@ -59,7 +59,7 @@ for column, title, frame, label in (
         chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
         chart_tab.plotly_chart(charts.share_bar(shown, label, ctx.symbol), width="stretch")
         table_tab.dataframe(shown, hide_index=True, width="stretch", column_config={
-            "cost_usd": money_column(t("common.cost"), ctx.currency),
+            "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
             "share": st.column_config.NumberColumn(t("home.share"), format="percent"),
         })
 

@@ -84,8 +84,9 @@ chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
 chart_tab.plotly_chart(
     charts.stacked_spend(series, t(f"common.{grain}"), "cost_usd", series.columns[1] if group_by else None,
                          ctx.symbol, other=t("common.other")), width="stretch")
+cost_label = f"{t('common.cost')} ({ctx.currency})"
 data_tab.dataframe(series if group_by else series.drop(columns=series.columns[1]), hide_index=True,
-                   width="stretch", column_config={"cost_usd": money_column(t("common.cost"), ctx.currency)})
+                   width="stretch", column_config={"cost_usd": money_column(cost_label, ctx.currency)})
 
 labels = {d: t(f"common.{d}") for d in (*DIMENSIONS, *GRAINS)} | {
     c: t(f"common.{c}") for c in ("requests", "input_tokens", "cached_input_tokens", "cache_write_tokens",

@@ -75,10 +75,13 @@ def in_currency(frame, columns, rate: Decimal | float = 1):
 
 
 def money_column(label: str, currency: str = "USD"):
-    """A sortable number column that reads $1,234.56 or ¥1,234.56."""
+    """A sortable number column: $1,234.56 in USD, 1,234.56 in other currencies (the label names them).
+
+    No `step`: Streamlit truncates (not rounds) values to a step's decimals, and its "yen" format
+    shows whole units, so CNY uses the two-decimal accounting format instead."""
     import streamlit as st
 
-    return st.column_config.NumberColumn(label, format="dollar" if currency == "USD" else "yen", step=0.01)
+    return st.column_config.NumberColumn(label, format="dollar" if currency == "USD" else "accounting")
 
 
 def floats(frame):

@@ -64,3 +64,17 @@ def test_empty_period_says_what_to_do():
     at = run_page(PAGE, user="finance@example.com")
     assert not at.exception
     assert "spendsight ingest" in texts(at)
+
+
+def test_custom_period_split_by_week():
+    _month_usage()
+    today = datetime.now(UTC).date()
+    at = run_page(PAGE, user="finance@example.com", session={
+        "ex_preset": "custom", "ex_custom": (today - timedelta(days=40), today), "ex_grain": "week",
+        "ex_split": True, "ex_by": ["model"]})
+    assert not at.exception
+    table = _table(at)
+    assert list(table.columns[:2]) == ["Week", "Model"] and set(table["Model"]) == {"gpt-4o"}
+    assert "Estimated cost (USD)" in table.columns and "Change %" not in table.columns
+    assert "turn off the split" in texts(at)
+    assert at.metric[0].value == "$8.50"

@@ -4,20 +4,28 @@ Parsing JSON in Python costs more per line than SQLite or PostgreSQL spend stori
 big file is split across the machine's cores; each process streams its range in batches and writes
 in its own transactions (request ids make overlapping work harmless). CSV stays serial: a quoted
 field may span lines, so a byte offset is not a safe place to cut.
+
+The ranges run in plain child interpreters (`python -m collectors.logs.parallel ...`), not through
+multiprocessing: multiprocessing re-runs the parent's `__main__` in each child, and under Streamlit
+or a test runner that is not a module that is safe to re-run.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+import subprocess
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 from collectors.logs.client import Lines, Position
 
 BLOCK = 1 << 20
 MIN_PART_BYTES = 8 << 20
+PROGRESS_EVERY = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -40,8 +48,7 @@ def plan(path: Path, parts: int) -> list[Part]:
             if not block:
                 break
             while targets and offset + len(block) > targets[0]:
-                cut_at = max(targets[0] - offset, 0)
-                newline = block.find(b"\n", cut_at)
+                newline = block.find(b"\n", max(targets[0] - offset, 0))
                 if newline < 0:
                     break  # the line continues into the next block
                 cut = offset + newline + 1
@@ -55,43 +62,93 @@ def plan(path: Path, parts: int) -> list[Part]:
     return [Part(start, line, stop) for (start, line), stop in zip(cuts, stops)]
 
 
-def _run_part(path: str, part: Part, fmt: str, defaults, env: dict):
-    """In a child process: ingest one range; returns its IngestResult."""
-    os.environ.update(env)
-    from collectors.logs import IngestResult, ingest_lines
-    from models.db import dispose_engines
-    from models.settings import reset_settings
-
-    reset_settings()
-    dispose_engines()
-    result = IngestResult()
-    ingest_lines(Lines(Path(path), start=Position(part.start, part.line), stop=part.stop), fmt, defaults, None, result)
-    return result
-
-
 def ingest_parallel(path: Path, fmt: str, defaults, result, workers: int, on_bytes=None) -> None:
-    """Ingest `path` with `workers` processes, adding their counts to `result`."""
-    parts = plan(path, workers * 4)  # more parts than workers: even load and a smoother progress bar
-    env = {k: v for k, v in os.environ.items() if k.startswith("SPENDSIGHT_") or k == "DATABASE_URL"}
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["collectors.logs"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(_run_part, str(path), part, fmt, defaults, env): part for part in parts}
-        for future in as_completed(futures):
-            part_result = future.result()
-            part = futures[future]
-            if on_bytes:
-                on_bytes(part.stop - part.start)
-            result.read += part_result.read
-            result.ingested += part_result.ingested
-            result.duplicate += part_result.duplicate
-            result.quarantined += part_result.quarantined
-            result.orgs_created += [o for o in part_result.orgs_created if o not in result.orgs_created]
-            result.orgs_touched |= part_result.orgs_touched
-            result.problems = sorted(result.problems + part_result.problems, key=_problem_order)[:5]
+    """Ingest `path` with up to `workers` child processes, adding their counts to `result`."""
+    parts = plan(path, workers)
+    args = {"fmt": fmt, "org": defaults.org, "project": defaults.project, "model": defaults.model,
+            "at": defaults.at.isoformat() if defaults.at else None}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "collectors.logs.parallel", str(path), json.dumps(asdict(part)), json.dumps(args)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for part in parts
+    ]
+    outputs: list[dict | None] = [None] * len(children)
+    lock = threading.Lock()
+
+    def follow(i: int, child: subprocess.Popen) -> None:
+        for line in child.stdout:
+            message = json.loads(line)
+            if "bytes" in message:
+                if on_bytes:
+                    with lock:
+                        on_bytes(message["bytes"])
+            else:
+                outputs[i] = message
+
+    readers = [threading.Thread(target=follow, args=(i, c), daemon=True) for i, c in enumerate(children)]
+    for reader in readers:
+        reader.start()
+    errors = []
+    for i, (child, reader) in enumerate(zip(children, readers)):
+        stderr = child.stderr.read()
+        child.wait()
+        reader.join()
+        child.stdout.close()
+        child.stderr.close()
+        if child.returncode != 0 or outputs[i] is None:
+            errors.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}")
+    for output in outputs:
+        if output:
+            _merge(result, output)
+    if errors:
+        raise RuntimeError(f"{path}: a parallel ingest process failed: {errors[0]}")
+
+
+def _merge(result, part: dict) -> None:
+    result.read += part["read"]
+    result.ingested += part["ingested"]
+    result.duplicate += part["duplicate"]
+    result.quarantined += part["quarantined"]
+    result.orgs_created += [o for o in part["orgs_created"] if o not in result.orgs_created]
+    result.orgs_touched |= set(part["orgs_touched"])
+    result.problems = sorted(result.problems + part["problems"], key=_problem_order)[:5]
 
 
 def _problem_order(problem: str):
-    name, _, rest = problem.partition(":")
-    number = rest.partition(":")[0]
+    """Problems read "file:line: field: reason"; order them by file, then line."""
+    name, _, number = problem.partition(": ")[0].rpartition(":")
     return (name, int(number) if number.isdigit() else 0)
+
+
+def _child(path: str, part_json: str, args_json: str) -> None:
+    """In a child process: ingest one range, print progress lines and then the result as JSON."""
+    from collectors.logs import Defaults, IngestResult, ingest_lines
+
+    part, args = Part(**json.loads(part_json)), json.loads(args_json)
+    at = datetime.fromisoformat(args["at"]) if args["at"] else None
+    defaults = Defaults(org=args["org"], project=args["project"], model=args["model"], at=at)
+    pending = [0]
+
+    def sized(n: int) -> None:
+        pending[0] += n
+        if pending[0] >= PROGRESS_EVERY:
+            print(json.dumps({"bytes": pending[0]}), flush=True)
+            pending[0] = 0
+
+    result = IngestResult()
+    lines = Lines(Path(path), start=Position(part.start, part.line), stop=part.stop, sized=sized)
+    ingest_lines(lines, args["fmt"], defaults, None, result)
+    if pending[0]:
+        print(json.dumps({"bytes": pending[0]}), flush=True)
+    print(json.dumps({
+        "read": result.read, "ingested": result.ingested, "duplicate": result.duplicate,
+        "quarantined": result.quarantined, "orgs_created": result.orgs_created,
+        "orgs_touched": sorted(result.orgs_touched), "problems": result.problems,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    _child(*sys.argv[1:4])

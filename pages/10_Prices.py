@@ -66,7 +66,7 @@ def attempt(action, success: str) -> None:
     """Run a change; show what went wrong (named line/field) or confirm and refresh cached numbers."""
     try:
         action()
-    except (PermissionDenied, ValidationError, PriceFileError) as exc:
+    except (PermissionDenied, ValidationError, PriceFileError, OSError) as exc:
         st.error(md(str(exc)))
     else:
         refresh()

@@ -95,7 +95,7 @@ words = {k: t(f"statement.{k}") for k in ("title", "period", "generated", "summa
                                            "previous", "change", "share")} | {
     "env": t(f"env.{s.environment}"), "project": t("common.project"), "model": t("common.model"),
     "provider": t("common.provider"), "requests": t("common.requests"), "tokens": t("common.tokens"),
-    "cost": f"{t('common.cost')} ({ctx.currency})", "total": t("common.total"), "notes": ""}
+    "cost": f"{t('common.cost')} ({ctx.currency})", "total": t("common.total"), "notes": t("statement.notes")}
 notes = [t("statement.unpriced", n=number(s.unpriced_requests))] if s.unpriced_requests else []
 html = render_html(s, words, ctx.money, number, percent, summary, notes, ctx.lang, t("common.none"))
 name = f"{t('statement.file')}-{s.org_id}-{s.label}"

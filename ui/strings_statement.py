@@ -35,6 +35,7 @@ STRINGS = {
         "statement.download_html": "Download printable statement",
         "statement.print_tip": "Open the downloaded file in a browser and print it (Ctrl/⌘+P) for a PDF.",
         "statement.file": "statement",
+        "statement.notes": "Notes",
     },
     "zh": {
         "statement.title": "月度账单",
@@ -66,6 +67,7 @@ STRINGS = {
         "statement.download_html": "下载可打印账单",
         "statement.print_tip": "在浏览器中打开下载的文件并打印（Ctrl/⌘+P）即可生成 PDF。",
         "statement.file": "statement",
+        "statement.notes": "说明",
     },
 }
 

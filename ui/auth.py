@@ -10,6 +10,7 @@ Streamlit's `st.login` proves the identity and a server-side session is started 
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import ui.strings_auth  # noqa: F401  (registers the strings)
 from models import auth as _auth
@@ -85,6 +86,9 @@ def require_actor() -> Actor:
     if actor is None:
         sign_in_form()
         st.stop()
+        # st.stop() only requests a stop; where no script runner honours it (a run that outlived
+        # its session, a bare import) the page must still not go on without a signed-in member.
+        raise StopException()
     with st.sidebar:
         st.caption(t("auth.signed_in_as", email=md(actor.email)))
         if st.button(t("auth.sign_out"), key="auth_sign_out"):

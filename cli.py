@@ -209,16 +209,14 @@ def org_add(
     timezone: Annotated[str, typer.Option(help="IANA time zone for days and months.")] = "UTC",
 ) -> None:
     """Create an organization."""
-    from models.db import session_scope
-    from models.orgs import ValidationError, create_org
+    from models.orgs import Actor, ValidationError, create_org_as
 
     _db()
     try:
-        with session_scope() as session:
-            org = create_org(session, id, name, env, timezone)
-            typer.echo(f"created {org.id} ({org.environment}, {org.timezone})")
+        org = create_org_as(Actor.cli(), id, name, env, timezone)
     except ValidationError as exc:
         fail(str(exc))
+    typer.echo(f"created {org.id} ({org.environment}, {org.timezone})")
 
 
 @org_app.command("update")
@@ -229,21 +227,16 @@ def org_update(
     timezone: Annotated[Optional[str], typer.Option(help="IANA time zone.")] = None,
 ) -> None:
     """Rename an organization or change its environment or time zone."""
-    from models.db import session_scope
-    from models.orgs import ValidationError, update_org
-    from models.rollups import rebuild_org
+    from models.orgs import Actor, ValidationError, update_org_as
 
     _db()
     changes = {k: v for k, v in {"name": name, "environment": env, "timezone": timezone}.items() if v is not None}
     if not changes:
         fail("nothing to change: pass --name, --env or --timezone")
     try:
-        with session_scope() as session:
-            org = update_org(session, id, **changes)
+        org = update_org_as(Actor.cli(), id, **changes)  # a time-zone change re-cuts the daily rollups
     except ValidationError as exc:
         fail(str(exc))
-    if timezone is not None:
-        rebuild_org(id)  # days are in the org's time zone: re-cut them
     typer.echo(f"updated {org.id}")
 
 
@@ -266,16 +259,14 @@ def member_add(
     role: Annotated[str, typer.Option(help="reader|owner")] = "reader",
 ) -> None:
     """Add a member to an organization (or change their role)."""
-    from models.db import session_scope
-    from models.orgs import ValidationError, set_member
+    from models.orgs import Actor, ValidationError, set_member_as
 
     _db()
     try:
-        with session_scope() as session:
-            member = set_member(session, org, email, role)
-            typer.echo(f"{member.email} is {member.role} of {member.org_id}")
+        member = set_member_as(Actor.cli(), org, email, role)
     except ValidationError as exc:
         fail(str(exc))
+    typer.echo(f"{member.email} is {member.role} of {member.org_id}")
 
 
 @member_app.command("remove")
@@ -284,13 +275,11 @@ def member_remove(
     email: Annotated[str, typer.Option(help="Member's email.")],
 ) -> None:
     """Remove a member from an organization."""
-    from models.db import session_scope
-    from models.orgs import ValidationError, remove_member
+    from models.orgs import Actor, ValidationError, remove_member_as
 
     _db()
     try:
-        with session_scope() as session:
-            remove_member(session, org, email)
+        remove_member_as(Actor.cli(), org, email)
     except ValidationError as exc:
         fail(str(exc))
     typer.echo(f"removed {email} from {org}")

@@ -207,8 +207,13 @@ def update_org_as(actor: Actor, org_id: str, **changes) -> Organization:
     return org
 
 
-def _keep_an_owner(session: Session, org_id: str) -> None:
-    if not any(m.role == "owner" for m in members(session, org_id)):
+def _has_owner(session: Session, org_id: str) -> bool:
+    return any(m.role == "owner" for m in members(session, org_id))
+
+
+def _keep_an_owner(session: Session, org_id: str, had_owner: bool = True) -> None:
+    """An org that had an owner keeps one (an org created by ingest may start with none)."""
+    if had_owner and not _has_owner(session, org_id):
         raise ValidationError(f"{org_id} must keep at least one owner; make someone else owner first")
 
 
@@ -220,8 +225,9 @@ def set_member_as(actor: Actor, org_id: str, email: str, role: str) -> Member:
         email = validate_email(email)
         old = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
         before = {"role": old.role} if old else None
+        had_owner = _has_owner(session, org_id)
         member = set_member(session, org_id, email, role)
-        _keep_an_owner(session, org_id)
+        _keep_an_owner(session, org_id, had_owner)
         if before != {"role": member.role}:
             record(session, actor, "member.set", org_id, email, before, {"role": member.role})
     return member
@@ -234,6 +240,7 @@ def remove_member_as(actor: Actor, org_id: str, email: str) -> None:
         require_owner(session, actor, org_id)
         email = validate_email(email)
         old = session.exec(select(Member).where(Member.org_id == org_id, Member.email == email)).first()
+        had_owner = _has_owner(session, org_id)
         remove_member(session, org_id, email)
-        _keep_an_owner(session, org_id)
+        _keep_an_owner(session, org_id, had_owner)
         record(session, actor, "member.remove", org_id, email, {"role": old.role if old else ""}, None)

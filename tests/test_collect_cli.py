@@ -84,7 +84,7 @@ def test_source_add_list_disable_enable(cli, monkeypatch):
     assert cli("source", "disable", "claude")[1].strip() == "disabled claude"
     assert "\tdisabled\t" in cli("source", "list")[1].splitlines()[0]
     assert cli("source", "enable", "claude")[0] == 0
-    assert rows("SELECT action, entity FROM audit_log ORDER BY id") == [
+    assert rows("SELECT action, entity FROM audit_log WHERE action LIKE 'source.%' ORDER BY id") == [
         ("source.add", "org-cli-openai"), ("source.add", "claude"), ("source.disable", "claude"),
         ("source.enable", "claude")]
 

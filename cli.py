@@ -312,6 +312,7 @@ def worker() -> None:
     from collectors.scheduler import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     _db()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -164,7 +164,8 @@ class Worker:
         scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                                      "misfire_grace_time": 300})
         for job in jobs:
-            scheduler.add_job(job, "interval", seconds=job.seconds, id=job.name, name=job.name, next_run_time=datetime.now(UTC))
+            scheduler.add_job(job, "interval", seconds=job.seconds, id=job.name, name=job.name,
+                              next_run_time=datetime.now(UTC))
         scheduler.start()
         self.scheduler = scheduler
 

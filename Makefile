@@ -20,9 +20,11 @@ run: install
 	$(BIN)/spendsight demo
 	scripts/run.sh
 
-# Headless Chromium for the browser tests, from Debian (Playwright's own download is not reachable).
+# Headless Chromium for the browser tests, from Debian (Playwright's own download is not reachable),
+# with a CJK font so the Chinese pages' screenshots show text rather than boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi zenhei; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; fi
 
 test: install browser test-sqlite test-postgres
 

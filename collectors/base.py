@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from operator import add, itemgetter
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from models.db import sqlite_text
 from models.rollups import mark_dirty, touch
-from models.tables import BUCKET_KEY, USAGE_COUNTERS, Organization, Quarantine, Usage
+from models.tables import BUCKET_KEY, USAGE_COUNTERS, USAGE_DIMENSIONS, Organization, Quarantine, Usage
 
 USAGE_TABLE = Usage.__table__
 USAGE_COLUMNS = tuple(c.name for c in USAGE_TABLE.columns if c.name != "id")
@@ -39,10 +41,7 @@ COL = {name: i for i, name in enumerate(USAGE_COLUMNS)}
 _TEMPLATE = [0 if name in USAGE_COUNTERS else _DEFAULTS.get(name) for name in USAGE_COLUMNS]
 
 
-def sqlite_time(moment: datetime) -> str:
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+sqlite_time = sqlite_text  # the driver-level insert writes SQLite times exactly as UTCDateTime does
 
 
 def blank_record() -> list:
@@ -63,19 +62,18 @@ def insert_requests(conn: Connection, rows: Sequence[dict]) -> int:
 
 
 def insert_request_records(conn: Connection, records: Sequence[list]) -> int:
-    """Insert logged requests as records, skipping ids already stored; returns how many were new.
+    """Insert logged requests as records, skipping ids already stored; returns how many were new."""
+    return insert_prepared(conn, prepare_records(conn.dialect.name, records))
 
-    This is the ingest hot path, so it talks to the driver directly: executemany on SQLite (whose
-    rowcount sums the rows actually inserted) and COPY on PostgreSQL.
-    """
-    if not records:
-        return 0
+
+def prepare_records(dialect: str, records: Sequence[list]) -> tuple[str, list]:
+    """Rows ready for the driver; done before taking the write lock, since it needs no database."""
     now = _now()
     ingested = COL["ingested_at"]
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         for record in records:
             record[ingested] = now
-        return _copy_requests(conn, records)
+        return dialect, list(records)
     # SQLite keeps times as the text SQLAlchemy's DateTime writes: naive UTC with microseconds.
     now_text, start = sqlite_time(now), COL["bucket_start"]
     rows = []
@@ -84,6 +82,17 @@ def insert_request_records(conn: Connection, records: Sequence[list]) -> int:
         row[start] = sqlite_time(row[start])
         row[ingested] = now_text
         rows.append(row)
+    return dialect, rows
+
+
+def insert_prepared(conn: Connection, prepared: tuple[str, list]) -> int:
+    """The ingest hot path, straight to the driver: executemany on SQLite (whose rowcount sums the
+    rows actually inserted) and COPY on PostgreSQL."""
+    dialect, rows = prepared
+    if not rows:
+        return 0
+    if dialect == "postgresql":
+        return _copy_requests(conn, rows)
     cursor = conn.connection.cursor()
     try:
         cursor.executemany(
@@ -94,6 +103,24 @@ def insert_request_records(conn: Connection, records: Sequence[list]) -> int:
         return cursor.rowcount
     finally:
         cursor.close()
+
+
+_dims_of = itemgetter(*(COL[d] for d in USAGE_DIMENSIONS))
+_counters_of = itemgetter(*(COL[c] for c in USAGE_COUNTERS))
+
+
+def hourly_sums(records: Sequence[list]) -> dict[tuple, list[int]]:
+    """(org_id, UTC hour, *dimensions) -> counter sums, for models.rollups.add_increments."""
+    sums: dict[tuple, list[int]] = {}
+    org, start = COL["org_id"], COL["bucket_start"]
+    for record in records:
+        key = (record[org], record[start].replace(minute=0, second=0, microsecond=0), *_dims_of(record))
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = list(_counters_of(record))
+        else:
+            acc[:] = map(add, acc, _counters_of(record))  # element-wise, in C
+    return sums
 
 
 _STAGE = "usage_stage"
@@ -137,24 +164,24 @@ def upsert_buckets(conn: Connection, rows: Sequence[dict]) -> int:
     return len(rows)
 
 
-def mark_rows_dirty(conn: Connection, rows: Iterable[dict]) -> None:
-    """Record the time span these rows touch, per org, in the caller's transaction."""
-    _mark(conn, ((row["org_id"], row["bucket_start"]) for row in rows))
+def mark_rows_dirty(conn: Connection, rows: Iterable[dict]) -> list[int]:
+    """Record the time span these rows touch, per org, in the caller's transaction; returns the marks' ids."""
+    return _mark(conn, ((row["org_id"], row["bucket_start"]) for row in rows))
 
 
-def mark_records_dirty(conn: Connection, records: Iterable[list]) -> None:
+def mark_records_dirty(conn: Connection, records: Iterable[list]) -> list[int]:
     org, start = COL["org_id"], COL["bucket_start"]
-    _mark(conn, ((record[org], record[start]) for record in records))
+    return _mark(conn, ((record[org], record[start]) for record in records))
 
 
-def _mark(conn: Connection, pairs) -> None:
+def _mark(conn: Connection, pairs) -> list[int]:
     by_org: dict[str, list[datetime]] = {}
     for org_id, moment in pairs:
         by_org.setdefault(org_id, []).append(moment)
     touched: dict[str, tuple[datetime, datetime]] = {}
     for org_id, moments in by_org.items():
         touch(touched, org_id, moments)
-    mark_dirty(conn, touched)
+    return mark_dirty(conn, touched)
 
 
 def ensure_orgs(conn: Connection, org_ids: Iterable[str]) -> list[str]:

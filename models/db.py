@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, event
+from sqlalchemy import BigInteger, DateTime, Integer, String, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel, create_engine
@@ -21,26 +21,44 @@ _lock = threading.Lock()
 
 
 class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores timestamptz. SQLite has no time type, so the value is text in one fixed
+    spelling, naive UTC with microseconds ('2026-11-10 12:00:00.000000'): lexical order is time
+    order and equal instants are equal strings, also when a value is bound into hand-written SQL
+    through this type (the driver's own adapter would drop '.000000' on whole seconds).
+    """
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
 
     def process_bind_param(self, value: datetime | None, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: Spendsight stores UTC-aware times only")
-        value = value.astimezone(UTC)
-        # SQLite keeps text; a fixed naive-UTC spelling keeps lexical order equal to time order.
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return sqlite_text(value) if dialect.name == "sqlite" else value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect):
+    def process_result_value(self, value, dialect):
         if value is None:
             return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def sqlite_text(moment: datetime) -> str:
+    """The one SQLite spelling of an aware time (see UTCDateTime)."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]  # drops "+00:00"; hot in bulk ingest
 
 
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
@@ -131,3 +149,26 @@ def session_scope() -> Iterator[Session]:
 
 def is_postgres(engine: Engine | None = None) -> bool:
     return (engine or get_engine()).dialect.name == "postgresql"
+
+
+@contextmanager
+def sqlite_writer_lock(engine: Engine | None = None) -> Iterator[None]:
+    """Queue SQLite writers on an OS lock instead of SQLite's busy handler.
+
+    The busy handler polls with sleeps of up to 100 ms, so processes taking turns to write batches
+    (parallel ingest) spend much of their time asleep; a blocking flock wakes the next writer as
+    soon as the lock is free. A no-op on PostgreSQL, whose row locks need no help.
+    """
+    engine = engine or get_engine()
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.writer-lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -28,3 +28,35 @@ def test_revised_bucket_replaces_the_old_one():
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT COUNT(*), SUM(input_tokens) FROM usage")).one() == (1, 130)
     assert sums("rollup_daily")[:2] == (3, 130)
+
+
+def rollup_rows(table):
+    cols = ", ".join(("org_id", "provider", "model", "batch", "context_band") + USAGE_COUNTERS)
+    key = "hour" if table == "rollup_hourly" else "day, price_date"
+    with get_engine().connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(text(f"SELECT {key}, {cols} FROM {table}")))
+
+
+def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
+    import json
+
+    from collectors.logs import Defaults, ingest
+    from models.rollups import rebuild_org
+
+    make_org("org-inc", timezone="America/Los_Angeles")
+    lines = []
+    for i in range(300):
+        created = 1762776000 + i * 997  # across many hours and two local days
+        lines.append(json.dumps({"id": f"c{i}", "object": "chat.completion", "created": created,
+                                 "model": ("gpt-4o", "gpt-4o-mini")[i % 2],
+                                 "usage": {"prompt_tokens": 100 + i, "completion_tokens": i}}))
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join(lines[:200]) + "\n")
+    ingest([first], "auto", Defaults(org="org-inc"))  # all new: incremental path
+    grown = tmp_path / "b.jsonl"
+    grown.write_text("\n".join(lines[100:]) + "\n")
+    ingest([grown], "auto", Defaults(org="org-inc"))  # half duplicates: dirty-mark path
+    incremental = rollup_rows("rollup_hourly"), rollup_rows("rollup_daily")
+    rebuild_org("org-inc")
+    assert (rollup_rows("rollup_hourly"), rollup_rows("rollup_daily")) == incremental
+    assert sum(r[-1 - len(USAGE_COUNTERS) + 2] for r in incremental[1]) == sum(100 + i for i in range(300))

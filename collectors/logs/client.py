@@ -22,10 +22,11 @@ class UsageError(ValueError):
 class Item:
     """One input unit: its line number, raw text, and the record or the rejection."""
 
-    __slots__ = ("line", "raw", "record", "reject")
+    __slots__ = ("line", "raw", "record", "reject", "ready")
 
-    def __init__(self, line: int, raw: str, record: dict | None = None, reject: Reject | None = None):
-        self.line, self.raw, self.record, self.reject = line, raw, record, reject
+    def __init__(self, line: int, raw: str, record: dict | None = None, reject: Reject | None = None,
+                 ready: list | None = None):
+        self.line, self.raw, self.record, self.reject, self.ready = line, raw, record, reject, ready
 
 
 class Position:
@@ -87,9 +88,18 @@ def detect_format(path: Path) -> str:
     return "jsonl-auto"
 
 
-def read_jsonl(lines: Lines, provider: str | None) -> Iterator[Item]:
-    """JSONL: each line an OpenAI or Anthropic response, bare or wrapped."""
+def read_jsonl(lines: Lines, provider: str | None, fast=None) -> Iterator[Item]:
+    """JSONL: each line an OpenAI or Anthropic response, bare or wrapped.
+
+    `fast` (a collectors.logs.fast.FastPath) turns common OpenAI lines into finished records.
+    """
+    fast = fast if provider in (None, "openai") else None
     for line in lines:
+        if fast is not None:
+            ready = fast.record(line)
+            if ready is not None:
+                yield Item(lines.position.line, line, ready=ready)
+                continue
         if not line.strip():
             continue
         number = lines.position.line

@@ -1,0 +1,72 @@
+"""The msgspec fast path gives exactly the general path's record, or declines the line."""
+
+import json
+import random
+
+from bench.gen import line as generated_line
+from collectors.logs import Defaults, _to_record
+from collectors.logs.client import Item, Lines, read_jsonl
+from collectors.logs.fast import FastPath
+from models.prices import get_catalog
+from tests.test_ingest import CHAT, RESPONSES
+
+EDGE_CASES = [
+    CHAT,
+    RESPONSES,
+    {**CHAT, "id": " padded "},  # the general path rejects untrimmed ids
+    {**CHAT, "id": ""},  # no id: the general path synthesizes one from content and line
+    {**CHAT, "model": "claude-sonnet-4-5"},  # read as Anthropic by the general path
+    {**CHAT, "created": 1762776000.5},  # a float time: the general path takes it
+    {**CHAT, "usage": {"prompt_tokens": 10.0, "completion_tokens": 1}},  # integral float
+    {**CHAT, "usage": {"prompt_tokens": 10, "completion_tokens": -1}},  # rejected by the general path
+    {**CHAT, "usage": {"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 11}}},
+    {**CHAT, "usage": {"prompt_tokens": True, "completion_tokens": 1}},
+    {**CHAT, "service_tier": "x" * 41},
+    {**CHAT, "id": "y" * 201},
+    {**CHAT, "usage": {"prompt_tokens": 5, "cache_read_input_tokens": 2}},
+    {"object": "chat.completion", "model": "gpt-4o", "usage": {"prompt_tokens": 1}},  # no time, no id
+]
+
+
+def general_record(text: str, number: int, defaults, catalog):
+    items = list(read_jsonl(_OneLine(text), None))  # no fast path
+    item = items[0]
+    if item.reject is not None:
+        return "rejected"
+    try:
+        return _to_record(item, "jsonl", defaults, catalog)
+    except Exception:
+        return "rejected"
+
+
+class _OneLine(Lines):
+    def __init__(self, text):
+        super().__init__(path=None)
+        self.text = text
+
+    def __iter__(self):
+        self.position.line = 1
+        yield self.text
+
+
+def test_fast_path_matches_the_general_path():
+    catalog, defaults = get_catalog(), Defaults(org="org-f", project="p")
+    fast = FastPath("org-f", "p", catalog)
+    rng = random.Random(5)
+    lines = [generated_line(i, rng) + "\n" for i in range(3000)] + [json.dumps(c) + "\n" for c in EDGE_CASES]
+    taken = 0
+    for text in lines:
+        ready = fast.record(text)
+        if ready is None:
+            continue
+        taken += 1
+        assert ready == general_record(text, 1, defaults, catalog), text
+    assert taken > 2000  # the common shapes do take the fast path
+    declined = [c for c in EDGE_CASES[2:] if fast.record(json.dumps(c) + "\n") is not None]
+    assert declined == []
+
+
+def test_no_org_means_no_fast_path():
+    assert FastPath(None, None, get_catalog()).record(json.dumps(CHAT)) is None
+    assert isinstance(FastPath("o", None, get_catalog()).record(json.dumps(CHAT)), list)
+    assert Item(1, "").ready is None

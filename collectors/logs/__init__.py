@@ -21,7 +21,6 @@ from collectors.base import (
 )
 from collectors.logs.fast import FastPath
 from collectors.logs.client import Item, Lines, UsageError, detect_format, parse_map, read_csv, read_jsonl
-from collectors.logs.parallel import ingest_parallel
 from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
 from models.db import get_engine, sqlite_writer_lock
 from models.orgs import ValidationError, validate_org_id
@@ -81,6 +80,8 @@ def ingest(
             on_file(path, size)
         parallel = workers > 1 and size >= settings.ingest_parallel_min_bytes and path.suffix != ".gz"
         if parallel and (fmt.endswith("jsonl") or (fmt == "auto" and detect_format(path) == "jsonl-auto")):
+            from collectors.logs.parallel import ingest_parallel  # its module is also the child's __main__
+
             ingest_parallel(path, fmt, defaults, result, workers, on_bytes=progress)
         else:
             ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)

@@ -63,8 +63,8 @@ def _public(source: Source) -> dict:
 def add_source(session: Session, actor: Actor, org_id: str, provider: str, key_env: str,
                base_url: str | None = None, name: str | None = None) -> Source:
     """Create a source for an org; its name defaults to '<org>-<provider>'."""
+    require_owner(session, actor, org_id)  # first: a non-member learns nothing, not even that the org exists
     get_org(session, org_id)
-    require_owner(session, actor, org_id)
     provider = (provider or "").strip().lower()
     if provider not in PROVIDERS:
         raise ValidationError(f"provider {provider!r} must be one of {', '.join(PROVIDERS)}")

@@ -4,12 +4,10 @@ from datetime import date
 
 import streamlit as st
 
-from models.access import PermissionDenied
-from models.orgs import ValidationError
 from models.prices import PriceFileError
 from models.prices_edit import EDITABLE_KEYS, overrides, read_text, remove_override, save_text, search, set_override
 from models.settings import get_settings
-from ui import sidebar
+from ui import actions, sidebar
 from ui.format import today_in
 from ui.i18n import t
 from ui.queries import catalog_fingerprint, owns_every_org, price_table, refresh
@@ -19,8 +17,7 @@ st.set_page_config(page_title="Prices · Spendsight", page_icon="💸", layout="
 ctx = sidebar.render()
 st.title(t("prices.title"))
 st.caption(t("prices.help"))
-if "pr_flash" in st.session_state:
-    st.success(st.session_state.pop("pr_flash"))
+actions.show_flash("pr_flash")
 
 filters = st.columns([2.2, 2, 1.2, 1.2])
 query = filters[0].text_input(t("prices.search"), placeholder=t("prices.search_placeholder"), key="pr_query")
@@ -63,15 +60,7 @@ if not owns_every_org(ctx.actor):
 
 
 def attempt(action, success: str) -> None:
-    """Run a change; show what went wrong (named line/field) or confirm and refresh cached numbers."""
-    try:
-        action()
-    except (PermissionDenied, ValidationError, PriceFileError, OSError) as exc:
-        st.error(md(str(exc)))
-    else:
-        refresh()
-        st.session_state["pr_flash"] = success
-        st.rerun()
+    actions.attempt(action, success, "pr_flash", refresh)
 
 
 with st.expander(t("prices.edit"), expanded=False):

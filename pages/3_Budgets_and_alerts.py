@@ -9,10 +9,8 @@ import streamlit as st
 import alerts
 from alerts.config import add_recipient, remove_recipient, set_webhook
 from alerts.tables import ALL_RULES, RULES
-from models.access import PermissionDenied
 from models.budgets import add_credit, clear_limit, remove_credit, set_limit
-from models.orgs import ValidationError
-from ui import sidebar
+from ui import actions, sidebar
 from ui.budget_queries import budget_view
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
@@ -26,8 +24,7 @@ st.caption(t("budgets.help"))
 if ctx.org_id is None:
     st.info(t("common.no_orgs"))
     st.stop()
-if "budget_flash" in st.session_state:
-    st.success(st.session_state.pop("budget_flash"))
+actions.show_flash("budget_flash")
 
 today = today_in(ctx.timezone)
 view = budget_view(ctx.org_id, today)
@@ -36,15 +33,7 @@ if not ctx.is_owner:
 
 
 def attempt(action, message) -> None:
-    """Run an owner's change; show why it was refused, or confirm it and reload fresh numbers."""
-    try:
-        result = action()
-    except (PermissionDenied, ValidationError) as exc:
-        st.error(md(str(exc)))
-    else:
-        refresh()
-        st.session_state["budget_flash"] = message(result) if callable(message) else message
-        st.rerun()
+    actions.attempt(action, message, "budget_flash", refresh)
 
 
 def blank_is_none(text: str):

@@ -7,7 +7,7 @@ import streamlit as st
 import alerts
 from alerts.outbox import retry_failed
 from models.access import PermissionDenied
-from ui import sidebar
+from ui import actions, sidebar
 from ui.budget_queries import alert_history
 from ui.i18n import t
 from ui.queries import refresh
@@ -20,8 +20,7 @@ st.caption(t("alerthist.help"))
 if ctx.org_id is None:
     st.info(t("common.no_orgs"))
     st.stop()
-if "alerthist_flash" in st.session_state:
-    st.success(st.session_state.pop("alerthist_flash"))
+actions.show_flash("alerthist_flash")
 
 history = alert_history(ctx.org_id)
 if history.empty:

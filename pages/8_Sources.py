@@ -3,10 +3,7 @@
 import streamlit as st
 
 from collectors.sources import DEFAULT_BASE_URLS, add_source, request_run, set_enabled
-from models.access import PermissionDenied
-from models.db import session_scope
-from models.orgs import ValidationError
-from ui import sidebar
+from ui import actions, sidebar
 from ui.collect_queries import endpoint_status, keys_missing, refresh, source_states, status_table
 from ui.i18n import t
 from ui.safe import md
@@ -15,8 +12,7 @@ st.set_page_config(page_title="Sources · Spendsight", page_icon="💸", layout=
 ctx = sidebar.render()
 st.title(t("sources.title"))
 st.caption(t("sources.help"))
-if "src_flash" in st.session_state:
-    st.success(st.session_state.pop("src_flash"))
+actions.show_flash("src_flash")
 if ctx.org_id is None:
     st.info(t("common.no_orgs"))
     st.stop()
@@ -52,17 +48,9 @@ if not ctx.is_owner:
     st.stop()
 
 
-def attempt(action, success: str) -> None:
-    """Make a change as the signed-in member; the service checks the role and writes the audit record."""
-    try:
-        with session_scope() as session:
-            action(session)
-    except (PermissionDenied, ValidationError) as exc:
-        st.error(md(str(exc)))
-    else:
-        refresh()
-        st.session_state["src_flash"] = success
-        st.rerun()
+def attempt(change, success: str) -> None:
+    """The service checks the role and writes the audit record; the page only reports the outcome."""
+    actions.attempt(actions.in_session(change), success, "src_flash", refresh)
 
 
 if not table.empty:

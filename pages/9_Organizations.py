@@ -3,10 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from models.access import PermissionDenied
-from models.orgs import ValidationError, create_org_as, remove_member_as, set_member_as, timezones, update_org_as
+from models.orgs import create_org_as, remove_member_as, set_member_as, timezones, update_org_as
 from models.tables import ENVIRONMENTS, ROLES
-from ui import sidebar
+from ui import actions, sidebar
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
 from ui.queries import credit_grants, org_summaries, refresh
@@ -16,20 +15,11 @@ st.set_page_config(page_title="Organizations · Spendsight", page_icon="💸", l
 ctx = sidebar.render()
 st.title(t("orgs.title"))
 st.caption(t("orgs.help"))
-if "org_flash" in st.session_state:
-    st.success(st.session_state.pop("org_flash"))
+actions.show_flash("org_flash")
 
 
 def attempt(action, success) -> None:
-    """Run a change; show why it was refused, or confirm it and show fresh numbers."""
-    try:
-        result = action()
-    except (PermissionDenied, ValidationError) as exc:
-        st.error(md(str(exc)))
-    else:
-        refresh()
-        st.session_state["org_flash"] = success(result) if callable(success) else success
-        st.rerun()
+    actions.attempt(action, success, "org_flash", refresh)
 
 
 def create_form() -> None:

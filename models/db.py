@@ -132,6 +132,9 @@ def init_db(engine: Engine | None = None) -> Engine:
     import_table_modules()
     engine = engine or get_engine()
     SQLModel.metadata.create_all(engine)
+    from models.rollups import fill_project_rollup
+
+    fill_project_rollup(engine)  # a table added after the database was made starts from its sums
     return engine
 
 

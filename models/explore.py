@@ -22,6 +22,7 @@ from sqlalchemy import bindparam, text
 
 from models.db import get_engine
 from models.prices import Catalog
+from models.rollups import daily_table
 from models.spend import FILTER_COLUMNS, MICRO, SpendQuery, key_value, spend
 
 PRESETS = ("this_month", "last_month", "last_30", "last_90", "custom")
@@ -296,7 +297,8 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
                 continue
             column = FILTER_COLUMNS[name]
             rows = conn.execute(
-                text(f"SELECT DISTINCT {column} FROM rollup_daily WHERE org_id IN :orgs AND day >= :s AND day < :e "
+                text(f"SELECT DISTINCT {column} FROM {daily_table([column])} "
+                     f"WHERE org_id IN :orgs AND day >= :s AND day < :e "
                      f"ORDER BY {column}").bindparams(bindparam("orgs", expanding=True)),
                 {"orgs": list(org_ids), "s": start, "e": end},
             ).scalars().all()

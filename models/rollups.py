@@ -10,10 +10,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, text
 
 from models.db import get_engine, sqlite_text
-from models.tables import ROLLUP_KEY, USAGE_COUNTERS, USAGE_DIMENSIONS
+from models.tables import PROJECT_DIMENSIONS, PROJECT_ROLLUP_KEY, ROLLUP_KEY, USAGE_COUNTERS, USAGE_DIMENSIONS
 
 HOUR = timedelta(hours=1)
 _DIMS = ", ".join(USAGE_DIMENSIONS)
+_PROJECT_AT = [USAGE_DIMENSIONS.index(d) for d in PROJECT_DIMENSIONS]  # where they sit in a full key
+KEY_COLUMNS = ("api_key_id", "user_id")  # what only rollup_daily has
+
+
+def daily_table(columns) -> str:
+    """The daily rollup a query touching these columns should read: rollup_daily_project unless it
+    needs the api key or user (the smaller table holds the same sums without them)."""
+    return "rollup_daily" if any(c in KEY_COLUMNS for c in columns) else "rollup_daily_project"
 _SUMS = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
 _COUNTERS = ", ".join(USAGE_COUNTERS)
 
@@ -78,10 +86,11 @@ def _rebuild_hourly(conn: Connection, org_id: str, h0: datetime, h1: datetime) -
 
 
 def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
-    conn.execute(
-        text("DELETE FROM rollup_daily WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
-        {"org": org_id, "d0": first_day, "d1": last_day},
-    )
+    for table in ("rollup_daily", "rollup_daily_project"):
+        conn.execute(
+            text(f"DELETE FROM {table} WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
+            {"org": org_id, "d0": first_day, "d1": last_day},
+        )
     rows = conn.execute(
         text(
             f"SELECT hour, {_DIMS}, {_COUNTERS} FROM rollup_hourly "
@@ -102,11 +111,30 @@ def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
             acc[i] += value or 0
     if not sums:
         return
-    columns = ("day", "price_date", *USAGE_DIMENSIONS, *USAGE_COUNTERS)
+    _insert_daily(conn, "rollup_daily", org_id, USAGE_DIMENSIONS, sums)
+    _insert_daily(conn, "rollup_daily_project", org_id, PROJECT_DIMENSIONS, _project_sums(sums))
+
+
+def _project_sums(daily: dict[tuple, list[int]]) -> dict[tuple, list[int]]:
+    """(day, price_date, *USAGE_DIMENSIONS) sums added up over api keys and users."""
+    out: dict[tuple, list[int]] = {}
+    for (day, price_date, *dims), values in daily.items():
+        key = (day, price_date, *(dims[i] for i in _PROJECT_AT))
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(values)
+        else:
+            for i, value in enumerate(values):
+                acc[i] += value
+    return out
+
+
+def _insert_daily(conn: Connection, table: str, org_id: str, dims: tuple[str, ...], sums: dict) -> None:
+    columns = ("day", "price_date", *dims, *USAGE_COUNTERS)
     payload = [dict(zip(columns, key + tuple(values)), org_id=org_id) for key, values in sums.items()]
     conn.execute(
         text(
-            f"INSERT INTO rollup_daily (org_id, {', '.join(columns)}) "
+            f"INSERT INTO {table} (org_id, {', '.join(columns)}) "
             f"VALUES (:org_id, {', '.join(':' + c for c in columns)})"
         ),
         payload,
@@ -155,16 +183,21 @@ def add_increments(conn: Connection, hourly: dict[tuple, list[int]]) -> None:
                 acc[i] += value
         daily_rows = [{"day": day, "price_date": price_date, "org_id": org_id, **dict(zip(USAGE_DIMENSIONS, dims)),
                        **dict(zip(USAGE_COUNTERS, values))} for (day, price_date, *dims), values in daily.items()]
+        project_rows = [{"day": day, "price_date": price_date, "org_id": org_id,
+                         **dict(zip(PROJECT_DIMENSIONS, dims)), **dict(zip(USAGE_COUNTERS, values))}
+                        for (day, price_date, *dims), values in _project_sums(daily).items()]
         _upsert_add(conn, "rollup_hourly", ("hour",), hourly_rows)
         _upsert_add(conn, "rollup_daily", ("day", "price_date"), daily_rows)
+        _upsert_add(conn, "rollup_daily_project", ("day", "price_date"), project_rows, PROJECT_ROLLUP_KEY)
         _record_state(conn, org_id, tz.key)
 
 
-def _upsert_add(conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict]) -> None:
+def _upsert_add(conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict],
+                key: tuple[str, ...] = ROLLUP_KEY) -> None:
     """executemany straight on the driver: this runs for every ingest batch, under the write lock."""
     if not rows:
         return
-    keys = (*time_keys, *ROLLUP_KEY)
+    keys = (*time_keys, *key)
     columns = (*keys, *USAGE_COUNTERS)
     sqlite = conn.dialect.name == "sqlite"
     mark = "?" if sqlite else "%s"
@@ -187,6 +220,26 @@ def _upsert_add(conn: Connection, table: str, time_keys: tuple[str, ...], rows: 
         cursor.close()
 
 
+def fill_project_rollup(engine=None) -> bool:
+    """Fill rollup_daily_project from rollup_daily once, for a database made before it existed;
+    returns whether it did. Cheap when there is nothing to do (init_db calls it on every start)."""
+    engine = engine or get_engine()
+    check = text("SELECT EXISTS (SELECT 1 FROM rollup_daily) AND NOT EXISTS (SELECT 1 FROM rollup_daily_project)")
+    with engine.connect() as conn:
+        if not conn.execute(check).scalar():
+            return False
+    dims, sums = ", ".join(PROJECT_ROLLUP_KEY), ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
+        filled = conn.execute(text(
+            f"INSERT INTO rollup_daily_project (day, price_date, {dims}, {_COUNTERS}) "
+            f"SELECT day, price_date, {dims}, {sums} FROM rollup_daily "
+            f"WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_project) GROUP BY day, price_date, {dims}"
+        )).rowcount
+    return bool(filled)
+
+
 def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | None:
     row = conn.execute(
         text("SELECT MIN(bucket_start) AS lo, MAX(bucket_start) AS hi FROM usage WHERE org_id = :org").columns(
@@ -204,6 +257,7 @@ def rebuild_org(org_id: str) -> None:
     with get_engine().begin() as conn:
         conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
         conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
+        conn.execute(text("DELETE FROM rollup_daily_project WHERE org_id = :org"), {"org": org_id})
         span = usage_span(conn, org_id)
         if span:
             refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + HOUR)

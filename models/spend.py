@@ -1,4 +1,4 @@
-"""Spend read from the daily rollup and priced at each usage's own date."""
+"""Spend read from the daily rollups and priced at each usage's own date."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, text
 
 from models.db import get_engine
 from models.prices import Catalog, get_catalog
+from models.rollups import daily_table
 from models.tables import USAGE_COUNTERS
 
 MICRO = Decimal("0.000001")
@@ -104,9 +105,10 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
             params[f"f{i}"] = list(values)
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
+    table = daily_table(group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters])
     sql = (
         f"SELECT {', '.join(group_cols)}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} "
-        f"FROM rollup_daily WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
+        f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
     )
     with get_engine().connect() as conn:
         result = conn.execute(text(sql).bindparams(*binds), params).mappings().all()

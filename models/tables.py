@@ -213,6 +213,32 @@ class RollupDaily(UsageDims, UsageCounters, table=True):
     price_date: date  # UTC date the usage happened on: what dated prices key on
 
 
+# The daily rollup without api key and user: what every query that neither groups nor filters by
+# them reads, so those pages cost days x projects x models, however many keys and end users there are.
+PROJECT_DIMENSIONS = tuple(d for d in USAGE_DIMENSIONS if d not in ("api_key_id", "user_id"))
+PROJECT_ROLLUP_KEY = ("org_id",) + PROJECT_DIMENSIONS
+
+
+class RollupDailyProject(UsageCounters, table=True):
+    """rollup_daily summed over api keys and users; kept with it, in the same transactions."""
+
+    __tablename__ = "rollup_daily_project"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *PROJECT_ROLLUP_KEY, name="uq_rollup_daily_project"),
+        Index("ix_rollup_daily_project_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    project_id: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    batch: bool = False
+    context_band: int = Field(default=0, sa_type=BigInteger)
+    day: date
+    price_date: date
+
+
 class RollupDirty(SQLModel, table=True):
     """A time range whose raw usage changed; written with the data, cleared once rolled up."""
 

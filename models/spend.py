@@ -111,28 +111,39 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
     )
     with get_engine().connect() as conn:
-        result = conn.execute(text(sql).bindparams(*binds), params).mappings().all()
+        result = conn.execute(text(sql).bindparams(*binds), params).all()
+    # Plain tuples and positions, and one price lookup per price key: this loop runs once per
+    # (group, price key) row, thousands of times for a page's day-by-project series.
+    at = {column: i for i, column in enumerate(group_cols)}
+    day_at, by_at, n = at.get("day"), [at[BY_COLUMNS[b]] for b in query.by], len(group_cols)
+    price_at = [at[c] for c in PRICE_COLUMNS]
+    prices: dict[tuple, object] = {}
     out: dict[tuple, SpendRow] = {}
     for rec in result:
-        day = _as_date(rec["day"]) if "day" in rec else None
-        keys = {b: key_value(b, day, rec[BY_COLUMNS[b]]) for b in query.by}
-        key = tuple(keys.values())
+        day = _as_date(rec[day_at]) if day_at is not None else None
+        key = tuple(key_value(b, day, rec[i]) for b, i in zip(query.by, by_at))
         row = out.get(key)
         if row is None:
-            row = out[key] = SpendRow(keys)
-        counts = {c: int(rec[c] or 0) for c in USAGE_COUNTERS}
+            row = out[key] = SpendRow(dict(zip(query.by, key)))
+        counts = dict(zip(USAGE_COUNTERS, (int(v or 0) for v in rec[n:])))
+        totals = row.counters
         for c, v in counts.items():
-            row.counters[c] += v
-        price = catalog.resolve(
-            rec["provider"], rec["model"], _as_date(rec["price_date"]), rec["service_tier"],
-            bool(rec["batch"]), int(rec["context_band"] or 0),
-        )
+            totals[c] += v
+        price_key = tuple(rec[i] for i in price_at)
+        price = prices.get(price_key, _UNSEEN)
+        if price is _UNSEEN:
+            provider, model, tier, batch, band, price_date = price_key
+            price = prices[price_key] = catalog.resolve(provider, model, _as_date(price_date), tier, bool(batch),
+                                                        int(band or 0))
         if price is None:
             row.unpriced_requests += counts["requests"]
             row.unpriced_tokens += counts["input_tokens"] + counts["output_tokens"]
         else:
             row.cost += price.cost(counts)
     return [out[k] for k in sorted(out, key=_sort_key)]
+
+
+_UNSEEN = object()
 
 
 def _sort_key(key: tuple) -> tuple:

@@ -288,22 +288,27 @@ def _billed_key(record: dict, name: str, grain: str):
 
 def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str, list[str]]:
     """The values each filterable dimension takes in the period (for the filter pickers)."""
+    names = [name for name in DIMENSIONS if name != "org"]
     if not org_ids:
-        return {name: [] for name in DIMENSIONS if name != "org"}
-    out = {}
+        return {name: [] for name in names}
+    # One scan per rollup, not one per dimension: project, model and provider come from the smaller
+    # rollup_daily_project, api key and user from rollup_daily.
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        by_table[daily_table([FILTER_COLUMNS[name]])].append(FILTER_COLUMNS[name])
+    found: dict[str, set] = {FILTER_COLUMNS[name]: set() for name in names}
     with get_engine().connect() as conn:
-        for name in DIMENSIONS:
-            if name == "org":
-                continue
-            column = FILTER_COLUMNS[name]
+        for table, columns in by_table.items():
+            listed = ", ".join(columns)
             rows = conn.execute(
-                text(f"SELECT DISTINCT {column} FROM {daily_table([column])} "
-                     f"WHERE org_id IN :orgs AND day >= :s AND day < :e "
-                     f"ORDER BY {column}").bindparams(bindparam("orgs", expanding=True)),
+                text(f"SELECT {listed} FROM {table} WHERE org_id IN :orgs AND day >= :s AND day < :e "
+                     f"GROUP BY {listed}").bindparams(bindparam("orgs", expanding=True)),
                 {"orgs": list(org_ids), "s": start, "e": end},
-            ).scalars().all()
-            out[name] = [str(v) for v in rows]
-    return out
+            )
+            for row in rows:
+                for column, value in zip(columns, row):
+                    found[column].add(str(value))
+    return {name: sorted(found[FILTER_COLUMNS[name]]) for name in names}
 
 
 # --- exports ---------------------------------------------------------------------------------

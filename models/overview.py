@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from models.spend import SpendQuery, spend, unpriced_models
+from models.spend import SpendQuery, spend
 
 
 @dataclass
@@ -38,30 +38,35 @@ def previous_month(day: date) -> tuple[date, date]:
 def overview(org_id: str, today: date, history_days: int = 60) -> Overview:
     first = month_start(today)
     end = today + timedelta(days=1)
-    mtd = spend(SpendQuery.make(org_id, first, end))
     prev_start, prev_end = previous_month(today)
-    prev = spend(SpendQuery.make(org_id, prev_start, prev_end))
     hist_start = min(first, today - timedelta(days=history_days))
-    daily_rows = spend(SpendQuery.make(org_id, hist_start, end, by=("day",)))
-    daily = pd.DataFrame(
-        [{"day": date.fromisoformat(r.keys["day"]), "cost_usd": float(r.cost), "requests": r.counters["requests"]}
-         for r in daily_rows],
-        columns=["day", "cost_usd", "requests"],
-    )
-    mtd_cost = mtd[0].cost if mtd else Decimal(0)
+    # One read per grouping the page shows; the month's total, last month's and the unpriced models
+    # are sums of those rows (exact Decimals), not more scans of the same rollup rows.
+    by_day = spend(SpendQuery.make(org_id, min(prev_start, hist_start), end, by=("day",)))
     models = spend(SpendQuery.make(org_id, first, end, by=("model", "provider")))
     projects = spend(SpendQuery.make(org_id, first, end, by=("project",)))
+    days = [(date.fromisoformat(r.keys["day"]), r) for r in by_day]
+    daily = pd.DataFrame(
+        [{"day": day, "cost_usd": float(r.cost), "requests": r.counters["requests"]} for day, r in days
+         if day >= hist_start],
+        columns=["day", "cost_usd", "requests"],
+    )
+    mtd_cost = sum((r.cost for r in models), Decimal(0))
+    unpriced = sorted((r for r in models if r.unpriced_requests or r.unpriced_tokens),
+                      key=lambda r: (str(r.keys["provider"]), str(r.keys["model"])))
     return Overview(
         org_id=org_id,
         today=today,
         month_start=first,
         mtd_cost=mtd_cost,
-        mtd_requests=mtd[0].counters["requests"] if mtd else 0,
-        prev_month_cost=prev[0].cost if prev else Decimal(0),
+        mtd_requests=sum(r.counters["requests"] for r in models),
+        prev_month_cost=sum((r.cost for day, r in days if prev_start <= day < prev_end), Decimal(0)),
         daily=daily,
         top_models=_top(models, ("model", "provider"), mtd_cost),
         top_projects=_top(projects, ("project",), mtd_cost),
-        unpriced=unpriced_models([org_id], first, end),
+        unpriced=[{"provider": r.keys["provider"], "model": r.keys["model"], "requests": r.counters["requests"],
+                   "input_tokens": r.counters["input_tokens"], "output_tokens": r.counters["output_tokens"]}
+                  for r in unpriced],
         last_usage_day=last_usage_day(org_id),
     )
 

@@ -23,7 +23,7 @@ from sqlalchemy import bindparam, text
 from models.db import get_engine
 from models.prices import Catalog
 from models.rollups import daily_table
-from models.spend import FILTER_COLUMNS, MICRO, SpendQuery, key_value, spend
+from models.spend import FILTER_COLUMNS, MICRO, SpendQuery, key_value, merge, spend
 
 PRESETS = ("this_month", "last_month", "last_30", "last_90", "custom")
 DIMENSIONS = ("org", "project", "model", "provider", "api_key", "user")
@@ -148,7 +148,13 @@ def explore(
         if name not in FILTER_COLUMNS:
             raise ExploreError(f"filter {name!r}: choose from {', '.join(FILTER_COLUMNS)}")
     keys = ((grain,) if split else ()) + group_by
-    rows = spend(SpendQuery.make(org_ids, start, end, by=keys, filters=filters), catalog)
+    # The chart's series (by grain and the first grouping) is read once; with at most one grouping
+    # the table is those same rows, or their sums per group: no second scan of the period.
+    series_rows = spend(SpendQuery.make(org_ids, start, end, by=(grain, *group_by[:1]), filters=filters), catalog)
+    if len(group_by) > 1:
+        rows = spend(SpendQuery.make(org_ids, start, end, by=keys, filters=filters), catalog)
+    else:
+        rows = series_rows if split else merge(series_rows, keys)
     records = []
     for row in rows:
         record = {k: row.keys[k] for k in keys}
@@ -221,12 +227,11 @@ def explore(
             frame = frame.sort_values(grain, kind="stable")
         frame = frame.reset_index(drop=True)
     result.table = frame
-    result.series = _series(org_ids, start, end, grain, group_by[:1], filters, catalog)
+    result.series = _series(series_rows, grain, group_by[:1])
     return result
 
 
-def _series(org_ids, start, end, grain, color, filters, catalog) -> pd.DataFrame:
-    rows = spend(SpendQuery.make(org_ids, start, end, by=(grain, *color), filters=filters), catalog)
+def _series(rows, grain, color) -> pd.DataFrame:
     return pd.DataFrame(
         [{"period": r.keys[grain], "group": str(r.keys[color[0]]) if color else "", "cost_usd": r.cost}
          for r in rows],

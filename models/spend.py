@@ -112,37 +112,67 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     )
     with get_engine().connect() as conn:
         result = conn.execute(text(sql).bindparams(*binds), params).all()
-    # Plain tuples and positions, and one price lookup per price key: this loop runs once per
-    # (group, price key) row, thousands of times for a page's day-by-project series.
+    # Plain tuples, positions and lists, and one price lookup per price key: this loop runs once per
+    # (group, price key) row, tens of thousands of times for a 90-day page.
     at = {column: i for i, column in enumerate(group_cols)}
     day_at, by_at, n = at.get("day"), [at[BY_COLUMNS[b]] for b in query.by], len(group_cols)
     price_at = [at[c] for c in PRICE_COLUMNS]
-    prices: dict[tuple, object] = {}
-    out: dict[tuple, SpendRow] = {}
+    terms_of: dict[tuple, list | None] = {}  # price key -> [(counter position, USD per unit)], None: unpriced
+    sums: dict[tuple, list] = {}  # group key -> [*counters, cost, unpriced requests, unpriced tokens]
+    width = len(USAGE_COUNTERS)
     for rec in result:
         day = _as_date(rec[day_at]) if day_at is not None else None
         key = tuple(key_value(b, day, rec[i]) for b, i in zip(query.by, by_at))
-        row = out.get(key)
-        if row is None:
-            row = out[key] = SpendRow(dict(zip(query.by, key)))
-        counts = dict(zip(USAGE_COUNTERS, (int(v or 0) for v in rec[n:])))
-        totals = row.counters
-        for c, v in counts.items():
-            totals[c] += v
+        acc = sums.get(key)
+        if acc is None:
+            acc = sums[key] = [0] * width + [Decimal(0), 0, 0]
+        counts = [int(v) if v else 0 for v in rec[n:]]
+        for j, v in enumerate(counts):
+            if v:
+                acc[j] += v
         price_key = tuple(rec[i] for i in price_at)
-        price = prices.get(price_key, _UNSEEN)
-        if price is _UNSEEN:
+        terms = terms_of.get(price_key, _UNSEEN)
+        if terms is _UNSEEN:
             provider, model, tier, batch, band, price_date = price_key
-            price = prices[price_key] = catalog.resolve(provider, model, _as_date(price_date), tier, bool(batch),
-                                                        int(band or 0))
-        if price is None:
-            row.unpriced_requests += counts["requests"]
-            row.unpriced_tokens += counts["input_tokens"] + counts["output_tokens"]
+            price = catalog.resolve(provider, model, _as_date(price_date), tier, bool(batch), int(band or 0))
+            terms = terms_of[price_key] = None if price is None else [
+                (_COUNTER_AT[c], coefficient) for c, coefficient in price.coefficients.items()]
+        if terms is None:
+            acc[width + 1] += counts[_REQUESTS]
+            acc[width + 2] += counts[_INPUT] + counts[_OUTPUT]
         else:
-            row.cost += price.cost(counts)
+            cost = Decimal(0)  # Price.cost(), term by term, on the row's counters
+            for j, coefficient in terms:
+                if counts[j]:
+                    cost += coefficient * counts[j]
+            acc[width] += cost
+    out = []
+    for key in sorted(sums, key=_sort_key):
+        acc = sums[key]
+        out.append(SpendRow(dict(zip(query.by, key)), dict(zip(USAGE_COUNTERS, acc[:width])), acc[width],
+                            acc[width + 1], acc[width + 2]))
+    return out
+
+
+def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
+    """Rows of a finer grouping added up per `by` (a subset of their keys): what spend() with that
+    `by` returns for the same query, without reading the rollup again. Decimal sums are exact."""
+    out: dict[tuple, SpendRow] = {}
+    for row in rows:
+        key = tuple(row.keys[b] for b in by)
+        into = out.get(key)
+        if into is None:
+            into = out[key] = SpendRow(dict(zip(by, key)))
+        for c, v in row.counters.items():
+            into.counters[c] += v
+        into.cost += row.cost
+        into.unpriced_requests += row.unpriced_requests
+        into.unpriced_tokens += row.unpriced_tokens
     return [out[k] for k in sorted(out, key=_sort_key)]
 
 
+_COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
+_REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
 _UNSEEN = object()
 
 

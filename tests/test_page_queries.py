@@ -75,3 +75,23 @@ def test_filter_choices_from_both_rollups():
                       "provider": ["", "anthropic", "openai"], "api_key": ["", "key-0", "key-1"],
                       "user": ["", "user-0", "user-1", "user-2", "user-3", "user-4"]}
     assert dimension_values(["org-d"], date(2025, 1, 1), date(2025, 2, 1)) == dict.fromkeys(values, [])
+
+
+def test_explorer_table_and_series_equal_queries_of_their_own():
+    from models.explore import explore
+
+    make_org("org-e", timezone="Europe/Berlin")
+    _usage_over_three_months("org-e")
+    start, end = date(2026, 9, 1), date(2026, 11, 25)
+    for group_by, grain, split in ((), "day", False), (("project",), "week", False), (("model",), "month", True), \
+                                  (("project", "user"), "week", False):
+        result = explore(["org-e"], start, end, group_by, grain, split=split, compare=False)
+        keys = ((grain,) if split else ()) + group_by
+        expected = spend(SpendQuery.make("org-e", start, end, by=keys))
+        got = {tuple(rec[k] for k in keys): (rec["cost_usd"], rec["requests"], rec["unpriced_requests"])
+               for rec in result.table.to_dict("records")}
+        assert got == {tuple(r.keys[k] for k in keys): (r.cost, r.counters["requests"], r.unpriced_requests)
+                       for r in expected}, (group_by, grain, split)
+        series = spend(SpendQuery.make("org-e", start, end, by=(grain, *group_by[:1])))
+        assert result.series["cost_usd"].tolist() == [r.cost for r in series]
+        assert result.total_cost == sum((r.cost for r in expected), Decimal(0)) > 0

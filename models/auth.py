@@ -35,7 +35,16 @@ DEMO_PASSWORDS = {"owner": "demo-owner-pass", "reader": "demo-reader-pass"}
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
 # Verified when the email is unknown, so an unknown account costs as much time as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+# Made on a process's first sign-in, whoever it is for, not at import: argon2 takes 64 MiB and a
+# tenth of a second, and every process (ingest, worker, CLI) imports this module for its tables.
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_hex(16))
+    return _dummy_hash
 
 WRONG_CREDENTIALS = "Wrong email or password."
 
@@ -202,6 +211,7 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
     """Check a password and start a session; failures are counted and, past the limit, refused unchecked."""
     now = now or utcnow()
     email = (email or "").strip().lower()
+    dummy = _dummy()  # before the lookup: the first sign-in pays for it whether or not the email is known
     keys = [(_email_key(email), MAX_FAILURES)]
     if client:
         keys.append((f"client:{client}", MAX_CLIENT_FAILURES))
@@ -212,7 +222,7 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
             return SignIn(error=f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes != 1)}.",
                           retry_after=wait)
         user = get_user(session, email) if email else None
-        ok = _verify(user.password_hash if user else _DUMMY_HASH, password or "") and user is not None
+        ok = _verify(user.password_hash if user else dummy, password or "") and user is not None
         if not ok:
             for key, _limit in keys:
                 session.add(SignInFailure(key=key, at=now))

@@ -5,7 +5,9 @@ import sys
 
 from tests.conftest import REPO
 
-PEAK = "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a big
+# pytest process reported the parent's ~440 MB; VmHWM belongs to the new address space alone.
+PEAK = "print(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) // 1024)"
 
 
 def test_loading_the_tables_runs_no_password_hashing():

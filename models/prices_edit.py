@@ -64,15 +64,19 @@ def catalog_table(at: date, catalog: Catalog | None = None) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["provider", "model", "name", *TABLE_KEYS, "origin", "notes"])
 
 
-def search(frame: pd.DataFrame, query: str) -> pd.DataFrame:
-    """Rows whose provider, model or name contains every word of `query` (case-insensitive)."""
-    words = [w for w in (query or "").lower().split() if w]
-    if not words:
-        return frame
-    haystack = (frame["provider"] + " " + frame["model"] + " " + frame["name"]).str.lower()
+def search(frame: pd.DataFrame, query: str, providers=(), only_overrides: bool = False) -> pd.DataFrame:
+    """Rows whose provider, model or name contains every word of `query` (case-insensitive), from any of
+    `providers` (all when empty), only overridden prices if asked."""
     mask = pd.Series(True, index=frame.index)
-    for word in words:
-        mask &= haystack.str.contains(word, regex=False)
+    words = [w for w in (query or "").lower().split() if w]
+    if words:
+        haystack = (frame["provider"] + " " + frame["model"] + " " + frame["name"]).str.lower()
+        for word in words:
+            mask &= haystack.str.contains(word, regex=False)
+    if providers:
+        mask &= frame["provider"].isin(list(providers))
+    if only_overrides:
+        mask &= frame["origin"] == "override"
     return frame[mask]
 
 

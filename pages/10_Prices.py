@@ -25,11 +25,7 @@ at = filters[2].date_input(t("prices.as_of"), value=today_in(ctx.timezone), key=
 only_overrides = filters[3].toggle(t("prices.only_overrides"), key="pr_only")
 catalog = price_table(at, catalog_fingerprint())
 providers = filters[1].multiselect(t("prices.providers"), sorted(catalog["provider"].unique()), key="pr_providers")
-shown = search(catalog, query)
-if providers:
-    shown = shown[shown["provider"].isin(providers)]
-if only_overrides:
-    shown = shown[shown["origin"] == "override"]
+shown = search(catalog, query, providers, only_overrides)
 st.caption(t("prices.count", shown=f"{len(shown):,}", total=f"{len(catalog):,}"))
 if shown.empty:
     st.info(t("prices.empty"))

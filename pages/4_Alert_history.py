@@ -1,14 +1,12 @@
 """Alert history: every alert that fired and each message's fate (sent, pending, failed, with reason)."""
 
-from zoneinfo import ZoneInfo
-
 import streamlit as st
 
 import alerts
 from alerts.outbox import retry_failed
 from models.access import PermissionDenied
 from ui import actions, sidebar
-from ui.budget_queries import alert_history
+from ui.budget_queries import alert_history, pick_history
 from ui.i18n import t
 from ui.queries import refresh
 from ui.safe import md
@@ -54,20 +52,12 @@ rules = sorted(history["rule"].unique())
 chosen_status = left.multiselect(t("alerthist.status"), statuses, key="ah_status",
                                  format_func=lambda s: t(f"status.{s}"))
 chosen_rule = right.multiselect(t("alerthist.rule"), rules, key="ah_rule", format_func=lambda r: t(f"rule.{r}"))
-shown = history
-if chosen_status:
-    shown = shown[shown["status"].isin(chosen_status)]
-if chosen_rule:
-    shown = shown[shown["rule"].isin(chosen_rule)]
+shown = pick_history(history, chosen_status, chosen_rule, ctx.timezone)
 if shown.empty:
     st.info(t("alerthist.none_match"))
     st.stop()
 
-zone = ZoneInfo(ctx.timezone or "UTC")
-local = {c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
-         for c in ("created_at", "next_attempt_at", "sent_at")}
-local["next_attempt_at"] = [n if s == "pending" else None for n, s in zip(local["next_attempt_at"], shown["status"])]
-table = shown.assign(**local, rule=shown["rule"].map(lambda r: t(f"rule.{r}")),
+table = shown.assign(rule=shown["rule"].map(lambda r: t(f"rule.{r}")),
                      status=shown["status"].map(lambda s: t(f"status.{s}")))
 columns = ["created_at", "rule", "project_id", "threshold", "period", "status", "channel", "recipient", "attempts",
            "next_attempt_at", "sent_at", "last_error", "summary"]

@@ -155,3 +155,25 @@ def test_alert_history_shows_sent_pending_failed_with_reasons(org, smtp):
 def test_alert_history_empty_state(org):
     at = run_page(HISTORY, user=READER)
     assert not at.exception and "No alerts yet" in texts(at)
+
+
+def test_alert_history_picks_by_status_and_rule_and_shows_local_times():
+    import pandas as pd
+
+    from ui.budget_queries import pick_history
+
+    at = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
+    history = pd.DataFrame([
+        {"created_at": at, "rule": "threshold", "status": "sent", "next_attempt_at": at, "sent_at": at},
+        {"created_at": at, "rule": "threshold", "status": "pending", "next_attempt_at": at, "sent_at": None},
+        {"created_at": at, "rule": "spike", "status": "failed", "next_attempt_at": at, "sent_at": None},
+    ])
+    assert len(pick_history(history)) == 3
+    assert list(pick_history(history, ["pending", "failed"])["rule"]) == ["threshold", "spike"]
+    assert list(pick_history(history, [], ["spike"])["status"]) == ["failed"]
+    assert pick_history(history, ["sent"], ["spike"]).empty
+    berlin = pick_history(history, timezone="Europe/Berlin")
+    assert berlin["created_at"].tolist() == [datetime(2026, 11, 24, 14, 0)] * 3  # CET, shown without a zone
+    nexts = berlin["next_attempt_at"].tolist()  # only a pending message has a next attempt
+    assert pd.isna(nexts[0]) and nexts[1] == datetime(2026, 11, 24, 14, 0) and pd.isna(nexts[2])
+

@@ -36,6 +36,16 @@ def test_catalog_table_shows_effective_prices_and_their_origin():
     assert all("haiku" in m for m in search(frame, "anthropic haiku")["model"])
 
 
+def test_search_narrows_by_provider_and_to_overrides():
+    frame = catalog_table(date(2026, 11, 1))
+    anthropic = search(frame, "", ["anthropic"])
+    assert len(anthropic) and set(anthropic["provider"]) == {"anthropic"}
+    assert len(search(frame, "", ["anthropic", "openai"])) == len(anthropic) + (frame["provider"] == "openai").sum()
+    mine = search(frame, "embedding", ["openai"], only_overrides=True)
+    assert "text-embedding-3-small" in set(mine["model"]) and set(mine["origin"]) == {"override"}
+    assert search(frame, "gpt-4o", ["anthropic"]).empty
+
+
 def test_owner_override_reprices_history_and_is_audited(orgs, env):
     add_usage(usage("org-a", "2026-11-02T10:00:00Z", model="gpt-4o", input_tokens=1_000_000))
     before = spend(SpendQuery.make("org-a", date(2026, 11, 1), date(2026, 12, 1)))[0].cost

@@ -7,6 +7,7 @@ Changes are not made here: pages call the owner-checked services in models.budge
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -88,3 +89,20 @@ def alert_history(org_id: str, limit: int = 500) -> pd.DataFrame:
     columns = ["created_at", "rule", "project_id", "threshold", "period", "channel", "recipient", "status",
                "attempts", "next_attempt_at", "sent_at", "last_error", "summary", "delivery_id"]
     return pd.DataFrame(history([org_id], limit=limit), columns=columns)
+
+
+def pick_history(history: pd.DataFrame, statuses=(), rules=(), timezone: str | None = None) -> pd.DataFrame:
+    """The alerts with any of `statuses` and `rules` (all when empty), times shown in the org's zone
+    (the next attempt only where a message still waits for one)."""
+    mask = pd.Series(True, index=history.index)
+    if statuses:
+        mask &= history["status"].isin(list(statuses))
+    if rules:
+        mask &= history["rule"].isin(list(rules))
+    shown = history[mask]
+    zone = ZoneInfo(timezone or "UTC")
+    local = {c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
+             for c in ("created_at", "next_attempt_at", "sent_at")}
+    local["next_attempt_at"] = [n if s == "pending" else None for n, s in zip(local["next_attempt_at"], shown["status"])]
+    return shown.assign(**local)
+

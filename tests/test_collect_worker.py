@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -17,6 +16,7 @@ from models.db import get_engine, session_scope, utcnow
 from models.orgs import Actor, ValidationError
 from models.settings import get_settings
 from tests.factories import make_org
+from tests.procs import wait_for
 from tests.provider_server import provider  # noqa: F401
 
 OWNER, READER = "olga@example.com", "rita@example.com"
@@ -40,15 +40,6 @@ def sources(server, *providers, enabled=(True, True)):
             with session_scope() as session:
                 set_enabled(session, Actor(OWNER), name, False)
     return names
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_collector_jobs_follow_the_settings(monkeypatch):
@@ -106,7 +97,7 @@ def test_two_workers_collect_each_bucket_once(provider):
         worker.start()
     try:
         done = lambda: rows("SELECT COUNT(*) FROM billed_cost")[0][0] > 0 and load_source(name=name).last_success_at  # noqa: E731
-        assert wait_for(done, 60)
+        assert wait_for(done, 60, step=0.1)
         assert [w.is_leader for w in workers].count(True) == 1
     finally:
         for worker in workers:

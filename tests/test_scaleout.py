@@ -12,10 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 
 import httpx
@@ -30,6 +27,7 @@ from models.orgs import Actor
 from models.tables import BUCKET_KEY
 from tests.conftest import REPO
 from tests.factories import make_org
+from tests.procs import Process, wait_for, worker
 from tests.provider_server import fixture_server
 from tests.smtp import SmtpServer, use_smtp
 
@@ -45,39 +43,6 @@ FAST = {  # the worker's defaults, shortened so the whole story takes seconds
 }
 
 
-class Process:
-    """A real child process whose output lines are collected as they arrive."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def said(self, words: str) -> bool:
-        return any(words in line for line in list(self.lines))
-
-    def stop(self, sig=signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._reader.join(timeout=5)
-        self.proc.stdout.close()
-
-
-def worker(env) -> Process:
-    return Process([sys.executable, "-m", "cli", "worker"], env)
-
-
 def dashboard(env, port: int) -> Process:
     return Process([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
                     "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -88,15 +53,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def rows(sql: str, **params) -> list[tuple]:

@@ -15,7 +15,7 @@ from collectors.base import (
     ensure_orgs,
     hourly_sums,
     insert_prepared,
-    mark_records_dirty,
+    mark_hours_dirty,
     prepare_records,
     quarantine,
 )
@@ -215,8 +215,8 @@ def _flush(records: list[list], rejects: list[dict], result: IngestResult) -> No
     if not records and not rejects:
         return
     engine = get_engine()
-    prepared = prepare_records(engine.dialect.name, records)
     sums = hourly_sums(records)
+    prepared = prepare_records(engine.dialect.name, records)  # in place: after the sums
     with sqlite_writer_lock(engine), engine.begin() as conn:
         if records:
             orgs = {r[_ORG] for r in records}
@@ -227,7 +227,7 @@ def _flush(records: list[list], rejects: list[dict], result: IngestResult) -> No
             if inserted == len(records):
                 add_increments(conn, sums)  # all new: add their sums, no rebuild needed
             elif inserted:
-                result.dirty += mark_records_dirty(conn, records)  # some were duplicates: rebuild those hours
+                result.dirty += mark_hours_dirty(conn, sums)  # some were duplicates: rebuild those hours
             if inserted:
                 result.orgs_touched.update(orgs)
         if rejects:

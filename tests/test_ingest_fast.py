@@ -8,7 +8,7 @@ from collectors.logs import Defaults, _to_record
 from collectors.logs.client import Item, Lines, read_jsonl
 from collectors.logs.fast import FastPath
 from models.prices import get_catalog
-from tests.test_ingest import CHAT, RESPONSES
+from tests.test_ingest import BATCH, CHAT, RESPONSES, WRAPPED
 
 EDGE_CASES = [
     CHAT,
@@ -25,6 +25,32 @@ EDGE_CASES = [
     {**CHAT, "id": "y" * 201},
     {**CHAT, "usage": {"prompt_tokens": 5, "cache_read_input_tokens": 2}},
     {"object": "chat.completion", "model": "gpt-4o", "usage": {"prompt_tokens": 1}},  # no time, no id
+    {**CHAT, "created": 1762776000123},  # milliseconds: the general path divides them
+    {**RESPONSES, "created": None},  # the general path reads `created` before `created_at`
+    WRAPPED,  # an ISO time and an org of its own
+    {**WRAPPED, "timestamp": 1762776000, "org": "org-other"},
+    {**WRAPPED, "timestamp": 1762776000, "org": None, "project": " padded"},
+    {**WRAPPED, "timestamp": 1762776000, "org": None, "created_at": 1762776000},
+    {**WRAPPED, "timestamp": 1762776000, "org": None, "user": 42},
+    {**WRAPPED, "timestamp": 1762776000.5, "org": None},
+    {"timestamp": 1762776000, "response": {"body": {}, "object": "chat.completion"}},  # "body", no usage
+    {**BATCH, "error": {"code": "x"}},
+    {**BATCH, "response": {**BATCH["response"], "status_code": 500}},
+    {**BATCH, "response": {"status_code": 200, "body": {**BATCH["response"]["body"], "id": ""}}},
+    {**CHAT, "custom_id": "t1"},  # a batch line without its response
+    {**CHAT, "response": {"id": "x"}},
+]
+# Shapes the fast path takes; it must give the general path's record for each.
+SAME_CASES = [
+    BATCH,
+    {**BATCH, "error": None, "response": {**BATCH["response"], "status_code": None}},
+    {**WRAPPED, "timestamp": 1762776000, "org": None},
+    {**WRAPPED, "timestamp": 1762776000, "org": "org-f", "project": "", "user": None},
+    {"timestamp": 1762776000, "response": {**RESPONSES, "created_at": None}},
+    {"timestamp": 0, "created_at": None, "response": CHAT},
+    {**CHAT, "created": 0, "service_tier": "Priority"},
+    {**RESPONSES, "usage": {"input_tokens": 300_000, "output_tokens": 5}},  # a long-context band
+    {"timestamp": 1762776000, "response": {"body": {}, **CHAT}},  # "body" beside usage: still a wrapper
 ]
 
 
@@ -61,7 +87,11 @@ def test_fast_path_matches_the_general_path():
             continue
         taken += 1
         assert ready == general_record(text, 1, defaults, catalog), text
-    assert taken > 2000  # the common shapes do take the fast path
+    assert taken == 3002  # CHAT, RESPONSES and every generated shape (bare, wrapped, batch) takes the fast path
+    for case in SAME_CASES:
+        text = json.dumps(case) + "\n"
+        assert fast.record(text) is not None, case
+        assert fast.record(text) == general_record(text, 1, defaults, catalog), case
     declined = [c for c in EDGE_CASES[2:] if fast.record(json.dumps(c) + "\n") is not None]
     assert declined == []
 

@@ -1,14 +1,17 @@
-"""The ingest fast path: well-formed, bare OpenAI responses decoded straight into usage records.
+"""The ingest fast path: well-formed OpenAI responses decoded straight into usage records.
 
 msgspec decodes and validates a line against a typed schema in C, several times faster than
 decoding to dicts and checking fields in Python. Only the common, unambiguous shapes are handled
-here (a Chat Completions or Responses object with an id, a model and a creation time, no wrapper);
-anything else, including every line with a problem, takes the general path in formats.py, which
-gives the same record or says precisely what is wrong.
+here: a Chat Completions or Responses object with an id and a model, bare, inside an attribution
+wrapper ({"timestamp", "project", "user", "api_key_id", "response": {...}}) or as a Batch API
+output line. Anything else, including every line with a problem, takes the general path in
+formats.py, which gives the same record or says precisely what is wrong (tests/test_ingest_fast.py
+holds the two paths to the same records).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -18,7 +21,9 @@ from collectors.base import COL, blank_record
 from models.prices import normalize_tier
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=99_999_999_999)]  # larger: milliseconds, the general path's
 Text = Annotated[str, msgspec.Meta(max_length=200)]
+Tier = Annotated[str, msgspec.Meta(max_length=40)]
 
 
 class _PromptDetails(msgspec.Struct):
@@ -53,112 +58,179 @@ class _ResponseUsage(msgspec.Struct):
     output_tokens_details: _OutputDetails | None = None
 
 
-class _Shape(msgspec.Struct):
-    """Just enough to pick a schema; everything else about the line is ignored here."""
-
-    object: str = ""
-
-
-class _Chat(msgspec.Struct):
+class _Chat(msgspec.Struct, tag_field="object", tag="chat.completion"):
     id: Text
     model: Text
-    created: Count
     usage: _ChatUsage
-    service_tier: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    created: Seconds | None = None
+    service_tier: Tier | None = None
 
 
-class _Response(msgspec.Struct):
+class _Response(msgspec.Struct, tag_field="object", tag="response"):
     id: Text
     model: Text
-    created_at: Count
     usage: _ResponseUsage
-    service_tier: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    created_at: Seconds | None = None
+    service_tier: Tier | None = None
+    created: msgspec.Raw = msgspec.Raw(b"")  # the general path would read this one first: declined
+
+
+Body = _Chat | _Response
+
+
+class _BatchResponse(msgspec.Struct):
+    body: Body
+    status_code: int | None = None
+
+
+class _BatchLine(msgspec.Struct):
+    """A Batch API output line; any `error` but null is a failed request, for the general path."""
+
+    response: _BatchResponse
+    error: None = None
+
+
+class _Wrapped(msgspec.Struct):
+    """An attribution wrapper around a body. A `created_at` time or an `org` of its own is left to the
+    general path (it parses every time format and validates org ids)."""
+
+    response: Body
+    timestamp: Seconds | None = None
+    created_at: None = None
+    org: str | None = None
+    project: Text | None = None
+    api_key_id: Text | None = None
+    user: Text | None = None
+
+
+_ABSENT = msgspec.Raw(b"")
+
+
+class _Shape(msgspec.Struct):
+    """Just enough to tell the shapes apart; nested values are skipped, not decoded."""
+
+    object: str | None = None
+    response: msgspec.Raw = _ABSENT
+    custom_id: msgspec.Raw = _ABSENT
 
 
 _shape = msgspec.json.Decoder(_Shape)
-_chat = msgspec.json.Decoder(_Chat)
-_response = msgspec.json.Decoder(_Response)
+_bare = msgspec.json.Decoder(Body)
+_batch_line = msgspec.json.Decoder(_BatchLine)
+_wrapped = msgspec.json.Decoder(_Wrapped)
+_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
+           "reasoning_tokens", "input_audio_tokens", "output_audio_tokens")
+_AT = slice(COL[_TOKENS[0]], COL[_TOKENS[-1]] + 1)
+assert tuple(COL[name] for name in _TOKENS) == tuple(range(_AT.start, _AT.stop)), "usage token columns moved"
 _I = {name: COL[name] for name in (
-    "org_id", "provider", "source", "kind", "project_id", "model", "service_tier", "context_band",
-    "bucket_start", "request_id", "requests", "input_tokens", "cached_input_tokens", "input_audio_tokens",
-    "output_tokens", "reasoning_tokens", "output_audio_tokens",
+    "org_id", "provider", "source", "kind", "project_id", "api_key_id", "user_id", "model", "service_tier",
+    "batch", "context_band", "bucket_start", "request_id", "requests",
 )}
+_KINDS = {_Chat: "completions", _Response: "responses"}
+_MAX_CACHED = 100_000
+
+
+def _trimmed(text: str | None) -> bool:
+    return not text or (not text[0].isspace() and not text[-1].isspace())
 
 
 class FastPath:
     """Builds records for one ingest's defaults; `record(line)` is a usage record or None."""
 
     def __init__(self, org: str | None, project: str | None, catalog):
-        self.org, self.project, self.catalog = org, project or "", catalog
+        self.org, self.project = org, project or ""
+        self.thresholds = catalog.thresholds
+        self.tiers: dict[str | None, str] = {}
+        self.times: dict[int, datetime] = {}  # log lines arrive many to a second
+        self.templates = {kind: self._template(kind) for kind in _KINDS.values()}
+
+    def _template(self, kind: str) -> list:
+        record, i = blank_record(), _I
+        record[i["org_id"]] = self.org
+        record[i["provider"]] = "openai"
+        record[i["source"]] = "log"
+        record[i["kind"]] = kind
+        record[i["project_id"]] = self.project
+        record[i["requests"]] = 1
+        return record
 
     def record(self, line: str) -> list | None:
         if not self.org or not line.startswith("{") or "_input_tokens\"" in line:
             return None  # Anthropic-style usage keys (cache_read_/cache_creation_input_tokens): general path
         try:
-            kind = _shape.decode(line).object
-            if kind == "chat.completion":
-                return self._chat(_chat.decode(line))
-            if kind == "response":
-                return self._response(_response.decode(line))
+            shape = _shape.decode(line)
+            if shape.custom_id:  # the key alone marks a batch line, as on the general path
+                batch = _batch_line.decode(line).response
+                return self._build(batch.body, None, True) if batch.status_code in (None, 200) else None
+            if not shape.response:
+                return self._build(_bare.decode(line), None, False)
+            if shape.object is not None:
+                return None  # a body with a `response` field of its own: ambiguous
+            return self._wrapped(_wrapped.decode(line))
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        return None
 
-    def _base(self, obj, created: int, prompt: int) -> list | None:
-        if not obj.id or not obj.model or obj.id != obj.id.strip() or obj.model != obj.model.strip():
+    def _wrapped(self, line: _Wrapped) -> list | None:
+        if line.org is not None and line.org != self.org:
             return None
-        if obj.model.startswith("claude"):
+        if not (_trimmed(line.project) and _trimmed(line.api_key_id) and _trimmed(line.user)):
+            return None
+        record = self._build(line.response, line.timestamp, False)
+        if record is not None:
+            i = _I
+            if line.project:
+                record[i["project_id"]] = line.project
+            record[i["api_key_id"]] = line.api_key_id or ""
+            record[i["user_id"]] = line.user or ""
+        return record
+
+    def _build(self, body: _Chat | _Response, timestamp: int | None, batch: bool) -> list | None:
+        if not body.id or not body.model or not _trimmed(body.id) or not _trimmed(body.model):
+            return None
+        if body.model.startswith("claude"):
             return None  # the general path reads a Claude model's response as Anthropic's
-        tier = obj.service_tier
-        if tier is not None and tier != tier.strip():
+        if timestamp is None:
+            if type(body) is _Chat:
+                timestamp = body.created
+            elif body.created:
+                return None
+            else:
+                timestamp = body.created_at
+            if timestamp is None:
+                return None  # no time in the line: the general path applies --at or says it is missing
+        usage = body.usage
+        if type(body) is _Chat:
+            prompt = usage.prompt_tokens
+            details, out = usage.prompt_tokens_details, usage.completion_tokens_details
+            cached = (details.cached_tokens or 0) if details else 0
+            tokens = (prompt, cached, 0, 0, usage.completion_tokens or 0, (out.reasoning_tokens or 0) if out else 0,
+                      (details.audio_tokens or 0) if details else 0, (out.audio_tokens or 0) if out else 0)
+        else:
+            prompt = usage.input_tokens
+            details, out = usage.input_tokens_details, usage.output_tokens_details
+            cached = (details.cached_tokens or 0) if details else 0
+            tokens = (prompt, cached, 0, 0, usage.output_tokens or 0, (out.reasoning_tokens or 0) if out else 0, 0, 0)
+        if cached > prompt:
             return None
+        tier = self.tiers.get(body.service_tier)
+        if tier is None:
+            if not _trimmed(body.service_tier):
+                return None
+            tier = self.tiers[body.service_tier] = normalize_tier(body.service_tier)
+        moment = self.times.get(timestamp)
+        if moment is None:
+            if len(self.times) > _MAX_CACHED:
+                self.times.clear()
+            moment = self.times[timestamp] = datetime.fromtimestamp(timestamp, UTC)
+        thresholds = self.thresholds
+        band = bisect_left(thresholds, prompt)  # thresholds[:band] are all below the prompt
         i = _I
-        record = blank_record()
-        record[i["org_id"]] = self.org
-        record[i["provider"]] = "openai"
-        record[i["source"]] = "log"
-        record[i["project_id"]] = self.project
-        record[i["model"]] = obj.model
-        record[i["service_tier"]] = normalize_tier(tier)
-        record[i["context_band"]] = self.catalog.band(prompt)
-        record[i["bucket_start"]] = datetime.fromtimestamp(created, UTC)
-        record[i["request_id"]] = obj.id
-        record[i["requests"]] = 1
-        record[i["input_tokens"]] = prompt
-        return record
-
-    def _chat(self, obj: _Chat) -> list | None:
-        usage = obj.usage
-        details = usage.prompt_tokens_details
-        out = usage.completion_tokens_details
-        cached = (details.cached_tokens or 0) if details else 0
-        if cached > usage.prompt_tokens:
-            return None
-        record = self._base(obj, obj.created, usage.prompt_tokens)
-        if record is None:
-            return None
-        i = _I
-        record[i["kind"]] = "completions"
-        record[i["cached_input_tokens"]] = cached
-        record[i["input_audio_tokens"]] = (details.audio_tokens or 0) if details else 0
-        record[i["output_tokens"]] = usage.completion_tokens or 0
-        record[i["reasoning_tokens"]] = (out.reasoning_tokens or 0) if out else 0
-        record[i["output_audio_tokens"]] = (out.audio_tokens or 0) if out else 0
-        return record
-
-    def _response(self, obj: _Response) -> list | None:
-        usage = obj.usage
-        details = usage.input_tokens_details
-        out = usage.output_tokens_details
-        cached = (details.cached_tokens or 0) if details else 0
-        if cached > usage.input_tokens:
-            return None
-        record = self._base(obj, obj.created_at, usage.input_tokens)
-        if record is None:
-            return None
-        i = _I
-        record[i["kind"]] = "responses"
-        record[i["cached_input_tokens"]] = cached
-        record[i["output_tokens"]] = usage.output_tokens or 0
-        record[i["reasoning_tokens"]] = (out.reasoning_tokens or 0) if out else 0
+        record = self.templates[_KINDS[type(body)]].copy()
+        record[_AT] = tokens
+        record[i["model"]] = body.model
+        record[i["service_tier"]] = tier
+        record[i["batch"]] = batch
+        record[i["context_band"]] = thresholds[band - 1] if band else 0
+        record[i["bucket_start"]] = moment
+        record[i["request_id"]] = body.id
         return record

@@ -1,7 +1,7 @@
 """Request-log ingest settings: formats, batch size, CSV fields."""
 
 FORMATS = ("auto", "openai-jsonl", "anthropic-jsonl", "litellm-csv", "csv")
-BATCH_ROWS = 5000
+BATCH_ROWS = 20000
 MAX_RAW_CHARS = 2000
 
 # Fields a generic CSV can map with --map FIELD=COLUMN.

@@ -1,8 +1,9 @@
 """Parallel ingest of a large JSONL file: byte ranges cut at line ends, one process per range.
 
-Parsing JSON in Python costs more per line than SQLite or PostgreSQL spend storing the row, so a
-big file is split across the machine's cores; each process streams its range in batches and writes
-in its own transactions (request ids make overlapping work harmless). CSV stays serial: a quoted
+Parsing JSON in Python costs about as much per line as SQLite or PostgreSQL spend storing the row,
+so a big file is split across the machine's cores: the calling process reads the first range and
+child processes the rest; each streams its range in batches and writes in its own transactions
+(request ids make overlapping work harmless). CSV stays serial: a quoted
 field may span lines, so a byte offset is not a safe place to cut.
 
 The ranges run in plain child interpreters (`python -m collectors.logs.parallel ...`), not through
@@ -17,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -63,7 +65,13 @@ def plan(path: Path, parts: int) -> list[Part]:
 
 
 def ingest_parallel(path: Path, fmt: str, defaults, result, workers: int, on_bytes=None) -> None:
-    """Ingest `path` with up to `workers` child processes, adding their counts to `result`."""
+    """Ingest `path` in up to `workers` ranges, adding their counts to `result`.
+
+    This process reads the first range itself while child processes read the others: it has its
+    imports and database connection already, where a child spends its first half second starting.
+    """
+    from collectors.logs import ingest_lines
+
     parts = plan(path, workers)
     args = {"fmt": fmt, "org": defaults.org, "project": defaults.project, "model": defaults.model,
             "at": defaults.at.isoformat() if defaults.at else None}
@@ -72,38 +80,67 @@ def ingest_parallel(path: Path, fmt: str, defaults, result, workers: int, on_byt
             [sys.executable, "-m", "collectors.logs.parallel", str(path), json.dumps(asdict(part)), json.dumps(args)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for part in parts
+        for part in parts[1:]
     ]
     outputs: list[dict | None] = [None] * len(children)
     lock = threading.Lock()
+
+    def report(n: int) -> None:
+        if on_bytes:
+            with lock:
+                on_bytes(n)
 
     def follow(i: int, child: subprocess.Popen) -> None:
         for line in child.stdout:
             message = json.loads(line)
             if "bytes" in message:
-                if on_bytes:
-                    with lock:
-                        on_bytes(message["bytes"])
+                report(message["bytes"])
             else:
                 outputs[i] = message
 
     readers = [threading.Thread(target=follow, args=(i, c), daemon=True) for i, c in enumerate(children)]
     for reader in readers:
         reader.start()
-    errors = []
-    for i, (child, reader) in enumerate(zip(children, readers)):
-        stderr = child.stderr.read()
-        child.wait()
-        reader.join()
-        child.stdout.close()
-        child.stderr.close()
-        if child.returncode != 0 or outputs[i] is None:
-            errors.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}")
+    first = parts[0]
+    try:
+        with _batched(report) as sized:
+            ingest_lines(Lines(path, start=Position(first.start, first.line), stop=first.stop, sized=sized),
+                         fmt, defaults, None, result)
+    except BaseException:
+        for child in children:
+            child.kill()
+        raise
+    finally:
+        errors = []
+        for i, (child, reader) in enumerate(zip(children, readers)):
+            stderr = child.stderr.read()
+            child.wait()
+            reader.join()
+            child.stdout.close()
+            child.stderr.close()
+            if child.returncode != 0 or outputs[i] is None:
+                errors.append(stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {child.returncode}")
     for output in outputs:
         if output:
             _merge(result, output)
     if errors:
         raise RuntimeError(f"{path}: a parallel ingest process failed: {errors[0]}")
+
+
+@contextmanager
+def _batched(report):
+    """A per-line byte counter that passes totals on every few MiB (and the rest at the end)."""
+    pending = [0]
+
+    def sized(n: int) -> None:
+        pending[0] += n
+        if pending[0] >= PROGRESS_EVERY:
+            report(pending[0])
+            pending[0] = 0
+
+    yield sized
+    if pending[0]:
+        report(pending[0])
 
 
 def _merge(result, part: dict) -> None:
@@ -129,19 +166,10 @@ def _child(path: str, part_json: str, args_json: str) -> None:
     part, args = Part(**json.loads(part_json)), json.loads(args_json)
     at = datetime.fromisoformat(args["at"]) if args["at"] else None
     defaults = Defaults(org=args["org"], project=args["project"], model=args["model"], at=at)
-    pending = [0]
-
-    def sized(n: int) -> None:
-        pending[0] += n
-        if pending[0] >= PROGRESS_EVERY:
-            print(json.dumps({"bytes": pending[0]}), flush=True)
-            pending[0] = 0
-
     result = IngestResult()
-    lines = Lines(Path(path), start=Position(part.start, part.line), stop=part.stop, sized=sized)
-    ingest_lines(lines, args["fmt"], defaults, None, result)
-    if pending[0]:
-        print(json.dumps({"bytes": pending[0]}), flush=True)
+    with _batched(lambda n: print(json.dumps({"bytes": n}), flush=True)) as sized:
+        lines = Lines(Path(path), start=Position(part.start, part.line), stop=part.stop, sized=sized)
+        ingest_lines(lines, args["fmt"], defaults, None, result)
     print(json.dumps({
         "read": result.read, "ingested": result.ingested, "duplicate": result.duplicate,
         "quarantined": result.quarantined, "orgs_created": result.orgs_created,

@@ -9,19 +9,28 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from functools import cache
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-_env = Environment(
-    loader=FileSystemLoader(TEMPLATES),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=True),
-    undefined=StrictUndefined,
-    keep_trailing_newline=True,
-)
-_text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined,
-                        keep_trailing_newline=True)
+
+@cache
+def _environments():
+    """(html, text) jinja2 environments, made on first use: every ingest imports this module to check
+    alerts, and most of them render nothing."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    html = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined,
+                       keep_trailing_newline=True)
+    return html, text
+
 
 # Dashboard page each rule links to (Streamlit names pages after their file).
 PAGES = {"forecast_soft": "Forecast", "forecast_hard": "Forecast", "spike": "Forecast", "test": "Alert_history"}
@@ -96,7 +105,7 @@ def render(*, org_id: str, org_name: str, project: str, rule: str, headline: str
     subject = one_line(f"[Spendsight] {scope}: {headline}", 250)
     return Message(
         subject=subject,
-        text=_text_env.get_template("alert.txt").render(context),
-        html=_env.get_template("alert.html").render(context),
+        text=_environments()[1].get_template("alert.txt").render(context),
+        html=_environments()[0].get_template("alert.html").render(context),
         summary=one_line(f"{scope}: {headline} {link}", 480),
     )

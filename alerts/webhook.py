@@ -3,8 +3,6 @@ only its host."""
 
 from __future__ import annotations
 
-import httpx
-
 from alerts.config import redact_url
 from alerts.mail import SendFailure
 
@@ -12,6 +10,8 @@ TIMEOUT_SECONDS = 10.0
 
 
 def post(url: str, text: str) -> None:
+    import httpx  # here, not at the top: every ingest imports this module to check alerts, few post
+
     try:
         response = httpx.post(url, json={"text": text}, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:

@@ -82,6 +82,28 @@ def ingest(
     at: Annotated[Optional[str], typer.Option(help="ISO time for lines without one.")] = None,
 ) -> None:
     """Ingest request logs; prints `read=N ingested=N duplicate=N quarantined=N`."""
+    from collectors.parallel import Helpers
+
+    # Before the heavy imports below: helper processes import the same code meanwhile.
+    helpers = Helpers.for_paths(paths, format)
+    try:
+        result = _ingest(paths, format, org, project, model, map, at, helpers)
+    finally:
+        failures = helpers.close() if helpers else []
+    if failures:
+        fail(f"a parallel ingest process failed: {failures[0]}", 1)
+    for created in result.orgs_created:
+        typer.echo(f"created organization {created} (rename it with `spendsight org update`)", err=True)
+    for problem in result.problems:
+        typer.echo(f"quarantined {problem}", err=True)
+    _after_usage(result.orgs_touched)
+    typer.echo(result.summary())
+    if result.quarantined:
+        raise typer.Exit(EXIT_QUARANTINED)
+
+
+def _ingest(paths, format, org, project, model, map, at, helpers):
+    """Check the options and run the ingest; the heavy imports happen here, after helpers started."""
     from collectors.logs import Defaults, UsageError, parse_map
     from collectors.logs import ingest as run_ingest
     from collectors.logs.formats import Reject, parse_time
@@ -97,17 +119,10 @@ def ingest(
     defaults = Defaults(org=org, project=project, model=model, at=when)
     try:
         with _progress() as advance:
-            result = run_ingest(paths, format, defaults, mapping, progress=advance.bytes, on_file=advance.file)
+            return run_ingest(paths, format, defaults, mapping, progress=advance.bytes, on_file=advance.file,
+                              helpers=helpers)
     except UsageError as exc:
         fail(str(exc))
-    for created in result.orgs_created:
-        typer.echo(f"created organization {created} (rename it with `spendsight org update`)", err=True)
-    for problem in result.problems:
-        typer.echo(f"quarantined {problem}", err=True)
-    _after_usage(result.orgs_touched)
-    typer.echo(result.summary())
-    if result.quarantined:
-        raise typer.Exit(EXIT_QUARANTINED)
 
 
 class _NoProgress:

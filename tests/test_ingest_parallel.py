@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
+
 from sqlalchemy import text
 
 from collectors.logs import Defaults, ingest
-from collectors.logs.parallel import plan
+from collectors.parallel import plan
 from models.db import get_engine
 from models.settings import reset_settings
 from tests.test_ingest import CHAT
@@ -22,7 +24,7 @@ def write_log(path, n=3000, broken=(7, 1500, 2999)):
 
 
 def test_plan_cuts_at_line_ends_and_counts_lines(tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
+    import collectors.parallel as parallel
 
     monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)
     monkeypatch.setattr(parallel, "BLOCK", 1000)  # cuts fall inside blocks and across them
@@ -36,7 +38,7 @@ def test_plan_cuts_at_line_ends_and_counts_lines(tmp_path, monkeypatch):
 
 
 def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
+    import collectors.parallel as parallel
 
     monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)  # 8 parts for 2 workers
     path = write_log(tmp_path / "big.jsonl")
@@ -54,3 +56,58 @@ def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
     assert tuple(tokens) == (sum(range(1, 3001)) - 7 - 1500 - 2999, 2997)
     again = ingest([path], "auto", Defaults(org="org-par"))
     assert (again.ingested, again.duplicate, again.quarantined) == (0, 2997, 3)
+
+
+def test_helpers_start_only_for_big_jsonl_files(tmp_path, monkeypatch):
+    from collectors.parallel import Helpers
+
+    big = write_log(tmp_path / "big.jsonl", n=200, broken=())
+    small = write_log(tmp_path / "small.jsonl", n=2, broken=())
+    csv = tmp_path / "big.csv"
+    csv.write_text("timestamp,input_tokens\n" + "2025-11-10T00:00:00Z,5\n" * 2000)
+    monkeypatch.setenv("SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES", str(small.stat().st_size + 1))
+    monkeypatch.setenv("SPENDSIGHT_INGEST_WORKERS", "3")
+    reset_settings()
+    assert Helpers.for_paths([small, csv, tmp_path / "missing.jsonl"], "auto") is None
+    assert Helpers.for_paths([big], "csv") is None
+    helpers = Helpers.for_paths([small, big], "auto")
+    assert len(helpers) == 2
+    assert helpers.close() == []
+    monkeypatch.setenv("SPENDSIGHT_INGEST_WORKERS", "1")
+    reset_settings()
+    assert Helpers.for_paths([big], "auto") is None
+
+
+def test_the_command_line_reads_every_range_with_its_helpers(cli, tmp_path, monkeypatch):
+    path = write_log(tmp_path / "big.jsonl")
+    monkeypatch.setenv("SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES", "1")
+    monkeypatch.setenv("SPENDSIGHT_INGEST_WORKERS", "3")
+    reset_settings()
+    code, out, err = cli("ingest", path, "--org", "org-cli")
+    assert code == 3  # some lines were quarantined
+    assert out.strip() == "read=3000 ingested=2997 duplicate=0 quarantined=3"
+    assert [line.split(": ")[0] for line in err.splitlines() if line.startswith("quarantined")] == [
+        f"quarantined {path}:7", f"quarantined {path}:1500", f"quarantined {path}:2999"]
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*), SUM(input_tokens) FROM usage")).one() == (
+            2997, sum(range(1, 3001)) - 7 - 1500 - 2999)
+
+
+def test_a_helper_that_dies_fails_the_ingest_and_keeps_what_was_stored(tmp_path, monkeypatch):
+    import collectors.parallel as parallel
+
+    path = write_log(tmp_path / "big.jsonl", broken=())
+    monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)
+    monkeypatch.setenv("SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES", "1")
+    monkeypatch.setenv("SPENDSIGHT_INGEST_WORKERS", "2")
+    reset_settings()
+    python = parallel.sys.executable
+    monkeypatch.setattr(parallel.sys, "executable", "/bin/false")  # helpers that exit at once
+    with pytest.raises(RuntimeError, match="a parallel ingest process failed"):
+        ingest([path], "auto", Defaults(org="org-die"))
+    with get_engine().connect() as conn:
+        stored = conn.execute(text("SELECT COUNT(*) FROM usage")).scalar_one()
+    assert stored == plan(path, 2)[1].line  # this process's own range, the first half, and no more
+    monkeypatch.setattr(parallel.sys, "executable", python)
+    again = ingest([path], "auto", Defaults(org="org-die"))
+    assert (again.read, again.ingested + again.duplicate, again.duplicate) == (3000, 3000, stored)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +21,13 @@ from collectors.base import (
     quarantine,
 )
 from collectors.logs.fast import FastPath
+from collectors.parallel import Helpers, splittable, workers
 from collectors.logs.client import Item, Lines, UsageError, detect_format, parse_map, read_csv, read_jsonl
 from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
 from models.db import get_engine, sqlite_writer_lock
 from models.orgs import ValidationError, validate_org_id
 from models.prices import get_catalog, normalize_tier
 from models.rollups import add_increments, process_dirty
-from models.settings import get_settings
 from models.tables import USAGE_COUNTERS
 
 __all__ = ["Defaults", "IngestResult", "UsageError", "ingest", "ingest_lines", "parse_map", "FORMATS"]
@@ -66,27 +65,34 @@ def ingest(
     mapping: dict[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     on_file: Callable[[Path, int], None] | None = None,
+    helpers: Helpers | None = None,
 ) -> IngestResult:
-    """Ingest every file; raises UsageError before reading anything if the request is unusable."""
+    """Ingest every file; raises UsageError before reading anything if the request is unusable.
+
+    Big JSONL files are read in parallel with `helpers` (collectors.parallel), started here if the
+    caller did not start them earlier.
+    """
     defaults = _check(fmt, defaults, mapping)
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
     result = IngestResult()
-    settings = get_settings()
-    workers = settings.ingest_workers or os.cpu_count() or 1
-    for path in paths:
-        size = path.stat().st_size
-        if on_file:
-            on_file(path, size)
-        parallel = workers > 1 and size >= settings.ingest_parallel_min_bytes and path.suffix != ".gz"
-        if parallel and (fmt.endswith("jsonl") or (fmt == "auto" and detect_format(path) == "jsonl-auto")):
-            from collectors.logs.parallel import ingest_parallel  # its module is also the child's __main__
-
-            ingest_parallel(path, fmt, defaults, result, workers, on_bytes=progress)
-        else:
-            ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)
+    own = None
+    try:
+        for path in paths:
+            if on_file:
+                on_file(path, path.stat().st_size)
+            if splittable(path, fmt) and (helpers is not None or workers() > 1):
+                if helpers is None:
+                    helpers = own = Helpers(workers() - 1)
+                helpers.ingest(path, fmt, defaults, result, on_bytes=progress)
+            else:
+                ingest_lines(Lines(path, sized=progress), fmt, defaults, mapping, result)
+    finally:
+        failures = own.close() if own else []
+    if failures:
+        raise RuntimeError(f"a parallel ingest process failed: {failures[0]}")
     process_dirty()
     return result
 

@@ -121,7 +121,8 @@ _wrapped = msgspec.json.Decoder(_Wrapped)
 _TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
            "reasoning_tokens", "input_audio_tokens", "output_audio_tokens")
 _AT = slice(COL[_TOKENS[0]], COL[_TOKENS[-1]] + 1)
-assert tuple(COL[name] for name in _TOKENS) == tuple(range(_AT.start, _AT.stop)), "usage token columns moved"
+if tuple(COL[name] for name in _TOKENS) != tuple(range(_AT.start, _AT.stop)):
+    raise RuntimeError("the usage table's token columns are no longer adjacent; update collectors/logs/fast.py")
 _I = {name: COL[name] for name in (
     "org_id", "provider", "source", "kind", "project_id", "api_key_id", "user_id", "model", "service_tier",
     "batch", "context_band", "bucket_start", "request_id", "requests",
@@ -216,6 +217,8 @@ class FastPath:
         if tier is None:
             if not _trimmed(body.service_tier):
                 return None
+            if len(self.tiers) > _MAX_CACHED:
+                self.tiers.clear()
             tier = self.tiers[body.service_tier] = normalize_tier(body.service_tier)
         moment = self.times.get(timestamp)
         if moment is None:

@@ -79,18 +79,25 @@ def test_helpers_start_only_for_big_jsonl_files(tmp_path, monkeypatch):
 
 
 def test_the_command_line_reads_every_range_with_its_helpers(cli, tmp_path, monkeypatch):
+    import collectors.parallel as parallel
+
     path = write_log(tmp_path / "big.jsonl")
+    other = write_log(tmp_path / "other.jsonl", n=1000, broken=())
+    other.write_text(other.read_text().replace('"chatcmpl-', '"chatcmpl-o'))  # ids of its own
+    monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)
     monkeypatch.setenv("SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES", "1")
     monkeypatch.setenv("SPENDSIGHT_INGEST_WORKERS", "3")
     reset_settings()
-    code, out, err = cli("ingest", path, "--org", "org-cli")
+    code, out, err = cli("ingest", path, other, "--org", "org-cli")  # the same helpers serve both files
     assert code == 3  # some lines were quarantined
-    assert out.strip() == "read=3000 ingested=2997 duplicate=0 quarantined=3"
+    assert out.strip() == "read=4000 ingested=3997 duplicate=0 quarantined=3"
     assert [line.split(": ")[0] for line in err.splitlines() if line.startswith("quarantined")] == [
         f"quarantined {path}:7", f"quarantined {path}:1500", f"quarantined {path}:2999"]
     with get_engine().connect() as conn:
         assert conn.execute(text("SELECT COUNT(*), SUM(input_tokens) FROM usage")).one() == (
-            2997, sum(range(1, 3001)) - 7 - 1500 - 2999)
+            3997, sum(range(1, 3001)) - 7 - 1500 - 2999 + sum(range(1, 1001)))
+        assert conn.execute(text("SELECT SUM(input_tokens) FROM rollup_daily")).scalar_one() == (
+            sum(range(1, 3001)) - 7 - 1500 - 2999 + sum(range(1, 1001)))
 
 
 def test_a_helper_that_dies_fails_the_ingest_and_keeps_what_was_stored(tmp_path, monkeypatch):

@@ -225,7 +225,12 @@ def run_page(script: str, state: dict, token: str) -> float:
 
     logger.set_log_level("error")  # clearing caches outside a script run warns about the missing runtime
     st.cache_data.clear()
-    at = AppTest.from_file(str(REPO / script), default_timeout=600)
+    if script.endswith("blank_page.py"):
+        at = AppTest.from_file(script, default_timeout=600)
+    else:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
+        if script != "app.py":
+            at.switch_page(script)  # the app stays the main script, so the sidebar's page links resolve
     at.session_state[TOKEN_KEY] = token
     for key, value in state.items():
         at.session_state[key] = value

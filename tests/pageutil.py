@@ -21,6 +21,15 @@ def sign_in(at: AppTest, email: str) -> None:
     at.session_state[TOKEN_KEY] = start_session(email, "password")
 
 
+def app_test(path: str = "app.py", timeout: float = 60) -> AppTest:
+    """An AppTest of the whole app showing `path`: the app's entry script stays the main script, as
+    under `streamlit run`, so the sidebar's links to the other pages resolve."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    if path != "app.py":
+        at.switch_page(path)
+    return at
+
+
 def run_page(path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER,
              timeout: float = 60) -> AppTest:
     """Run a page script (relative to the repo) as `user` (None: signed out); returns the AppTest."""
@@ -28,7 +37,7 @@ def run_page(path: str = "app.py", session: dict | None = None, user: str | None
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    at = AppTest.from_file(str(REPO / path), default_timeout=timeout)
+    at = app_test(path, timeout)
     if user:
         sign_in(at, user)
     for key, value in (session or {}).items():

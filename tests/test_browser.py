@@ -122,7 +122,7 @@ def test_every_page_renders_without_exception_in_both_languages(browser_page):
         sign_in(page, lang)
         for path in page_paths():
             if path:
-                page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').click()
+                page.locator(f'[data-testid="stSidebar"] a[href="{path}"]').click()  # the sidebar's own menu
                 page.wait_for_url(f"**/{path}*")
             settle(page)
             check(page, (path or "home") + ("" if lang == "en" else "-zh"))

@@ -2,6 +2,7 @@
 data, in English as an owner and in Chinese as a reader; and every UI string has a Chinese version."""
 
 from models.demo import load_demo
+from tests.conftest import REPO
 from tests.pageutil import run_page, texts
 from ui.i18n import keys, missing
 
@@ -13,7 +14,7 @@ PAGES = {
     "pages/9_Organizations.py": ("Organizations", "组织"),
     "pages/10_Prices.py": ("Prices", "价格"),
 }
-AREAS = ("sidebar.", "env.", "role.", "common.", "home.", "explore.", "compare.", "statement.", "orgs.", "prices.")
+AREAS = ("nav.", "sidebar.", "env.", "role.", "common.", "home.", "explore.", "compare.", "statement.", "orgs.", "prices.")
 
 
 def test_every_page_on_demo_data_in_both_languages():
@@ -35,6 +36,24 @@ def test_every_page_on_demo_data_in_both_languages():
     table = next(d.value for d in at.dataframe if "Requests" in d.value.columns)
     assert {"chat-assistant", "search-rag", "batch-summaries", "support-triage", "code-review"} <= set(table["Project"])
     assert at.metric[0].value.startswith("$") and at.metric[0].delta  # with the change vs the month before
+
+
+def test_the_sidebar_menu_links_every_page_in_the_chosen_language():
+    from ui.sidebar import MENU
+
+    scripts = [script for script, _, _ in MENU]
+    assert sorted(scripts) == sorted(["app.py"] + [f"pages/{p.name}" for p in (REPO / "pages").glob("*.py")])
+    # Streamlit's URL for a page is its file name without the number: the menu order is the files' order.
+    urls = [""] + [p.stem.split("_", 1)[1] for p in sorted((REPO / "pages").glob("*.py"), key=_number)]
+    for lang, labels in (("en", ("Home", "Spend explorer", "Audit log")), ("zh", ("首页", "支出分析", "审计日志"))):
+        at = run_page("pages/2_Forecast.py", session={"lang": lang})
+        links = at.get("page_link")
+        assert [link.proto.page for link in links] == urls
+        assert tuple(links[i].proto.label for i in (0, 1, -1)) == labels
+
+
+def _number(path):
+    return int(path.stem.split("_", 1)[0])
 
 
 def test_every_string_has_a_chinese_translation():

@@ -23,6 +23,25 @@ from ui.queries import org_choices, roles_for
 LANG_KEY = "lang"
 CURRENCY_KEY = "currency"
 
+# The menu, in order: (script, title key, icon). Streamlit's own menu names the home page after its
+# file ("app") and cannot follow the language picker, so it is turned off in .streamlit/config.toml
+# (client.showSidebarNavigation) and the sidebar draws this one; Material icons ship with Streamlit,
+# where emoji depend on the viewer's fonts. tests/test_pages_demo.py checks it lists every page.
+MENU = (
+    ("app.py", "nav.home", ":material/home:"),
+    ("pages/1_Spend_explorer.py", "explore.title", ":material/query_stats:"),
+    ("pages/2_Forecast.py", "forecast.title", ":material/trending_up:"),
+    ("pages/3_Budgets_and_alerts.py", "budgets.title", ":material/savings:"),
+    ("pages/4_Alert_history.py", "alerthist.title", ":material/notifications:"),
+    ("pages/5_Model_comparison.py", "compare.title", ":material/compare_arrows:"),
+    ("pages/6_Statement.py", "statement.title", ":material/receipt_long:"),
+    ("pages/7_Reconciliation.py", "recon.title", ":material/balance:"),
+    ("pages/8_Sources.py", "sources.title", ":material/cable:"),
+    ("pages/9_Organizations.py", "orgs.title", ":material/domain:"),
+    ("pages/10_Prices.py", "prices.title", ":material/sell:"),
+    ("pages/11_Audit_log.py", "audit.title", ":material/history:"),
+)
+
 
 @dataclass(frozen=True)
 class PageContext:
@@ -89,8 +108,16 @@ def _preferences() -> tuple[str, str]:
     return lang, currency
 
 
+def _menu(container) -> None:
+    """Links to every page, in the chosen language."""
+    for script, title, icon in MENU:
+        container.page_link(script, label=t(title), icon=icon)
+
+
 def render() -> PageContext:
+    menu = st.sidebar.container()  # first in the sidebar, filled once the language is known
     lang, currency = _preferences()
+    _menu(menu)
     rate = Decimal(1) if currency == "USD" else Decimal(str(get_settings().cny_per_usd))
     actor = auth.require_actor()  # the sign-in gate: stops the page until someone is signed in
     roles = roles_for(actor.email if actor else None, actor.system if actor else False)

@@ -5,6 +5,7 @@ from ui.i18n import register
 STRINGS = {
     "en": {
         # sidebar
+        "nav.home": "Home",
         "sidebar.currency": "Currency",
         "sidebar.rate": "Amounts in {currency} at {rate} per USD (stored amounts stay USD).",
         "sidebar.organization": "Organization",
@@ -72,6 +73,7 @@ STRINGS = {
         "home.share": "Share",
     },
     "zh": {
+        "nav.home": "首页",
         "sidebar.currency": "货币",
         "sidebar.rate": "金额以 {currency} 显示，汇率 {rate}/美元（存储金额仍为美元）。",
         "sidebar.organization": "组织",

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, text
 from models.db import get_engine
 from models.prices import Catalog, get_catalog
 from models.rollups import daily_table
-from models.tables import USAGE_COUNTERS
+from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS, USAGE_DIMENSIONS
 
 MICRO = Decimal("0.000001")
 
@@ -106,10 +106,16 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
     table = daily_table(group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters])
-    sql = (
-        f"SELECT {', '.join(group_cols)}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} "
-        f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
-    )
+    if set(group_cols) >= _ROW_KEYS[table]:
+        # Grouped by the rollup's own key (the explorer's day-by-day series): each row is its own
+        # group already, and the loop below adds up rows that share a key (several orgs'), where
+        # SQLite's GROUP BY would first sort every row (a third of the series' time at 10M requests).
+        sql = f"SELECT {', '.join(group_cols)}, {', '.join(USAGE_COUNTERS)} FROM {table} WHERE {' AND '.join(where)}"
+    else:
+        sql = (
+            f"SELECT {', '.join(group_cols)}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} "
+            f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
+        )
     with get_engine().connect() as conn:
         result = conn.execute(text(sql).bindparams(*binds), params).all()
     # Plain tuples, positions and lists, and one price lookup per price key: this loop runs once per
@@ -172,6 +178,9 @@ def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
 
 
 _COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
+# What identifies a row of each daily rollup within one org (its unique key without org_id).
+_ROW_KEYS = {"rollup_daily": {"day", "price_date", *USAGE_DIMENSIONS},
+             "rollup_daily_project": {"day", "price_date", *PROJECT_DIMENSIONS}}
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
 _UNSEEN = object()
 

@@ -172,3 +172,24 @@ def test_neutralize_quotes_every_formula_start():
     for text in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
         assert neutralize(text) == "'" + text
     assert neutralize("web") == "web" and neutralize(-5) == -5 and neutralize(None) is None
+
+
+def test_a_day_by_day_series_over_two_orgs_adds_their_rows_exactly():
+    """The series reads rollup rows without GROUP BY when it groups by their whole key; rows of two
+    orgs with the same day, project and price then meet in Python and must add up."""
+    from models.spend import SpendQuery, spend
+
+    for org in ("org-s1", "org-s2"):
+        make_org(org)
+        add_usage(_gpt4o(org, "2026-11-03T10:00:00Z", "web", input_tokens=400_000, output_tokens=10_000),
+                  _gpt4o(org, "2026-11-03T11:00:00Z", "web", input_tokens=100_000),
+                  _gpt4o(org, "2026-11-04T10:00:00Z", "api", input_tokens=200_000))
+    start, end = date(2026, 11, 1), date(2026, 12, 1)
+    both = spend(SpendQuery.make(("org-s1", "org-s2"), start, end, by=("day", "project")))
+    assert [(r.keys["day"], r.keys["project"], r.counters["input_tokens"], r.counters["requests"], r.cost)
+            for r in both] == [
+        ("2026-11-03", "web", 1_000_000, 4, Decimal("2.70")),  # gpt-4o: $2.50 in, $10 out per million
+        ("2026-11-04", "api", 400_000, 2, Decimal("1.00")),
+    ]
+    one = spend(SpendQuery.make(("org-s1",), start, end, by=("day", "project")))
+    assert [r.cost * 2 for r in one] == [r.cost for r in both]

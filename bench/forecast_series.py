@@ -216,7 +216,7 @@ def _wiki(name: str) -> tuple[list[date], np.ndarray]:
 
 
 def _wiki_window(rng, held_out: bool) -> Series:
-    """456 days of real Wikipedia page views ($0.50 per 1,000), relabelled to 2024-01-01 on the same
+    """456 days of real Wikipedia page views ($10 per 1,000), relabelled to 2024-01-01 on the same
     weekdays. Tuning windows start in 2008-2011, held-out windows in 2012-2014 (no overlap)."""
     name = ("peyton-manning", "r-language")[rng.integers(0, 2)]
     dates, views = _wiki(name)
@@ -229,7 +229,7 @@ def _wiki_window(rng, held_out: bool) -> Series:
     for i in range(DAYS + 7):
         d = dates[start + i] + timedelta(days=shift)
         if START <= d < START + timedelta(days=DAYS):
-            out[d] = round(float(views[start + i]) * 0.0005, 2)
+            out[d] = round(float(views[start + i]) * 0.01, 2)
     return out
 
 

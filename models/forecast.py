@@ -18,10 +18,10 @@ import numpy as np
 
 from models import billing
 from models.forecast_ensemble import DEFAULT_TUNING, METHODS, Tuning, evaluate, history
-from models.forecast_track import track_record
+from models.forecast_track import READ_DAYS, track_record
 
 MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait
-FETCH_DAYS = 400  # what scope forecasts read from the database
+FETCH_DAYS = 520  # what scope forecasts read from the database (models.forecast_ensemble.HISTORY_DAYS)
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 
@@ -90,6 +90,8 @@ def forecast_month(daily: Mapping[date, Decimal | float], as_of: date, today_fra
     paths = np.zeros((3, horizon))
     if horizon and len(values):
         row = evaluate(values, start, (done,), current=True, tuning=params)[done]
+        if row.months[-1] != month_start or not np.isnan(row.actual[-1]):
+            raise RuntimeError(f"forecast of {month_start:%Y-%m}: the model returned {row.months[-1]:%Y-%m}")
         seen = float(sum(actual[:done], Decimal(0)))  # what the model counted as month-to-date
         shape = row.weekday[np.arange(horizon) % 7]
         if today_fraction is not None:
@@ -142,13 +144,15 @@ class ScopeForecast:
     hard_limit: Decimal | None
     soft_cross: date | None
     hard_cross: date | None
-    daily: Mapping[date, Decimal] = field(default_factory=dict, repr=False)  # what the forecast read
     today_fraction: float | None = None
 
     def track_record(self) -> dict:
-        """How the forecast did on this scope's past months (models/forecast_track.py); computed on
-        first use, since the alert pass never needs it."""
-        return track_record(self.daily, self.forecast.as_of, self.today_fraction)
+        """How the forecast did on this scope's past months (models/forecast_track.py). Read and
+        computed on first use only: the alert pass never needs it."""
+        as_of = self.forecast.as_of
+        daily = billing.daily_spend(self.org_id, as_of.replace(day=1) - timedelta(days=READ_DAYS), as_of.replace(day=1),
+                                    self.project)
+        return track_record(daily, as_of, self.today_fraction)
 
     @property
     def p10(self) -> Decimal:
@@ -208,7 +212,7 @@ def forecast_scope(org_id: str, project: str | None = None, as_of: date | None =
     soft = limit.soft_usd if limit else None
     hard = limit.hard_usd if limit else None
     return ScopeForecast(org_id, project, timezone, result, soft, hard, result.cross_date(soft),
-                         result.cross_date(hard), daily, fraction)
+                         result.cross_date(hard), fraction)
 
 
 # --- spikes ----------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ import numpy as np
 METHODS = ("run_rate", "level", "trend", "intermittent", "pickup", "mean")
 LOOKBACK = 91  # days the methods look at before an origin (13 weeks)
 MAX_MONTHS = 12  # earlier months scored
-HISTORY_DAYS = 400  # what the forecast reads: the month in progress and twelve before it
+HISTORY_DAYS = 520  # what the forecast reads: the month in progress, twelve before it, and the 91 + 14 days
+# the earliest of those origins look back on (so a track record equals a backtest, origin for origin)
 CACHE_SIZE = 4096  # forecasts kept: one per series and day (only today's partial day changes)
 
 

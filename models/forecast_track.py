@@ -14,10 +14,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from models import billing
-from models.forecast_ensemble import DEFAULT_TUNING, Tuning, evaluate, history
+from models.forecast_ensemble import DEFAULT_TUNING, HISTORY_DAYS, Tuning, evaluate, history
 
 AS_OF_DAYS = (7, 10, 14, 21)
 MONTHS = 12  # past months shown
+# Each past forecast saw HISTORY_DAYS before its as-of day, as the live one does: the oldest shown
+# month needs that much before it.
+READ_DAYS = HISTORY_DAYS + 31 * MONTHS
 
 
 def _usd(x: float) -> float:
@@ -32,13 +35,13 @@ def track_record(daily: Mapping[date, Decimal | float], as_of: date, today_fract
                  params: Tuning = DEFAULT_TUNING) -> dict:
     """{"as_of_days", "months": [{"month", "actual_usd", "runs": [...]}, ...], "summary": {...}}.
 
-    Months are the complete ones before the month of `as_of` (at most twelve); a run is
+    Months are the complete ones with spend before the month of `as_of` (at most twelve); a run is
     {"as_of_day", "p10_usd", "p50_usd", "p90_usd", "error_pct", "in_band", "run_rate_usd",
     "run_rate_error_pct"}, errors signed (positive: forecast too high), null for a month without spend.
     """
     end = as_of if today_fraction is None else as_of - timedelta(days=1)
     end = min(end, as_of.replace(day=1) - timedelta(days=1))  # the month in progress has no actual yet
-    start, values = history(daily, end)
+    start, values = history(daily, end, READ_DAYS)
     by_month: dict[date, dict] = {}
     if len(values):
         for day, result in evaluate(values, start, AS_OF_DAYS, current=False, tuning=params).items():
@@ -54,7 +57,7 @@ def track_record(daily: Mapping[date, Decimal | float], as_of: date, today_fract
                     "run_rate_usd": _usd(result.run_rate[i]),
                     "run_rate_error_pct": _pct(result.run_rate[i], actual),
                 })
-    months = [by_month[m] for m in sorted(by_month)][-MONTHS:]
+    months = [by_month[m] for m in sorted(by_month) if by_month[m]["actual_usd"] > 0][-MONTHS:]  # months with spend
     for entry in months:
         entry["runs"].sort(key=lambda r: r["as_of_day"])
     return {"as_of_days": list(AS_OF_DAYS), "months": months, "summary": summarize(months)}

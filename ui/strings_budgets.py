@@ -28,12 +28,42 @@ STRINGS = {
         "forecast.col.p10": "p10 ({currency})",
         "forecast.col.p50": "p50 ({currency})",
         "forecast.col.p90": "p90 ({currency})",
-        "forecast.empty": "No usage in the last eight weeks, so there is nothing to forecast yet. Bring usage in "
+        "forecast.empty": "No usage in the last thirteen months, so there is nothing to forecast yet. Bring usage in "
                           "with `spendsight ingest` or a collector source.",
         "forecast.short": "Only {n} days of history: the range is wide and forecast alerts wait for a week of data.",
-        "forecast.method": "How it works: weekday rhythm, trend and a spike-robust level from the last eight "
-                           "weeks, and 500 simulated rests-of-month. `spendsight backtest` checks it against "
-                           "your own history; docs/forecast.md has the evidence.",
+        "forecast.method": "How it works: six methods (the run-rate, a level that follows launches and migrations, a "
+                           "trend, one for sparse spend, the month's usual shape, a long mean) are each tried on "
+                           "this scope's own earlier months at the same day; the ones that came closest count most, "
+                           "and the range comes from those months' misses. docs/forecast.md has the evidence.",
+        "forecast.weights": "Counted most this month: {methods}.",
+        "forecast.track.title": "Track record",
+        "forecast.track.help": "Each complete past month, as the forecast saw it on days 7, 10, 14 and 21 (only the "
+                               "days up to then): how far its p50 was from the month's actual total, next to the "
+                               "run-rate (month to date ÷ days so far × days in the month).",
+        "forecast.track.none": "No complete past month yet: the track record starts after the first full month of usage.",
+        "forecast.track.p50": "Forecast error (p50)",
+        "forecast.track.run_rate": "Run-rate error",
+        "forecast.track.band": "p10–p90 held the actual",
+        "forecast.track.band_value": "{hits} of {runs}",
+        "forecast.track.trust": "Over {months} past months the forecast missed by {mape:.1f}% on average, the run-rate "
+                                "by {naive:.1f}%: the forecast has been the better guide for this scope.",
+        "forecast.track.caution": "Over {months} past months the run-rate ({naive:.1f}%) came closer than the forecast "
+                                  "({mape:.1f}%) for this scope: read the forecast with care.",
+        "forecast.track.held": "band held",
+        "forecast.track.col.month": "Month",
+        "forecast.track.col.actual": "Actual ({currency})",
+        "forecast.track.col.day": "As of day",
+        "forecast.track.col.p50": "p50 ({currency})",
+        "forecast.track.col.error": "p50 error",
+        "forecast.track.col.in_band": "In p10–p90",
+        "forecast.track.col.run_rate": "Run-rate ({currency})",
+        "forecast.track.col.run_rate_error": "Run-rate error",
+        "method.run_rate": "run-rate",
+        "method.level": "level",
+        "method.trend": "trend",
+        "method.intermittent": "sparse-spend",
+        "method.pickup": "month shape",
+        "method.mean": "long mean",
         "forecast.set_limits": "No limits for this scope yet: owners set them on the Budgets & alerts page.",
         # budgets page
         "budgets.title": "Budgets & alerts",
@@ -174,10 +204,38 @@ STRINGS = {
         "forecast.col.p10": "p10（{currency}）",
         "forecast.col.p50": "p50（{currency}）",
         "forecast.col.p90": "p90（{currency}）",
-        "forecast.empty": "最近八周没有用量，暂时无法预测。请用 `spendsight ingest` 或采集源导入用量。",
+        "forecast.empty": "最近十三个月没有用量，暂时无法预测。请用 `spendsight ingest` 或采集源导入用量。",
         "forecast.short": "仅有 {n} 天历史数据：预测范围较宽，预测类告警需要至少一周数据。",
-        "forecast.method": "原理：基于最近八周的星期规律、趋势和不受单日尖峰影响的基准水平，模拟 500 种本月剩余走势。"
-                           "`spendsight backtest` 可用你自己的历史数据检验；证据见 docs/forecast.md。",
+        "forecast.method": "原理：六种方法（按当前速率外推、能跟上上线与迁移的基准水平、趋势、稀疏支出方法、月内常见分布、"
+                           "长期均值）分别在此范围过去各月的同一天试算；越接近实际的方法权重越大，预测范围来自这些月份的误差。"
+                           "证据见 docs/forecast.md。",
+        "forecast.weights": "本月权重最大：{methods}。",
+        "forecast.track.title": "历史表现",
+        "forecast.track.help": "过去每个完整月份，在第 7、10、14、21 天（只看到当天为止的数据）所做预测的 p50 与当月实际总额的"
+                               "差距，并与按当前速率外推（月初至今 ÷ 已过天数 × 当月天数）对比。",
+        "forecast.track.none": "还没有完整的过去月份：满一个月用量后开始显示历史表现。",
+        "forecast.track.p50": "预测误差（p50）",
+        "forecast.track.run_rate": "速率外推误差",
+        "forecast.track.band": "p10–p90 覆盖实际",
+        "forecast.track.band_value": "{runs} 次中 {hits} 次",
+        "forecast.track.trust": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围，预测更可靠。",
+        "forecast.track.caution": "过去 {months} 个月，对此范围速率外推（{naive:.1f}%）比预测（{mape:.1f}%）更接近实际："
+                                  "请谨慎参考预测。",
+        "forecast.track.held": "范围覆盖",
+        "forecast.track.col.month": "月份",
+        "forecast.track.col.actual": "实际（{currency}）",
+        "forecast.track.col.day": "预测日",
+        "forecast.track.col.p50": "p50（{currency}）",
+        "forecast.track.col.error": "p50 误差",
+        "forecast.track.col.in_band": "在 p10–p90 内",
+        "forecast.track.col.run_rate": "速率外推（{currency}）",
+        "forecast.track.col.run_rate_error": "速率外推误差",
+        "method.run_rate": "速率外推",
+        "method.level": "基准水平",
+        "method.trend": "趋势",
+        "method.intermittent": "稀疏支出",
+        "method.pickup": "月内分布",
+        "method.mean": "长期均值",
         "forecast.set_limits": "此范围尚未设置限额：所有者可在“预算与告警”页面设置。",
         "budgets.title": "预算与告警",
         "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、阈值和月份"

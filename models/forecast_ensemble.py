@@ -52,34 +52,31 @@ class Tuning:
     """The few constants, chosen on the tuning seeds of bench/forecast_series.py only."""
 
     lepski: tuple[int, ...] = (3, 7, 14, 28, 56, 91)
-    lepski_kappa: float = 2.0  # windows agree when their medians differ by < kappa x (se1 + se2)
+    lepski_kappa: float = 3.0  # windows agree when their medians differ by < kappa x (se1 + se2)
     min_shift: float = 1.4  # smaller changes of level are wandering, not a launch or a migration
-    shift_stat: float = 5.0  # standard errors a shift must stand out by
+    shift_stat: float = 8.0  # standard errors a shift must stand out by
     up_window: int = 7  # the shortest window that may signal a rise
     allowance_days: int = 91  # days whose spikes set the allowance (incidents are rare: a long window)
-    spike_cap: float = 3.0  # a day counts at most this many local medians in the spike allowance
-    trend_signal: float = 2.0
+    spike_cap: float = 2.0  # a day counts at most this many local medians in the spike allowance
+    trend_signal: float = 1.0
     max_slope: float = 0.03  # |log change| per day
-    damping: float = 0.98
-    tsb_p: float = 0.05  # smoothing of the probability of a spending day
-    tsb_z: float = 0.15  # smoothing of the size of a spending day
+    damping: float = 0.95
+    tsb_p: float = 0.02  # smoothing of the probability of a spending day
+    tsb_z: float = 0.3  # smoothing of the size of a spending day
     pickup_months: int = 6
-    pickup_prior: float = 0.0
     pickup_cap: float = 4.0  # a day counts at most this many times the median of the 14 before it
     half_life: float = 6.0  # months: how fast an old month's score fades
-    prior_months: float = 1.0  # pseudo-months of the prior score
-    prior: tuple[float, ...] = (0.10, 0.08, 0.09, 0.12, 0.10, 0.10)  # relative error per method (METHODS order)
-    power: float = 3.0  # weight ~ score ** -power
+    prior_months: float = 2.0  # pseudo-months of the prior score
+    prior: tuple[float, ...] = (0.07, 0.04, 0.063, 0.059, 0.14, 0.14)  # relative error per method (METHODS order)
+    power: float = 5.0  # weight ~ score ** -power
     prior_blend: float = 0.7  # the blend's prior error, relative to the candidates' pooled error
-    power_blend: float = 4.0
+    power_blend: float = 8.0
     drift: float = 0.08  # month-scale level uncertainty (log) in the band's scale
-    band_z: float = 1.6  # prior half-width of the band, in scale units
-    band_months: float = 4.0  # pseudo-months of the band prior
-    bias_months: float = 1e9  # pseudo-months of 'no bias' behind the median correction of p50
+    band_z: float = 1.2  # prior half-width of the band, in scale units
+    band_months: float = 2.0  # pseudo-months of the band prior
     mean_half_life: float = 60.0  # days
-    break_damp: float = 0.1  # weight left to a candidate reading days from before a level shift
+    break_damp: float = 0.3  # weight left to a candidate reading days from before a level shift
     pool: tuple[int, ...] = (-2, -1, 0, 1, 2)  # days around the as-of day scored in earlier months
-    scale_cv: bool = True  # scale errors by the coefficient of variation (else the log MAD)
 
 
 DEFAULT_TUNING = Tuning()
@@ -233,7 +230,7 @@ def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> d
     slope_se = 1.25 * s_b / np.sqrt(((centres - centres.mean()) ** 2).sum())
     slope = slope * slope**2 / (slope**2 + (t.trend_signal * slope_se) ** 2 + 1e-18)
     slope = np.clip(slope, -t.max_slope, t.max_slope)
-    damped = (t.damping * (1 - t.damping**h) / (1 - t.damping))[None, :]
+    damped = (t.damping * (1 - t.damping**h) / (1 - t.damping) if t.damping < 1 else h.astype(float))[None, :]
     path = np.exp(np.nan_to_num(base, nan=-30.0)[:, None] + slope[:, None] * damped)
     path = np.maximum(path * allowance[:, None] - offset[:, None], 0.0)
     f_trend = (path * future).sum(1)
@@ -263,9 +260,7 @@ def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> d
         tail = sum((cum[s + n] - cum[s + min(d, n)]) / max(n - min(d, n), 1) for s, n in earlier)
         rate_now = (capped[o.end[row] + 1] - capped[seen_from[row]]) / seen[row]
         if earlier and head > 0:
-            # Shrunk toward the run-rate (ratio 1) by `pickup_prior` months: one odd month says little.
-            ratio = (tail + t.pickup_prior * head / len(earlier)) / (head + t.pickup_prior * head / len(earlier))
-            f_pick[row] = rate_now * ratio * rest[row]
+            f_pick[row] = rate_now * tail / head * rest[row]
     # mean: the de-seasonalized mean of the whole window (spikes included): when the level wanders
     # and comes back (bursts that last days), the long-run mean beats any recent estimate.
     # It counts only the days since the level's last shift (Lepski's window), so a launch or a
@@ -277,7 +272,7 @@ def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> d
     # old regime): the span of days each candidate reads, against the days since the shift.
     span = np.stack([seen, np.zeros(k), np.full(k, 42), np.full(k, 28), seen, np.zeros(k)], 1)
     damp = np.where((span > regime[:, None]) & (regime[:, None] < LOOKBACK), t.break_damp, 1.0)
-    return {"forecasts": forecasts, "damp": damp, "mtd": mtd, "sigma": cv if t.scale_cv else sigma, "weekday": f, "rest": rest}
+    return {"forecasts": forecasts, "damp": damp, "mtd": mtd, "sigma": cv, "weekday": f, "rest": rest}
 
 
 def _scale(sigma: np.ndarray, rest: np.ndarray, ndays: np.ndarray, t: Tuning) -> np.ndarray:
@@ -353,9 +348,8 @@ def _combine(forecasts, damp, mtd, actual, scale, month_pos, t: Tuning):
     shrink = n / (t.band_months + n)
     z_lo = (1 - shrink) * -t.band_z + shrink * np.nan_to_num(_nanquantile(earlier, 0.1))
     z_hi = (1 - shrink) * t.band_z + shrink * np.nan_to_num(_nanquantile(earlier, 0.9))
-    z_mid = n / (t.bias_months + n) * np.nan_to_num(_nanquantile(earlier, 0.5))
-    z_lo, z_hi = np.minimum(z_lo, z_mid), np.maximum(z_hi, z_mid)
-    p50 = np.maximum(mtd, (point + c) * np.exp(scale * z_mid) - c)
+    z_lo, z_hi = np.minimum(z_lo, 0.0), np.maximum(z_hi, 0.0)
+    p50 = point  # a median correction from the same errors was tried: too noisy with a year of months
     p10 = np.maximum(mtd, (point + c) * np.exp(scale * z_lo) - c)
     p90 = np.maximum(p50, (point + c) * np.exp(scale * z_hi) - c)
     return p10, p50, p90, u

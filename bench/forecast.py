@@ -15,7 +15,9 @@ every project. Each figure is taken cold (the per-series-and-day cache emptied f
 
 Ends with `RATIO alert pass x1000 forecasts, cold cache / 10 s = x (target < 1.00)` (issue 15: the
 whole pass forecasts 1,000 series in under 10 s on 2 cores, even with nothing cached); the first
-pass also records and queues every alert that fires, which is not forecasting work.
+pass also records and queues every alert that fires, which is not forecasting work. Times are
+wall and CPU seconds: the machine is shared (other processes inflate wall time), and the pass is one
+thread, so its CPU time is what it takes on an idle core; the RATIO uses that.
 
     .venv/bin/python bench/forecast.py                 # 100 orgs x 10 projects
     .venv/bin/python bench/forecast.py --orgs 20       # 200 series
@@ -129,14 +131,19 @@ def main() -> None:
         print(f"forecast: {n:,} org/project series ({args.orgs} orgs x {PROJECTS} projects, {DAYS} days, "
               f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores")
 
+        from models import forecast as forecast_module
         from models import forecast_ensemble
 
+        def cold() -> None:
+            forecast_ensemble._CACHE.clear()
+            forecast_module._HISTORY.clear()
+
         def timed(label: str, work) -> float:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = work()
-            seconds = time.perf_counter() - started
-            print(f"    {label}: {seconds:.2f} s ({seconds / n * 1000:.1f} ms per series){result or ''}")
-            return seconds
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            print(f"    {label}: {seconds:.2f} s wall, {cpu:.2f} s CPU ({cpu / n * 1000:.1f} ms CPU per series){result or ''}")
+            return cpu
 
         def model() -> None:
             for daily in stored.values():
@@ -150,23 +157,24 @@ def main() -> None:
                     raise SystemExit(f"{org_id}/{project}: forecast saw {fc.spent} spent, stored {spent}")
             return ", spent-to-date checked against what was stored"
 
-        forecast_ensemble._CACHE.clear()
+        cold()
         timed("model:  forecast_month x%d, cold " % n, model)
         timed("model:  forecast_month x%d, cached" % n, model)
-        forecast_ensemble._CACHE.clear()
+        cold()
         timed("scope:  forecast_scope x%d, cold " % n, scope)
         timed("scope:  forecast_scope x%d, cached" % n, scope)
         passes = {}
-        for label, cold in (("first (records what fired), cold cache", True), ("steady, cold cache", True),
-                            ("steady, cached", False)):
-            if cold:
-                forecast_ensemble._CACHE.clear()
-            started = time.perf_counter()
+        for label, cold_pass in (("first (records what fired), cold cache", True), ("steady, cold cache", True),
+                                 ("steady, cached", False)):
+            if cold_pass:
+                cold()
+            started, cpu = time.perf_counter(), time.process_time()
             events = alerts.evaluate(now=now)
-            passes[label] = time.perf_counter() - started
-            print(f"    alerts: evaluate() over {args.orgs} orgs, {label}: {passes[label]:.2f} s ({len(events)} new alerts)")
-        print(f"RATIO alert pass x{n} forecasts, cold cache / {TARGET:.0f} s = {passes['steady, cold cache'] / TARGET:.2f} "
-              "(target < 1.00)")
+            wall, passes[label] = time.perf_counter() - started, time.process_time() - cpu
+            print(f"    alerts: evaluate() over {args.orgs} orgs, {label}: {wall:.2f} s wall, {passes[label]:.2f} s CPU "
+                  f"({len(events)} new alerts)")
+        print(f"RATIO alert pass x{n} forecasts, cold cache, CPU s / {TARGET:.0f} s = "
+              f"{passes['steady, cold cache'] / TARGET:.2f} (target < 1.00)")
         dispose_engines()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -9,16 +9,21 @@ cumulative fan to month end. docs/forecast.md has the evidence against the naive
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from sqlalchemy import text
 
 from models import billing
+from models.db import get_engine
 from models.forecast_ensemble import DEFAULT_TUNING, METHODS, Tuning, evaluate, history
 from models.forecast_track import READ_DAYS, track_record
+from models.prices import get_catalog
+from models.tables import USAGE_COUNTERS
 
 MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait
 FETCH_DAYS = 520  # what scope forecasts read from the database (models.forecast_ensemble.HISTORY_DAYS)
@@ -188,6 +193,76 @@ class ScopeForecast:
         }
 
 
+_HISTORY: OrderedDict = OrderedDict()  # (org, project, month) -> (stamp, daily spend before the month)
+
+
+def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> tuple:
+    """What the cached days depend on: the price catalog and the rolled-up counters of those days
+    (one aggregate in the database, far cheaper than pricing 500 days of rows)."""
+    where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
+    sql = f"SELECT COUNT(*), {', '.join(f'SUM({c})' for c in USAGE_COUNTERS)} FROM rollup_daily_project WHERE {where}"
+    engine = get_engine()
+    with engine.connect() as conn:
+        row = conn.execute(text(sql), {"org": org_id, "start": start, "end": end, "project": project}).one()
+    return (str(engine.url), get_catalog().fingerprint, *(int(v or 0) for v in row))
+
+
+def _priced_days(org_id: str, project: str | None, start: date, end: date) -> dict[date, float]:
+    """Daily spend in USD as floats (the model's input; money shown to people comes from
+    billing.daily_spend), priced like models.spend but one matrix product per price instead of a
+    Python loop over every row: a cold read of 500 days costs a few milliseconds."""
+    columns = ("day", "provider", "model", "service_tier", "batch", "context_band", "price_date")
+    where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
+    sql = f"SELECT {', '.join(columns)}, {', '.join(USAGE_COUNTERS)} FROM rollup_daily_project WHERE {where}"
+    with get_engine().connect() as conn:
+        rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end, "project": project}).all()
+    if not rows:
+        return {}
+    catalog = get_catalog()
+    keys: dict[tuple, int] = {}
+    key_of = np.array([keys.setdefault(tuple(r[1:7]), len(keys)) for r in rows])
+    rates = np.zeros((len(keys), len(USAGE_COUNTERS)))
+    for (provider, model, tier, batch, band, price_date), i in keys.items():
+        price = catalog.resolve(provider, model, _as_day(price_date), tier, bool(batch), int(band or 0))
+        for counter, usd in (price.coefficients.items() if price is not None else ()):
+            rates[i, USAGE_COUNTERS.index(counter)] = float(usd)
+    counts = np.array([r[7:] for r in rows], dtype=float)
+    cost = (np.nan_to_num(counts) * rates[key_of]).sum(1)
+    days = [_as_day(r[0]) for r in rows]
+    out: dict[date, float] = {}
+    for day, usd in zip(days, cost):
+        out[day] = out.get(day, 0.0) + float(usd)
+    return out
+
+
+def _as_day(value) -> date:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else (
+        value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10]))
+
+
+def _history_before(org_id: str, project: str | None, month_start: date) -> dict[date, float]:
+    """Daily spend of the FETCH_DAYS before `month_start`, cached per scope and month.
+
+    Pricing 500 days of rollup rows through models.spend costs several times the forecast itself,
+    and those days rarely change while the month goes on (the month in progress is always read
+    afresh). The cache is used only while the days' counters and the price catalog are what they
+    were: a backfill or a price edit is seen on the next pass.
+    """
+    start = month_start - timedelta(days=FETCH_DAYS)
+    key = (org_id, project, month_start)
+    stamp = _history_stamp(org_id, project, start, month_start)
+    hit = _HISTORY.get(key)
+    if hit is not None and hit[0] == stamp:
+        _HISTORY.move_to_end(key)
+        return hit[1]
+    daily = _priced_days(org_id, project, start, month_start)
+    _HISTORY[key] = (stamp, daily)
+    _HISTORY.move_to_end(key)
+    while len(_HISTORY) > 4096:
+        _HISTORY.popitem(last=False)
+    return daily
+
+
 def forecast_scope(org_id: str, project: str | None = None, as_of: date | None = None,
                    now: datetime | None = None) -> ScopeForecast:
     """The month-end forecast of an org (or one project) against its limits.
@@ -206,7 +281,9 @@ def forecast_scope(org_id: str, project: str | None = None, as_of: date | None =
         now = now or datetime.now(UTC)
         as_of = billing.local_today(timezone, now)
         fraction = billing.fraction_of_day_elapsed(timezone, now)
-    daily = billing.daily_spend(org_id, as_of - timedelta(days=FETCH_DAYS), as_of + timedelta(days=1), project)
+    month_start = as_of.replace(day=1)
+    daily = _history_before(org_id, project, month_start) | billing.daily_spend(
+        org_id, month_start, as_of + timedelta(days=1), project)
     result = forecast_month(daily, as_of, fraction)
     limit = get_limit(org_id, project)
     soft = limit.soft_usd if limit else None

@@ -80,10 +80,10 @@ cols[0].metric(t("forecast.track.p50"), "–" if mape is None else f"{mape:.1f}%
 cols[1].metric(t("forecast.track.run_rate"), "–" if naive is None else f"{naive:.1f}%", border=True)
 cols[2].metric(t("forecast.track.band"), t("forecast.track.band_value", hits=round(summary["band_hit_rate"] * summary["runs"]),
                                              runs=summary["runs"]), border=True)
-if mape is not None and naive is not None:
-    verdict = "forecast.track.trust" if summary["beats_run_rate"] else "forecast.track.caution"
-    (st.success if summary["beats_run_rate"] else st.warning)(
-        t(verdict, months=summary["months"], mape=mape, naive=naive))
+if summary["ratio"] is not None:  # within 5% of each other: neither is the better guide
+    show, verdict = ((st.success, "trust") if summary["ratio"] < 0.95 else
+                     (st.info, "even") if summary["ratio"] <= 1.05 else (st.warning, "caution"))
+    show(t(f"forecast.track.{verdict}", months=summary["months"], mape=mape, naive=naive))
 chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
 chart_tab.plotly_chart(track_chart(track["months"], {"p50": t("forecast.track.p50"), "run_rate": t("forecast.track.run_rate"),
                                                      "held": t("forecast.track.held")}), width="stretch", key="fc_track")

@@ -123,6 +123,9 @@ def test_forecast_json_track_record_is_the_backtest_of_the_same_months(cli, hist
     assert summary["band_hit_rate"] == round(sum(r["in_band"] for r in runs) / 20, 3)
     assert summary["beats_run_rate"] == (summary["mape_pct"] < summary["run_rate_mape_pct"])
     assert summary["beats_run_rate"]  # the launch and the runaway day fool the run-rate more
+    code, out, _ = cli("forecast", "--org", "org-t", "--as-of", AS_OF.isoformat())
+    assert code == 0 and (f"track record, 5 past months as of days 7/10/14/21: p50 off by {summary['mape_pct']}% on "
+                          f"average, run-rate {summary['run_rate_mape_pct']}%") in out
 
 
 def test_forecast_json_track_record_of_a_new_org_is_empty(cli):
@@ -149,10 +152,35 @@ def test_forecast_page_shows_the_track_record():
     assert metrics["Forecast error (p50)"] == f"{summary['mape_pct']:.1f}%"
     assert metrics["Run-rate error"] == f"{summary['run_rate_mape_pct']:.1f}%"
     assert metrics["p10–p90 held the actual"] == f"{round(summary['band_hit_rate'] * summary['runs'])} of {summary['runs']}"
-    verdict = "the forecast has been the better guide" if summary["beats_run_rate"] else "read the forecast with care"
+    verdict = ("the forecast has been the better guide" if summary["ratio"] < 0.95 else
+               "about as close as each other" if summary["ratio"] <= 1.05 else "read the forecast with care")
     assert "Over 5 past months" in texts(at) and verdict in texts(at)
     table = at.dataframe[1].value
     assert len(table) == summary["runs"] == 20 and set(table["as_of_day"]) == {7, 10, 14, 21}
     assert len(at.get("plotly_chart")) == 2
     at = run_page("pages/2_Forecast.py", session={"org_id": "org-t", "lang": "zh"})
     assert not at.exception and "历史表现" in texts(at)
+
+
+# --- the history the forecast reads ----------------------------------------------------------
+
+
+def test_the_forecasts_own_history_read_prices_like_models_spend():
+    from models import billing
+    from models.forecast import _priced_days
+
+    make_org("org-h")
+    rows = []
+    for i in range(60):
+        at = datetime(2026, 1, 1, 9, tzinfo=UTC) + timedelta(days=i)
+        rows.append(usage("org-h", at, model="gpt-4o", project_id="chat", input_tokens=1000 * (i + 1),
+                          output_tokens=300 * i, cached_input_tokens=200 * i))
+        rows.append(usage("org-h", at, model="gpt-4o-mini", project_id="rag", input_tokens=50_000 + i, output_tokens=7))
+        if i % 7 == 0:
+            rows.append(usage("org-h", at, model="no-such-model-anywhere", project_id="rag", input_tokens=10**6))
+    add_usage(*rows)
+    for project in (None, "chat", "rag"):
+        exact = billing.daily_spend("org-h", date(2026, 1, 1), date(2026, 3, 1), project)
+        fast = _priced_days("org-h", project, date(2026, 1, 1), date(2026, 3, 1))
+        assert set(fast) == set(exact) and len(exact) == 59
+        assert all(abs(fast[d] - float(exact[d])) < 1e-9 for d in exact), project

@@ -47,6 +47,8 @@ STRINGS = {
         "forecast.track.band_value": "{hits} of {runs}",
         "forecast.track.trust": "Over {months} past months the forecast missed by {mape:.1f}% on average, the run-rate "
                                 "by {naive:.1f}%: the forecast has been the better guide for this scope.",
+        "forecast.track.even": "Over {months} past months the forecast missed by {mape:.1f}% on average and the "
+                               "run-rate by {naive:.1f}%: about as close as each other for this scope so far.",
         "forecast.track.caution": "Over {months} past months the run-rate ({naive:.1f}%) came closer than the forecast "
                                   "({mape:.1f}%) for this scope: read the forecast with care.",
         "forecast.track.held": "band held",
@@ -219,6 +221,7 @@ STRINGS = {
         "forecast.track.band": "p10–p90 覆盖实际",
         "forecast.track.band_value": "{runs} 次中 {hits} 次",
         "forecast.track.trust": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围，预测更可靠。",
+        "forecast.track.even": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围两者目前相差无几。",
         "forecast.track.caution": "过去 {months} 个月，对此范围速率外推（{naive:.1f}%）比预测（{mape:.1f}%）更接近实际："
                                   "请谨慎参考预测。",
         "forecast.track.held": "范围覆盖",

@@ -207,17 +207,20 @@ def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> 
     return (str(engine.url), get_catalog().fingerprint, *(int(v or 0) for v in row))
 
 
-def _priced_days(org_id: str, project: str | None, start: date, end: date) -> dict[date, float]:
+def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tuple[dict[date, float], tuple]:
     """Daily spend in USD as floats (the model's input; money shown to people comes from
     billing.daily_spend), priced like models.spend but one matrix product per price instead of a
-    Python loop over every row: a cold read of 500 days costs a few milliseconds."""
+    Python loop over every row; and the same days' counter sums (what `_history_stamp` checks)."""
     columns = ("day", "provider", "model", "service_tier", "batch", "context_band", "price_date")
     where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
     sql = f"SELECT {', '.join(columns)}, {', '.join(USAGE_COUNTERS)} FROM rollup_daily_project WHERE {where}"
     with get_engine().connect() as conn:
         rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end, "project": project}).all()
+    counts = np.array([r[7:] for r in rows], dtype=float).reshape(len(rows), len(USAGE_COUNTERS))
+    counts = np.nan_to_num(counts)
+    stamp = (str(get_engine().url), get_catalog().fingerprint, len(rows), *(int(x) for x in counts.sum(0)))
     if not rows:
-        return {}
+        return {}, stamp
     catalog = get_catalog()
     keys: dict[tuple, int] = {}
     key_of = np.array([keys.setdefault(tuple(r[1:7]), len(keys)) for r in rows])
@@ -226,13 +229,12 @@ def _priced_days(org_id: str, project: str | None, start: date, end: date) -> di
         price = catalog.resolve(provider, model, _as_day(price_date), tier, bool(batch), int(band or 0))
         for counter, usd in (price.coefficients.items() if price is not None else ()):
             rates[i, USAGE_COUNTERS.index(counter)] = float(usd)
-    counts = np.array([r[7:] for r in rows], dtype=float)
-    cost = (np.nan_to_num(counts) * rates[key_of]).sum(1)
-    days = [_as_day(r[0]) for r in rows]
+    cost = (counts * rates[key_of]).sum(1)
     out: dict[date, float] = {}
-    for day, usd in zip(days, cost):
+    for row, usd in zip(rows, cost):
+        day = _as_day(row[0])
         out[day] = out.get(day, 0.0) + float(usd)
-    return out
+    return out, stamp
 
 
 def _as_day(value) -> date:
@@ -250,12 +252,11 @@ def _history_before(org_id: str, project: str | None, month_start: date) -> dict
     """
     start = month_start - timedelta(days=FETCH_DAYS)
     key = (org_id, project, month_start)
-    stamp = _history_stamp(org_id, project, start, month_start)
     hit = _HISTORY.get(key)
-    if hit is not None and hit[0] == stamp:
+    if hit is not None and hit[0] == _history_stamp(org_id, project, start, month_start):
         _HISTORY.move_to_end(key)
         return hit[1]
-    daily = _priced_days(org_id, project, start, month_start)
+    daily, stamp = _priced_days(org_id, project, start, month_start)  # a cold read stamps from its own rows
     _HISTORY[key] = (stamp, daily)
     _HISTORY.move_to_end(key)
     while len(_HISTORY) > 4096:

@@ -167,7 +167,7 @@ def test_forecast_page_shows_the_track_record():
 
 def test_the_forecasts_own_history_read_prices_like_models_spend():
     from models import billing
-    from models.forecast import _priced_days
+    from models.forecast import _history_stamp, _priced_days
 
     make_org("org-h")
     rows = []
@@ -181,6 +181,24 @@ def test_the_forecasts_own_history_read_prices_like_models_spend():
     add_usage(*rows)
     for project in (None, "chat", "rag"):
         exact = billing.daily_spend("org-h", date(2026, 1, 1), date(2026, 3, 1), project)
-        fast = _priced_days("org-h", project, date(2026, 1, 1), date(2026, 3, 1))
+        fast, stamp = _priced_days("org-h", project, date(2026, 1, 1), date(2026, 3, 1))
+        assert stamp == _history_stamp("org-h", project, date(2026, 1, 1), date(2026, 3, 1))
         assert set(fast) == set(exact) and len(exact) == 59
         assert all(abs(fast[d] - float(exact[d])) < 1e-9 for d in exact), project
+
+
+def test_a_backfill_of_earlier_days_reaches_the_next_forecast(history_org):
+    from models.forecast import forecast_scope
+
+    before = forecast_scope("org-t", now=datetime(2026, 3, 10, 12, tzinfo=UTC))
+    again = forecast_scope("org-t", now=datetime(2026, 3, 10, 12, tzinfo=UTC))
+    assert (again.p10, again.p50, again.p90) == (before.p10, before.p50, before.p90)  # cached, same answer
+    # A provider corrects February: every day of it was three times what was first collected.
+    add_usage(*[usage("org-t", datetime(2026, 2, d, 15, tzinfo=UTC), model="gpt-4o",
+                      input_tokens=int(2 * _spend(date(2026, 2, d)) * TOKENS_PER_USD)) for d in range(1, 29)])
+    after = forecast_scope("org-t", now=datetime(2026, 3, 10, 12, tzinfo=UTC))
+    assert after.spent == before.spent and after.p50 != before.p50
+    from models import billing
+
+    fresh = forecast_month(billing.daily_spend("org-t", date(2024, 1, 1), date(2026, 3, 11)), date(2026, 3, 10), 0.5)
+    assert (after.p10, after.p50, after.p90) == (fresh.p10, fresh.p50, fresh.p90)

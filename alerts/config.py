@@ -7,11 +7,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from alerts.tables import ALL_RULES, RULES, TEST_RULE, AlertRecipient, AlertWebhook
-from models.access import require_owner
-from models.audit import record
+from models.access.audit import record
+from models.access.orgs import get_org, owner_emails
+from models.access.roles import Actor, require_owner
 from models.db import session_scope, utcnow
-from models.orgs import Actor, ValidationError, get_org, owner_emails, validate_email
+from models.tables import ALL_RULES, RULES, TEST_RULE, AlertRecipient, AlertWebhook
+from models.validation import ValidationError, validate_email
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from alerts import mail, webhook
 from alerts.config import addresses_for, webhook_url
 from alerts.render import Message
 from alerts.rules import Candidate
-from alerts.tables import AlertDelivery, AlertEvent
-from models.db import get_engine
+from models.access.audit import record as audit
+from models.access.roles import require_owner
+from models.db import get_engine, insert_for, session_scope
 from models.settings import get_settings
+from models.tables import AlertDelivery, AlertEvent
 
 log = logging.getLogger("spendsight.alerts")
 
@@ -47,8 +47,6 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def _insert(conn, table):
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _json(value):
@@ -118,7 +116,7 @@ def insert_event(c: Candidate, message: Message, to: list[str], hook: str | None
         "facts": json.dumps(c.facts, default=_json, sort_keys=True),
     }
     with get_engine().begin() as conn:
-        stmt = (_insert(conn, EVENTS).values(**values)
+        stmt = (insert_for(conn, EVENTS).values(**values)
                 .on_conflict_do_nothing(index_elements=["org_id", "project_id", "rule", "threshold", "period"])
                 .returning(EVENTS.c.id))
         event_id = conn.execute(stmt).scalar()
@@ -337,10 +335,6 @@ def counts(org_ids: list[str]) -> dict[str, int]:
 
 def retry_failed(actor, org_id: str) -> int:
     """Put an org's failed deliveries back in the queue (after fixing an address or the SMTP settings)."""
-    from models.access import require_owner
-    from models.audit import record as audit
-    from models.db import session_scope
-
     with session_scope() as session:
         require_owner(session, actor, org_id)
         n = session.execute(

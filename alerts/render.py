@@ -7,9 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-
 from functools import cache
+from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")

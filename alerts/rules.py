@@ -21,8 +21,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from alerts.render import usd as _usd
-from models import billing, budgets
-from models.forecast import MIN_HISTORY_DAYS, ScopeForecast, detect_spike, forecast_scope
+from models.access.orgs import get_org
+from models.budgets import billing
+from models.budgets.credits import GrantStatus, credit_status
+from models.budgets.forecast import (
+    MIN_HISTORY_DAYS,
+    ScopeForecast,
+    detect_spike,
+    forecast_scope,
+)
+from models.budgets.limits import Limit, limits
+from models.db import session_scope
 
 CREDIT_DAYS = 7
 
@@ -52,7 +61,7 @@ class Candidate:
         return self.threshold + (1000 if self.rule == "forecast_hard" else 0)
 
 
-def scope_facts(fc: ScopeForecast, limit: budgets.Limit) -> dict:
+def scope_facts(fc: ScopeForecast, limit: Limit) -> dict:
     return {
         "month": fc.forecast.month, "spent_usd": fc.spent, "soft_limit_usd": limit.soft_usd,
         "hard_limit_usd": limit.hard_usd, "quota_usd": limit.quota_usd, "p10_usd": fc.p10, "p50_usd": fc.p50,
@@ -60,7 +69,7 @@ def scope_facts(fc: ScopeForecast, limit: budgets.Limit) -> dict:
     }
 
 
-def limit_candidates(limit: budgets.Limit, fc: ScopeForecast) -> list[Candidate]:
+def limit_candidates(limit: Limit, fc: ScopeForecast) -> list[Candidate]:
     out = []
     period = fc.forecast.month
     facts = scope_facts(fc, limit)
@@ -88,7 +97,7 @@ def limit_candidates(limit: budgets.Limit, fc: ScopeForecast) -> list[Candidate]
     return out
 
 
-def credit_candidates(org_id: str, today: date, grants: list[budgets.GrantStatus],
+def credit_candidates(org_id: str, today: date, grants: list[GrantStatus],
                       daily: dict[date, Decimal]) -> list[Candidate]:
     out = []
     recent = [daily.get(today - timedelta(days=k), Decimal(0)) for k in range(1, 8)]
@@ -131,19 +140,16 @@ def spike_candidates(org_id: str, today: date, daily: dict[date, Decimal]) -> li
 
 def org_candidates(org_id: str, now: datetime | None = None) -> list[Candidate]:
     """Every alert that should have fired for this org by `now` (fired or not)."""
-    from models.db import session_scope
-    from models.orgs import get_org
-
     now = now or datetime.now(UTC)
     with session_scope() as session:
         timezone = get_org(session, org_id).timezone
     today = billing.local_today(timezone, now)
     out: list[Candidate] = []
-    for limit in budgets.limits(org_id):
+    for limit in limits(org_id):
         fc = forecast_scope(org_id, limit.project_id or None, now=now)
         out += limit_candidates(limit, fc)
     daily = billing.daily_spend(org_id, today - timedelta(days=35), today + timedelta(days=1))
-    grants = budgets.credit_status(org_id, today)
+    grants = credit_status(org_id, today)
     if grants:
         out += credit_candidates(org_id, today, grants, daily)
     out += spike_candidates(org_id, today, daily)

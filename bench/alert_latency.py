@@ -134,7 +134,7 @@ def small_line(org: str) -> str:
 
 def worker_trial(inbox: Inbox, work: Path, org: str) -> float:
     """Usage written in this process through the ingest library call, which does not call the hook."""
-    from collectors.logs import Defaults, ingest
+    from collectors.logs.ingest import Defaults, ingest
 
     path = work / f"{org}.jsonl"
     path.write_text(request_line(org, 1))

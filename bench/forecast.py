@@ -62,10 +62,11 @@ def series(rng: random.Random, days: list[date]) -> list[float]:
 def load(orgs: int, today: date) -> dict[tuple[str, str], dict[date, Decimal]]:
     """Orgs, limits and 70 days of daily buckets; returns what was stored, per (org, project)."""
     from collectors.base import mark_rows_dirty, upsert_buckets, usage_row
-    from models.budgets import set_limit
+    from models.budgets.limits import set_limit
     from models.db import get_engine, session_scope
-    from models.orgs import Actor, create_org
-    from models.rollups import process_dirty
+    from models.access.roles import Actor
+    from models.access.orgs import create_org
+    from models.spend.rollups import process_dirty
 
     rng = random.Random(11)
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
@@ -113,8 +114,9 @@ def main() -> None:
     os.environ["SPENDSIGHT_SECRETS_FILE"] = str(work / "secrets.toml")
     try:
         import alerts
-        from models.db import dispose_engines, init_db
-        from models.forecast import forecast_month, forecast_scope
+        from models.db import dispose_engines
+        from models.schema import init_db
+        from models.budgets.forecast import forecast_month, forecast_scope
 
         init_db()
         now = datetime.now(UTC)

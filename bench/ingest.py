@@ -46,8 +46,9 @@ def raw_limit(path: Path, workdir: Path) -> tuple[float, int]:
     import collectors.logs as logs
     from collectors.base import USAGE_COLUMNS, sqlite_time
     from collectors.logs.client import Lines, read_jsonl
-    from models.db import init_db, utcnow
-    from models.prices import get_catalog
+    from models.schema import init_db
+    from models.db import utcnow
+    from models.pricing.catalog import get_catalog
 
     init_db()
     catalog, defaults = get_catalog(), logs.Defaults(org="bench")

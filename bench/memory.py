@@ -1,6 +1,6 @@
 """Peak memory of `spendsight ingest` on a 2 GiB JSONL file (bench/gen.py lines).
 
-A file this large is parsed in parallel (collectors/parallel.py): the command itself reads the first
+A file this large is parsed in parallel (collectors/logs/parallel.py): the command itself reads the first
 byte range and a helper process per further core reads the others, each streaming in batches. This script starts the real command line and watches its
 process tree through /proc every 20 ms, keeping each process's VmHWM (the kernel's own peak-RSS
 mark, so a short spike between two looks is not missed while the process lives). After the
@@ -120,7 +120,7 @@ def main() -> None:
         children = sorted(watcher.peaks.items())
         print(f"    parent (spendsight ingest): peak RSS {parent / MB:.0f} MB")
         for i, (pid, (peak, command)) in enumerate(children, start=1):
-            what = "range helper" if "collectors.parallel" in command else command[:60]
+            what = "range helper" if "collectors.logs.parallel" in command else command[:60]
             print(f"    child {i} ({what}): peak RSS {peak / MB:.0f} MB")
         total = parent + sum(peak for peak, _ in watcher.peaks.values())
         print(f"    sum of peaks: {total / MB:.0f} MB; largest single process by getrusage: "

@@ -92,7 +92,7 @@ class Generator:
         import numpy as np
 
         from collectors.base import COL, blank_record
-        from models.prices import get_catalog
+        from models.pricing.catalog import get_catalog
 
         self.np, self.col = np, COL
         self.rng = np.random.default_rng(seed)
@@ -160,7 +160,7 @@ class Generator:
 
 def create_orgs() -> None:
     from models.db import session_scope
-    from models.orgs import create_org, set_member
+    from models.access.orgs import create_org, set_member
 
     with session_scope() as session:
         for org_id, name, environment, timezone, _ in ORGS:
@@ -176,7 +176,7 @@ def grow(gen: Generator, target: int) -> float:
     """
     from collectors.base import hourly_sums, insert_prepared, prepare_records
     from models.db import get_engine
-    from models.rollups import add_increments
+    from models.spend.rollups import add_increments
 
     engine = get_engine()
     started = time.perf_counter()
@@ -251,7 +251,7 @@ BLANK = 'import streamlit as st\nst.metric("blank", 1)\n'  # AppTest's own cost,
 
 def time_pages(trials: int) -> dict[str, float]:
     """Best-of-`trials` seconds per page, plus `blank`: the same AppTest run of a one-line script."""
-    from models.auth import start_session
+    from models.access.auth import start_session
     from models.settings import get_settings
 
     token = start_session(OWNER, "password")
@@ -316,7 +316,8 @@ def main() -> None:
     if args.db == "postgresql":
         pg_name, os.environ["DATABASE_URL"] = postgres_database()
     try:
-        from models.db import get_engine, init_db
+        from models.db import get_engine
+        from models.schema import init_db
 
         init_db()
         create_orgs()

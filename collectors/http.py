@@ -19,26 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.settings import get_settings
 
 log = logging.getLogger("spendsight.collect")
 
 # Anything shaped like a provider key, e.g. in an error body that echoes a partial key back.
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-.*]{3,}|[A-Za-z0-9_\-]{32,})")
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-
-
-class HttpSettings(BaseSettings):
-    """Retry and timeout knobs (environment only): tests and slow links turn them."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    timeout_seconds: float = Field(30.0, validation_alias="SPENDSIGHT_HTTP_TIMEOUT_SECONDS")
-    attempts: int = Field(6, validation_alias="SPENDSIGHT_RETRY_ATTEMPTS")
-    base_delay_seconds: float = Field(1.0, validation_alias="SPENDSIGHT_RETRY_BASE_SECONDS")
-    max_delay_seconds: float = Field(60.0, validation_alias="SPENDSIGHT_RETRY_MAX_SECONDS")
-    budget_seconds: float = Field(300.0, validation_alias="SPENDSIGHT_RETRY_BUDGET_SECONDS")
 
 
 @dataclass
@@ -55,9 +43,9 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        s = HttpSettings()
-        return cls(attempts=max(1, s.attempts), base_delay=s.base_delay_seconds, max_delay=s.max_delay_seconds,
-                   budget=s.budget_seconds, timeout=s.timeout_seconds)
+        s = get_settings().http
+        return cls(attempts=max(1, s.retry_attempts), base_delay=s.retry_base_seconds, max_delay=s.retry_max_seconds,
+                   budget=s.retry_budget_seconds, timeout=s.timeout_seconds)
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): exponential, capped, 50-100% jitter."""

@@ -14,26 +14,22 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from collectors.base import upsert_buckets
 from collectors.http import AuthError, CollectError, RetryPolicy, make_client, scrub
-from models.db import get_engine, utcnow
-from models.rollups import mark_dirty, process_dirty
+from models.db import bind_time, get_engine, insert_for, utcnow
 from models.settings import SettingsError, get_settings
+from models.spend.rollups import mark_dirty, process_dirty
 from models.tables import BUCKET_KEY, USAGE_COUNTERS, BilledCost, Source, SourceCursor
+from models.units import DAY, HOUR, floor_day, floor_hour, usd_to_micros
 
 log = logging.getLogger("spendsight.collect")
 
-HOUR, DAY = 3600, 86400
 INITIAL_BACKFILL_DAYS = 30  # a source's first run reaches this far back (`spendsight collect --since` for more)
 PROVIDERS = {"openai": "collectors.openai", "anthropic": "collectors.anthropic"}
-MICROS = Decimal(1_000_000)
 BILLED_KEY = ("org_id", "source", "bucket_start", "project_id", "line_item", "model", "service_tier")
 
 
@@ -57,7 +53,6 @@ class Endpoint:
 @dataclass(frozen=True)
 class ProviderSpec:
     name: str
-    default_base_url: str
     headers: Callable[[str], dict[str, str]]  # admin key -> request headers
     pages: Callable[..., Iterator[dict]]  # (client, url, query, policy, secret, what) -> pages
     endpoints: tuple[Endpoint, ...]
@@ -109,14 +104,6 @@ class SourceResult:
 
 
 # --- windows ---------------------------------------------------------------------------------
-
-
-def floor_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def floor_day(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -226,7 +213,7 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
     except (CollectError, SettingsError) as exc:
         result.error = scrub(str(exc), secret)
         return result
-    lookback = timedelta(hours=get_settings().lookback_hours)
+    lookback = timedelta(hours=get_settings().worker.lookback_hours)
     endpoints = [e for e in spec.endpoints if billed is None or e.billed == billed]
     cursors = _cursors(source.id)
     with make_client(spec.headers(secret), policy) as client:
@@ -298,20 +285,14 @@ def _bucket_start(endpoint: Endpoint, bucket: dict, what: str) -> datetime:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _bind_time(conn: Connection, moment: datetime):
-    from models.db import UTCDateTime
-
-    return UTCDateTime().process_bind_param(moment, conn.dialect)
-
-
 def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list[dict], until: datetime) -> None:
     """Replace the window's rows and move the cursor, in one transaction."""
     with get_engine().begin() as conn:
         if conn.dialect.name == "postgresql":  # concurrent runs of one endpoint take turns
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
                          {"k": f"spendsight-collect:{source.id}:{endpoint.name}"})
-        params = {"org": source.org_id, "src": source.name, "a": _bind_time(conn, window.start),
-                  "b": _bind_time(conn, window.end)}
+        params = {"org": source.org_id, "src": source.name, "a": bind_time(conn, window.start),
+                  "b": bind_time(conn, window.end)}
         if endpoint.billed:
             conn.execute(text("DELETE FROM billed_cost WHERE org_id = :org AND source = :src "
                               "AND bucket_start >= :a AND bucket_start < :b"), params)
@@ -352,7 +333,7 @@ def merge_billed(rows: Sequence[dict]) -> list[dict]:
     out = []
     for row in merged.values():
         amount = row.pop("amount")
-        row["amount_micros"] = int((amount * MICROS).to_integral_value(ROUND_HALF_EVEN))
+        row["amount_micros"] = usd_to_micros(amount)
         row["ingested_at"] = now
         out.append(row)
     return out
@@ -362,7 +343,7 @@ def _insert_billed(conn: Connection, rows: list[dict]) -> None:
     if not rows:
         return
     table = BilledCost.__table__
-    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+    stmt = insert_for(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(BILLED_KEY),
         set_={c: stmt.excluded[c] for c in ("amount_micros", "currency", "bucket_width", "ingested_at")},
@@ -382,7 +363,7 @@ def set_cursor(conn: Connection, source_id: int, endpoint: str, until: datetime,
         until = current[0]
     values = {"source_id": source_id, "endpoint": endpoint, "collected_until": until, "updated_at": utcnow(),
               "last_rows": rows, "last_error": ""}
-    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table).values(**values)
+    stmt = insert_for(conn, table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source_id", "endpoint"],
         set_={"collected_until": until, "updated_at": values["updated_at"], "last_error": ""},
@@ -423,15 +404,3 @@ def _record_run(source: Source, result: SourceResult) -> None:
         conn.execute(table.update().where(table.c.id == source.id).values(**values))
 
 
-def notify_alerts(org_ids) -> None:
-    """Evaluate alerts for orgs with new usage, when the alerts package provides the hook."""
-    if not org_ids:
-        return
-    try:
-        from alerts import after_usage
-    except ImportError:
-        return
-    try:
-        after_usage(sorted(set(org_ids)))
-    except Exception:  # alerting trouble must not undo or fail a collection
-        log.exception("alert evaluation after collection failed")

@@ -4,8 +4,16 @@ from datetime import date
 
 import streamlit as st
 
-from models.prices import PriceFileError
-from models.prices_edit import EDITABLE_KEYS, overrides, read_text, remove_override, save_text, search, set_override
+from models.pricing.catalog import PriceFileError
+from models.pricing.edit import (
+    EDITABLE_KEYS,
+    overrides,
+    read_text,
+    remove_override,
+    save_text,
+    search,
+    set_override,
+)
 from models.settings import get_settings
 from ui import actions, sidebar
 from ui.format import today_in

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui.strings_auth  # noqa: F401  (registers the strings)
-from models.access import PermissionDenied
+from models.access.roles import PermissionDenied
 from ui import sidebar
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
 from ui.i18n import t

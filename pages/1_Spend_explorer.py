@@ -4,9 +4,25 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from models.explore import DIMENSIONS, GRAINS, PRESETS, display_frame, period, to_csv, to_excel
+from models.spend.explore import (
+    DIMENSIONS,
+    GRAINS,
+    PRESETS,
+    display_frame,
+    period,
+    to_csv,
+    to_excel,
+)
 from ui import charts, sidebar
-from ui.format import floats, in_currency, money_column, number, signed_percent, today_in, tokens
+from ui.format import (
+    floats,
+    in_currency,
+    money_column,
+    number,
+    signed_percent,
+    today_in,
+    tokens,
+)
 from ui.i18n import t
 from ui.queries import dimension_choices, explore_data
 

@@ -8,8 +8,9 @@ import streamlit as st
 
 import alerts
 from alerts.config import add_recipient, remove_recipient, set_webhook
-from alerts.tables import ALL_RULES, RULES
-from models.budgets import add_credit, clear_limit, remove_credit, set_limit
+from models.budgets.credits import add_credit, remove_credit
+from models.budgets.limits import clear_limit, set_limit
+from models.tables import ALL_RULES, RULES
 from ui import actions, sidebar
 from ui.budget_queries import budget_view
 from ui.format import floats, in_currency, money_column, today_in

@@ -4,7 +4,7 @@ import streamlit as st
 
 import alerts
 from alerts.outbox import retry_failed
-from models.access import PermissionDenied
+from models.access.roles import PermissionDenied
 from ui import actions, sidebar
 from ui.budget_queries import alert_history, pick_history
 from ui.i18n import t

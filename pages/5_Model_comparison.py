@@ -2,13 +2,28 @@
 
 import streamlit as st
 
-from models.compare import CompareError, Profile
-from models.explore import PRESETS, period, to_csv
+from models.spend.compare import CompareError, Profile
+from models.spend.explore import PRESETS, period, to_csv
 from ui import charts, sidebar
-from ui.format import floats, in_currency, money_column, number, percent, today_in, tokens
+from ui.format import (
+    floats,
+    in_currency,
+    money_column,
+    number,
+    percent,
+    today_in,
+    tokens,
+)
 from ui.i18n import t
+from ui.queries import (
+    dimension_choices,
+    frontier_data,
+    model_options,
+    reprice_data,
+    token_counts,
+    what_if_data,
+)
 from ui.safe import md
-from ui.queries import dimension_choices, frontier_data, model_options, reprice_data, token_counts, what_if_data
 
 st.set_page_config(page_title="Model comparison · Spendsight", page_icon="💸", layout="wide")
 ctx = sidebar.render()

@@ -4,10 +4,19 @@ from datetime import timedelta
 
 import streamlit as st
 
-from models.explore import add_months, to_csv
-from models.statement import months_with_usage, render_html
+from models.budgets.statement import months_with_usage, render_html
+from models.spend.explore import to_csv
+from models.units import add_months
 from ui import charts, sidebar
-from ui.format import floats, in_currency, money_column, number, percent, signed_percent, today_in
+from ui.format import (
+    floats,
+    in_currency,
+    money_column,
+    number,
+    percent,
+    signed_percent,
+    today_in,
+)
 from ui.i18n import t
 from ui.queries import org_summaries, statement_data
 from ui.safe import md

@@ -2,9 +2,15 @@
 
 import streamlit as st
 
-from collectors.sources import DEFAULT_BASE_URLS, add_source, request_run, set_enabled
+from models.sources import PROVIDER_BASE_URLS, add_source, request_run, set_enabled
 from ui import actions, sidebar
-from ui.collect_queries import endpoint_status, keys_missing, refresh, source_states, status_table
+from ui.collect_queries import (
+    endpoint_status,
+    keys_missing,
+    refresh,
+    source_states,
+    status_table,
+)
 from ui.i18n import t
 from ui.safe import md
 
@@ -70,10 +76,10 @@ with st.expander(t("sources.add"), expanded=table.empty):
     st.caption(t("sources.add_help"))
     with st.form("src_add"):
         a = st.columns([1, 2])
-        provider = a[0].selectbox(t("sources.provider"), list(DEFAULT_BASE_URLS), key="src_provider")
+        provider = a[0].selectbox(t("sources.provider"), list(PROVIDER_BASE_URLS), key="src_provider")
         key_env = a[1].text_input(t("sources.key_env"), placeholder="OPENAI_ADMIN_KEY", key="src_key_env")
         b = st.columns([2, 1])
-        base_url = b[0].text_input(t("sources.base_url"), placeholder=DEFAULT_BASE_URLS["openai"], key="src_base_url")
+        base_url = b[0].text_input(t("sources.base_url"), placeholder=PROVIDER_BASE_URLS["openai"], key="src_base_url")
         source_name = b[1].text_input(t("sources.name"), placeholder=f"{ctx.org_id}-openai", key="src_name")
         if st.form_submit_button(t("sources.add_button"), type="primary", key="src_add_submit"):
             label = source_name.strip() or f"{ctx.org_id}-{provider}"

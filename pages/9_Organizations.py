@@ -3,8 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from models.orgs import create_org_as, remove_member_as, set_member_as, timezones, update_org_as
+from models.access.orgs import (
+    create_org_as,
+    remove_member_as,
+    set_member_as,
+    update_org_as,
+)
 from models.tables import ENVIRONMENTS, ROLES
+from models.validation import timezones
 from ui import actions, sidebar
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t

@@ -58,8 +58,9 @@ def pg_url(backend):
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch, pg_url):
     """Point settings at a temp data dir and an empty database; yields the data dir."""
-    from models.db import dispose_engines, init_db
-    from models.prices import reset_catalog
+    from models.db import dispose_engines
+    from models.schema import init_db
+    from models.pricing.catalog import reset_catalog
     from models.settings import reset_settings
 
     data_dir = tmp_path / "data"

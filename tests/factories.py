@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from collectors.base import insert_requests, mark_rows_dirty, upsert_buckets, usage_row
 from models.db import get_engine, session_scope
-from models.orgs import create_org, set_member
-from models.rollups import process_dirty
+from models.access.orgs import create_org, set_member
+from models.spend.rollups import process_dirty
 
 _seq = iter(range(1, 10**9))
 

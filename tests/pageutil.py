@@ -15,7 +15,7 @@ DEFAULT_USER = "owner@example.com"
 def sign_in(at: AppTest, email: str) -> None:
     """Make `email` the signed-in member of this AppTest session, as the sign-in form does after a
     correct password: a real server-side session whose token goes into the browser session's state."""
-    from models.auth import start_session
+    from models.access.auth import start_session
     from ui.auth import TOKEN_KEY
 
     at.session_state[TOKEN_KEY] = start_session(email, "password")

@@ -12,11 +12,13 @@ from sqlalchemy import func
 from sqlmodel import select
 
 import alerts
+from worker.jobs import alert_jobs
 from alerts import outbox
-from alerts.tables import AlertDelivery, AlertEvent
-from models.budgets import add_credit, set_limit
+from models.tables import AlertDelivery, AlertEvent
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
 from models.db import session_scope
-from models.orgs import Actor
+from models.access.roles import Actor
 from tests.factories import add_usage, make_org, usage
 from tests.smtp import SmtpServer, smtp, use_smtp  # noqa: F401 (fixture)
 
@@ -418,7 +420,7 @@ def test_alerts_cli_run_and_test(org, smtp, cli):
 def test_worker_jobs_evaluate_changed_orgs_and_deliver(org, smtp):
     from models.settings import get_settings
 
-    jobs = {job.name: job for job in alerts.alert_jobs(get_settings())}
+    jobs = {job.name: job for job in alert_jobs(get_settings())}
     assert jobs["alerts"].seconds == 60 and jobs["alerts-watch"].seconds <= 10
     spend(org, 60, at=datetime.now(UTC) - timedelta(minutes=1))  # rolls up: the watcher sees the org change
     jobs["alerts-watch"]()
@@ -431,7 +433,7 @@ def test_worker_jobs_evaluate_changed_orgs_and_deliver(org, smtp):
 
 def test_reader_cannot_change_recipients_or_retry():
     from alerts.config import add_recipient, set_webhook
-    from models.access import PermissionDenied
+    from models.access.roles import PermissionDenied
 
     make_org("org-r", owners=("ana@example.com",), readers=("rita@example.com",))
     reader = Actor("rita@example.com")
@@ -446,7 +448,7 @@ def test_reader_cannot_change_recipients_or_retry():
     owner = Actor("ana@example.com")
     add_recipient(owner, "org-r", "x@example.com", "spike")
     set_webhook(owner, "org-r", "https://hooks.example.com/services/secret-part")
-    from models.audit import entries
+    from models.access.audit import entries
 
     with session_scope() as session:
         log = [(e.actor, e.action, e.after) for e in entries(session, ["org-r"])]

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.budgets import set_limit
-from models.orgs import Actor
+from models.budgets.limits import set_limit
+from models.access.roles import Actor
 from tests.conftest import REPO
 from tests.factories import add_usage, make_org, usage
 from tests.smtp import smtp  # noqa: F401 (fixture)

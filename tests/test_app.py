@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from models.demo import load_demo
+from demo import load_demo
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 

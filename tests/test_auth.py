@@ -5,11 +5,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from models import auth
-from models.access import PermissionDenied
-from models.audit import AuditLog
+from models.access import auth
+from models.access.roles import PermissionDenied
+from models.tables import AuditLog
 from models.db import session_scope, utcnow
-from models.orgs import Actor, ValidationError
+from models.access.roles import Actor
+from models.validation import ValidationError
+from models.tables import UserSession
+from demo import DEMO_MEMBERS, load_demo_logins
 
 PASSWORD = "correct horse battery"
 
@@ -48,7 +51,7 @@ def test_tokens_are_kept_only_as_sha256():
     add()
     token = auth.authenticate("ana@example.com", PASSWORD).token
     with session_scope() as session:
-        stored = session.exec(select(auth.UserSession)).one()
+        stored = session.exec(select(UserSession)).one()
     assert stored.token_sha256 != token and token not in stored.token_sha256
     assert len(stored.token_sha256) == 64
 
@@ -153,7 +156,7 @@ def test_sign_out_and_user_removal_revoke_sessions():
 
 def test_demo_logins_are_printed_and_work():
     members = (("owner@example.com", "owner"), ("finance@example.com", "reader"), ("engineer@example.com", "reader"))
-    text = auth.load_demo_logins(members)
+    text = load_demo_logins(members)
     assert f"owner@example.com  password: {auth.DEMO_PASSWORDS['owner']}" in text
     assert f"finance@example.com  password: {auth.DEMO_PASSWORDS['reader']}" in text
     assert auth.authenticate("owner@example.com", auth.DEMO_PASSWORDS["owner"]).ok
@@ -161,7 +164,7 @@ def test_demo_logins_are_printed_and_work():
     # Loading again keeps accounts (and says so when a password was changed meanwhile).
     with session_scope() as session:
         auth.set_password(session, Actor.cli(), "owner@example.com", "changed after demo")
-    assert "(existing password kept)" in auth.load_demo_logins(members)
+    assert "(existing password kept)" in load_demo_logins(members)
     assert auth.authenticate("owner@example.com", "changed after demo").ok
 
 
@@ -215,7 +218,7 @@ def test_first_owner_bootstrap_from_the_cli(cli):
     cli("user", "add", "--email", "ana@example.com", "--password-stdin", input=PASSWORD)
     code, out, _ = cli("member", "add", "--org", "org-a", "--email", "ana@example.com", "--role", "owner")
     assert code == 0 and "ana@example.com is owner of org-a" in out
-    from models.access import role_of
+    from models.access.roles import role_of
 
     actor, _ = auth.check_session(auth.authenticate("ana@example.com", PASSWORD).token)
     with session_scope() as session:
@@ -223,10 +226,8 @@ def test_first_owner_bootstrap_from_the_cli(cli):
 
 
 def test_the_demo_hook_prints_an_owner_and_a_reader_login():
-    """`spendsight demo` (run by `make run`) ends with models.demo._demo_logins(): it must name both roles."""
-    from models.demo import _demo_logins
-
-    text = _demo_logins()
+    """`spendsight demo` (run by `make run`) ends with demo.load_demo_logins(): it must name both roles."""
+    text = load_demo_logins(DEMO_MEMBERS)
     assert "owner  owner@example.com  password: demo-owner-pass" in text
     assert "reader finance@example.com  password: demo-reader-pass" in text
     assert auth.authenticate("finance@example.com", "demo-reader-pass").ok

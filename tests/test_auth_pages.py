@@ -6,12 +6,13 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from models import audit, auth
+from models.access import audit, auth
 from models.db import session_scope, utcnow
-from models.orgs import Actor
+from models.access.roles import Actor
 from tests.factories import make_org
 from tests.pageutil import run_page, texts
 from ui.auth import TOKEN_KEY
+from models.tables import UserSession
 
 PASSWORD = "correct horse battery"
 
@@ -79,7 +80,7 @@ def test_expired_session_shows_the_form_again():
     at = run_page(user="ana@example.com")
     assert signed_in(at) and "Ana's Org" in texts(at)
     with session_scope() as session:
-        row = session.exec(select(auth.UserSession)).one()
+        row = session.exec(select(UserSession)).one()
         row.expires_at = utcnow() - timedelta(seconds=1)
         session.add(row)
     at.run()
@@ -99,7 +100,7 @@ def test_sso_identity_starts_a_server_side_session():
     at.run()
     assert not at.exception and signed_in(at) and "Ana's Org" in texts(at)
     with session_scope() as session:
-        row = session.exec(select(auth.UserSession)).one()
+        row = session.exec(select(UserSession)).one()
     assert (row.email, row.method) == ("ana@example.com", "oidc")
     at.user = {"is_logged_in": True, "email": "bo@example.com", "email_verified": False}
     unverified = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
@@ -176,7 +177,7 @@ def test_owner_entries_refuses_unowned_orgs_on_the_server():
     seed_audit()
     import pytest
 
-    from models.access import PermissionDenied
+    from models.access.roles import PermissionDenied
 
     with session_scope() as session:
         with pytest.raises(PermissionDenied, match="does not own org-b"):

@@ -39,7 +39,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(env):
-    from models.demo import load_demo
+    from demo import load_demo
 
     load_demo()
     port = free_port()
@@ -73,7 +73,7 @@ def page_paths() -> list[str]:
 
 def sign_in(page, lang: str = "en") -> None:
     """Each page load is a new browser session: sign in through the form as the demo owner."""
-    from models.auth import DEMO_PASSWORDS
+    from models.access.auth import DEMO_PASSWORDS
     from ui.strings_auth import STRINGS
 
     words = STRINGS[lang]
@@ -134,7 +134,8 @@ def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     from decimal import Decimal
     from zoneinfo import ZoneInfo
 
-    from models.explore import add_months, explore
+    from models.units import add_months
+    from models.spend.explore import explore
 
     server, page = browser_page
     page.goto(f"{server}/Spend_explorer")

@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from models import billing
-from models.access import PermissionDenied
-from models.budgets import (KEEP, add_credit, clear_limit, credit_status, get_limit, limits, month_billing,
-                            remove_credit, set_limit)
+from models.budgets import billing
+from models.access.roles import PermissionDenied
+from models.budgets.limits import KEEP, clear_limit, get_limit, limits, set_limit
+from models.budgets.credits import add_credit, credit_status, month_billing, remove_credit
 from models.db import session_scope
-from models.orgs import Actor, ValidationError
+from models.access.roles import Actor
+from models.validation import ValidationError
 from tests.factories import add_usage, make_org, usage
 
 CLI = Actor.cli()
@@ -26,7 +27,7 @@ def spend_on(org_id: str, day: date, usd, hour: int = 12) -> None:
 
 
 def audit_log(org_id: str) -> list[tuple[str, str, str, dict | None, dict | None]]:
-    from models.audit import entries
+    from models.access.audit import entries
 
     with session_scope() as session:
         return [(e.actor, e.action, e.entity, json.loads(e.before) if e.before else None,
@@ -235,8 +236,8 @@ def test_cli_errors_name_the_field_and_change_nothing(cli, args, message):
 
 
 def test_demo_budgets_sit_around_the_forecast():
-    from models.demo import load_demo
-    from models.forecast import forecast_scope
+    from demo import load_demo
+    from models.budgets.forecast import forecast_scope
 
     now = datetime.now(UTC)
     load_demo(now=now)

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 import alerts
-from models.budgets import add_credit, credit_status, get_limit, set_limit
-from models.orgs import Actor
+from models.budgets.credits import add_credit, credit_status
+from models.budgets.limits import get_limit, set_limit
+from models.access.roles import Actor
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 from tests.smtp import smtp  # noqa: F401 (fixture)

@@ -1,8 +1,8 @@
 """`spendsight org` and `member` commands: validated, audited as the CLI, bootstrap an owner."""
 
-from models.audit import AuditLog
+from models.tables import AuditLog
 from models.db import session_scope
-from models.orgs import members
+from models.access.orgs import members
 from sqlmodel import select
 
 

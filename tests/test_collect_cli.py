@@ -14,7 +14,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from models.db import get_engine
-from models.prices import get_catalog
+from models.pricing.catalog import get_catalog
 from tests.conftest import REPO
 from tests.provider_server import OPENAI_USAGE, Faults, provider  # noqa: F401
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from collectors.runner import run_source
-from collectors.sources import add_source, set_enabled
+from models.sources import add_source, set_enabled
 from models.db import get_engine, session_scope
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.tables import BilledCost
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts

@@ -10,9 +10,9 @@ from sqlalchemy import text
 
 from collectors.http import RetryPolicy, parse_retry_after
 from collectors.runner import load_source, run_source
-from collectors.sources import add_source
+from models.sources import add_source
 from models.db import get_engine, session_scope
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.tables import Organization
 from tests.factories import make_org
 from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, OPENAI_USAGE, Faults, provider  # noqa: F401

@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from collectors.jobs import RUN_REQUEST_POLL_SECONDS, collect_all, collect_requested, collector_jobs
+from worker.jobs import RUN_REQUEST_POLL_SECONDS, collect_all, collect_requested, collector_jobs
 from collectors.runner import load_source
-from collectors.scheduler import Worker
-from collectors.sources import add_source, request_run, set_enabled
-from models.access import PermissionDenied
+from worker.scheduler import Worker
+from models.sources import add_source, request_run, set_enabled
+from models.access.roles import PermissionDenied
 from models.db import get_engine, session_scope, utcnow
-from models.orgs import Actor, ValidationError
+from models.access.roles import Actor
+from models.validation import ValidationError
 from models.settings import get_settings
 from tests.factories import make_org
 from tests.procs import wait_for

@@ -5,18 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from models.compare import (
-    CompareError,
-    Profile,
-    call_cost,
-    count_tokens,
-    encoding,
-    frontier,
-    parse_scores,
-    reprice,
-    what_if,
-    workload,
-)
+from models.spend.compare import CompareError, Profile, call_cost, count_tokens, encoding, frontier, parse_scores, reprice, what_if, workload
 from tests.factories import add_usage, make_org, usage
 
 AT = date(2026, 11, 1)

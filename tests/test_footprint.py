@@ -13,13 +13,13 @@ PEAK = "print(int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]
 def test_loading_the_tables_runs_no_password_hashing():
     """Every process (ingest and its parsers, worker, CLI, dashboard) imports all table modules; an
     argon2 hash made at import took 64 MiB on top of ~60 MiB, in each of them."""
-    code = f"from models.db import import_table_modules; import_table_modules(); {PEAK}"
+    code = f"import models.tables; {PEAK}"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert int(out.stdout) < 100, f"peak RSS {out.stdout.strip()} MB"
 
 
 def test_an_unknown_email_is_checked_against_a_hash_as_costly_as_a_real_one():
-    from models import auth
+    from models.access import auth
 
     result = auth.authenticate("nobody@example.com", "some-password-123")
     assert result.error == auth.WRONG_CREDENTIALS and result.token is None

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from models import backtest as bt
-from models.budgets import set_limit
-from models.forecast import forecast_month
-from models.orgs import Actor
+from models.budgets import backtest as bt
+from models.budgets.limits import set_limit
+from models.budgets.forecast import forecast_month
+from models.access.roles import Actor
 from tests.factories import add_usage, make_org, usage
 
 SERIES_DIR = Path(__file__).parent / "data" / "forecast"

@@ -4,10 +4,10 @@ import json
 import random
 
 from bench.gen import line as generated_line
-from collectors.logs import Defaults, _to_record
+from collectors.logs.ingest import Defaults, _to_record
 from collectors.logs.client import Item, Lines, read_jsonl
 from collectors.logs.fast import FastPath
-from models.prices import get_catalog
+from models.pricing.catalog import get_catalog
 from tests.test_ingest import BATCH, CHAT, RESPONSES, WRAPPED
 
 EDGE_CASES = [

@@ -1,7 +1,7 @@
 """Smoke test of the home, explorer, comparison, statement, organizations and prices pages on the demo
 data, in English as an owner and in Chinese as a reader; and every UI string has a Chinese version."""
 
-from models.demo import load_demo
+from demo import load_demo
 from tests.conftest import REPO
 from tests.pageutil import run_page, texts
 from ui.i18n import keys, missing

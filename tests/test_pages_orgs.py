@@ -2,9 +2,9 @@
 
 from sqlmodel import select
 
-from models.audit import AuditLog
+from models.tables import AuditLog
 from models.db import session_scope
-from models.orgs import members
+from models.access.orgs import members
 from tests.factories import make_org
 from tests.pageutil import run_page, texts
 

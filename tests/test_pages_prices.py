@@ -6,13 +6,14 @@ from decimal import Decimal
 import pytest
 from sqlmodel import select
 
-from models.access import PermissionDenied
-from models.audit import AuditLog
+from models.access.roles import PermissionDenied
+from models.tables import AuditLog
 from models.db import session_scope
-from models.orgs import Actor, ValidationError
-from models.prices import PriceFileError, get_catalog
-from models.prices_edit import catalog_table, overrides, read_text, remove_override, save_text, search, set_override
-from models.spend import SpendQuery, spend
+from models.access.roles import Actor
+from models.validation import ValidationError
+from models.pricing.catalog import PriceFileError, get_catalog
+from models.pricing.edit import catalog_table, overrides, read_text, remove_override, save_text, search, set_override
+from models.spend.queries import SpendQuery, spend
 from tests.factories import add_usage, make_org, usage
 
 OWNER, READER = Actor("owner@example.com"), Actor("reader@example.com")

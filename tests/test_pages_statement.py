@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from models.explore import add_months
+from models.units import add_months
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 

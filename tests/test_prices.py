@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from genai_prices import Usage, calc_price
 
-from models.prices import PriceFileError, load_catalog, parse_prices
+from models.pricing.catalog import PriceFileError, load_catalog, parse_prices
 
 AT = datetime(2026, 11, 10, 12, tzinfo=UTC)
 COUNTS = dict(input_tokens=120_000, cached_input_tokens=30_000, output_tokens=7_000, requests=9)

@@ -7,7 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from models.orgs import Actor, ValidationError
+from models.access.roles import Actor
+from models.validation import ValidationError
 from tests.factories import make_org
 from tests.test_roles_pages import snapshot
 
@@ -17,31 +18,31 @@ CTRL = "Acme\x00Corp"
 
 
 def _create_org(org_id, name="Name"):
-    from models.orgs import create_org_as
+    from models.access.orgs import create_org_as
 
     return lambda: create_org_as(OWNER, org_id, name)
 
 
 def _rename(name):
-    from models.orgs import update_org_as
+    from models.access.orgs import update_org_as
 
     return lambda: update_org_as(OWNER, "org-a", name=name)
 
 
 def _member(email):
-    from models.orgs import set_member_as
+    from models.access.orgs import set_member_as
 
     return lambda: set_member_as(OWNER, "org-a", email, "reader")
 
 
 def _limit(project, soft="10"):
-    from models.budgets import set_limit
+    from models.budgets.limits import set_limit
 
     return lambda: set_limit(OWNER, "org-a", project, soft=soft)
 
 
 def _credit(note, amount="5"):
-    from models.budgets import add_credit
+    from models.budgets.credits import add_credit
 
     return lambda: add_credit(OWNER, "org-a", amount, date.today() + timedelta(days=30), note=note)
 
@@ -59,7 +60,7 @@ def _webhook(url):
 
 
 def _source(key_env="OPENAI_ADMIN_KEY", base_url=None, name=None):
-    from collectors.sources import add_source
+    from models.sources import add_source
     from models.db import session_scope
 
     def call():
@@ -101,7 +102,7 @@ def test_bad_input_is_refused_with_a_message_naming_the_field(name, call, messag
 
 
 def test_price_file_errors_name_the_line_and_field():
-    from models.prices_edit import save_text
+    from models.pricing.edit import save_text
     from models.settings import get_settings
 
     make_org("org-a", name="Alpha", owners=(OWNER.email,))
@@ -114,7 +115,7 @@ def test_price_file_errors_name_the_line_and_field():
 
 
 def test_uploaded_scores_name_the_line_and_field():
-    from models.compare import CompareError, parse_scores
+    from models.spend.compare import CompareError, parse_scores
 
     content = "model,score\ngpt-4o,0.9\ngpt-4o-mini,lots\n".encode()
     with pytest.raises(CompareError, match=r"evals.csv: line 3 field 'score': expected a number, got 'lots'"):

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from models.db import get_engine, import_table_modules
+from models.db import get_engine
 from tests.conftest import REPO
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
@@ -51,7 +51,6 @@ def seed(evil: bool = False) -> None:
 
 def snapshot() -> dict[str, list[tuple]]:
     """Every row of every data table, to compare before and after a reader's attempts."""
-    import_table_modules()
     out = {}
     with get_engine().connect() as conn:
         for table in SQLModel.metadata.sorted_tables:
@@ -155,9 +154,10 @@ def test_the_canary_is_visible_to_org_bs_own_member():
 
 def seed_evil_settings(org_id: str) -> None:
     """Other text owners type, each through its service: a project limit, a credit note, a price note."""
-    from models.budgets import add_credit, set_limit
-    from models.orgs import Actor
-    from models.prices_edit import set_override
+    from models.budgets.credits import add_credit
+    from models.budgets.limits import set_limit
+    from models.access.roles import Actor
+    from models.pricing.edit import set_override
 
     cli = Actor.cli()
     set_limit(cli, org_id, EVIL, soft="10", hard="20")

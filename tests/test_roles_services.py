@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from models.access import PermissionDenied
-from models.audit import AuditLog
+from models.access.roles import PermissionDenied
+from models.tables import AuditLog
 from models.db import session_scope, utcnow
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.settings import get_settings
 from tests.factories import make_org
 from tests.test_roles_pages import snapshot
@@ -37,13 +37,13 @@ def _session_call(fn):
 
 
 def _set_limit(actor):
-    from models.budgets import set_limit
+    from models.budgets.limits import set_limit
 
     return set_limit(actor, "org-a", soft="100", hard="250")
 
 
 def _add_credit(actor):
-    from models.budgets import add_credit
+    from models.budgets.credits import add_credit
 
     return add_credit(actor, "org-a", "50", NEXT_YEAR, note="trial")
 
@@ -61,37 +61,37 @@ def _set_webhook(actor):
 
 
 def _set_member(actor):
-    from models.orgs import set_member_as
+    from models.access.orgs import set_member_as
 
     return set_member_as(actor, "org-a", "new@example.com", "reader")
 
 
 def _promote_reader(actor):
-    from models.orgs import set_member_as
+    from models.access.orgs import set_member_as
 
     return set_member_as(actor, "org-a", "reader@example.com", "owner")
 
 
 def _remove_member(actor):
-    from models.orgs import remove_member_as
+    from models.access.orgs import remove_member_as
 
     return remove_member_as(actor, "org-a", "reader@example.com")
 
 
 def _update_org(actor):
-    from models.orgs import update_org_as
+    from models.access.orgs import update_org_as
 
     return update_org_as(actor, "org-a", name="Alpha Renamed")
 
 
 def _add_source(actor):
-    from collectors.sources import add_source
+    from models.sources import add_source
 
     return _session_call(add_source)(actor, "org-a", "openai", "OPENAI_ADMIN_KEY", name="alpha-openai")
 
 
 def _run_source(actor):
-    from collectors.sources import add_source, request_run
+    from models.sources import add_source, request_run
 
     with session_scope() as session:
         if not session.exec(select(AuditLog).where(AuditLog.action == "source.add")).first():
@@ -100,7 +100,7 @@ def _run_source(actor):
 
 
 def _price_override(actor):
-    from models.prices_edit import set_override
+    from models.pricing.edit import set_override
 
     return set_override(actor, "openai", "ft:gpt-4o-mini:acme", {"input_mtok": "0.30", "output_mtok": "1.20"})
 
@@ -150,7 +150,7 @@ def test_owner_change_is_audited_with_before_and_after(name, call, action, entit
         call(Actor.cli())  # creates the source; the owner's run request is what is checked
     if name == "price override":  # prices apply to every org: the owner must own org-b too
         with session_scope() as session:
-            from models.orgs import set_member
+            from models.access.orgs import set_member
 
             set_member(session, "org-b", OWNER.email, "owner")
     start = utcnow()
@@ -201,7 +201,7 @@ def test_prices_need_an_owner_of_every_org():
     with pytest.raises(PermissionDenied, match="org-b"):
         _price_override(OWNER)
     with session_scope() as session:
-        from models.orgs import set_member
+        from models.access.orgs import set_member
 
         set_member(session, "org-b", OWNER.email, "owner")
     _price_override(OWNER)

@@ -5,9 +5,10 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from models.db import get_engine, init_db
-from models.rollups import daily_table, fill_project_rollup, rebuild_org
-from models.spend import SpendQuery, spend
+from models.db import get_engine
+from models.schema import init_db
+from models.spend.rollups import daily_table, fill_project_rollup, rebuild_org
+from models.spend.queries import SpendQuery, spend
 from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS
 from tests.factories import add_usage, make_org, usage
 
@@ -35,7 +36,7 @@ def mixed_usage(org: str, keys: int = 3, users: int = 4) -> list[dict]:
 
 
 def test_writes_keep_the_project_rollup_equal_to_the_daily_rollup_without_keys_and_users(tmp_path):
-    from collectors.logs import Defaults, ingest
+    from collectors.logs.ingest import Defaults, ingest
 
     make_org("org-a", timezone="America/New_York")  # local days straddle UTC dates
     add_usage(*mixed_usage("org-a"))  # dirty marks and a rebuild

@@ -40,8 +40,8 @@ def rollup_rows(table):
 def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
     import json
 
-    from collectors.logs import Defaults, ingest
-    from models.rollups import rebuild_org
+    from collectors.logs.ingest import Defaults, ingest
+    from models.spend.rollups import rebuild_org
 
     make_org("org-inc", timezone="America/Los_Angeles")
     lines = []

@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from collectors.sources import add_source
-from models.auth import add_user
-from models.budgets import set_limit
+from models.sources import add_source
+from models.access.auth import add_user
+from models.budgets.limits import set_limit
 from models.db import get_engine, session_scope
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.tables import BUCKET_KEY
 from tests.conftest import REPO
 from tests.factories import make_org

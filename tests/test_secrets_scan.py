@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from models import auth
-from models.db import get_engine, import_table_modules, session_scope
-from models.orgs import Actor
+from models.access import auth
+from models.db import get_engine, session_scope
+from models.access.roles import Actor
 from models.settings import get_settings
 from tests.conftest import REPO
 from tests.factories import make_org
@@ -22,7 +22,6 @@ PASSWORD = "hunter2-but-longer"
 
 def database_dump() -> str:
     """Every row of every table as text, on either backend; plus the raw SQLite files when there are any."""
-    import_table_modules()
     parts = []
     with get_engine().connect() as conn:
         for table in SQLModel.metadata.sorted_tables:
@@ -129,7 +128,7 @@ def downloads(monkeypatch):
 def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, caplog, cli, downloads):
     from collectors.http import RetryPolicy
     from collectors.runner import run_source
-    from collectors.sources import add_source
+    from models.sources import add_source
     from models.settings import reset_settings
     from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, fixture_server
 
@@ -184,7 +183,7 @@ def test_a_key_pasted_into_the_key_variable_field_is_refused_and_forgotten(caplo
     assert not at.exception
     assert "not the key itself" in texts(at)
     with session_scope() as session:
-        from collectors.sources import list_sources
+        from models.sources import list_sources
 
         assert list_sources(session) == []
     # Messages and tables (the text field itself still shows what was typed, in the owner's own browser).

@@ -5,9 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from models.orgs import Actor
-from models.statement import org_summary, render_html, statement
+from models.access.roles import Actor
+from models.budgets.statement import org_summary, render_html, statement
 from tests.factories import add_usage, make_org, usage
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
 
 
 @pytest.fixture
@@ -38,10 +40,9 @@ def test_statement_totals_per_project_and_model(october):
 
 
 def test_credits_applied_and_limits_come_from_budgets(october):
-    budgets = pytest.importorskip("models.budgets")
     owner = Actor("owner@example.com")
-    budgets.add_credit(owner, october, "1", date(2026, 12, 1), date(2026, 10, 1), note="trial")
-    budgets.set_limit(owner, october, soft="10", hard="20")
+    add_credit(owner, october, "1", date(2026, 12, 1), date(2026, 10, 1), note="trial")
+    set_limit(owner, october, soft="10", hard="20")
     s = statement(october, 2026, 10)
     assert s.billing["credits_applied_usd"] == Decimal("1")
     assert s.billing["billable_usd"] == Decimal("2.65")

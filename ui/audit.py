@@ -7,10 +7,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from models import audit as _audit
-from models.access import owned_orgs
+from models.access import audit as _audit
+from models.access.roles import Actor, owned_orgs
 from models.db import session_scope, utcnow
-from models.orgs import Actor
 from ui.queries import ensure_db
 
 LIMIT = 1000

@@ -13,8 +13,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import ui.strings_auth  # noqa: F401  (registers the strings)
-from models import auth as _auth
-from models.orgs import Actor, ValidationError, validate_email
+from models.access import auth as _auth
+from models.access.roles import Actor
+from models.validation import ValidationError, validate_email
 from ui.i18n import t
 from ui.safe import md
 

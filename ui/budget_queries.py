@@ -12,6 +12,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from alerts.config import recipients, redact_url, webhook_url
+from alerts.outbox import history
+from models.access.orgs import owner_emails
+from models.budgets import billing
+from models.budgets.credits import credit_status
+from models.budgets.forecast import forecast_scope
+from models.budgets.limits import limits
+from models.db import session_scope
+from models.spend.queries import SpendQuery, spend
+from models.units import ZERO
 from ui.queries import ensure_db
 
 TTL_SECONDS = 60
@@ -20,8 +30,6 @@ TTL_SECONDS = 60
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def forecast_view(org_id: str, project: str | None, today: date) -> dict:
     """This month's forecast of an org (or one project): numbers and the per-day fan, as plain data."""
-    from models.forecast import forecast_scope
-
     ensure_db()
     fc = forecast_scope(org_id, project)
     f = fc.forecast
@@ -38,9 +46,6 @@ def forecast_view(org_id: str, project: str | None, today: date) -> dict:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def forecast_scopes(org_id: str, today: date) -> list[str]:
     """Projects worth forecasting: those with a limit, then those with spend in the last 60 days."""
-    from models.budgets import limits
-    from models.spend import SpendQuery, spend
-
     ensure_db()
     limited = [li.project_id for li in limits(org_id) if li.project_id]
     rows = spend(SpendQuery.make(org_id, today - timedelta(days=60), today + timedelta(days=1), by=("project",)))
@@ -51,18 +56,12 @@ def forecast_scopes(org_id: str, today: date) -> list[str]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def budget_view(org_id: str, today: date) -> dict:
     """Limits with this month's spend, credit grants, owners, extra recipients and the webhook's host."""
-    from alerts.config import recipients, redact_url, webhook_url
-    from models import billing
-    from models.budgets import credit_status, limits
-    from models.db import session_scope
-    from models.orgs import owner_emails
-
     ensure_db()
     start = today.replace(day=1)
     rows = []
     for li in limits(org_id):
         spent = sum(billing.daily_spend(org_id, start, today + timedelta(days=1), li.project_id or None).values(),
-                    billing.ZERO)
+                    ZERO)
         base = li.soft_usd if li.soft_usd is not None else li.hard_usd
         rows.append({"project": li.project_id, "spent": spent, "soft": li.soft_usd, "hard": li.hard_usd,
                      "quota": li.quota_usd, "used": float(spent / base) if base else None,
@@ -83,8 +82,6 @@ def budget_view(org_id: str, today: date) -> dict:
 @st.cache_data(ttl=15, show_spinner=False)
 def alert_history(org_id: str, limit: int = 500) -> pd.DataFrame:
     """Every alert of the org and the state of each message, newest first."""
-    from alerts.outbox import history
-
     ensure_db()
     columns = ["created_at", "rule", "project_id", "threshold", "period", "channel", "recipient", "status",
                "attempts", "next_attempt_at", "sent_at", "last_error", "summary", "delivery_id"]

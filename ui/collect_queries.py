@@ -8,8 +8,9 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from models import reconcile as _reconcile
 from models import sources as _sources
+from models.spend import reconcile as _reconcile
+from ui.i18n import t
 from ui.queries import ensure_db
 
 STATUS_TTL_SECONDS = 10
@@ -32,8 +33,6 @@ def endpoint_status(org_id: str) -> pd.DataFrame:
 
 def next_run(row: dict, now: datetime | None = None) -> str:
     """When the worker will run a source next, in words (the worker writes next_run_at)."""
-    from ui.i18n import t
-
     now = now or datetime.now(UTC)
     if not row["enabled"]:
         return t("sources.next.disabled")
@@ -48,8 +47,6 @@ def next_run(row: dict, now: datetime | None = None) -> str:
 
 def status_table(org_id: str) -> pd.DataFrame:
     """The Sources page's table: one row per source, times and states in words."""
-    from ui.i18n import t
-
     rows = []
     for r in source_status(org_id):
         rows.append({

@@ -10,9 +10,27 @@ from datetime import date
 
 import streamlit as st
 
-from models import overview as _overview
-from models.db import init_db, session_scope
-from models.orgs import list_orgs
+from models.access.orgs import list_orgs
+from models.access.roles import Actor, role_of, visible_orgs
+from models.budgets.credits import credit_status
+from models.budgets.statement import org_summary, statement
+from models.db import session_scope
+from models.pricing.catalog import get_catalog
+from models.pricing.edit import catalog_table
+from models.schema import init_db
+from models.spend import overview as _overview
+from models.spend.compare import (
+    call_cost,
+    catalog_models,
+    count_tokens,
+    default_candidates,
+    frontier,
+    parse_scores,
+    reprice,
+    what_if,
+    workload,
+)
+from models.spend.explore import dimension_values, explore
 
 TTL_SECONDS = 60
 SLOW_TTL_SECONDS = 300  # catalog-wide tables that change only when prices.toml does
@@ -45,9 +63,6 @@ def home_overview(org_id: str, today: date) -> _overview.Overview:
 @st.cache_data(ttl=10, show_spinner=False)
 def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
     """org id -> role for this member (all orgs as owner for a system actor)."""
-    from models.access import role_of, visible_orgs
-    from models.orgs import Actor
-
     ensure_db()
     actor = Actor(email, system=system)
     with session_scope() as session:
@@ -60,15 +75,11 @@ def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def explore_data(org_ids: tuple[str, ...], start: date, end: date, group_by: tuple[str, ...], grain: str,
                  filters: tuple[tuple[str, tuple[str, ...]], ...], split: bool):
-    from models.explore import explore
-
     return explore(org_ids, start, end, group_by, grain, dict(filters), split)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[str, list[str]]:
-    from models.explore import dimension_values
-
     return dimension_values(org_ids, start, end)
 
 
@@ -78,8 +89,6 @@ def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def model_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(every model the catalog prices, a starting selection)."""
-    from models.compare import catalog_models, default_candidates
-
     return catalog_models(), default_candidates()
 
 
@@ -89,7 +98,6 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
     saving_usd, saving_pct, notes) for the comparison page; money columns are USD Decimals."""
     import pandas as pd
 
-    from models.compare import reprice, workload
 
     work = workload(org_ids, start, end, dict(filters))
     if not work.parts:
@@ -110,7 +118,6 @@ def what_if_data(profile, candidates: tuple, at: date):
     """model, provider, expected_usd, worst_usd, per_1k_usd, notes per candidate (cheapest first)."""
     import pandas as pd
 
-    from models.compare import what_if
 
     rows = what_if(profile, candidates, at)
     return pd.DataFrame([{"model": r.model, "provider": r.provider, "expected_usd": r.expected, "worst_usd": r.worst,
@@ -122,7 +129,6 @@ def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
     """model, provider, tokens, exact, method, cost_usd (one call), per_1k_usd per candidate."""
     import pandas as pd
 
-    from models.compare import call_cost, count_tokens
 
     rows = []
     for provider, model in candidates:
@@ -136,8 +142,6 @@ def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def frontier_data(content: bytes, name: str, profile, at: date):
     """The cost/quality frontier of an uploaded scores CSV (CompareError names line and field)."""
-    from models.compare import frontier, parse_scores
-
     return frontier(parse_scores(content, source=name), profile, at)
 
 
@@ -147,14 +151,10 @@ def frontier_data(content: bytes, name: str, profile, at: date):
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def price_table(at: date, fingerprint: str):
     """The effective catalog on `at` (keyed on the catalog's fingerprint, so an edit shows at once)."""
-    from models.prices_edit import catalog_table
-
     return catalog_table(at)
 
 
 def catalog_fingerprint() -> str:
-    from models.prices import get_catalog
-
     return get_catalog().fingerprint
 
 
@@ -172,26 +172,18 @@ def owns_every_org(actor) -> bool:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def statement_data(org_id: str, year: int, month: int):
-    from models.statement import statement
-
     return statement(org_id, year, month)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, dict]:
     """org id -> this month's billing, credit balance, members and sources."""
-    from models.statement import org_summary
-
     return {org_id: org_summary(org_id, today) for org_id in org_ids}
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def credit_grants(org_id: str, today: date) -> list[dict]:
-    """The org's credit grants with what is used and left ([] without the budgets module)."""
-    try:
-        from models.budgets import credit_status
-    except ImportError:
-        return []
+    """The org's credit grants with what is used and left."""
     return [{"amount_usd": g.amount_usd, "used_usd": g.used_usd, "remaining_usd": g.remaining_usd,
              "granted_on": g.granted_on, "expires_on": g.expires_on, "state": g.state, "note": g.note}
             for g in credit_status(org_id, today)]

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.settings import get_settings
 from ui import auth
 from ui.format import CURRENCIES, symbol

@@ -6,14 +6,21 @@ from decimal import Decimal
 
 from collectors.anthropic import client
 from collectors.anthropic.settings import (
-    CONTEXT_BANDS, COSTS_GROUP_BY, COSTS_LIMITS, COSTS_PATH, DAY, DEFAULT_BASE_URL, HOUR, USAGE_GROUP_BY,
-    USAGE_KIND, USAGE_LIMITS, USAGE_PATH,
+    CONTEXT_BANDS,
+    COSTS_GROUP_BY,
+    COSTS_LIMITS,
+    COSTS_PATH,
+    USAGE_GROUP_BY,
+    USAGE_KIND,
+    USAGE_LIMITS,
+    USAGE_PATH,
 )
 from collectors.parse import amount, billed, count, name, usage
-from collectors.runner import Endpoint, ProviderSpec, run_source
-from models.prices import normalize_tier
+from collectors.runner import Endpoint, ProviderSpec
+from models.pricing.catalog import normalize_tier
+from models.units import DAY, HOUR
 
-__all__ = ["SPEC", "collect", "DEFAULT_BASE_URL"]
+__all__ = ["SPEC"]
 CENT = Decimal("0.01")
 
 
@@ -66,7 +73,6 @@ def parse_cost(result: dict, context: dict) -> dict:
 
 SPEC = ProviderSpec(
     name="anthropic",
-    default_base_url=DEFAULT_BASE_URL,
     headers=client.headers,
     pages=client.pages,
     endpoints=(
@@ -78,8 +84,3 @@ SPEC = ProviderSpec(
 )
 
 
-def collect(source, **options):
-    """Collect one Anthropic source now (options as collectors.runner.run_source)."""
-    if source.provider != SPEC.name:
-        raise ValueError(f"source {source.name} is a {source.provider} source, not anthropic")
-    return run_source(source, **options)

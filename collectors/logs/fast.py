@@ -18,7 +18,7 @@ from typing import Annotated
 import msgspec
 
 from collectors.base import COL, blank_record
-from models.prices import normalize_tier
+from models.pricing.catalog import normalize_tier
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=99_999_999_999)]  # larger: milliseconds, the general path's

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collectors.openai import client
 from collectors.openai.settings import (
-    COSTS_GROUP_BY, COSTS_LIMITS, COSTS_PATH, DAY, DEFAULT_BASE_URL, HOUR, USAGE_GROUP_BY, USAGE_LIMITS, USAGE_PATH,
+    COSTS_GROUP_BY,
+    COSTS_LIMITS,
+    COSTS_PATH,
+    USAGE_GROUP_BY,
+    USAGE_LIMITS,
+    USAGE_PATH,
 )
 from collectors.parse import amount, billed, count, flag, name, usage
-from collectors.runner import Endpoint, ProviderSpec, run_source
-from models.prices import normalize_tier
+from collectors.runner import Endpoint, ProviderSpec
+from models.pricing.catalog import normalize_tier
+from models.units import DAY, HOUR
 
-__all__ = ["SPEC", "collect", "DEFAULT_BASE_URL"]
+__all__ = ["SPEC"]
 
 
 def _dims(result: dict) -> dict:
@@ -86,7 +92,6 @@ PARSERS = {
 
 SPEC = ProviderSpec(
     name="openai",
-    default_base_url=DEFAULT_BASE_URL,
     headers=client.headers,
     pages=client.pages,
     endpoints=tuple(
@@ -100,9 +105,3 @@ SPEC = ProviderSpec(
 )
 
 
-
-def collect(source, **options):
-    """Collect one OpenAI source now (options as collectors.runner.run_source)."""
-    if source.provider != SPEC.name:
-        raise ValueError(f"source {source.name} is a {source.provider} source, not openai")
-    return run_source(source, **options)

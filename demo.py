@@ -58,10 +58,29 @@ class Stream:
 PROD = (
     Stream("chat-assistant", "key_chat_prod", "user-web", "openai", "gpt-4o", 220, 1800, 350, cached_share=0.45),
     Stream("chat-assistant", "key_chat_prod", "user-mobile", "openai", "gpt-4o-mini", 480, 1200, 260, cached_share=0.3),
-    Stream("search-rag", "key_rag_prod", "user-web", "anthropic", "claude-sonnet-4-5", 90, 6500, 420,
-           cached_share=0.55, cache_write_share=0.08),
-    Stream("search-rag", "key_embed_prod", "svc-indexer", "openai", "text-embedding-3-small", 900, 700, 0,
-           kind="embeddings"),
+    Stream(
+        "search-rag",
+        "key_rag_prod",
+        "user-web",
+        "anthropic",
+        "claude-sonnet-4-5",
+        90,
+        6500,
+        420,
+        cached_share=0.55,
+        cache_write_share=0.08,
+    ),
+    Stream(
+        "search-rag",
+        "key_embed_prod",
+        "svc-indexer",
+        "openai",
+        "text-embedding-3-small",
+        900,
+        700,
+        0,
+        kind="embeddings",
+    ),
     Stream("batch-summaries", "key_batch_prod", "svc-nightly", "openai", "gpt-4o-mini", 160, 3000, 500, batch=True),
     Stream("support-triage", "key_triage_prod", "svc-triage", "anthropic", "claude-3-5-haiku-latest", 140, 900, 120),
     Stream("code-review", "key_review_prod", "user-ci", "openai", "o3", 12, 5200, 2400, reasoning_share=0.7),
@@ -125,12 +144,26 @@ def _bucket_rows(org_id, streams, now, seed, spike_day, growth):
             cached = min(cached, prompt - writes)
             output = int(requests * stream.completion * rng.uniform(0.85, 1.15))
             yield usage_row(
-                org_id=org_id, provider=stream.provider, source="demo", kind=stream.kind,
-                project_id=stream.project, api_key_id=stream.key, user_id=stream.user, model=stream.model,
-                service_tier=normalize_tier(""), batch=stream.batch, context_band=0,
-                bucket_start=moment, bucket_width=3600, request_id="",
-                requests=requests, input_tokens=prompt, cached_input_tokens=cached, cache_write_tokens=writes,
-                output_tokens=output, reasoning_tokens=int(output * stream.reasoning_share),
+                org_id=org_id,
+                provider=stream.provider,
+                source="demo",
+                kind=stream.kind,
+                project_id=stream.project,
+                api_key_id=stream.key,
+                user_id=stream.user,
+                model=stream.model,
+                service_tier=normalize_tier(""),
+                batch=stream.batch,
+                context_band=0,
+                bucket_start=moment,
+                bucket_width=3600,
+                request_id="",
+                requests=requests,
+                input_tokens=prompt,
+                cached_input_tokens=cached,
+                cache_write_tokens=writes,
+                output_tokens=output,
+                reasoning_tokens=int(output * stream.reasoning_share),
             )
 
 
@@ -144,7 +177,10 @@ def _write(rows) -> None:
 
 def _load_azure() -> str:
     """The real Azure LLM inference traces (CC-BY-4.0) as a third org, through the CSV ingest path."""
-    files = {"code": AZURE_DIR / "AzureLLMInferenceTrace_code.csv", "conv": AZURE_DIR / "AzureLLMInferenceTrace_conv.csv"}
+    files = {
+        "code": AZURE_DIR / "AzureLLMInferenceTrace_code.csv",
+        "conv": AZURE_DIR / "AzureLLMInferenceTrace_conv.csv",
+    }
     if not all(p.exists() for p in files.values()):
         return "Azure traces not found; skipped"
     mapping = {"timestamp": "TIMESTAMP", "input_tokens": "ContextTokens", "output_tokens": "GeneratedTokens"}
@@ -168,13 +204,24 @@ def load_demo_budgets(now: datetime) -> None:
     now = now.astimezone(UTC)
     prod = forecast_scope("org-prod", now=now)
     if prod is not None and prod.p50 > 0:
-        set_limit(actor, "org-prod", soft=_round(prod.p50 * Decimal("0.85"), ROUND_FLOOR),
-                  hard=_round(prod.p50 * Decimal("1.3"), ROUND_CEILING),
-                  quota=_round(prod.p50 * Decimal("2"), ROUND_CEILING), thresholds=DEFAULT_THRESHOLDS)
+        set_limit(
+            actor,
+            "org-prod",
+            soft=_round(prod.p50 * Decimal("0.85"), ROUND_FLOOR),
+            hard=_round(prod.p50 * Decimal("1.3"), ROUND_CEILING),
+            quota=_round(prod.p50 * Decimal("2"), ROUND_CEILING),
+            thresholds=DEFAULT_THRESHOLDS,
+        )
     rag = forecast_scope("org-prod", project="search-rag", now=now)
     if rag is not None and rag.p50 > 0:
-        set_limit(actor, "org-prod", "search-rag", soft=_round(rag.p50 * Decimal("1.1"), ROUND_CEILING),
-                  hard=_round(rag.p50 * Decimal("1.5"), ROUND_CEILING), thresholds=(80, 100))
+        set_limit(
+            actor,
+            "org-prod",
+            "search-rag",
+            soft=_round(rag.p50 * Decimal("1.1"), ROUND_CEILING),
+            hard=_round(rag.p50 * Decimal("1.5"), ROUND_CEILING),
+            thresholds=(80, 100),
+        )
     with session_scope() as session:
         tz = get_org(session, "org-staging").timezone
     granted = billing.local_today(tz, now)  # staging burns ~$11 a day: a fresh grant shows it running out
@@ -182,11 +229,9 @@ def load_demo_budgets(now: datetime) -> None:
     add_credit(actor, "org-staging", Decimal(18), expires, granted, note="trial credit", now=now)
 
 
-
 def _round(amount: Decimal, rounding) -> Decimal:
     """A friendly limit: whole dollars, at least $1."""
     return max(Decimal(1), amount.quantize(Decimal(1), rounding=rounding))
-
 
 
 def load_demo_logins(members) -> str:

@@ -16,5 +16,14 @@ from alerts.service import (
     send_test,
 )
 
-__all__ = ["WATCH_SECONDS", "RunReport", "Watcher", "after_usage", "deliver_now", "evaluate", "run_cycle",
-           "run_once", "send_test"]
+__all__ = [
+    "WATCH_SECONDS",
+    "RunReport",
+    "Watcher",
+    "after_usage",
+    "deliver_now",
+    "evaluate",
+    "run_cycle",
+    "run_once",
+    "send_test",
+]

@@ -34,12 +34,22 @@ def add_recipient(actor: Actor, org_id: str, email: str, rule: str | None = None
     with session_scope() as session:
         require_owner(session, actor, org_id)
         get_org(session, org_id)
-        existing = session.exec(select(AlertRecipient).where(
-            AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email)).first()
+        existing = session.exec(
+            select(AlertRecipient).where(
+                AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email
+            )
+        ).first()
         if existing is None:
             session.add(AlertRecipient(org_id=org_id, rule=rule, email=email, created_by=actor.label))
-            record(session, actor, "alert.recipient.add", org_id, f"recipient:{rule}:{email}", None,
-                   {"rule": rule, "email": email})
+            record(
+                session,
+                actor,
+                "alert.recipient.add",
+                org_id,
+                f"recipient:{rule}:{email}",
+                None,
+                {"rule": rule, "email": email},
+            )
     return Recipient(org_id, rule, email)
 
 
@@ -47,19 +57,32 @@ def remove_recipient(actor: Actor, org_id: str, email: str, rule: str | None = N
     email, rule = validate_email(email), validate_rule(rule)
     with session_scope() as session:
         require_owner(session, actor, org_id)
-        row = session.exec(select(AlertRecipient).where(
-            AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email)).first()
+        row = session.exec(
+            select(AlertRecipient).where(
+                AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email
+            )
+        ).first()
         if row is None:
             raise ValidationError(f"{email} is not a recipient of {rule} alerts in {org_id}")
-        record(session, actor, "alert.recipient.remove", org_id, f"recipient:{rule}:{email}",
-               {"rule": rule, "email": email}, None)
+        record(
+            session,
+            actor,
+            "alert.recipient.remove",
+            org_id,
+            f"recipient:{rule}:{email}",
+            {"rule": rule, "email": email},
+            None,
+        )
         session.delete(row)
 
 
 def recipients(org_id: str) -> list[Recipient]:
     with session_scope() as session:
-        rows = session.exec(select(AlertRecipient).where(AlertRecipient.org_id == org_id)
-                            .order_by(AlertRecipient.rule, AlertRecipient.email))
+        rows = session.exec(
+            select(AlertRecipient)
+            .where(AlertRecipient.org_id == org_id)
+            .order_by(AlertRecipient.rule, AlertRecipient.email)
+        )
         return [Recipient(r.org_id, r.rule, r.email) for r in rows]
 
 

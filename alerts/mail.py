@@ -82,8 +82,9 @@ class Mailer:
         smtp = None
         try:
             if s.smtp.ssl:
-                smtp = smtplib.SMTP_SSL(s.smtp.host, s.smtp.port, timeout=s.smtp.timeout_seconds,
-                                        context=ssl.create_default_context())
+                smtp = smtplib.SMTP_SSL(
+                    s.smtp.host, s.smtp.port, timeout=s.smtp.timeout_seconds, context=ssl.create_default_context()
+                )
             else:
                 smtp = smtplib.SMTP(s.smtp.host, s.smtp.port, timeout=s.smtp.timeout_seconds)
             return self._greet(smtp)
@@ -95,8 +96,9 @@ class Mailer:
             raise SendFailure(f"SMTP server {s.smtp.host}:{s.smtp.port} said {_reply(exc)}") from None
         except (smtplib.SMTPException, OSError) as exc:
             _close(smtp)
-            raise SendFailure(f"cannot reach SMTP server {s.smtp.host}:{s.smtp.port}: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise SendFailure(
+                f"cannot reach SMTP server {s.smtp.host}:{s.smtp.port}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _greet(self, smtp: smtplib.SMTP) -> smtplib.SMTP:
         s = self.settings

@@ -26,8 +26,9 @@ def _environments():
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    text = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined,
-                       keep_trailing_newline=True)
+    text = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True
+    )
     return html, text
 
 
@@ -91,12 +92,26 @@ def _fact_rows(facts: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def render(*, org_id: str, org_name: str, project: str, rule: str, headline: str, facts: dict,
-           top_models: list[tuple[str, Decimal]], top_projects: list[tuple[str, Decimal]], public_url: str) -> Message:
+def render(
+    *,
+    org_id: str,
+    org_name: str,
+    project: str,
+    rule: str,
+    headline: str,
+    facts: dict,
+    top_models: list[tuple[str, Decimal]],
+    top_projects: list[tuple[str, Decimal]],
+    public_url: str,
+) -> Message:
     link = f"{public_url.rstrip('/')}/{PAGES.get(rule, DEFAULT_PAGE)}"
     context = {
-        "org_id": org_id, "org_name": org_name, "project": project, "headline": headline,
-        "facts": _fact_rows(facts), "link": link,
+        "org_id": org_id,
+        "org_name": org_name,
+        "project": project,
+        "headline": headline,
+        "facts": _fact_rows(facts),
+        "link": link,
         "top_models": [(name or "(none)", usd(cost)) for name, cost in top_models],
         "top_projects": [(name or "(none)", usd(cost)) for name, cost in top_projects],
     }

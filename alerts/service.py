@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from alerts import outbox
 from alerts.render import render
@@ -23,7 +24,7 @@ from models.access.roles import require_owner
 from models.budgets import billing
 from models.db import bind_time, get_engine, session_scope
 from models.settings import get_settings
-from models.spend.queries import SpendQuery, spend
+from models.spend.queries import SpendQuery, SpendRow, spend
 
 log = logging.getLogger("spendsight.alerts")
 
@@ -59,18 +60,29 @@ def _renderer(org_id: str, now: datetime):
             filters = {"project": [project]} if project else None
             models = spend(SpendQuery.make(org_id, start, end, by=("model",), filters=filters))
             projects = spend(SpendQuery.make(org_id, start, end, by=("project",), filters=filters))
-            top = lambda rows, key: [(r.keys[key], r.cost) for r in sorted(rows, key=lambda r: -r.cost)[:TOP_DRIVERS]
-                                     if r.cost > 0]
-            cache[project] = (top(models, "model"), [] if project else top(projects, "project"))
+            cache[project] = (_top(models, "model"), [] if project else _top(projects, "project"))
         return cache[project]
 
     def render_candidate(c):
         top_models, top_projects = drivers(c.project_id)
-        return render(org_id=org_id, org_name=name, project=c.project_id, rule=c.rule, headline=c.headline,
-                      facts=c.facts, top_models=top_models, top_projects=top_projects,
-                      public_url=get_settings().public_url)
+        return render(
+            org_id=org_id,
+            org_name=name,
+            project=c.project_id,
+            rule=c.rule,
+            headline=c.headline,
+            facts=c.facts,
+            top_models=top_models,
+            top_projects=top_projects,
+            public_url=get_settings().public_url,
+        )
 
     return render_candidate
+
+
+def _top(rows: list[SpendRow], key: str) -> list[tuple[object, Decimal]]:
+    """The biggest TOP_DRIVERS costs of `rows` by `key`, leaving out what cost nothing."""
+    return [(r.keys[key], r.cost) for r in sorted(rows, key=lambda r: -r.cost)[:TOP_DRIVERS] if r.cost > 0]
 
 
 def evaluate(org_ids=None, now: datetime | None = None, errors: list[str] | None = None) -> list[int]:
@@ -126,8 +138,9 @@ def send_test(actor, org_id: str, now: datetime | None = None):
     with session_scope() as session:
         require_owner(session, actor, org_id)
         record(session, actor, "alert.test", org_id, "test", None, {"at": now})
-    candidate = Candidate(org_id, "", "test", 0, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                          "test alert: email delivery works", {})
+    candidate = Candidate(
+        org_id, "", "test", 0, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "test alert: email delivery works", {}
+    )
     outbox.record(org_id, [candidate], _renderer(org_id, now), now)
     return outbox.deliver([org_id], force=True, now=now)
 
@@ -147,11 +160,12 @@ class Watcher:
     def __call__(self) -> None:
         from sqlalchemy import text
 
-
         started = datetime.now(UTC)
         with get_engine().connect() as conn:
-            rows = conn.execute(text("SELECT org_id FROM rollup_state WHERE updated_at >= :since"),
-                                {"since": bind_time(conn, self.since)}).all()
+            rows = conn.execute(
+                text("SELECT org_id FROM rollup_state WHERE updated_at >= :since"),
+                {"since": bind_time(conn, self.since)},
+            ).all()
         changed = sorted({r[0] for r in rows})
         self.since = started
         if changed:

@@ -50,8 +50,13 @@ class LazyGroup(TyperGroup):
         return group.get_command(ctx, cmd_name)
 
 
-app = typer.Typer(cls=LazyGroup, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Spendsight: LLM API usage and cost monitor.")
+app = typer.Typer(
+    cls=LazyGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Spendsight: LLM API usage and cost monitor.",
+)
 
 
 @app.callback()

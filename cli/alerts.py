@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,9 @@ from models.db import session_scope
 from models.validation import ValidationError
 
 app = typer.Typer()
-alerts_app = typer.Typer(no_args_is_help=True, help="Threshold, forecast, credit and spike alerts by email and webhook.")
+alerts_app = typer.Typer(
+    no_args_is_help=True, help="Threshold, forecast, credit and spike alerts by email and webhook."
+)
 recipient_app = typer.Typer(no_args_is_help=True, help="Extra alert recipients besides the org's owners.")
 app.add_typer(alerts_app, name="alerts")
 alerts_app.add_typer(recipient_app, name="recipient")
@@ -32,7 +34,7 @@ def _delivery_lines(delivery) -> None:
 
 
 @alerts_app.command("run")
-def alerts_run(org: Annotated[Optional[str], typer.Option(help="Only this organization.")] = None) -> None:
+def alerts_run(org: Annotated[str | None, typer.Option(help="Only this organization.")] = None) -> None:
     """Evaluate alert rules once and send every pending message now, whatever its backoff."""
     ensure_db()
     if org:
@@ -66,14 +68,16 @@ def alerts_history(
     ensure_db()
     org_exists(org)
     for row in history([org], limit=limit):
-        typer.echo(f"{row['created_at']:%Y-%m-%d %H:%M}\t{row['rule']}\t{row['project_id'] or '-'}\t{row['period']}"
-                   f"\t{row['status']}\t{row['recipient'] or '-'}\t{row['last_error']}")
+        typer.echo(
+            f"{row['created_at']:%Y-%m-%d %H:%M}\t{row['rule']}\t{row['project_id'] or '-'}\t{row['period']}"
+            f"\t{row['status']}\t{row['recipient'] or '-'}\t{row['last_error']}"
+        )
 
 
 @alerts_app.command("webhook")
 def alerts_webhook(
     org: Annotated[str, typer.Option(help="Organization id.")],
-    url: Annotated[Optional[str], typer.Option(help="Slack-compatible incoming webhook URL.")] = None,
+    url: Annotated[str | None, typer.Option(help="Slack-compatible incoming webhook URL.")] = None,
     remove: Annotated[bool, typer.Option(help="Remove the webhook.")] = False,
 ) -> None:
     """Set or remove the org's webhook (every alert is posted to it as {"text": ...})."""

@@ -7,7 +7,7 @@ spend importing the same code (collectors/logs/parallel.py)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,11 +21,11 @@ app = typer.Typer()
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Log files (JSONL, CSV; .gz allowed).")],
     format: Annotated[str, typer.Option("--format", help="auto|openai-jsonl|anthropic-jsonl|litellm-csv|csv")] = "auto",
-    org: Annotated[Optional[str], typer.Option(help="Organization for lines that do not name one.")] = None,
-    project: Annotated[Optional[str], typer.Option(help="Project for lines that do not name one.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Model for lines that do not name one.")] = None,
-    map: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for --format csv.")] = None,
-    at: Annotated[Optional[str], typer.Option(help="ISO time for lines without one.")] = None,
+    org: Annotated[str | None, typer.Option(help="Organization for lines that do not name one.")] = None,
+    project: Annotated[str | None, typer.Option(help="Project for lines that do not name one.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for lines that do not name one.")] = None,
+    map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN for --format csv.")] = None,
+    at: Annotated[str | None, typer.Option(help="ISO time for lines without one.")] = None,
 ) -> None:
     """Ingest request logs; prints `read=N ingested=N duplicate=N quarantined=N`."""
     # Before the heavy imports in `_ingest`: helper processes import the same code meanwhile.
@@ -67,7 +67,6 @@ def _ingest(paths, format, org, project, model, map, at, helpers):
     defaults = Defaults(org=org, project=project, model=model, at=when)
     try:
         with progress("bytes") as bars:
-            return run_ingest(paths, format, defaults, mapping, progress=bars.bytes, on_file=bars.file,
-                              helpers=helpers)
+            return run_ingest(paths, format, defaults, mapping, progress=bars.bytes, on_file=bars.file, helpers=helpers)
     except UsageError as exc:
         fail(str(exc))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -39,9 +39,9 @@ def org_add(
 @org_app.command("update")
 def org_update(
     id: Annotated[str, typer.Option("--id", help="Organization id.")],
-    name: Annotated[Optional[str], typer.Option(help="New display name.")] = None,
-    env: Annotated[Optional[str], typer.Option(help="prod|staging")] = None,
-    timezone: Annotated[Optional[str], typer.Option(help="IANA time zone.")] = None,
+    name: Annotated[str | None, typer.Option(help="New display name.")] = None,
+    env: Annotated[str | None, typer.Option(help="prod|staging")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
 ) -> None:
     """Rename an organization or change its environment or time zone."""
     ensure_db()

@@ -24,7 +24,9 @@ def report(
     end: Annotated[str, typer.Option(help="Day after the last, YYYY-MM-DD (exclusive).")],
     by: Annotated[str, typer.Option(help="Comma list of day,model,project,api_key,user.")] = "",
     format: Annotated[str, typer.Option("--format", help="csv|json")] = "csv",
-    billed: Annotated[bool, typer.Option("--billed", help="Estimated vs provider-billed per UTC day and project.")] = False,
+    billed: Annotated[
+        bool, typer.Option("--billed", help="Estimated vs provider-billed per UTC day and project.")
+    ] = False,
 ) -> None:
     """Spend per group between two dates (end exclusive), as CSV or JSON."""
     ensure_db()

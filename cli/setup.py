@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from sqlalchemy.engine import make_url
@@ -51,7 +51,7 @@ def demo(
 
 @app.command()
 def rollup(
-    org: Annotated[Optional[str], typer.Option(help="Only this organization.")] = None,
+    org: Annotated[str | None, typer.Option(help="Only this organization.")] = None,
 ) -> None:
     """Rebuild rollups from raw usage (after editing data by hand)."""
     ensure_db()

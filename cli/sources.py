@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,9 @@ from models.sources import add_source, list_sources, set_enabled
 from models.validation import ValidationError
 
 app = typer.Typer()
-source_app = typer.Typer(no_args_is_help=True, help="Provider admin-API sources (OpenAI, Anthropic) of an organization.")
+source_app = typer.Typer(
+    no_args_is_help=True, help="Provider admin-API sources (OpenAI, Anthropic) of an organization."
+)
 app.add_typer(source_app, name="source")
 
 
@@ -26,8 +28,8 @@ def source_add(
     org: Annotated[str, typer.Option(help="Organization id.")],
     provider: Annotated[str, typer.Option(help="openai|anthropic")],
     key_env: Annotated[str, typer.Option("--key-env", help="NAME of the variable holding the admin key.")],
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API base URL (default: the provider's).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Source name (default: ORG-PROVIDER).")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL (default: the provider's).")] = None,
+    name: Annotated[str | None, typer.Option(help="Source name (default: ORG-PROVIDER).")] = None,
 ) -> None:
     """Add a source; the key itself is read from the variable (or .streamlit/secrets.toml) at run time."""
     ensure_db()
@@ -38,19 +40,32 @@ def source_add(
         fail(str(exc))
     typer.echo(f"added source {source.name} ({source.provider}, {source.base_url}, key from ${source.key_env})")
     if not get_settings().has_secret(source.key_env):
-        typer.echo(f"warning: {source.key_env} is not set yet; export it or add it to .streamlit/secrets.toml",
-                   err=True)
+        typer.echo(
+            f"warning: {source.key_env} is not set yet; export it or add it to .streamlit/secrets.toml", err=True
+        )
 
 
 @source_app.command("list")
-def source_list(org: Annotated[Optional[str], typer.Option(help="Only this organization.")] = None) -> None:
+def source_list(org: Annotated[str | None, typer.Option(help="Only this organization.")] = None) -> None:
     """List sources: name, org, provider, enabled, key variable, base URL, last success, last error."""
     ensure_db()
     with session_scope() as session:
         for s in list_sources(session, org):
             success = s.last_success_at.strftime("%Y-%m-%dT%H:%M:%SZ") if s.last_success_at else "-"
-            typer.echo("\t".join([s.name, s.org_id, s.provider, "enabled" if s.enabled else "disabled", s.key_env,
-                                  s.base_url, success, s.last_error or "-"]))
+            typer.echo(
+                "\t".join(
+                    [
+                        s.name,
+                        s.org_id,
+                        s.provider,
+                        "enabled" if s.enabled else "disabled",
+                        s.key_env,
+                        s.base_url,
+                        success,
+                        s.last_error or "-",
+                    ]
+                )
+            )
 
 
 def _set_source_enabled(name: str, enabled: bool) -> None:
@@ -77,9 +92,9 @@ def source_enable(name: Annotated[str, typer.Argument(help="Source name.")]) -> 
 
 @app.command()
 def collect(
-    org: Annotated[Optional[str], typer.Option(help="Only this organization's sources.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Only this source (even if disabled).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Re-collect from this UTC day, YYYY-MM-DD (backfill).")] = None,
+    org: Annotated[str | None, typer.Option(help="Only this organization's sources.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source (even if disabled).")] = None,
+    since: Annotated[str | None, typer.Option(help="Re-collect from this UTC day, YYYY-MM-DD (backfill).")] = None,
 ) -> None:
     """Collect usage and costs once, in the foreground; one summary line per endpoint."""
 
@@ -90,7 +105,11 @@ def collect(
     if source:
         chosen = [load_source(name=source)]
         if chosen[0] is None or (org and chosen[0].org_id != org):
-            fail(f"--source {source!r}: no such source" + (f" in {org}" if org else "") + " (see `spendsight source list`)")
+            fail(
+                f"--source {source!r}: no such source"
+                + (f" in {org}" if org else "")
+                + " (see `spendsight source list`)"
+            )
     else:
         with session_scope() as session:
             chosen = [s for s in list_sources(session, org) if s.enabled]

@@ -24,7 +24,7 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
         if not password:
-            fail("--password-stdin: standard input is empty; pipe the password in, e.g. `printf %s \"$PW\" |`")
+            fail('--password-stdin: standard input is empty; pipe the password in, e.g. `printf %s "$PW" |`')
         return password
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
@@ -41,7 +41,9 @@ def _user_change(change, *args) -> None:
 @user_app.command("add")
 def user_add(
     email: Annotated[str, typer.Option(help="The user's email (their sign-in name).")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Create a sign-in account; `member add --org O --email E --role owner` then gives it an organization."""
     try:
@@ -53,14 +55,19 @@ def user_add(
 
     with session_scope() as session:
         if not visible_orgs(session, Actor(email)):
-            typer.echo(f"{email} is not a member of any organization yet: "
-                       f"spendsight member add --org ORG --email {email} --role owner", err=True)
+            typer.echo(
+                f"{email} is not a member of any organization yet: "
+                f"spendsight member add --org ORG --email {email} --role owner",
+                err=True,
+            )
 
 
 @user_app.command("passwd")
 def user_passwd(
     email: Annotated[str, typer.Option(help="The user's email.")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
 ) -> None:
     """Set a new password; ends the user's sessions and lifts a sign-in lockout."""
     _user_change(set_password, email, _read_password(password_stdin))

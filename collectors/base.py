@@ -35,7 +35,6 @@ def usage_row(**values) -> dict:
         row[counter] = 0
     row.update(values)
     if row.get("ingested_at") is None:
-
         row["ingested_at"] = utcnow()
     return row
 
@@ -51,8 +50,6 @@ sqlite_time = sqlite_text  # the driver-level insert writes SQLite times exactly
 def blank_record() -> list:
     """A usage record with every default filled in (ingested_at is set at insert time)."""
     return _TEMPLATE.copy()
-
-
 
 
 _REQUEST_CONFLICT = "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
@@ -157,8 +154,7 @@ def _copy_requests(conn: Connection, records: Sequence[list]) -> int:
     """
     columns = ", ".join(USAGE_COLUMNS)
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM usage WITH NO DATA"
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS SELECT {columns} FROM usage WITH NO DATA"
     )
     cursor = conn.connection.cursor()
     try:
@@ -213,8 +209,14 @@ def ensure_orgs(conn: Connection, org_ids: Iterable[str]) -> list[str]:
         if conn.execute(text("SELECT 1 FROM organization WHERE id = :o"), {"o": org_id}).first():
             continue
         insert = insert_for(conn, table).on_conflict_do_nothing()
-        values = {"id": org_id, "name": org_id, "environment": "prod", "timezone": "UTC", "currency": "USD",
-                  "created_at": _now()}
+        values = {
+            "id": org_id,
+            "name": org_id,
+            "environment": "prod",
+            "timezone": "UTC",
+            "currency": "USD",
+            "created_at": _now(),
+        }
         if conn.execute(insert, values).rowcount:
             created.append(org_id)
     return created

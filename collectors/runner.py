@@ -117,8 +117,9 @@ class Window:
         return int((self.end - self.start).total_seconds()) // self.width
 
 
-def plan_windows(endpoint: Endpoint, cursor: datetime | None, since: datetime | None, now: datetime,
-                 lookback: timedelta) -> list[Window]:
+def plan_windows(
+    endpoint: Endpoint, cursor: datetime | None, since: datetime | None, now: datetime, lookback: timedelta
+) -> list[Window]:
     """Daily windows for backfill, hourly ones from the day the look-back window starts.
 
     Every run re-reads at least the look-back window (providers revise recent buckets). Every
@@ -183,9 +184,16 @@ def load_source(source_id: int | None = None, name: str | None = None) -> Source
         return session.exec(select(Source).where(Source.name == name)).first()
 
 
-def run_source(source: Source, *, billed: bool | None = None, since: datetime | None = None,
-               now: datetime | None = None, policy: RetryPolicy | None = None,
-               progress: Callable[[str, int, int], None] | None = None, wait: bool = True) -> SourceResult:
+def run_source(
+    source: Source,
+    *,
+    billed: bool | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    wait: bool = True,
+) -> SourceResult:
     """Collect one source: usage endpoints (billed=False), cost endpoints (True) or both (None).
 
     Never raises for provider trouble: errors are recorded on the source and returned.
@@ -245,8 +253,9 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
     return result
 
 
-def _fetch_window(client, spec: ProviderSpec, source: Source, endpoint: Endpoint, window: Window,
-                  policy: RetryPolicy, secret: str) -> tuple[list[dict], int]:
+def _fetch_window(
+    client, spec: ProviderSpec, source: Source, endpoint: Endpoint, window: Window, policy: RetryPolicy, secret: str
+) -> tuple[list[dict], int]:
     """Every page of one window, parsed; raises before anything is written if any page fails."""
     url = source.base_url.rstrip("/") + endpoint.path
     limit = min(window.buckets, endpoint.limits[window.width])
@@ -259,10 +268,17 @@ def _fetch_window(client, spec: ProviderSpec, source: Source, endpoint: Endpoint
             buckets += 1
             start = _bucket_start(endpoint, bucket, what)
             if not window.start <= start < window.end:
-                raise CollectError(f"{what}: the provider returned a bucket at {start:%Y-%m-%dT%H:%MZ}, "
-                                   "outside the requested window")
-            context = {"org_id": source.org_id, "source": source.name, "provider": source.provider,
-                       "bucket_start": start, "bucket_width": window.width, "kind": endpoint.name}
+                raise CollectError(
+                    f"{what}: the provider returned a bucket at {start:%Y-%m-%dT%H:%MZ}, outside the requested window"
+                )
+            context = {
+                "org_id": source.org_id,
+                "source": source.name,
+                "provider": source.provider,
+                "bucket_start": start,
+                "bucket_width": window.width,
+                "kind": endpoint.name,
+            }
             for n, item in enumerate(bucket["results"]):
                 if not isinstance(item, dict):
                     raise CollectError(f"{what}: bucket {start:%Y-%m-%dT%H:%MZ} result {n}: not an object")
@@ -289,18 +305,33 @@ def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list
     """Replace the window's rows and move the cursor, in one transaction."""
     with get_engine().begin() as conn:
         if conn.dialect.name == "postgresql":  # concurrent runs of one endpoint take turns
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"spendsight-collect:{source.id}:{endpoint.name}"})
-        params = {"org": source.org_id, "src": source.name, "a": bind_time(conn, window.start),
-                  "b": bind_time(conn, window.end)}
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"spendsight-collect:{source.id}:{endpoint.name}"},
+            )
+        params = {
+            "org": source.org_id,
+            "src": source.name,
+            "a": bind_time(conn, window.start),
+            "b": bind_time(conn, window.end),
+        }
         if endpoint.billed:
-            conn.execute(text("DELETE FROM billed_cost WHERE org_id = :org AND source = :src "
-                              "AND bucket_start >= :a AND bucket_start < :b"), params)
+            conn.execute(
+                text(
+                    "DELETE FROM billed_cost WHERE org_id = :org AND source = :src "
+                    "AND bucket_start >= :a AND bucket_start < :b"
+                ),
+                params,
+            )
             _insert_billed(conn, merge_billed(rows))
         else:
-            conn.execute(text("DELETE FROM usage WHERE org_id = :org AND source = :src AND kind = :kind "
-                              "AND request_id = '' AND bucket_start >= :a AND bucket_start < :b"),
-                         params | {"kind": endpoint.name})
+            conn.execute(
+                text(
+                    "DELETE FROM usage WHERE org_id = :org AND source = :src AND kind = :kind "
+                    "AND request_id = '' AND bucket_start >= :a AND bucket_start < :b"
+                ),
+                params | {"kind": endpoint.name},
+            )
             upsert_buckets(conn, merge_usage(rows))
             # The whole window: rows deleted without a replacement change the rollups too.
             mark_dirty(conn, {source.org_id: (window.start, window.end - timedelta(microseconds=1))})
@@ -355,14 +386,21 @@ def set_cursor(conn: Connection, source_id: int, endpoint: str, until: datetime,
     """Move an endpoint's cursor forward (never back: a backfill re-reads old ranges) in the caller's transaction."""
     table = SourceCursor.__table__
     current = conn.execute(
-        text("SELECT collected_until FROM source_cursor WHERE source_id = :s AND endpoint = :e")
-        .columns(collected_until=table.c.collected_until.type),
+        text("SELECT collected_until FROM source_cursor WHERE source_id = :s AND endpoint = :e").columns(
+            collected_until=table.c.collected_until.type
+        ),
         {"s": source_id, "e": endpoint},
     ).first()
     if current is not None and current[0] is not None and current[0] > until:
         until = current[0]
-    values = {"source_id": source_id, "endpoint": endpoint, "collected_until": until, "updated_at": utcnow(),
-              "last_rows": rows, "last_error": ""}
+    values = {
+        "source_id": source_id,
+        "endpoint": endpoint,
+        "collected_until": until,
+        "updated_at": utcnow(),
+        "last_rows": rows,
+        "last_error": "",
+    }
     stmt = insert_for(conn, table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source_id", "endpoint"],
@@ -390,17 +428,23 @@ def _record_run(source: Source, result: SourceResult) -> None:
             if outcome.windows or not outcome.error:
                 values["last_rows"] = outcome.rows
             updated = conn.execute(
-                cursor.update().where(cursor.c.source_id == source.id, cursor.c.endpoint == outcome.endpoint)
+                cursor.update()
+                .where(cursor.c.source_id == source.id, cursor.c.endpoint == outcome.endpoint)
                 .values(**values)
             ).rowcount
             if not updated:
-                conn.execute(cursor.insert().values(source_id=source.id, endpoint=outcome.endpoint,
-                                                    collected_until=None, last_rows=0, **values))
+                conn.execute(
+                    cursor.insert().values(
+                        source_id=source.id, endpoint=outcome.endpoint, collected_until=None, last_rows=0, **values
+                    )
+                )
         table = Source.__table__
-        values = {"last_run_at": now, "last_error": result.errors()[:2000], "last_rows": result.rows,
-                  "rows_written": table.c.rows_written + result.rows}
+        values = {
+            "last_run_at": now,
+            "last_error": result.errors()[:2000],
+            "last_rows": result.rows,
+            "rows_written": table.c.rows_written + result.rows,
+        }
         if result.ok:
             values["last_success_at"] = now
         conn.execute(table.update().where(table.c.id == source.id).values(**values))
-
-

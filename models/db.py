@@ -134,10 +134,6 @@ def session_scope() -> Iterator[Session]:
             raise
 
 
-def is_postgres(engine: Engine | None = None) -> bool:
-    return (engine or get_engine()).dialect.name == "postgresql"
-
-
 @contextmanager
 def sqlite_writer_lock(engine: Engine | None = None) -> Iterator[None]:
     """Queue SQLite writers on an OS lock instead of SQLite's busy handler.

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         # Accept the common libpq spellings and use psycopg 3 for them.
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property
@@ -131,9 +131,7 @@ class Settings(BaseSettings):
         """A named secret from the environment or the secrets file; never logged, never stored."""
         value = os.environ.get(name) or _secrets_from_file(self.secrets_file).get(name)
         if not value:
-            raise SettingsError(
-                f"secret {name} is not set: export {name}=... or add it to {self.secrets_file}"
-            )
+            raise SettingsError(f"secret {name} is not set: export {name}=... or add it to {self.secrets_file}")
         if value.strip().lower() in PLACEHOLDER_SECRETS:
             raise SettingsError(f"secret {name} holds a placeholder value; set the real key")
         return SecretStr(value)

@@ -31,9 +31,11 @@ def validate_key_env(value: str) -> str:
     """The variable's name. The value is never echoed: a mistake here is usually the key itself."""
     value = (value or "").strip()
     if value.lower().startswith(_KEY_PREFIXES) or not ENV_NAME_RE.match(value):
-        raise ValidationError("key-env must be the NAME of an environment variable made of letters, digits "
-                              "and '_' (e.g. OPENAI_ADMIN_KEY), not the key itself: put the key in that "
-                              "variable or in .streamlit/secrets.toml")
+        raise ValidationError(
+            "key-env must be the NAME of an environment variable made of letters, digits "
+            "and '_' (e.g. OPENAI_ADMIN_KEY), not the key itself: put the key in that "
+            "variable or in .streamlit/secrets.toml"
+        )
     return value
 
 
@@ -57,12 +59,25 @@ def validate_source_name(value: str) -> str:
 
 
 def _public(source: Source) -> dict:
-    return {"name": source.name, "org_id": source.org_id, "provider": source.provider,
-            "key_env": source.key_env, "base_url": source.base_url, "enabled": source.enabled}
+    return {
+        "name": source.name,
+        "org_id": source.org_id,
+        "provider": source.provider,
+        "key_env": source.key_env,
+        "base_url": source.base_url,
+        "enabled": source.enabled,
+    }
 
 
-def add_source(session: Session, actor: Actor, org_id: str, provider: str, key_env: str,
-               base_url: str | None = None, name: str | None = None) -> Source:
+def add_source(
+    session: Session,
+    actor: Actor,
+    org_id: str,
+    provider: str,
+    key_env: str,
+    base_url: str | None = None,
+    name: str | None = None,
+) -> Source:
     """Create a source for an org; its name defaults to '<org>-<provider>'."""
     require_owner(session, actor, org_id)  # first: a non-member learns nothing, not even that the org exists
     get_org(session, org_id)
@@ -97,8 +112,15 @@ def set_enabled(session: Session, actor: Actor, name: str, enabled: bool) -> Sou
         source.next_run_at = None  # due at once
     session.add(source)
     session.flush()
-    record(session, actor, "source.enable" if enabled else "source.disable", source.org_id, source.name,
-           before=before, after=_public(source))
+    record(
+        session,
+        actor,
+        "source.enable" if enabled else "source.disable",
+        source.org_id,
+        source.name,
+        before=before,
+        after=_public(source),
+    )
     return source
 
 
@@ -124,8 +146,21 @@ def list_sources(session: Session, org_id: str | None = None) -> list[Source]:
 
 # --- views -------------------------------------------------------------------------------------
 
-STATUS_COLUMNS = ("name", "provider", "enabled", "key_env", "key_set", "base_url", "last_run_at", "last_success_at",
-                  "last_rows", "rows_written", "last_error", "next_run_at", "run_requested_at")
+STATUS_COLUMNS = (
+    "name",
+    "provider",
+    "enabled",
+    "key_env",
+    "key_set",
+    "base_url",
+    "last_run_at",
+    "last_success_at",
+    "last_rows",
+    "rows_written",
+    "last_error",
+    "next_run_at",
+    "run_requested_at",
+)
 
 
 def source_status(org_id: str) -> list[dict]:
@@ -144,9 +179,27 @@ def source_status(org_id: str) -> list[dict]:
 def endpoint_status(org_id: str) -> list[dict]:
     """Per source and endpoint: how far it is collected, the last run's rows and error."""
     with session_scope() as session:
-        query = (select(Source.name, SourceCursor.endpoint, SourceCursor.collected_until, SourceCursor.last_rows,
-                        SourceCursor.last_error, SourceCursor.updated_at)
-                 .join(SourceCursor, SourceCursor.source_id == Source.id)
-                 .where(Source.org_id == org_id).order_by(Source.name, SourceCursor.endpoint))
-        return [{"source": r[0], "endpoint": r[1], "collected_until": r[2], "last_rows": r[3], "last_error": r[4],
-                 "updated_at": r[5]} for r in session.exec(query)]
+        query = (
+            select(
+                Source.name,
+                SourceCursor.endpoint,
+                SourceCursor.collected_until,
+                SourceCursor.last_rows,
+                SourceCursor.last_error,
+                SourceCursor.updated_at,
+            )
+            .join(SourceCursor, SourceCursor.source_id == Source.id)
+            .where(Source.org_id == org_id)
+            .order_by(Source.name, SourceCursor.endpoint)
+        )
+        return [
+            {
+                "source": r[0],
+                "endpoint": r[1],
+                "collected_until": r[2],
+                "last_rows": r[3],
+                "last_error": r[4],
+                "updated_at": r[5],
+            }
+            for r in session.exec(query)
+        ]

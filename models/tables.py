@@ -122,8 +122,19 @@ class UsageBase(UsageDims, UsageCounters):
 
 
 BUCKET_KEY = (
-    "org_id", "source", "kind", "provider", "project_id", "api_key_id", "user_id", "model",
-    "service_tier", "batch", "context_band", "bucket_start", "bucket_width",
+    "org_id",
+    "source",
+    "kind",
+    "provider",
+    "project_id",
+    "api_key_id",
+    "user_id",
+    "model",
+    "service_tier",
+    "batch",
+    "context_band",
+    "bucket_start",
+    "bucket_width",
 )
 REQUEST_KEY = ("org_id", "request_id")
 
@@ -133,11 +144,21 @@ class Usage(UsageBase, table=True):
 
     __table_args__ = (
         # A provider bucket is identified by its grouping and time: a revised bucket replaces it.
-        Index("uq_usage_bucket", *BUCKET_KEY, unique=True,
-              sqlite_where=text("request_id = ''"), postgresql_where=text("request_id = ''")),
+        Index(
+            "uq_usage_bucket",
+            *BUCKET_KEY,
+            unique=True,
+            sqlite_where=text("request_id = ''"),
+            postgresql_where=text("request_id = ''"),
+        ),
         # A logged request is identified by its id within the org: re-ingest adds nothing.
-        Index("uq_usage_request", *REQUEST_KEY, unique=True,
-              sqlite_where=text("request_id <> ''"), postgresql_where=text("request_id <> ''")),
+        Index(
+            "uq_usage_request",
+            *REQUEST_KEY,
+            unique=True,
+            sqlite_where=text("request_id <> ''"),
+            postgresql_where=text("request_id <> ''"),
+        ),
         Index("ix_usage_org_time", "org_id", "bucket_start"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
@@ -245,8 +266,16 @@ class BilledCost(SQLModel, table=True):
 
     __tablename__ = "billed_cost"
     __table_args__ = (
-        UniqueConstraint("org_id", "source", "bucket_start", "project_id", "line_item", "model",
-                         "service_tier", name="uq_billed_cost"),
+        UniqueConstraint(
+            "org_id",
+            "source",
+            "bucket_start",
+            "project_id",
+            "line_item",
+            "model",
+            "service_tier",
+            name="uq_billed_cost",
+        ),
         Index("ix_billed_org_time", "org_id", "bucket_start"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)

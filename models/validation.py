@@ -16,18 +16,14 @@ def validate_project(value: str | None) -> str:
     return value
 
 
-
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$")
-
 
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
-
 class ValidationError(ValueError):
     """User input that cannot be stored; the message says which field and why."""
-
 
 
 def validate_name(value: str, field: str = "name", max_length: int = 200) -> str:
@@ -41,13 +37,11 @@ def validate_name(value: str, field: str = "name", max_length: int = 200) -> str
     return value
 
 
-
 def validate_email(value: str) -> str:
     value = (value or "").strip().lower()
     if len(value) > 320 or not EMAIL_RE.match(value):
         raise ValidationError(f"email {value!r} is not a valid address (e.g. ana@example.com)")
     return value
-
 
 
 def validate_timezone(value: str) -> str:
@@ -59,13 +53,11 @@ def validate_timezone(value: str) -> str:
     return value
 
 
-
 def validate_choice(value: str, choices: tuple[str, ...], field: str) -> str:
     value = (value or "").strip().lower()
     if value not in choices:
         raise ValidationError(f"{field} {value!r} must be one of {', '.join(choices)}")
     return value
-
 
 
 def timezones() -> list[str]:

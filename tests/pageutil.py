@@ -8,7 +8,6 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
-
 DEFAULT_USER = "owner@example.com"
 
 
@@ -30,8 +29,9 @@ def app_test(path: str = "app.py", timeout: float = 60) -> AppTest:
     return at
 
 
-def run_page(path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER,
-             timeout: float = 60) -> AppTest:
+def run_page(
+    path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER, timeout: float = 60
+) -> AppTest:
     """Run a page script (relative to the repo) as `user` (None: signed out); returns the AppTest."""
     import streamlit as st
 

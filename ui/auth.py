@@ -117,8 +117,9 @@ def sign_in_form() -> None:
         st.warning(t("auth.sso_unverified", email=md(raw)) if raw else t("auth.sso_missing_email"))
     with st.form("sign_in", clear_on_submit=True):
         email = st.text_input(t("auth.email"), key="sign_in_email", max_chars=320)
-        password = st.text_input(t("auth.password"), type="password", key="sign_in_password",
-                                 max_chars=_auth.MAX_PASSWORD)
+        password = st.text_input(
+            t("auth.password"), type="password", key="sign_in_password", max_chars=_auth.MAX_PASSWORD
+        )
         submitted = st.form_submit_button(t("auth.submit"), type="primary")
     if submitted:
         if not email.strip() or not password:

@@ -51,8 +51,10 @@ def refresh() -> None:
 def org_choices() -> list[dict]:
     ensure_db()
     with session_scope() as session:
-        return [{"id": o.id, "name": o.name, "environment": o.environment, "timezone": o.timezone}
-                for o in sorted(list_orgs(session), key=lambda o: (o.name.lower(), o.id))]
+        return [
+            {"id": o.id, "name": o.name, "environment": o.environment, "timezone": o.timezone}
+            for o in sorted(list_orgs(session), key=lambda o: (o.name.lower(), o.id))
+        ]
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -73,8 +75,15 @@ def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def explore_data(org_ids: tuple[str, ...], start: date, end: date, group_by: tuple[str, ...], grain: str,
-                 filters: tuple[tuple[str, tuple[str, ...]], ...], split: bool):
+def explore_data(
+    org_ids: tuple[str, ...],
+    start: date,
+    end: date,
+    group_by: tuple[str, ...],
+    grain: str,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    split: bool,
+):
     return explore(org_ids, start, end, group_by, grain, dict(filters), split)
 
 
@@ -98,7 +107,6 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
     saving_usd, saving_pct, notes) for the comparison page; money columns are USD Decimals."""
     import pandas as pd
 
-
     work = workload(org_ids, start, end, dict(filters))
     if not work.parts:
         return work, None, pd.DataFrame()
@@ -106,10 +114,18 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
     records = []
     for o in options:
         saving = None if o.cost is None or today.cost is None else today.cost - o.cost
-        records.append({"model": o.model, "provider": o.provider, "current": o.current, "cost_usd": o.cost,
-                        "per_1k_usd": o.per_1k_requests, "saving_usd": saving,
-                        "saving_pct": saving / today.cost if saving is not None and today.cost else None,
-                        "notes": "; ".join(o.notes)})
+        records.append(
+            {
+                "model": o.model,
+                "provider": o.provider,
+                "current": o.current,
+                "cost_usd": o.cost,
+                "per_1k_usd": o.per_1k_requests,
+                "saving_usd": saving,
+                "saving_pct": saving / today.cost if saving is not None and today.cost else None,
+                "notes": "; ".join(o.notes),
+            }
+        )
     return work, today, pd.DataFrame(records)
 
 
@@ -118,10 +134,20 @@ def what_if_data(profile, candidates: tuple, at: date):
     """model, provider, expected_usd, worst_usd, per_1k_usd, notes per candidate (cheapest first)."""
     import pandas as pd
 
-
     rows = what_if(profile, candidates, at)
-    return pd.DataFrame([{"model": r.model, "provider": r.provider, "expected_usd": r.expected, "worst_usd": r.worst,
-                          "per_1k_usd": r.per_1k_requests, "notes": "; ".join(r.notes)} for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "model": r.model,
+                "provider": r.provider,
+                "expected_usd": r.expected,
+                "worst_usd": r.worst,
+                "per_1k_usd": r.per_1k_requests,
+                "notes": "; ".join(r.notes),
+            }
+            for r in rows
+        ]
+    )
 
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False, max_entries=64)
@@ -129,13 +155,21 @@ def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
     """model, provider, tokens, exact, method, cost_usd (one call), per_1k_usd per candidate."""
     import pandas as pd
 
-
     rows = []
     for provider, model in candidates:
         count = count_tokens(prompt, provider, model)
         cost = call_cost((provider, model), count.tokens, output_tokens, at)
-        rows.append({"model": model, "provider": provider, "tokens": count.tokens, "exact": count.exact,
-                     "method": count.method, "cost_usd": cost, "per_1k_usd": None if cost is None else cost * 1000})
+        rows.append(
+            {
+                "model": model,
+                "provider": provider,
+                "tokens": count.tokens,
+                "exact": count.exact,
+                "method": count.method,
+                "cost_usd": cost,
+                "per_1k_usd": None if cost is None else cost * 1000,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -184,6 +218,15 @@ def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, dict]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def credit_grants(org_id: str, today: date) -> list[dict]:
     """The org's credit grants with what is used and left."""
-    return [{"amount_usd": g.amount_usd, "used_usd": g.used_usd, "remaining_usd": g.remaining_usd,
-             "granted_on": g.granted_on, "expires_on": g.expires_on, "state": g.state, "note": g.note}
-            for g in credit_status(org_id, today)]
+    return [
+        {
+            "amount_usd": g.amount_usd,
+            "used_usd": g.used_usd,
+            "remaining_usd": g.remaining_usd,
+            "granted_on": g.granted_on,
+            "expires_on": g.expires_on,
+            "state": g.state,
+            "note": g.note,
+        }
+        for g in credit_status(org_id, today)
+    ]

@@ -7,8 +7,8 @@ STRINGS = {
         # forecast page
         "forecast.title": "Forecast",
         "forecast.help": "Where this month's spend is heading: the recorded month to date, the likely range at "
-                         "month end (p10-p90) and its middle (p50), against the soft and hard limits. Days are in "
-                         "the organization's time zone.",
+        "month end (p10-p90) and its middle (p50), against the soft and hard limits. Days are in "
+        "the organization's time zone.",
         "forecast.scope": "Scope",
         "forecast.whole_org": "Whole organization",
         "forecast.spent": "Spent so far",
@@ -29,20 +29,20 @@ STRINGS = {
         "forecast.col.p50": "p50 ({currency})",
         "forecast.col.p90": "p90 ({currency})",
         "forecast.empty": "No usage in the last eight weeks, so there is nothing to forecast yet. Bring usage in "
-                          "with `spendsight ingest` or a collector source.",
+        "with `spendsight ingest` or a collector source.",
         "forecast.short": "Only {n} days of history: the range is wide and forecast alerts wait for a week of data.",
         "forecast.method": "How it works: weekday rhythm, trend and a spike-robust level from the last eight "
-                           "weeks, and 500 simulated rests-of-month. `spendsight backtest` checks it against "
-                           "your own history; docs/forecast.md has the evidence.",
+        "weeks, and 500 simulated rests-of-month. `spendsight backtest` checks it against "
+        "your own history; docs/forecast.md has the evidence.",
         "forecast.set_limits": "No limits for this scope yet: owners set them on the Budgets & alerts page.",
         # budgets page
         "budgets.title": "Budgets & alerts",
         "budgets.help": "Monthly limits per organization and project, credit grants, and who gets alert emails. "
-                        "Owners are always emailed; alerts fire once per limit, threshold and month.",
+        "Owners are always emailed; alerts fire once per limit, threshold and month.",
         "budgets.readonly": "You can see these settings; only owners of this organization change them.",
         "budgets.limits": "Limits",
         "budgets.no_limits": "No limits yet. An owner can set one below or with "
-                             "`spendsight limit set --org ID --soft USD --hard USD`.",
+        "`spendsight limit set --org ID --soft USD --hard USD`.",
         "budgets.col.scope": "Scope",
         "budgets.col.spent": "Spent this month ({currency})",
         "budgets.col.soft": "Soft ({currency})",
@@ -65,7 +65,7 @@ STRINGS = {
         "budgets.removed": "Removed.",
         "budgets.credits": "Credit grants",
         "budgets.no_credits": "No credit grants. They are used before spend becomes billable, the one expiring "
-                              "first first (`spendsight credit add`).",
+        "first first (`spendsight credit add`).",
         "budgets.col.amount": "Amount ({currency})",
         "budgets.col.used_credit": "Used ({currency})",
         "budgets.col.remaining": "Left ({currency})",
@@ -117,14 +117,14 @@ STRINGS = {
         # alert history page
         "alerthist.title": "Alert history",
         "alerthist.help": "Every alert that fired and what happened to each message: sent, pending (with the "
-                          "next try) or failed, with the reason. Times are in the organization's time zone.",
+        "next try) or failed, with the reason. Times are in the organization's time zone.",
         "alerthist.sent": "Sent",
         "alerthist.pending": "Pending",
         "alerthist.failed": "Failed",
         "alerthist.status": "Status",
         "alerthist.rule": "Alert",
         "alerthist.empty": "No alerts yet. They appear here when spend crosses a threshold, is forecast to pass a "
-                           "limit, spikes, or a credit grant runs low; set limits on the Budgets & alerts page.",
+        "limit, spikes, or a credit grant runs low; set limits on the Budgets & alerts page.",
         "alerthist.none_match": "No alerts match the filters.",
         "alerthist.col.created_at": "Fired",
         "alerthist.col.rule": "Alert",
@@ -154,7 +154,7 @@ STRINGS = {
     "zh": {
         "forecast.title": "预测",
         "forecast.help": "本月支出走向：已记录的月初至今支出、月末可能范围（p10-p90）及其中位数（p50），并与软限额和"
-                         "硬限额对比。日期按组织所在时区计算。",
+        "硬限额对比。日期按组织所在时区计算。",
         "forecast.scope": "范围",
         "forecast.whole_org": "整个组织",
         "forecast.spent": "已支出",
@@ -177,15 +177,15 @@ STRINGS = {
         "forecast.empty": "最近八周没有用量，暂时无法预测。请用 `spendsight ingest` 或采集源导入用量。",
         "forecast.short": "仅有 {n} 天历史数据：预测范围较宽，预测类告警需要至少一周数据。",
         "forecast.method": "原理：基于最近八周的星期规律、趋势和不受单日尖峰影响的基准水平，模拟 500 种本月剩余走势。"
-                           "`spendsight backtest` 可用你自己的历史数据检验；证据见 docs/forecast.md。",
+        "`spendsight backtest` 可用你自己的历史数据检验；证据见 docs/forecast.md。",
         "forecast.set_limits": "此范围尚未设置限额：所有者可在“预算与告警”页面设置。",
         "budgets.title": "预算与告警",
         "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、阈值和月份"
-                        "只告警一次。",
+        "只告警一次。",
         "budgets.readonly": "你可以查看这些设置；只有本组织的所有者可以修改。",
         "budgets.limits": "限额",
         "budgets.no_limits": "尚未设置限额。所有者可在下方设置，或使用 "
-                             "`spendsight limit set --org ID --soft USD --hard USD`。",
+        "`spendsight limit set --org ID --soft USD --hard USD`。",
         "budgets.col.scope": "范围",
         "budgets.col.spent": "本月支出（{currency}）",
         "budgets.col.soft": "软限额（{currency}）",
@@ -258,14 +258,14 @@ STRINGS = {
         "rule.test": "测试",
         "alerthist.title": "告警记录",
         "alerthist.help": "每条已触发的告警及每封消息的结果：已发送、待发送（及下次重试时间）或失败（及原因）。时间按组织"
-                          "所在时区显示。",
+        "所在时区显示。",
         "alerthist.sent": "已发送",
         "alerthist.pending": "待发送",
         "alerthist.failed": "失败",
         "alerthist.status": "状态",
         "alerthist.rule": "告警",
         "alerthist.empty": "暂无告警。当支出超过阈值、预测将超限额、单日突增或赠送额度不足时会显示在这里；请在“预算与告警”"
-                           "页面设置限额。",
+        "页面设置限额。",
         "alerthist.none_match": "没有符合筛选条件的告警。",
         "alerthist.col.created_at": "触发时间",
         "alerthist.col.rule": "告警",

@@ -46,7 +46,9 @@ def _enabled_sources(requested_only: bool = False) -> list[Source]:
 def _set_next_run(source_id: int, seconds: int) -> None:
     table = Source.__table__
     with get_engine().begin() as conn:
-        conn.execute(table.update().where(table.c.id == source_id).values(next_run_at=utcnow() + timedelta(seconds=seconds)))
+        conn.execute(
+            table.update().where(table.c.id == source_id).values(next_run_at=utcnow() + timedelta(seconds=seconds))
+        )
 
 
 def collect_all(billed: bool, interval: int | None = None, wait: bool = False) -> list[SourceResult]:

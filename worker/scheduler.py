@@ -138,11 +138,13 @@ class Worker:
     def _start_scheduler(self) -> None:
         jobs = self.jobs() if callable(self.jobs) else self.jobs
         self.jobs = jobs
-        scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
-                                                                     "misfire_grace_time": 300})
+        scheduler = BackgroundScheduler(
+            timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
+        )
         for job in jobs:
-            scheduler.add_job(job, "interval", seconds=job.seconds, id=job.name, name=job.name,
-                              next_run_time=datetime.now(UTC))
+            scheduler.add_job(
+                job, "interval", seconds=job.seconds, id=job.name, name=job.name, next_run_time=datetime.now(UTC)
+            )
         scheduler.start()
         self.scheduler = scheduler
 

@@ -66,9 +66,15 @@ def parse_messages(result: dict, context: dict) -> dict:
 def parse_cost(result: dict, context: dict) -> dict:
     cents = amount(result.get("amount"), "amount")  # a string in cents: "123.45" is $1.2345
     tier = normalize_tier(name(result, "service_tier", 40))
-    return billed(context, project_id=name(result, "workspace_id"), line_item=name(result, "description", 300),
-                  model=name(result, "model"), service_tier=tier, amount=cents * CENT,
-                  currency=(name(result, "currency", 3) or "USD").upper())
+    return billed(
+        context,
+        project_id=name(result, "workspace_id"),
+        line_item=name(result, "description", 300),
+        model=name(result, "model"),
+        service_tier=tier,
+        amount=cents * CENT,
+        currency=(name(result, "currency", 3) or "USD").upper(),
+    )
 
 
 SPEC = ProviderSpec(
@@ -76,11 +82,24 @@ SPEC = ProviderSpec(
     headers=client.headers,
     pages=client.pages,
     endpoints=(
-        Endpoint(USAGE_KIND, USAGE_PATH, (HOUR, DAY), USAGE_LIMITS, client.query(USAGE_GROUP_BY),
-                 client.bucket_start, parse_messages),
-        Endpoint("costs", COSTS_PATH, (DAY,), COSTS_LIMITS, client.query(COSTS_GROUP_BY), client.bucket_start,
-                 parse_cost, billed=True),
+        Endpoint(
+            USAGE_KIND,
+            USAGE_PATH,
+            (HOUR, DAY),
+            USAGE_LIMITS,
+            client.query(USAGE_GROUP_BY),
+            client.bucket_start,
+            parse_messages,
+        ),
+        Endpoint(
+            "costs",
+            COSTS_PATH,
+            (DAY,),
+            COSTS_LIMITS,
+            client.query(COSTS_GROUP_BY),
+            client.bucket_start,
+            parse_cost,
+            billed=True,
+        ),
     ),
 )
-
-

@@ -121,8 +121,9 @@ def _check(fmt: str, defaults: Defaults | None, mapping: dict[str, str] | None) 
     return defaults
 
 
-def ingest_lines(lines: Lines, fmt: str, defaults: Defaults, mapping: dict[str, str] | None,
-                 result: IngestResult) -> None:
+def ingest_lines(
+    lines: Lines, fmt: str, defaults: Defaults, mapping: dict[str, str] | None, result: IngestResult
+) -> None:
     """Ingest one file from `lines.position` on; rollups are left dirty for the caller to process."""
     path = lines.path
     file_fmt = detect_format(path) if fmt == "auto" else fmt
@@ -173,9 +174,15 @@ def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Default
                 item.reject = missing.reject
         if item.reject is not None:
             rejects.append(
-                {"file": name, "line": item.line, "format": fmt, "field": item.reject.field,
-                 "reason": item.reject.reason, "raw": item.raw.rstrip("\r\n")[:MAX_RAW_CHARS],
-                 "org_id": defaults.org or ""}
+                {
+                    "file": name,
+                    "line": item.line,
+                    "format": fmt,
+                    "field": item.reject.field,
+                    "reason": item.reject.reason,
+                    "raw": item.raw.rstrip("\r\n")[:MAX_RAW_CHARS],
+                    "org_id": defaults.org or "",
+                }
             )
             if len(result.problems) < 5:
                 result.problems.append(f"{name}:{item.line}: {item.reject.field}: {item.reject.reason}")

@@ -94,8 +94,13 @@ class Helpers:
     def __init__(self, count: int):
         self._errors = [tempfile.TemporaryFile("w+") for _ in range(count)]  # never a full pipe
         self._procs = [
-            subprocess.Popen([sys.executable, "-m", "collectors.logs.parallel"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=stderr, text=True)
+            subprocess.Popen(
+                [sys.executable, "-m", "collectors.logs.parallel"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
             for stderr in self._errors
         ]
 
@@ -164,15 +169,22 @@ class Helpers:
             except Exception as exc:  # a dead helper (broken pipe, early end of output) or a garbled answer
                 failures.append(f"{type(exc).__name__}: {exc}")
 
-        drivers = [threading.Thread(target=drive, args=(i, proc), daemon=True)
-                   for i, proc in enumerate(self._procs[: len(parts) - 1], start=1)]
+        drivers = [
+            threading.Thread(target=drive, args=(i, proc), daemon=True)
+            for i, proc in enumerate(self._procs[: len(parts) - 1], start=1)
+        ]
         for driver in drivers:
             driver.start()
         first = parts[0]
         try:
             with _batched(report) as sized:
-                ingest_lines(Lines(path, start=Position(first.start, first.line), stop=first.stop, sized=sized),
-                             fmt, defaults, None, result)
+                ingest_lines(
+                    Lines(path, start=Position(first.start, first.line), stop=first.stop, sized=sized),
+                    fmt,
+                    defaults,
+                    None,
+                    result,
+                )
         except BaseException:
             self.kill()
             raise
@@ -186,8 +198,12 @@ class Helpers:
 
 
 def _encode(defaults) -> dict:
-    return {"org": defaults.org, "project": defaults.project, "model": defaults.model,
-            "at": defaults.at.isoformat() if defaults.at else None}
+    return {
+        "org": defaults.org,
+        "project": defaults.project,
+        "model": defaults.model,
+        "at": defaults.at.isoformat() if defaults.at else None,
+    }
 
 
 @contextmanager
@@ -238,11 +254,20 @@ def _helper() -> None:
         with _batched(lambda n: print(json.dumps({"bytes": n}), flush=True)) as sized:
             lines = Lines(Path(request["path"]), start=Position(part.start, part.line), stop=part.stop, sized=sized)
             ingest_lines(lines, request["fmt"], defaults, None, result)
-        print(json.dumps({
-            "read": result.read, "ingested": result.ingested, "duplicate": result.duplicate,
-            "quarantined": result.quarantined, "orgs_created": result.orgs_created,
-            "orgs_touched": sorted(result.orgs_touched), "problems": result.problems,
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "read": result.read,
+                    "ingested": result.ingested,
+                    "duplicate": result.duplicate,
+                    "quarantined": result.quarantined,
+                    "orgs_created": result.orgs_created,
+                    "orgs_touched": sorted(result.orgs_touched),
+                    "problems": result.problems,
+                }
+            ),
+            flush=True,
+        )
     from models.db import dispose_engines
 
     dispose_engines()

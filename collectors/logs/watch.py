@@ -79,5 +79,3 @@ def scan(root: Path) -> IngestResult:
 
 def _position(state: InboxFile) -> Position:
     return Position(state.offset, state.line)
-
-

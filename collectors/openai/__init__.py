@@ -20,13 +20,18 @@ __all__ = ["SPEC"]
 
 
 def _dims(result: dict) -> dict:
-    return {"project_id": name(result, "project_id"), "user_id": name(result, "user_id"),
-            "api_key_id": name(result, "api_key_id"), "model": name(result, "model")}
+    return {
+        "project_id": name(result, "project_id"),
+        "user_id": name(result, "user_id"),
+        "api_key_id": name(result, "api_key_id"),
+        "model": name(result, "model"),
+    }
 
 
 def parse_completions(result: dict, context: dict) -> dict:
     return usage(
-        context, **_dims(result),
+        context,
+        **_dims(result),
         batch=flag(result, "batch"),
         service_tier=normalize_tier(name(result, "service_tier", 40)),
         requests=count(result, "num_model_requests", required=True),
@@ -41,8 +46,12 @@ def parse_completions(result: dict, context: dict) -> dict:
 
 def _requests_and(counter: str, field: str):
     def parse(result: dict, context: dict) -> dict:
-        return usage(context, **_dims(result), requests=count(result, "num_model_requests", required=True),
-                     **{counter: count(result, field, required=True)})
+        return usage(
+            context,
+            **_dims(result),
+            requests=count(result, "num_model_requests", required=True),
+            **{counter: count(result, field, required=True)},
+        )
 
     return parse
 
@@ -53,8 +62,11 @@ def parse_vector_stores(result: dict, context: dict) -> None:
 
 
 def parse_code_interpreter(result: dict, context: dict) -> dict:
-    return usage(context, project_id=name(result, "project_id"),
-                 code_interpreter_sessions=count(result, "num_sessions", required=True))
+    return usage(
+        context,
+        project_id=name(result, "project_id"),
+        code_interpreter_sessions=count(result, "num_sessions", required=True),
+    )
 
 
 def parse_web_search(result: dict, context: dict) -> dict:
@@ -63,9 +75,13 @@ def parse_web_search(result: dict, context: dict) -> dict:
 
 
 def parse_file_search(result: dict, context: dict) -> dict:
-    return usage(context, project_id=name(result, "project_id"), user_id=name(result, "user_id"),
-                 api_key_id=name(result, "api_key_id"),
-                 file_search_calls=count(result, "num_requests", required=True))
+    return usage(
+        context,
+        project_id=name(result, "project_id"),
+        user_id=name(result, "user_id"),
+        api_key_id=name(result, "api_key_id"),
+        file_search_calls=count(result, "num_requests", required=True),
+    )
 
 
 def parse_cost(result: dict, context: dict) -> dict | None:
@@ -73,8 +89,13 @@ def parse_cost(result: dict, context: dict) -> dict | None:
     if not isinstance(money, dict):
         raise ValueError(f"amount must be an object with value and currency, got {money!r}")
     value = amount(money.get("value"), "amount.value")
-    return billed(context, project_id=name(result, "project_id"), line_item=name(result, "line_item", 300),
-                  amount=value, currency=(name(money, "currency", 3) or "usd").upper())
+    return billed(
+        context,
+        project_id=name(result, "project_id"),
+        line_item=name(result, "line_item", 300),
+        amount=value,
+        currency=(name(money, "currency", 3) or "usd").upper(),
+    )
 
 
 PARSERS = {
@@ -95,13 +116,27 @@ SPEC = ProviderSpec(
     headers=client.headers,
     pages=client.pages,
     endpoints=tuple(
-        Endpoint(kind, USAGE_PATH.format(kind=kind), (HOUR, DAY), USAGE_LIMITS, client.query(group_by),
-                 client.bucket_start, PARSERS[kind])
+        Endpoint(
+            kind,
+            USAGE_PATH.format(kind=kind),
+            (HOUR, DAY),
+            USAGE_LIMITS,
+            client.query(group_by),
+            client.bucket_start,
+            PARSERS[kind],
+        )
         for kind, group_by in USAGE_GROUP_BY.items()
-    ) + (
-        Endpoint("costs", COSTS_PATH, (DAY,), COSTS_LIMITS, client.query(COSTS_GROUP_BY), client.bucket_start,
-                 parse_cost, billed=True),
+    )
+    + (
+        Endpoint(
+            "costs",
+            COSTS_PATH,
+            (DAY,),
+            COSTS_LIMITS,
+            client.query(COSTS_GROUP_BY),
+            client.bucket_start,
+            parse_cost,
+            billed=True,
+        ),
     ),
 )
-
-

@@ -11,11 +11,13 @@ from models.access.roles import Actor, PermissionDenied, owned_orgs
 from models.tables import AuditLog
 
 
-def record(session: Session, actor: Actor, action: str, org_id: str = "", entity: str = "",
-           before=None, after=None) -> AuditLog:
+def record(
+    session: Session, actor: Actor, action: str, org_id: str = "", entity: str = "", before=None, after=None
+) -> AuditLog:
     """Add an audit row in the caller's transaction, so the change and its record commit together."""
-    row = AuditLog(actor=actor.label, org_id=org_id, action=action, entity=entity,
-                   before=_dump(before), after=_dump(after))
+    row = AuditLog(
+        actor=actor.label, org_id=org_id, action=action, entity=entity, before=_dump(before), after=_dump(after)
+    )
     session.add(row)
     return row
 
@@ -33,8 +35,15 @@ def entries(session: Session, org_ids: list[str] | None = None, limit: int = 500
     return list(session.exec(query))
 
 
-def owner_entries(session: Session, actor: Actor, org_ids: list[str] | None = None, since: datetime | None = None,
-                  action: str | None = None, actor_contains: str = "", limit: int = 1000) -> list[AuditLog]:
+def owner_entries(
+    session: Session,
+    actor: Actor,
+    org_ids: list[str] | None = None,
+    since: datetime | None = None,
+    action: str | None = None,
+    actor_contains: str = "",
+    limit: int = 1000,
+) -> list[AuditLog]:
     """Audit rows an owner may read: only orgs they own; asking for another org is refused."""
     owned = owned_orgs(session, actor)
     if org_ids is None:

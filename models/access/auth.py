@@ -47,6 +47,7 @@ def _dummy() -> str:
         _dummy_hash = _hasher.hash(secrets.token_hex(16))
     return _dummy_hash
 
+
 WRONG_CREDENTIALS = "Wrong email or password."
 
 
@@ -141,13 +142,21 @@ def remove_user(session: Session, actor: Actor, email: str) -> None:
 def list_users(session: Session, now: datetime | None = None) -> list[dict]:
     """Users with how many live sessions each has (for `spendsight user list`)."""
     now = now or utcnow()
-    live = dict(session.exec(
-        select(UserSession.email, func.count()).where(
-            UserSession.revoked_at.is_(None), UserSession.expires_at > now, UserSession.last_seen_at > now - SESSION_IDLE,
-        ).group_by(UserSession.email)
-    ).all())
-    return [{"email": u.email, "created_at": u.created_at, "sessions": live.get(u.email, 0)}
-            for u in session.exec(select(User).order_by(User.email))]
+    live = dict(
+        session.exec(
+            select(UserSession.email, func.count())
+            .where(
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now,
+                UserSession.last_seen_at > now - SESSION_IDLE,
+            )
+            .group_by(UserSession.email)
+        ).all()
+    )
+    return [
+        {"email": u.email, "created_at": u.created_at, "sessions": live.get(u.email, 0)}
+        for u in session.exec(select(User).order_by(User.email))
+    ]
 
 
 # --- signing in ------------------------------------------------------------------------------
@@ -185,8 +194,10 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
         wait = _locked(session, keys, now)
         if wait is not None:
             minutes = max(1, -(-int(wait.total_seconds()) // 60))
-            return SignIn(error=f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes != 1)}.",
-                          retry_after=wait)
+            return SignIn(
+                error=f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes != 1)}.",
+                retry_after=wait,
+            )
         user = get_user(session, email) if email else None
         ok = _verify(user.password_hash if user else dummy, password or "") and user is not None
         if not ok:
@@ -223,8 +234,16 @@ def start_session(email: str, method: str = "password", now: datetime | None = N
         # Housekeeping: sessions long over and failures out of the window are of no further use.
         session.exec(delete(UserSession).where(UserSession.expires_at < now - timedelta(days=1)))
         session.exec(delete(SignInFailure).where(SignInFailure.at < now - FAILURE_WINDOW))
-        session.add(UserSession(token_sha256=_digest(token), email=email, method=method, created_at=now,
-                                expires_at=now + SESSION_LIFETIME, last_seen_at=now))
+        session.add(
+            UserSession(
+                token_sha256=_digest(token),
+                email=email,
+                method=method,
+                created_at=now,
+                expires_at=now + SESSION_LIFETIME,
+                last_seen_at=now,
+            )
+        )
     return token
 
 
@@ -275,5 +294,3 @@ def revoke_sessions(session: Session, email: str, now: datetime | None = None) -
 
 
 # --- demo ------------------------------------------------------------------------------------
-
-

@@ -32,7 +32,11 @@ def validate_org_id(value: str) -> str:
 
 
 def create_org(
-    session: Session, org_id: str, name: str, environment: str = "prod", timezone: str = "UTC",
+    session: Session,
+    org_id: str,
+    name: str,
+    environment: str = "prod",
+    timezone: str = "UTC",
     currency: str = "USD",
 ) -> Organization:
     org_id = validate_org_id(org_id)
@@ -113,8 +117,9 @@ def owner_emails(session: Session, org_id: str) -> list[str]:
 # --- changes made by a signed-in actor (pages): permission check and audit in one transaction ---
 
 
-def create_org_as(actor: Actor | None, org_id: str, name: str, environment: str = "prod",
-                  timezone: str = "UTC") -> Organization:
+def create_org_as(
+    actor: Actor | None, org_id: str, name: str, environment: str = "prod", timezone: str = "UTC"
+) -> Organization:
     """Any signed-in member may create an organization; the creator becomes its owner (audited)."""
     if actor is None or not (actor.system or actor.email):
         raise PermissionDenied("sign in to create an organization")
@@ -122,8 +127,15 @@ def create_org_as(actor: Actor | None, org_id: str, name: str, environment: str 
         org = create_org(session, org_id, name, environment, timezone)
         if not actor.system:
             set_member(session, org.id, actor.email, "owner")
-        record(session, actor, "org.create", org.id, org.id, None,
-               {"name": org.name, "environment": org.environment, "timezone": org.timezone})
+        record(
+            session,
+            actor,
+            "org.create",
+            org.id,
+            org.id,
+            None,
+            {"name": org.name, "environment": org.environment, "timezone": org.timezone},
+        )
     return org
 
 

@@ -40,11 +40,6 @@ def role_of(session: Session, actor: Actor, org_id: str) -> str | None:
     return member.role if member else None
 
 
-def require_reader(session: Session, actor: Actor, org_id: str) -> None:
-    if role_of(session, actor, org_id) is None:
-        raise PermissionDenied(f"{actor.label} is not a member of organization {org_id}")
-
-
 def require_owner(session: Session, actor: Actor, org_id: str) -> None:
     role = role_of(session, actor, org_id)
     if role != "owner":

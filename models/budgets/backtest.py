@@ -98,9 +98,16 @@ def backtest(daily: Mapping[date, Decimal], as_of_days=AS_OF_DAYS, params: Param
             as_of = date(year, month, day)
             history = {d: v for d, v in daily.items() if d <= as_of}
             result = forecast_month(history, as_of, params=params)
-            runs.append({"month": billing.month_label(year, month), "as_of_day": day,
-                         "p10": _num(result.p10), "p50": _num(result.p50), "p90": _num(result.p90),
-                         "actual": _num(actual)})
+            runs.append(
+                {
+                    "month": billing.month_label(year, month),
+                    "as_of_day": day,
+                    "p10": _num(result.p10),
+                    "p50": _num(result.p50),
+                    "p90": _num(result.p90),
+                    "actual": _num(actual),
+                }
+            )
             naive.append(_num(naive_run_rate(daily, as_of)))
     return {"runs": runs, "summary": summarize(runs, naive)}
 
@@ -113,14 +120,16 @@ def summarize(runs: list[dict], naive: list[float]) -> dict:
         err = [abs(runs[i]["p50"] - runs[i]["actual"]) / runs[i]["actual"] for i in scored]
         err_naive = [abs(naive[i] - runs[i]["actual"]) / runs[i]["actual"] for i in scored]
         covered = [runs[i]["p10"] <= runs[i]["actual"] <= runs[i]["p90"] for i in scored]
-        return {"runs": len(indices), "mape_forecast": round(100 * sum(err) / len(err), 2),
-                "mape_naive": round(100 * sum(err_naive) / len(err_naive), 2),
-                "coverage_p10_p90": round(sum(covered) / len(covered), 3)}
+        return {
+            "runs": len(indices),
+            "mape_forecast": round(100 * sum(err) / len(err), 2),
+            "mape_naive": round(100 * sum(err_naive) / len(err_naive), 2),
+            "coverage_p10_p90": round(sum(covered) / len(covered), 3),
+        }
 
     summary = stats(list(range(len(runs))))
     summary["months"] = len({r["month"] for r in runs})
-    summary["beats_naive"] = (summary["mape_forecast"] is not None
-                              and summary["mape_forecast"] < summary["mape_naive"])
+    summary["beats_naive"] = summary["mape_forecast"] is not None and summary["mape_forecast"] < summary["mape_naive"]
     summary["by_as_of_day"] = {
         str(day): stats([i for i, r in enumerate(runs) if r["as_of_day"] == day])
         for day in sorted({r["as_of_day"] for r in runs})
@@ -205,9 +214,19 @@ def spiky(seed: int = 17) -> dict[date, float]:
 
 
 US_HOLIDAYS = {
-    date(2024, 1, 1), date(2024, 1, 15), date(2024, 5, 27), date(2024, 7, 4), date(2024, 9, 2),
-    date(2024, 11, 28), date(2024, 11, 29), date(2024, 12, 24), date(2024, 12, 25), date(2024, 12, 31),
-    date(2025, 1, 1), date(2025, 1, 20), date(2025, 2, 17),
+    date(2024, 1, 1),
+    date(2024, 1, 15),
+    date(2024, 5, 27),
+    date(2024, 7, 4),
+    date(2024, 9, 2),
+    date(2024, 11, 28),
+    date(2024, 11, 29),
+    date(2024, 12, 24),
+    date(2024, 12, 25),
+    date(2024, 12, 31),
+    date(2025, 1, 1),
+    date(2025, 1, 20),
+    date(2025, 2, 17),
 }
 
 
@@ -247,13 +266,3 @@ def series_csv(daily: Mapping[date, float]) -> str:
     lines = ["date,cost_usd"]
     lines += [f"{d.isoformat()},{Decimal(repr(v)).quantize(Decimal('0.01'))}" for d, v in sorted(daily.items())]
     return "\n".join(lines) + "\n"
-
-
-def write_series(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, make in SERIES.items():
-        path = directory / f"{name}.csv"
-        path.write_text(series_csv(make()))
-        paths.append(path)
-    return paths

@@ -32,10 +32,6 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
     return start, start + timedelta(days=calendar.monthrange(year, month)[1])
 
 
-def month_of(day: date) -> tuple[int, int]:
-    return day.year, day.month
-
-
 def month_label(year: int, month: int) -> str:
     return f"{year:04d}-{month:02d}"
 

@@ -37,14 +37,19 @@ class GrantStatus:
     state: str  # "upcoming", "active", "used up", "expired"
 
 
-
 def _grant(row: CreditGrant) -> billing.Grant:
     return billing.Grant(row.id, micros_to_usd(row.amount_micros), row.granted_on, row.expires_on)
 
 
-
-def add_credit(actor: Actor, org_id: str, amount, expires_on: date, granted_on: date | None = None,
-               note: str = "", now: datetime | None = None) -> tuple[GrantStatus, bool]:
+def add_credit(
+    actor: Actor,
+    org_id: str,
+    amount,
+    expires_on: date,
+    granted_on: date | None = None,
+    note: str = "",
+    now: datetime | None = None,
+) -> tuple[GrantStatus, bool]:
     """Add a credit grant; returns (grant, created). The same grant added again is not added twice."""
     amount = parse_usd(amount, "amount")
     note = (note or "").strip()
@@ -59,24 +64,39 @@ def add_credit(actor: Actor, org_id: str, amount, expires_on: date, granted_on: 
         micros = usd_to_micros(amount)
         existing = session.exec(
             select(CreditGrant).where(
-                CreditGrant.org_id == org_id, CreditGrant.granted_on == granted_on,
-                CreditGrant.expires_on == expires_on, CreditGrant.amount_micros == micros, CreditGrant.note == note,
+                CreditGrant.org_id == org_id,
+                CreditGrant.granted_on == granted_on,
+                CreditGrant.expires_on == expires_on,
+                CreditGrant.amount_micros == micros,
+                CreditGrant.note == note,
             )
         ).first()
         if existing is not None:
             row, created = existing, False
         else:
-            row = CreditGrant(org_id=org_id, amount_micros=micros, granted_on=granted_on, expires_on=expires_on,
-                              note=note, created_by=actor.label)
+            row = CreditGrant(
+                org_id=org_id,
+                amount_micros=micros,
+                granted_on=granted_on,
+                expires_on=expires_on,
+                note=note,
+                created_by=actor.label,
+            )
             session.add(row)
             session.flush()
-            record(session, actor, "credit.add", org_id, f"credit:{row.id}", None,
-                   {"amount_usd": amount, "granted_on": granted_on, "expires_on": expires_on, "note": note})
+            record(
+                session,
+                actor,
+                "credit.add",
+                org_id,
+                f"credit:{row.id}",
+                None,
+                {"amount_usd": amount, "granted_on": granted_on, "expires_on": expires_on, "note": note},
+            )
             created = True
         grant_id = row.id
     status = next(g for g in credit_status(org_id, now=now) if g.id == grant_id)
     return status, created
-
 
 
 def remove_credit(actor: Actor, org_id: str, grant_id: int) -> None:
@@ -85,18 +105,27 @@ def remove_credit(actor: Actor, org_id: str, grant_id: int) -> None:
         row = session.get(CreditGrant, grant_id)
         if row is None or row.org_id != org_id:
             raise ValidationError(f"credit grant {grant_id} does not exist in {org_id}")
-        record(session, actor, "credit.remove", org_id, f"credit:{grant_id}",
-               {"amount_usd": micros_to_usd(row.amount_micros), "granted_on": row.granted_on,
-                "expires_on": row.expires_on, "note": row.note}, None)
+        record(
+            session,
+            actor,
+            "credit.remove",
+            org_id,
+            f"credit:{grant_id}",
+            {
+                "amount_usd": micros_to_usd(row.amount_micros),
+                "granted_on": row.granted_on,
+                "expires_on": row.expires_on,
+                "note": row.note,
+            },
+            None,
+        )
         session.delete(row)
-
 
 
 def _grant_rows(org_id: str) -> list[CreditGrant]:
     with session_scope() as session:
         query = select(CreditGrant).where(CreditGrant.org_id == org_id)
         return list(session.exec(query.order_by(CreditGrant.expires_on, CreditGrant.granted_on, CreditGrant.id)))
-
 
 
 def _consumption(org_id: str, rows: list[CreditGrant], through: date) -> billing.Consumption:
@@ -107,7 +136,6 @@ def _consumption(org_id: str, rows: list[CreditGrant], through: date) -> billing
     start = min(g.granted_on for g in grants)
     end = min(through, max(g.expires_on for g in grants))
     return billing.consume(grants, billing.daily_spend(org_id, start, end))
-
 
 
 def credit_status(org_id: str, today: date | None = None, now: datetime | None = None) -> list[GrantStatus]:
@@ -131,10 +159,20 @@ def credit_status(org_id: str, today: date | None = None, now: datetime | None =
             state = "used up"
         else:
             state = "active"
-        out.append(GrantStatus(row.id, org_id, grant.amount, _micro(used.used_by_grant.get(row.id, ZERO)),
-                               _micro(remaining), row.granted_on, row.expires_on, row.note, state))
+        out.append(
+            GrantStatus(
+                row.id,
+                org_id,
+                grant.amount,
+                _micro(used.used_by_grant.get(row.id, ZERO)),
+                _micro(remaining),
+                row.granted_on,
+                row.expires_on,
+                row.note,
+                state,
+            )
+        )
     return out
-
 
 
 def month_billing(org_id: str, year: int, month: int) -> dict:
@@ -155,7 +193,6 @@ def month_billing(org_id: str, year: int, month: int) -> dict:
         "hard_limit_usd": limit.hard_usd if limit else None,
         "quota_usd": limit.quota_usd if limit else None,
     }
-
 
 
 def _micro(amount: Decimal) -> Decimal:

@@ -176,8 +176,9 @@ def _block_bootstrap(rng, pool: np.ndarray, n_sims: int, horizon: int, block: in
     return pool[index.reshape(n_sims, blocks * block)[:, :horizon]]
 
 
-def simulate(values, last_day: date, horizon: int, params: Params = DEFAULT, n_sims: int = N_SIMS,
-             seed: int = SEED) -> np.ndarray:
+def simulate(
+    values, last_day: date, horizon: int, params: Params = DEFAULT, n_sims: int = N_SIMS, seed: int = SEED
+) -> np.ndarray:
     """Sample paths (n_sims x horizon) of daily spend for the `horizon` days after `last_day`."""
     if horizon <= 0:
         return np.zeros((n_sims, 0))
@@ -230,8 +231,9 @@ def _dec(x: float, quantum: Decimal = MICRO) -> Decimal:
     return Decimal(repr(float(x))).quantize(quantum)
 
 
-def forecast_month(daily: Mapping[date, Decimal | float], as_of: date, today_fraction: float | None = None,
-                   params: Params = DEFAULT) -> MonthForecast:
+def forecast_month(
+    daily: Mapping[date, Decimal | float], as_of: date, today_fraction: float | None = None, params: Params = DEFAULT
+) -> MonthForecast:
     """Forecast the month of `as_of` from daily spend (days without an entry count as zero).
 
     `as_of` is complete unless `today_fraction` says how much of it has passed (the live case):
@@ -253,8 +255,16 @@ def forecast_month(daily: Mapping[date, Decimal | float], as_of: date, today_fra
         paths[:, 0] *= max(0.0, 1.0 - today_fraction)  # what is still to come of today
     cum = float(spent) + np.cumsum(paths, axis=1)
     q = np.quantile(cum, [0.1, 0.5, 0.9], axis=0) if horizon else np.zeros((3, 0))
-    out = MonthForecast(month=billing.month_label(as_of.year, as_of.month), as_of=as_of, spent=spent,
-                        p10=spent, p50=spent, p90=spent, days=month_days, history_days=len(values))
+    out = MonthForecast(
+        month=billing.month_label(as_of.year, as_of.month),
+        as_of=as_of,
+        spent=spent,
+        p10=spent,
+        p50=spent,
+        p90=spent,
+        days=month_days,
+        history_days=len(values),
+    )
     running = Decimal(0)
     offset = len(month_days) - horizon  # index of the first projected day
     for i, day in enumerate(month_days):
@@ -329,8 +339,9 @@ class ScopeForecast:
         }
 
 
-def forecast_scope(org_id: str, project: str | None = None, as_of: date | None = None,
-                   now: datetime | None = None) -> ScopeForecast:
+def forecast_scope(
+    org_id: str, project: str | None = None, as_of: date | None = None, now: datetime | None = None
+) -> ScopeForecast:
     """The month-end forecast of an org (or one project) against its limits.
 
     Without `as_of` the month is the current one in the org's time zone and today counts as partly
@@ -348,8 +359,9 @@ def forecast_scope(org_id: str, project: str | None = None, as_of: date | None =
     limit = get_limit(org_id, project)
     soft = limit.soft_usd if limit else None
     hard = limit.hard_usd if limit else None
-    return ScopeForecast(org_id, project, timezone, result, soft, hard, result.cross_date(soft),
-                         result.cross_date(hard))
+    return ScopeForecast(
+        org_id, project, timezone, result, soft, hard, result.cross_date(soft), result.cross_date(hard)
+    )
 
 
 # --- spikes ----------------------------------------------------------------------------------

@@ -56,14 +56,27 @@ class Limit:
         return self.project_id or "(organization)"
 
     def as_dict(self) -> dict:
-        return {"org": self.org_id, "project": self.project_id or None, "soft_usd": self.soft_usd,
-                "hard_usd": self.hard_usd, "quota_usd": self.quota_usd, "thresholds": list(self.thresholds)}
+        return {
+            "org": self.org_id,
+            "project": self.project_id or None,
+            "soft_usd": self.soft_usd,
+            "hard_usd": self.hard_usd,
+            "quota_usd": self.quota_usd,
+            "thresholds": list(self.thresholds),
+        }
 
 
 def _limit_view(row: BudgetLimit) -> Limit:
-    return Limit(row.org_id, row.project_id, micros_to_usd(row.soft_micros),
-                 micros_to_usd(row.hard_micros), micros_to_usd(row.quota_micros),
-                 parse_thresholds(row.thresholds), row.updated_at, row.updated_by)
+    return Limit(
+        row.org_id,
+        row.project_id,
+        micros_to_usd(row.soft_micros),
+        micros_to_usd(row.hard_micros),
+        micros_to_usd(row.quota_micros),
+        parse_thresholds(row.thresholds),
+        row.updated_at,
+        row.updated_by,
+    )
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -111,8 +124,9 @@ def parse_thresholds(value) -> tuple[int, ...]:
 # --- limits ----------------------------------------------------------------------------------
 
 
-def set_limit(actor: Actor, org_id: str, project_id: str | None = None, *, soft=KEEP, hard=KEEP, quota=KEEP,
-              thresholds=KEEP) -> Limit:
+def set_limit(
+    actor: Actor, org_id: str, project_id: str | None = None, *, soft=KEEP, hard=KEEP, quota=KEEP, thresholds=KEEP
+) -> Limit:
     """Create or change the limit of an org (project None/"") or one of its projects.
 
     Each of soft, hard, quota and thresholds is KEEP (unchanged), None (cleared; thresholds go back
@@ -146,13 +160,9 @@ def set_limit(actor: Actor, org_id: str, project_id: str | None = None, *, soft=
 def _check_order(row: BudgetLimit) -> None:
     soft, hard, quota = row.soft_micros, row.hard_micros, row.quota_micros
     if soft is not None and hard is not None and soft > hard:
-        raise ValidationError(
-            f"soft limit {_usd(soft)} must not exceed the hard limit {_usd(hard)}"
-        )
+        raise ValidationError(f"soft limit {_usd(soft)} must not exceed the hard limit {_usd(hard)}")
     if hard is not None and quota is not None and hard > quota:
-        raise ValidationError(
-            f"hard limit {_usd(hard)} must not exceed the approved quota {_usd(quota)}"
-        )
+        raise ValidationError(f"hard limit {_usd(hard)} must not exceed the approved quota {_usd(quota)}")
 
 
 def _usd(micros: int) -> str:

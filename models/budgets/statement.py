@@ -70,16 +70,32 @@ def statement(org_id: str, year: int, month: int) -> Statement:
     models = explore([org_id], start, end, ("model", "provider"), compare=False)
     pairs = explore([org_id], start, end, ("project", "model"), compare=False)
     total = projects.total_cost
-    by_project = projects.table[["project", "requests", "input_tokens", "output_tokens", "cost_usd",
-                                 "prev_cost_usd", "delta_pct"]].copy()
+    by_project = projects.table[
+        ["project", "requests", "input_tokens", "output_tokens", "cost_usd", "prev_cost_usd", "delta_pct"]
+    ].copy()
     by_model = models.table[["model", "provider", "requests", "input_tokens", "output_tokens", "cost_usd"]].copy()
     by_model["share"] = [(c / total).quantize(Decimal("0.0001")) if total else ZERO for c in by_model["cost_usd"]]
     by_project_model = pairs.table[["project", "model", "requests", "cost_usd"]].copy()
     billing = month_billing(org_id, year, month)
     return Statement(
-        org_id, name, environment, timezone, year, month, start, end, total.quantize(MICRO),
-        (projects.previous_cost or ZERO).quantize(MICRO), projects.total_requests, projects.total_tokens,
-        projects.unpriced_requests, projects.billed_total, billing, by_project, by_model, by_project_model,
+        org_id,
+        name,
+        environment,
+        timezone,
+        year,
+        month,
+        start,
+        end,
+        total.quantize(MICRO),
+        (projects.previous_cost or ZERO).quantize(MICRO),
+        projects.total_requests,
+        projects.total_tokens,
+        projects.unpriced_requests,
+        projects.billed_total,
+        billing,
+        by_project,
+        by_model,
+        by_project_model,
     )
 
 
@@ -135,24 +151,61 @@ _TEMPLATE = """<!doctype html>
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
-def render_html(s: Statement, labels: dict[str, str], money, number, percent, summary: list[tuple[str, str]],
-                notes: list[str] = (), lang: str = "en", empty: str = "(none)") -> str:
+def render_html(
+    s: Statement,
+    labels: dict[str, str],
+    money,
+    number,
+    percent,
+    summary: list[tuple[str, str]],
+    notes: list[str] = (),
+    lang: str = "en",
+    empty: str = "(none)",
+) -> str:
     """The statement as one printable HTML page; `labels` are the UI's words, `money`/`number`/`percent`
     format values the way the page does (so the download says exactly what the page says)."""
-    projects = [{"name": r.project or empty, "requests": number(r.requests),
-                 "tokens": number(r.input_tokens + r.output_tokens), "cost": money(r.cost_usd),
-                 "previous": money(r.prev_cost_usd),
-                 "change": percent(r.delta_pct) if r.delta_pct is not None else "–"}
-                for r in s.by_project.itertuples()]
-    models = [{"name": r.model or empty, "provider": r.provider or empty, "requests": number(r.requests),
-               "tokens": number(r.input_tokens + r.output_tokens), "cost": money(r.cost_usd),
-               "share": percent(r.share)} for r in s.by_model.itertuples()]
+    projects = [
+        {
+            "name": r.project or empty,
+            "requests": number(r.requests),
+            "tokens": number(r.input_tokens + r.output_tokens),
+            "cost": money(r.cost_usd),
+            "previous": money(r.prev_cost_usd),
+            "change": percent(r.delta_pct) if r.delta_pct is not None else "–",
+        }
+        for r in s.by_project.itertuples()
+    ]
+    models = [
+        {
+            "name": r.model or empty,
+            "provider": r.provider or empty,
+            "requests": number(r.requests),
+            "tokens": number(r.input_tokens + r.output_tokens),
+            "cost": money(r.cost_usd),
+            "share": percent(r.share),
+        }
+        for r in s.by_model.itertuples()
+    ]
     change = (s.total - s.previous_total) / s.previous_total if s.previous_total else None
-    total = {"requests": number(s.requests), "tokens": number(s.tokens), "cost": money(s.total),
-             "previous": money(s.previous_total), "change": percent(change) if change is not None else "–"}
+    total = {
+        "requests": number(s.requests),
+        "tokens": number(s.tokens),
+        "cost": money(s.total),
+        "previous": money(s.previous_total),
+        "change": percent(change) if change is not None else "–",
+    }
     last = date.fromordinal(s.end.toordinal() - 1)
-    return _env.from_string(_TEMPLATE).render(s=s, t=labels, projects=projects, models=models, total=total,
-                                              summary=summary, notes=list(notes), last=last, lang=lang)
+    return _env.from_string(_TEMPLATE).render(
+        s=s,
+        t=labels,
+        projects=projects,
+        models=models,
+        total=total,
+        summary=summary,
+        notes=list(notes),
+        last=last,
+        lang=lang,
+    )
 
 
 # --- per-organization summary (Organizations page) -------------------------------------------
@@ -164,9 +217,15 @@ def org_summary(org_id: str, today: date) -> dict:
     with session_scope() as session:
         people = [{"email": m.email, "role": m.role} for m in members(session, org_id)]
         sources = [
-            {"name": s.name, "provider": s.provider, "key_env": s.key_env, "enabled": s.enabled,
-             "last_success_at": s.last_success_at, "last_error": s.last_error, "rows_written": s.rows_written}
+            {
+                "name": s.name,
+                "provider": s.provider,
+                "key_env": s.key_env,
+                "enabled": s.enabled,
+                "last_success_at": s.last_success_at,
+                "last_error": s.last_error,
+                "rows_written": s.rows_written,
+            }
             for s in session.exec(select(Source).where(Source.org_id == org_id).order_by(Source.name))
         ]
-    return {"billing": billing, "credit_balance": credit_balance(org_id, today), "members": people,
-            "sources": sources}
+    return {"billing": billing, "credit_balance": credit_balance(org_id, today), "members": people, "sources": sources}

@@ -435,7 +435,9 @@ def parse_prices(text: str, path: str = "prices.toml") -> Catalog:
                 model=entry["model"].strip(),
                 since=_date(entry.get("since"), f"{where} field 'since'"),
                 prices=prices,
-                batch_multiplier=None if batch_mult is None else _decimal(batch_mult, f"{where} field 'batch_multiplier'"),
+                batch_multiplier=None
+                if batch_mult is None
+                else _decimal(batch_mult, f"{where} field 'batch_multiplier'"),
                 note=str(entry.get("note", "")),
                 line=line,
             )
@@ -505,4 +507,3 @@ def reset_catalog() -> None:
     global _current
     with _current_lock:
         _current = None
-

@@ -90,9 +90,17 @@ def overrides(text: str | None = None) -> pd.DataFrame:
     text = read_text() if text is None else text
     catalog = parse_prices(text, str(get_settings().prices_file))
     return pd.DataFrame(
-        [{"line": o.line, "provider": o.provider, "model": o.model, "since": o.since,
-          "prices": ", ".join(f"{k} = {v}" for k, v in o.prices.items()), "note": o.note}
-         for o in catalog.overrides],
+        [
+            {
+                "line": o.line,
+                "provider": o.provider,
+                "model": o.model,
+                "since": o.since,
+                "prices": ", ".join(f"{k} = {v}" for k, v in o.prices.items()),
+                "note": o.note,
+            }
+            for o in catalog.overrides
+        ],
         columns=["line", "provider", "model", "since", "prices", "note"],
     )
 
@@ -113,8 +121,9 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def render_override(provider: str, model: str, prices: Mapping[str, object], since: date | None = None,
-                    note: str = "") -> str:
+def render_override(
+    provider: str, model: str, prices: Mapping[str, object], since: date | None = None, note: str = ""
+) -> str:
     lines = ["[[override]]", f"provider = {json.dumps(provider)}", f"model = {json.dumps(model)}"]
     if since is not None:
         lines.append(f"since = {since.isoformat()}")
@@ -138,8 +147,9 @@ def _number(value, key: str) -> str:
     return text if "." in text else text + ".0"
 
 
-def with_override(text: str, provider: str, model: str, prices: Mapping[str, object], since: date | None = None,
-                  note: str = "") -> str:
+def with_override(
+    text: str, provider: str, model: str, prices: Mapping[str, object], since: date | None = None, note: str = ""
+) -> str:
     """`text` with the override for (provider, model, since) added, or replaced when it exists."""
     provider = (provider or "").strip().lower()
     model = (model or "").strip()
@@ -181,8 +191,9 @@ def _require_price_owner(session, actor: Actor) -> list[str]:
     return org_ids
 
 
-def save_text(actor: Actor, new_text: str, action: str = "price.edit", entity: str = "prices.toml",
-              before=None, after=None) -> Catalog:
+def save_text(
+    actor: Actor, new_text: str, action: str = "price.edit", entity: str = "prices.toml", before=None, after=None
+) -> Catalog:
     """Replace prices.toml with `new_text` after checking the actor and validating the whole file.
 
     Raises PermissionDenied, or PriceFileError naming the line and field; nothing is written then."""
@@ -192,24 +203,34 @@ def save_text(actor: Actor, new_text: str, action: str = "price.edit", entity: s
         catalog = parse_prices(new_text, str(path))  # validate before anything changes
         old_text = read_text()
         for org_id in org_ids or [""]:
-            record(session, actor, action, org_id, entity,
-                   before if before is not None else {"sha": _digest(old_text)},
-                   after if after is not None else {"sha": _digest(new_text)})
+            record(
+                session,
+                actor,
+                action,
+                org_id,
+                entity,
+                before if before is not None else {"sha": _digest(old_text)},
+                after if after is not None else {"sha": _digest(new_text)},
+            )
         session.flush()
         _write_atomic(path, new_text)
     reset_catalog()
     return catalog
 
 
-def set_override(actor: Actor, provider: str, model: str, prices: Mapping[str, object], since: date | None = None,
-                 note: str = "") -> Catalog:
+def set_override(
+    actor: Actor, provider: str, model: str, prices: Mapping[str, object], since: date | None = None, note: str = ""
+) -> Catalog:
     """Add or replace one [[override]] entry (owner-only, audited as price.override)."""
     text = read_text()
     new_text = with_override(text, provider, model, prices, since, note)
     entity = f"{provider.strip().lower()}/{model.strip()}" + (f" since {since}" if since else "")
     after = {k: str(v) for k, v in prices.items() if v not in (None, "")} | ({"note": note} if note else {})
-    old = [o for o in parse_prices(text).overrides
-           if (o.provider, o.model, o.since) == (provider.strip().lower(), model.strip(), since)]
+    old = [
+        o
+        for o in parse_prices(text).overrides
+        if (o.provider, o.model, o.since) == (provider.strip().lower(), model.strip(), since)
+    ]
     before = {k: str(v) for k, v in old[0].prices.items()} if old else {}
     return save_text(actor, new_text, "price.override", entity, before, after)
 
@@ -221,8 +242,14 @@ def remove_override(actor: Actor, line: int) -> Catalog:
     if entry is None:
         raise ValidationError(f"line {line}: there is no [[override]] entry starting on that line")
     entity = f"{entry.provider}/{entry.model}" + (f" since {entry.since}" if entry.since else "")
-    return save_text(actor, without_override(text, line), "price.override.remove", entity,
-                     {k: str(v) for k, v in entry.prices.items()}, {})
+    return save_text(
+        actor,
+        without_override(text, line),
+        "price.override.remove",
+        entity,
+        {k: str(v) for k, v in entry.prices.items()},
+        {},
+    )
 
 
 def _digest(text: str) -> str:
@@ -243,5 +270,17 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-__all__ = ["PriceFileError", "PermissionDenied", "ValidationError", "catalog_table", "search", "read_text",
-           "overrides", "with_override", "without_override", "save_text", "set_override", "remove_override"]
+__all__ = [
+    "PriceFileError",
+    "PermissionDenied",
+    "ValidationError",
+    "catalog_table",
+    "search",
+    "read_text",
+    "overrides",
+    "with_override",
+    "without_override",
+    "save_text",
+    "set_override",
+    "remove_override",
+]

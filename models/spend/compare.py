@@ -38,10 +38,20 @@ ZERO = Decimal(0)
 THOUSAND = Decimal(1000)
 # A short list of widely used models to start a comparison with (any catalog model can be added).
 POPULAR = (
-    ("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("openai", "gpt-4.1"), ("openai", "gpt-4.1-mini"),
-    ("openai", "gpt-4.1-nano"), ("openai", "gpt-5"), ("openai", "gpt-5-mini"), ("openai", "o4-mini"),
-    ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-pro"),
-    ("google", "gemini-2.5-flash"), ("google", "gemini-2.5-flash-lite"), ("deepseek", "deepseek-chat"),
+    ("openai", "gpt-4o"),
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4.1"),
+    ("openai", "gpt-4.1-mini"),
+    ("openai", "gpt-4.1-nano"),
+    ("openai", "gpt-5"),
+    ("openai", "gpt-5-mini"),
+    ("openai", "o4-mini"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-haiku-4-5"),
+    ("google", "gemini-2.5-pro"),
+    ("google", "gemini-2.5-flash"),
+    ("google", "gemini-2.5-flash-lite"),
+    ("deepseek", "deepseek-chat"),
     ("mistral", "mistral-small-latest"),
 )
 
@@ -106,19 +116,32 @@ class Workload:
 
     def mix(self) -> dict[str, int]:
         """Input split into uncached / cache reads / cache writes, and output, over the whole workload."""
-        inputs, cached, writes = self.total("input_tokens"), self.total("cached_input_tokens"), self.total(
-            "cache_write_tokens")
-        return {"requests": self.requests, "uncached_input_tokens": inputs - cached - writes,
-                "cached_input_tokens": cached, "cache_write_tokens": writes,
-                "output_tokens": self.total("output_tokens"), "reasoning_tokens": self.total("reasoning_tokens")}
+        inputs, cached, writes = (
+            self.total("input_tokens"),
+            self.total("cached_input_tokens"),
+            self.total("cache_write_tokens"),
+        )
+        return {
+            "requests": self.requests,
+            "uncached_input_tokens": inputs - cached - writes,
+            "cached_input_tokens": cached,
+            "cache_write_tokens": writes,
+            "output_tokens": self.total("output_tokens"),
+            "reasoning_tokens": self.total("reasoning_tokens"),
+        }
 
     @property
     def models(self) -> list[Candidate]:
         return sorted({(p.provider, p.model) for p in self.parts})
 
 
-def workload(org_ids: Sequence[str], start: date, end: date, filters: Mapping[str, Iterable[str]] | None = None,
-             catalog: Catalog | None = None) -> Workload:
+def workload(
+    org_ids: Sequence[str],
+    start: date,
+    end: date,
+    filters: Mapping[str, Iterable[str]] | None = None,
+    catalog: Catalog | None = None,
+) -> Workload:
     """The exact token mix of the usage matching `filters` in [start, end) (days in each org's zone)."""
     filters = {k: tuple(str(v) for v in vals) for k, vals in (filters or {}).items() if vals}
     for name in filters:
@@ -136,13 +159,22 @@ def workload(org_ids: Sequence[str], start: date, end: date, filters: Mapping[st
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
     keys = "provider, model, service_tier, batch, context_band"
-    sql = (f"SELECT {keys}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} FROM rollup_daily "
-           f"WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}")
+    sql = (
+        f"SELECT {keys}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} FROM rollup_daily "
+        f"WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}"
+    )
     with get_engine().connect() as conn:
         for rec in conn.execute(text(sql).bindparams(*binds), params).mappings():
-            result.parts.append(WorkloadPart(rec["provider"], rec["model"], rec["service_tier"], bool(rec["batch"]),
-                                             int(rec["context_band"] or 0),
-                                             {c: int(rec[c] or 0) for c in USAGE_COUNTERS}))
+            result.parts.append(
+                WorkloadPart(
+                    rec["provider"],
+                    rec["model"],
+                    rec["service_tier"],
+                    bool(rec["batch"]),
+                    int(rec["context_band"] or 0),
+                    {c: int(rec[c] or 0) for c in USAGE_COUNTERS},
+                )
+            )
     rows = spend(SpendQuery.make(org_ids, start, end, filters=filters), catalog)
     result.actual_cost = rows[0].cost if rows else ZERO
     return result
@@ -166,8 +198,9 @@ class Option:
         return self.cost / Decimal(self.requests) * THOUSAND
 
 
-def reprice(work: Workload, candidates: Sequence[Candidate], at: date | None = None,
-            catalog: Catalog | None = None) -> tuple[Option, list[Option]]:
+def reprice(
+    work: Workload, candidates: Sequence[Candidate], at: date | None = None, catalog: Catalog | None = None
+) -> tuple[Option, list[Option]]:
     """(today, options): the workload at `at`'s prices on its own models, and on each candidate."""
     catalog = catalog or get_catalog()
     at = at or datetime.now(UTC).date()
@@ -216,8 +249,18 @@ class Profile:
     days: int = 30
 
     @classmethod
-    def make(cls, requests_per_day, prompt_tokens, completion_tokens, cache_hit_rate=0, batch_share=0,
-             max_tokens=None, n=1, best_of=1, days=30) -> Profile:
+    def make(
+        cls,
+        requests_per_day,
+        prompt_tokens,
+        completion_tokens,
+        cache_hit_rate=0,
+        batch_share=0,
+        max_tokens=None,
+        n=1,
+        best_of=1,
+        days=30,
+    ) -> Profile:
         def number(value, name, lo=0, hi=None, whole=False):
             try:
                 result = Decimal(str(value))
@@ -249,8 +292,7 @@ class Profile:
 
     @property
     def expected_output(self) -> Decimal:
-        per_choice = self.completion_tokens if self.max_tokens is None else min(self.completion_tokens,
-                                                                                self.max_tokens)
+        per_choice = self.completion_tokens if self.max_tokens is None else min(self.completion_tokens, self.max_tokens)
         return Decimal(per_choice * self.choices)
 
     @property
@@ -267,8 +309,12 @@ class Profile:
         requests = self.monthly_requests
         output = self.worst_output if worst else self.expected_output
         cached = ZERO if worst else Decimal(self.prompt_tokens) * self.cache_hit_rate
-        return {"requests": requests, "input_tokens": Decimal(self.prompt_tokens) * requests,
-                "cached_input_tokens": cached * requests, "output_tokens": (output or ZERO) * requests}
+        return {
+            "requests": requests,
+            "input_tokens": Decimal(self.prompt_tokens) * requests,
+            "cached_input_tokens": cached * requests,
+            "output_tokens": (output or ZERO) * requests,
+        }
 
 
 @dataclass
@@ -281,8 +327,9 @@ class WhatIfRow:
     notes: tuple[str, ...] = ()
 
 
-def _split_cost(catalog: Catalog, candidate: Candidate, at: date, counters: Mapping[str, Decimal],
-                batch_share: Decimal, band: int) -> tuple[Decimal | None, list[str]]:
+def _split_cost(
+    catalog: Catalog, candidate: Candidate, at: date, counters: Mapping[str, Decimal], batch_share: Decimal, band: int
+) -> tuple[Decimal | None, list[str]]:
     """Cost of `counters` with `batch_share` of them at the batch price."""
     total, notes = ZERO, []
     for batch, share in ((False, 1 - batch_share), (True, batch_share)):
@@ -296,8 +343,9 @@ def _split_cost(catalog: Catalog, candidate: Candidate, at: date, counters: Mapp
     return total, notes
 
 
-def what_if(profile: Profile, candidates: Sequence[Candidate], at: date | None = None,
-            catalog: Catalog | None = None) -> list[WhatIfRow]:
+def what_if(
+    profile: Profile, candidates: Sequence[Candidate], at: date | None = None, catalog: Catalog | None = None
+) -> list[WhatIfRow]:
     """Expected and worst-case monthly cost of `profile` on each candidate, cheapest first."""
     catalog = catalog or get_catalog()
     at = at or datetime.now(UTC).date()
@@ -308,8 +356,11 @@ def what_if(profile: Profile, candidates: Sequence[Candidate], at: date | None =
         worst = None
         if expected is not None and profile.worst_output is not None:
             worst, _ = _split_cost(catalog, candidate, at, profile.counters(worst=True), profile.batch_share, band)
-        per_1k = (expected / profile.monthly_requests * THOUSAND
-                  if expected is not None and profile.monthly_requests else None)
+        per_1k = (
+            expected / profile.monthly_requests * THOUSAND
+            if expected is not None and profile.monthly_requests
+            else None
+        )
         rows.append(WhatIfRow(*candidate, expected, worst, per_1k, tuple(notes)))
     rows.sort(key=lambda r: (r.expected is None, r.expected or ZERO, r.model))
     return rows
@@ -322,21 +373,28 @@ def what_if(profile: Profile, candidates: Sequence[Candidate], at: date | None =
 _ENCODINGS = {
     "cl100k_base": {
         "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-        "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
-        "special_tokens": {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
-                           "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276},
+        "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501 (tiktoken's pattern, verbatim)
+        "special_tokens": {
+            "<|endoftext|>": 100257,
+            "<|fim_prefix|>": 100258,
+            "<|fim_middle|>": 100259,
+            "<|fim_suffix|>": 100260,
+            "<|endofprompt|>": 100276,
+        },
     },
     "o200k_base": {
         "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-        "pat_str": "|".join([
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-            r"""\p{N}{1,3}""",
-            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-            r"""\s*[\r\n]+""",
-            r"""\s+(?!\S)""",
-            r"""\s+""",
-        ]),
+        "pat_str": "|".join(
+            [
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""\p{N}{1,3}""",
+                r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+                r"""\s*[\r\n]+""",
+                r"""\s+(?!\S)""",
+                r"""\s+""",
+            ]
+        ),
         "special_tokens": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     },
 }
@@ -369,9 +427,12 @@ def encoding(name: str):
             data = gzip.decompress(path.read_bytes())
             if hashlib.sha256(data).hexdigest() != spec["sha256"]:
                 raise CompareError(f"{path}: not tiktoken's {name} (sha256 differs); reinstall bpe-openai")
-            ranks = {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in data.splitlines() if line)}
-            enc = tiktoken.Encoding(name, pat_str=spec["pat_str"], mergeable_ranks=ranks,
-                                    special_tokens=spec["special_tokens"])
+            ranks = {
+                base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in data.splitlines() if line)
+            }
+            enc = tiktoken.Encoding(
+                name, pat_str=spec["pat_str"], mergeable_ranks=ranks, special_tokens=spec["special_tokens"]
+            )
         _encoders[name] = enc
         return enc
 
@@ -407,8 +468,9 @@ def count_tokens(prompt: str, provider: str, model: str) -> TokenCount:
     return TokenCount(provider, model, tokens, f"≈ tiktoken {name}", False)
 
 
-def call_cost(candidate: Candidate, prompt_tokens: int, output_tokens: int, at: date | None = None,
-              catalog: Catalog | None = None) -> Decimal | None:
+def call_cost(
+    candidate: Candidate, prompt_tokens: int, output_tokens: int, at: date | None = None, catalog: Catalog | None = None
+) -> Decimal | None:
     """The cost of one call with these token counts (None when the catalog has no price)."""
     catalog = catalog or get_catalog()
     at = at or datetime.now(UTC).date()
@@ -445,8 +507,10 @@ def parse_scores(content: str | bytes, catalog: Catalog | None = None, source: s
     columns = [c.strip().lower() for c in header]
     for required in ("model", "score"):
         if required not in columns:
-            raise CompareError(f"{source} line {header_line}: the header must name the columns model and score "
-                               f"(found {', '.join(columns) or 'nothing'})")
+            raise CompareError(
+                f"{source} line {header_line}: the header must name the columns model and score "
+                f"(found {', '.join(columns) or 'nothing'})"
+            )
     known = set(catalog_models(catalog))
     scores, errors, seen = [], [], {}
     for line, row in rows[1:]:
@@ -468,8 +532,10 @@ def parse_scores(content: str | bytes, catalog: Catalog | None = None, source: s
             continue
         provider = cells.get("provider", "").lower() or catalog.infer_provider(model)
         if not provider or ((provider, model) not in known and catalog.resolve(provider, model, date.today()) is None):
-            errors.append(f"line {line} field 'model': {model!r} is not in the price catalog"
-                          + ("" if cells.get("provider") else " (add a provider column if the name is ambiguous)"))
+            errors.append(
+                f"line {line} field 'model': {model!r} is not in the price catalog"
+                + ("" if cells.get("provider") else " (add a provider column if the name is ambiguous)")
+            )
             continue
         if (provider, model) in seen:
             errors.append(f"line {line} field 'model': {model!r} is already on line {seen[(provider, model)]}")
@@ -484,19 +550,24 @@ def parse_scores(content: str | bytes, catalog: Catalog | None = None, source: s
     return scores
 
 
-def frontier(scores: Sequence[Score], profile: Profile, at: date | None = None,
-             catalog: Catalog | None = None) -> pd.DataFrame:
+def frontier(
+    scores: Sequence[Score], profile: Profile, at: date | None = None, catalog: Catalog | None = None
+) -> pd.DataFrame:
     """model, provider, score, cost_per_1k (Decimal, the profile's expected cost per 1,000 requests) and
     dominated: True when another model costs no more and scores at least as well, one of them strictly."""
     rows = what_if(profile, [(s.provider, s.model) for s in scores], at, catalog)
     cost = {(r.provider, r.model): r.per_1k_requests for r in rows}
-    records = [{"model": s.model, "provider": s.provider, "score": s.score, "cost_per_1k": cost[(s.provider, s.model)]}
-               for s in scores]
+    records = [
+        {"model": s.model, "provider": s.provider, "score": s.score, "cost_per_1k": cost[(s.provider, s.model)]}
+        for s in scores
+    ]
     for record in records:
         c, q = record["cost_per_1k"], record["score"]
         record["dominated"] = c is None or any(
-            other is not record and other["cost_per_1k"] is not None
-            and other["cost_per_1k"] <= c and other["score"] >= q
+            other is not record
+            and other["cost_per_1k"] is not None
+            and other["cost_per_1k"] <= c
+            and other["score"] >= q
             and (other["cost_per_1k"] < c or other["score"] > q)
             for other in records
         )

@@ -177,8 +177,13 @@ def explore(
                     continue
                 record = dict(zip(group_by, key))
                 record.update(dict.fromkeys(COUNTER_COLUMNS, 0))
-                record.update(cost_usd=ZERO, unpriced_requests=0, prev_cost_usd=before, delta_usd=-before,
-                              delta_pct=Decimal(-1) if before else None)
+                record.update(
+                    cost_usd=ZERO,
+                    unpriced_requests=0,
+                    prev_cost_usd=before,
+                    delta_usd=-before,
+                    delta_pct=Decimal(-1) if before else None,
+                )
                 records.append(record)
             columns += ["prev_cost_usd", "delta_usd", "delta_pct"]
 
@@ -194,7 +199,7 @@ def explore(
             for r in wanted:
                 sums[tuple(_billed_key(r, k, grain) for k in keys)] += r["amount_usd"]
             index = {tuple(rec[k] for k in keys): rec for rec in records}
-            for key, amount in sums.items():
+            for key in sums:
                 if key not in index:
                     record = dict(zip(keys, key))
                     record.update(dict.fromkeys(COUNTER_COLUMNS, 0))
@@ -221,8 +226,7 @@ def explore(
 
 def _series(rows, grain, color) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"period": r.keys[grain], "group": str(r.keys[color[0]]) if color else "", "cost_usd": r.cost}
-         for r in rows],
+        [{"period": r.keys[grain], "group": str(r.keys[color[0]]) if color else "", "cost_usd": r.cost} for r in rows],
         columns=["period", "group", "cost_usd"],
     )
 
@@ -235,25 +239,42 @@ def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[dict]:
     if not org_ids:
         return []
     with get_engine().connect() as conn:
-        zones = dict(conn.execute(
-            text("SELECT id, timezone FROM organization WHERE id IN :orgs").bindparams(
-                bindparam("orgs", expanding=True)), {"orgs": list(org_ids)}).all())
+        zones = dict(
+            conn.execute(
+                text("SELECT id, timezone FROM organization WHERE id IN :orgs").bindparams(
+                    bindparam("orgs", expanding=True)
+                ),
+                {"orgs": list(org_ids)},
+            ).all()
+        )
         lo = datetime.combine(start - timedelta(days=1), time(), UTC)
         hi = datetime.combine(end + timedelta(days=1), time(), UTC)
-        result = conn.execute(
-            text("SELECT org_id, provider, project_id, model, bucket_start, amount_micros FROM billed_cost "
-                 "WHERE org_id IN :orgs AND bucket_start >= :lo AND bucket_start < :hi").bindparams(
-                bindparam("orgs", expanding=True)),
-            {"orgs": list(org_ids), "lo": bind_time(conn, lo), "hi": bind_time(conn, hi)},
-        ).mappings().all()
+        result = (
+            conn.execute(
+                text(
+                    "SELECT org_id, provider, project_id, model, bucket_start, amount_micros FROM billed_cost "
+                    "WHERE org_id IN :orgs AND bucket_start >= :lo AND bucket_start < :hi"
+                ).bindparams(bindparam("orgs", expanding=True)),
+                {"orgs": list(org_ids), "lo": bind_time(conn, lo), "hi": bind_time(conn, hi)},
+            )
+            .mappings()
+            .all()
+        )
     out = []
     for rec in result:
         moment = UTCDateTime().process_result_value(_as_datetime(rec["bucket_start"]), None)
         day = moment.astimezone(ZoneInfo(zones.get(rec["org_id"]) or "UTC")).date()
         if start <= day < end:
-            out.append({"org_id": rec["org_id"], "provider": rec["provider"], "project_id": rec["project_id"],
-                        "model": rec["model"], "day": day,
-                        "amount_usd": Decimal(int(rec["amount_micros"])) * MICRO})
+            out.append(
+                {
+                    "org_id": rec["org_id"],
+                    "provider": rec["provider"],
+                    "project_id": rec["project_id"],
+                    "model": rec["model"],
+                    "day": day,
+                    "amount_usd": Decimal(int(rec["amount_micros"])) * MICRO,
+                }
+            )
     return out
 
 
@@ -291,8 +312,9 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
         for table, columns in by_table.items():
             listed = ", ".join(columns)
             rows = conn.execute(
-                text(f"SELECT {listed} FROM {table} WHERE org_id IN :orgs AND day >= :s AND day < :e "
-                     f"GROUP BY {listed}").bindparams(bindparam("orgs", expanding=True)),
+                text(
+                    f"SELECT {listed} FROM {table} WHERE org_id IN :orgs AND day >= :s AND day < :e GROUP BY {listed}"
+                ).bindparams(bindparam("orgs", expanding=True)),
                 {"orgs": list(org_ids), "s": start, "e": end},
             )
             for row in rows:
@@ -311,8 +333,13 @@ def neutralize(value):
     return value
 
 
-def display_frame(result: Explore, rate: Decimal = Decimal(1), labels: Mapping[str, str] | None = None,
-                  empty: str = "(none)", total: str | None = None) -> pd.DataFrame:
+def display_frame(
+    result: Explore,
+    rate: Decimal = Decimal(1),
+    labels: Mapping[str, str] | None = None,
+    empty: str = "(none)",
+    total: str | None = None,
+) -> pd.DataFrame:
     """The table as shown: money in display units (exact Decimal), blank keys named, columns labelled.
 
     With `total`, a last row holding the column totals (named `total` in the first column)."""
@@ -326,8 +353,9 @@ def display_frame(result: Explore, rate: Decimal = Decimal(1), labels: Mapping[s
     for column in money:
         frame[column] = [(Decimal(v) * factor).quantize(MICRO) for v in frame[column]]
     if "delta_pct" in frame.columns:
-        frame["delta_pct"] = [None if v is None or v != v else Decimal(v).quantize(Decimal("0.0001"))
-                              for v in frame["delta_pct"]]
+        frame["delta_pct"] = [
+            None if v is None or v != v else Decimal(v).quantize(Decimal("0.0001")) for v in frame["delta_pct"]
+        ]
     if total is not None:
         row = {c: "" for c in keys}
         if keys:

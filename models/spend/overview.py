@@ -45,13 +45,18 @@ def overview(org_id: str, today: date, history_days: int = 60) -> Overview:
     projects = spend(SpendQuery.make(org_id, first, end, by=("project",)))
     days = [(date.fromisoformat(r.keys["day"]), r) for r in by_day]
     daily = pd.DataFrame(
-        [{"day": day, "cost_usd": float(r.cost), "requests": r.counters["requests"]} for day, r in days
-         if day >= hist_start],
+        [
+            {"day": day, "cost_usd": float(r.cost), "requests": r.counters["requests"]}
+            for day, r in days
+            if day >= hist_start
+        ],
         columns=["day", "cost_usd", "requests"],
     )
     mtd_cost = sum((r.cost for r in models), Decimal(0))
-    unpriced = sorted((r for r in models if r.unpriced_requests or r.unpriced_tokens),
-                      key=lambda r: (str(r.keys["provider"]), str(r.keys["model"])))
+    unpriced = sorted(
+        (r for r in models if r.unpriced_requests or r.unpriced_tokens),
+        key=lambda r: (str(r.keys["provider"]), str(r.keys["model"])),
+    )
     return Overview(
         org_id=org_id,
         today=today,
@@ -62,9 +67,16 @@ def overview(org_id: str, today: date, history_days: int = 60) -> Overview:
         daily=daily,
         top_models=_top(models, ("model", "provider"), mtd_cost),
         top_projects=_top(projects, ("project",), mtd_cost),
-        unpriced=[{"provider": r.keys["provider"], "model": r.keys["model"], "requests": r.counters["requests"],
-                   "input_tokens": r.counters["input_tokens"], "output_tokens": r.counters["output_tokens"]}
-                  for r in unpriced],
+        unpriced=[
+            {
+                "provider": r.keys["provider"],
+                "model": r.keys["model"],
+                "requests": r.counters["requests"],
+                "input_tokens": r.counters["input_tokens"],
+                "output_tokens": r.counters["output_tokens"],
+            }
+            for r in unpriced
+        ],
         last_usage_day=last_usage_day(org_id),
     )
 
@@ -74,7 +86,8 @@ def _top(rows, keys, total: Decimal, limit: int = 8) -> pd.DataFrame:
     for r in sorted(rows, key=lambda r: r.cost, reverse=True)[:limit]:
         record = {k: r.keys[k] or "(none)" for k in keys}
         record.update(
-            cost_usd=float(r.cost), requests=r.counters["requests"],
+            cost_usd=float(r.cost),
+            requests=r.counters["requests"],
             share=float(r.cost / total) if total else 0.0,
         )
         records.append(record)
@@ -83,7 +96,6 @@ def _top(rows, keys, total: Decimal, limit: int = 8) -> pd.DataFrame:
 
 def last_usage_day(org_id: str) -> date | None:
     from sqlalchemy import text
-
 
     with get_engine().connect() as conn:
         value = conn.execute(text("SELECT MAX(day) FROM rollup_daily WHERE org_id = :o"), {"o": org_id}).scalar()

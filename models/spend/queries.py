@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from sqlalchemy import bindparam, text
 
@@ -13,7 +13,6 @@ from models.db import get_engine
 from models.pricing.catalog import Catalog, get_catalog
 from models.spend.rollups import daily_table
 from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS, USAGE_DIMENSIONS
-from models.units import MICRO
 
 # `--by` names and the rollup column each one reads; week and month derive from the day.
 BY_COLUMNS = {
@@ -69,10 +68,6 @@ class SpendRow:
     cost: Decimal = Decimal(0)
     unpriced_requests: int = 0
     unpriced_tokens: int = 0
-
-    @property
-    def cost_micros(self) -> int:
-        return int((self.cost / MICRO).to_integral_value(ROUND_HALF_EVEN))
 
 
 def key_value(name: str, day: date | None, value):
@@ -140,8 +135,11 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         if terms is _UNSEEN:
             provider, model, tier, batch, band, price_date = price_key
             price = catalog.resolve(provider, model, _as_date(price_date), tier, bool(batch), int(band or 0))
-            terms = terms_of[price_key] = None if price is None else [
-                (_COUNTER_AT[c], coefficient) for c, coefficient in price.coefficients.items()]
+            terms = terms_of[price_key] = (
+                None
+                if price is None
+                else [(_COUNTER_AT[c], coefficient) for c, coefficient in price.coefficients.items()]
+            )
         if terms is None:
             acc[width + 1] += counts[_REQUESTS]
             acc[width + 2] += counts[_INPUT] + counts[_OUTPUT]
@@ -154,8 +152,15 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     out = []
     for key in sorted(sums, key=_sort_key):
         acc = sums[key]
-        out.append(SpendRow(dict(zip(query.by, key)), dict(zip(USAGE_COUNTERS, acc[:width])), acc[width],
-                            acc[width + 1], acc[width + 2]))
+        out.append(
+            SpendRow(
+                dict(zip(query.by, key)),
+                dict(zip(USAGE_COUNTERS, acc[:width])),
+                acc[width],
+                acc[width + 1],
+                acc[width + 2],
+            )
+        )
     return out
 
 
@@ -178,8 +183,10 @@ def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
 
 _COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
 # What identifies a row of each daily rollup within one org (its unique key without org_id).
-_ROW_KEYS = {"rollup_daily": {"day", "price_date", *USAGE_DIMENSIONS},
-             "rollup_daily_project": {"day", "price_date", *PROJECT_DIMENSIONS}}
+_ROW_KEYS = {
+    "rollup_daily": {"day", "price_date", *USAGE_DIMENSIONS},
+    "rollup_daily_project": {"day", "price_date", *PROJECT_DIMENSIONS},
+}
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
 _UNSEEN = object()
 
@@ -192,14 +199,3 @@ def _as_date(value) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
-
-
-def unpriced_models(org_ids: Iterable[str], start: date, end: date, catalog: Catalog | None = None) -> list[dict]:
-    """Models with usage but no price in the catalog, with their token counts."""
-    rows = spend(SpendQuery.make(org_ids, start, end, by=("provider", "model")), catalog)
-    return [
-        {"provider": r.keys["provider"], "model": r.keys["model"], "requests": r.counters["requests"],
-         "input_tokens": r.counters["input_tokens"], "output_tokens": r.counters["output_tokens"]}
-        for r in rows
-        if r.unpriced_requests or r.unpriced_tokens
-    ]

@@ -36,8 +36,10 @@ def _day(value) -> date:
 
 def _providers(conn, org_id: str) -> list[str]:
     rows = conn.execute(
-        text("SELECT DISTINCT provider FROM source WHERE org_id = :org "
-             "UNION SELECT DISTINCT provider FROM billed_cost WHERE org_id = :org"),
+        text(
+            "SELECT DISTINCT provider FROM source WHERE org_id = :org "
+            "UNION SELECT DISTINCT provider FROM billed_cost WHERE org_id = :org"
+        ),
         {"org": org_id},
     ).all()
     return sorted(r[0] for r in rows)
@@ -53,24 +55,36 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
         if not providers:
             return []
         sums = ", ".join(f"SUM({c}) AS {c}" for c in USAGE_COUNTERS)
-        usage = conn.execute(
-            text(f"SELECT price_date, provider, project_id, model, service_tier, batch, context_band, {sums} "
-                 "FROM rollup_daily WHERE org_id = :org AND price_date >= :start AND price_date < :end "
-                 "AND provider IN :providers "
-                 "GROUP BY price_date, provider, project_id, model, service_tier, batch, context_band")
-            .bindparams(bindparam("providers", expanding=True)),
-            {"org": org_id, "start": start, "end": end, "providers": providers},
-        ).mappings().all()
+        usage = (
+            conn.execute(
+                text(
+                    f"SELECT price_date, provider, project_id, model, service_tier, batch, context_band, {sums} "
+                    "FROM rollup_daily WHERE org_id = :org AND price_date >= :start AND price_date < :end "
+                    "AND provider IN :providers "
+                    "GROUP BY price_date, provider, project_id, model, service_tier, batch, context_band"
+                ).bindparams(bindparam("providers", expanding=True)),
+                {"org": org_id, "start": start, "end": end, "providers": providers},
+            )
+            .mappings()
+            .all()
+        )
         bills = conn.execute(
-            text("SELECT bucket_start, provider, project_id, SUM(amount_micros) AS micros FROM billed_cost "
-                 "WHERE org_id = :org AND currency = 'USD' AND bucket_start >= :a AND bucket_start < :b "
-                 "GROUP BY bucket_start, provider, project_id").columns(bucket_start=UTCDateTime()),
-            {"org": org_id, "a": bind_time(conn, datetime.combine(start, time(), UTC)), "b": bind_time(conn, datetime.combine(end, time(), UTC))},
+            text(
+                "SELECT bucket_start, provider, project_id, SUM(amount_micros) AS micros FROM billed_cost "
+                "WHERE org_id = :org AND currency = 'USD' AND bucket_start >= :a AND bucket_start < :b "
+                "GROUP BY bucket_start, provider, project_id"
+            ).columns(bucket_start=UTCDateTime()),
+            {
+                "org": org_id,
+                "a": bind_time(conn, datetime.combine(start, time(), UTC)),
+                "b": bind_time(conn, datetime.combine(end, time(), UTC)),
+            },
         ).all()
     for rec in usage:
         day = _day(rec["price_date"])
-        price = catalog.resolve(rec["provider"], rec["model"], day, rec["service_tier"], bool(rec["batch"]),
-                                int(rec["context_band"] or 0))
+        price = catalog.resolve(
+            rec["provider"], rec["model"], day, rec["service_tier"], bool(rec["batch"]), int(rec["context_band"] or 0)
+        )
         key = (day, rec["provider"], rec["project_id"])
         est[key] += price.cost({c: int(rec[c] or 0) for c in USAGE_COUNTERS}) if price is not None else Decimal(0)
     for bucket_start, provider, project, micros in bills:
@@ -78,11 +92,17 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
     out = []
     for key in sorted(set(est) | set(billed)):
         e, b = est.get(key, Decimal(0)).quantize(MICRO), billed.get(key, Decimal(0)).quantize(MICRO)
-        out.append({"day": key[0].isoformat(), "provider": key[1], "project": key[2], "estimated_usd": e,
-                    "billed_usd": b, "drift_pct": drift_pct(e, b)})
+        out.append(
+            {
+                "day": key[0].isoformat(),
+                "provider": key[1],
+                "project": key[2],
+                "estimated_usd": e,
+                "billed_usd": b,
+                "drift_pct": drift_pct(e, b),
+            }
+        )
     return out
-
-
 
 
 def totals(rows: list[dict]) -> dict:

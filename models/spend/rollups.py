@@ -28,6 +28,8 @@ def daily_table(columns) -> str:
     """The daily rollup a query touching these columns should read: rollup_daily_project unless it
     needs the api key or user (the smaller table holds the same sums without them)."""
     return "rollup_daily" if any(c in KEY_COLUMNS for c in columns) else "rollup_daily_project"
+
+
 _SUMS = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
 _COUNTERS = ", ".join(USAGE_COUNTERS)
 
@@ -89,8 +91,7 @@ def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
         )
     rows = conn.execute(
         text(
-            f"SELECT hour, {_DIMS}, {_COUNTERS} FROM rollup_hourly "
-            f"WHERE org_id = :org AND hour >= :h0 AND hour < :h1"
+            f"SELECT hour, {_DIMS}, {_COUNTERS} FROM rollup_hourly WHERE org_id = :org AND hour >= :h0 AND hour < :h1"
         ).columns(hour=_utc_type()),
         {"org": org_id, "h0": bind_time(conn, h0), "h1": bind_time(conn, h1)},
     )
@@ -148,7 +149,10 @@ def _record_state(conn: Connection, org_id: str, tz_name: str) -> None:
     ).rowcount
     if not updated:
         conn.execute(
-            text("INSERT INTO rollup_state (org_id, timezone, catalog_fingerprint, updated_at) VALUES (:org, :tz, '', :now)"),
+            text(
+                "INSERT INTO rollup_state (org_id, timezone, catalog_fingerprint, updated_at) "
+                "VALUES (:org, :tz, '', :now)"
+            ),
             {"tz": tz_name, "org": org_id, "now": bind_time(conn, datetime.now(UTC))},
         )
 
@@ -170,24 +174,46 @@ def add_increments(conn: Connection, hourly: dict[tuple, list[int]]) -> None:
         daily: dict[tuple, list[int]] = defaultdict(lambda: [0] * n)
         hourly_rows = []
         for (hour, *dims), values in rows.items():
-            hourly_rows.append({"hour": hour, "org_id": org_id, **dict(zip(USAGE_DIMENSIONS, dims)),
-                                **dict(zip(USAGE_COUNTERS, values))})
+            hourly_rows.append(
+                {
+                    "hour": hour,
+                    "org_id": org_id,
+                    **dict(zip(USAGE_DIMENSIONS, dims)),
+                    **dict(zip(USAGE_COUNTERS, values)),
+                }
+            )
             acc = daily[(hour.astimezone(tz).date(), hour.date(), *dims)]
             for i, value in enumerate(values):
                 acc[i] += value
-        daily_rows = [{"day": day, "price_date": price_date, "org_id": org_id, **dict(zip(USAGE_DIMENSIONS, dims)),
-                       **dict(zip(USAGE_COUNTERS, values))} for (day, price_date, *dims), values in daily.items()]
-        project_rows = [{"day": day, "price_date": price_date, "org_id": org_id,
-                         **dict(zip(PROJECT_DIMENSIONS, dims)), **dict(zip(USAGE_COUNTERS, values))}
-                        for (day, price_date, *dims), values in _project_sums(daily).items()]
+        daily_rows = [
+            {
+                "day": day,
+                "price_date": price_date,
+                "org_id": org_id,
+                **dict(zip(USAGE_DIMENSIONS, dims)),
+                **dict(zip(USAGE_COUNTERS, values)),
+            }
+            for (day, price_date, *dims), values in daily.items()
+        ]
+        project_rows = [
+            {
+                "day": day,
+                "price_date": price_date,
+                "org_id": org_id,
+                **dict(zip(PROJECT_DIMENSIONS, dims)),
+                **dict(zip(USAGE_COUNTERS, values)),
+            }
+            for (day, price_date, *dims), values in _project_sums(daily).items()
+        ]
         _upsert_add(conn, "rollup_hourly", ("hour",), hourly_rows)
         _upsert_add(conn, "rollup_daily", ("day", "price_date"), daily_rows)
         _upsert_add(conn, "rollup_daily_project", ("day", "price_date"), project_rows, PROJECT_ROLLUP_KEY)
         _record_state(conn, org_id, tz.key)
 
 
-def _upsert_add(conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict],
-                key: tuple[str, ...] = ROLLUP_KEY) -> None:
+def _upsert_add(
+    conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict], key: tuple[str, ...] = ROLLUP_KEY
+) -> None:
     """executemany straight on the driver: this runs for every ingest batch, under the write lock."""
     if not rows:
         return
@@ -204,8 +230,9 @@ def _upsert_add(conn: Connection, table: str, time_keys: tuple[str, ...], rows: 
     for row in rows:
         value = [row[c] for c in columns]
         if sqlite:  # the exact text SQLAlchemy's types store for times and dates
-            value[: len(time_keys)] = [sqlite_text(v) if isinstance(v, datetime) else v.isoformat()
-                                       for v in value[: len(time_keys)]]
+            value[: len(time_keys)] = [
+                sqlite_text(v) if isinstance(v, datetime) else v.isoformat() for v in value[: len(time_keys)]
+            ]
         values.append(value)
     cursor = conn.connection.cursor()
     try:
@@ -226,11 +253,13 @@ def fill_project_rollup(engine=None) -> bool:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
-        filled = conn.execute(text(
-            f"INSERT INTO rollup_daily_project (day, price_date, {dims}, {_COUNTERS}) "
-            f"SELECT day, price_date, {dims}, {sums} FROM rollup_daily "
-            f"WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_project) GROUP BY day, price_date, {dims}"
-        )).rowcount
+        filled = conn.execute(
+            text(
+                f"INSERT INTO rollup_daily_project (day, price_date, {dims}, {_COUNTERS}) "
+                f"SELECT day, price_date, {dims}, {sums} FROM rollup_daily "
+                f"WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_project) GROUP BY day, price_date, {dims}"
+            )
+        ).rowcount
     return bool(filled)
 
 
@@ -265,8 +294,10 @@ def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) 
     for org_id, (lo, hi) in touched.items():
         ids.append(
             conn.execute(
-                text('INSERT INTO rollup_dirty (org_id, start, "end", created_at) VALUES (:org, :lo, :hi, :now) '
-                     "RETURNING id"),
+                text(
+                    'INSERT INTO rollup_dirty (org_id, start, "end", created_at) VALUES (:org, :lo, :hi, :now) '
+                    "RETURNING id"
+                ),
                 {
                     "org": org_id,
                     "lo": bind_time(conn, floor_hour(lo)),
@@ -323,18 +354,6 @@ def _delete_marks(conn: Connection, ids: list[int]) -> None:
         conn.execute(text(f"DELETE FROM rollup_dirty WHERE id IN ({marks})"), {f"i{n}": v for n, v in enumerate(chunk)})
 
 
-def stale_orgs() -> list[str]:
-    """Orgs whose time zone changed since their daily rollup was built."""
-    with get_engine().connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT o.id FROM organization o JOIN rollup_state s ON s.org_id = o.id "
-                "WHERE s.timezone <> o.timezone"
-            )
-        ).all()
-    return [r[0] for r in rows]
-
-
 def touch(touched: dict[str, tuple[datetime, datetime]], org_id: str, moments: Iterable[datetime]) -> None:
     """Widen an org's touched range to include these moments."""
     moments = list(moments)
@@ -345,4 +364,3 @@ def touch(touched: dict[str, tuple[datetime, datetime]], org_id: str, moments: I
         old_lo, old_hi = touched[org_id]
         lo, hi = min(lo, old_lo), max(hi, old_hi)
     touched[org_id] = (lo, hi)
-

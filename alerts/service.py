@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import text
+
 from alerts import outbox
 from alerts.render import render
 from alerts.rules import Candidate, org_candidates
@@ -158,8 +160,6 @@ class Watcher:
         self.since = datetime.now(UTC)
 
     def __call__(self) -> None:
-        from sqlalchemy import text
-
         started = datetime.now(UTC)
         with get_engine().connect() as conn:
             rows = conn.execute(

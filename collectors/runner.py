@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
+from sqlmodel import Session, select
 
 from collectors.base import upsert_buckets
 from collectors.http import AuthError, CollectError, RetryPolicy, make_client, scrub
@@ -176,8 +177,6 @@ def _acquire(source_id: int, billed: bool | None, wait: bool) -> list[threading.
 
 
 def load_source(source_id: int | None = None, name: str | None = None) -> Source | None:
-    from sqlmodel import Session, select
-
     with Session(get_engine(), expire_on_commit=False) as session:
         if source_id is not None:
             return session.get(Source, source_id)

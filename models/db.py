@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, Table, event
 from sqlalchemy.dialects.postgresql import Insert
@@ -106,8 +108,6 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite)
@@ -147,7 +147,6 @@ def sqlite_writer_lock(engine: Engine | None = None) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    import fcntl
 
     with open(f"{database}.writer-lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

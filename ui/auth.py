@@ -68,6 +68,7 @@ def _sso_email() -> str | None:
 def sso_providers() -> list[str | None] | None:
     """None when OIDC is not configured; else the providers to offer ([None] for the default one)."""
     try:
+        # lazy and guarded: a private Streamlit module; if a release moves it, password sign-in still works.
         from streamlit.auth_util import get_secrets_auth_section
 
         section = get_secrets_auth_section()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
 from models.access.orgs import list_orgs
@@ -105,8 +106,6 @@ def model_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tuple, candidates: tuple, at: date):
     """(workload, today's option, a frame per candidate: model, provider, current, cost_usd, per_1k_usd,
     saving_usd, saving_pct, notes) for the comparison page; money columns are USD Decimals."""
-    import pandas as pd
-
     work = workload(org_ids, start, end, dict(filters))
     if not work.parts:
         return work, None, pd.DataFrame()
@@ -132,8 +131,6 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def what_if_data(profile, candidates: tuple, at: date):
     """model, provider, expected_usd, worst_usd, per_1k_usd, notes per candidate (cheapest first)."""
-    import pandas as pd
-
     rows = what_if(profile, candidates, at)
     return pd.DataFrame(
         [
@@ -153,8 +150,6 @@ def what_if_data(profile, candidates: tuple, at: date):
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False, max_entries=64)
 def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
     """model, provider, tokens, exact, method, cost_usd (one call), per_1k_usd per candidate."""
-    import pandas as pd
-
     rows = []
     for provider, model in candidates:
         count = count_tokens(prompt, provider, model)

@@ -18,7 +18,7 @@ from importlib.metadata import version as _pkg_version
 from pathlib import Path
 
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelPrice, TieredPrices
+from genai_prices.types import ModelPrice, TieredPrices, Usage
 from genai_prices.units import (
     _get_registry,  # the registry is the only list of valid price keys
 )
@@ -133,8 +133,6 @@ class Price:
         return coefficients
 
     def _genai_cost(self, usage: dict[str, int]) -> Decimal:
-        from genai_prices.types import Usage
-
         return self.model_price.calc_price(Usage(**usage))["total_price"]
 
     def cost(self, counts: Mapping[str, int]) -> Decimal:

@@ -7,6 +7,7 @@ row is written for every organization, since a price change re-prices every orga
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -253,8 +254,6 @@ def remove_override(actor: Actor, line: int) -> Catalog:
 
 
 def _digest(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -12,6 +12,7 @@ Four modes:
 
 from __future__ import annotations
 
+import base64
 import csv
 import gzip
 import hashlib
@@ -26,6 +27,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pandas as pd
+import tiktoken
 from sqlalchemy import bindparam, text
 from tiktoken.model import encoding_name_for_model
 
@@ -420,10 +422,6 @@ def encoding(name: str):
         path = _rank_file(name)
         enc = None
         if path is not None:
-            import base64
-
-            import tiktoken
-
             data = gzip.decompress(path.read_bytes())
             if hashlib.sha256(data).hexdigest() != spec["sha256"]:
                 raise CompareError(f"{path}: not tiktoken's {name} (sha256 differs); reinstall bpe-openai")

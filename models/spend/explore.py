@@ -395,6 +395,7 @@ def _csv_value(value):
 def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[str, str]] = ()) -> bytes:
     """An .xlsx of exactly these rows and columns (plus a sheet of what was asked for); text cells that
     look like formulas are quoted and stored as text."""
+    # lazy: openpyxl takes 0.2-0.4 s to import and only an Excel download needs it.
     from openpyxl import Workbook
     from openpyxl.styles import Font
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pandas as pd
+from sqlalchemy import text
 
 from models.db import get_engine
 from models.spend.queries import SpendQuery, spend
@@ -95,8 +96,6 @@ def _top(rows, keys, total: Decimal, limit: int = 8) -> pd.DataFrame:
 
 
 def last_usage_day(org_id: str) -> date | None:
-    from sqlalchemy import text
-
     with get_engine().connect() as conn:
         value = conn.execute(text("SELECT MAX(day) FROM rollup_daily WHERE org_id = :o"), {"o": org_id}).scalar()
     if value is None:

@@ -1,4 +1,4 @@
-"""Time to forecast 1,000 org/project series (models/forecast.py), alone and the way alerts do it.
+"""Time to forecast 1,000 org/project series (models/budgets/forecast.py), alone and the way alerts do it.
 
 The database holds 100 orgs x 10 projects, 520 days of daily spend each (everything the forecast
 reads: the month in progress, twelve earlier months it scores its candidates on, and what their
@@ -68,10 +68,11 @@ def series(rng: random.Random, days: list[date]) -> list[float]:
 def load(orgs: int, today: date) -> dict[tuple[str, str], dict[date, Decimal]]:
     """Orgs, limits and 70 days of daily buckets; returns what was stored, per (org, project)."""
     from collectors.base import mark_rows_dirty, upsert_buckets, usage_row
-    from models.budgets import set_limit
+    from models.access.orgs import create_org
+    from models.access.roles import Actor
+    from models.budgets.limits import set_limit
     from models.db import get_engine, session_scope
-    from models.orgs import Actor, create_org
-    from models.rollups import process_dirty
+    from models.spend.rollups import process_dirty
 
     rng = random.Random(11)
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
@@ -92,15 +93,31 @@ def load(orgs: int, today: date) -> dict[tuple[str, str], dict[date, Decimal]]:
                 tokens_in = int(cost * Decimal("0.6") / INPUT_PER_TOKEN)
                 tokens_out = int(cost * Decimal("0.4") / OUTPUT_PER_TOKEN)
                 daily[day] = tokens_in * INPUT_PER_TOKEN + tokens_out * OUTPUT_PER_TOKEN
-                rows.append(usage_row(org_id=org_id, provider="openai", model="gpt-4o", source="bench",
-                                      project_id=project, bucket_start=datetime.combine(day, datetime.min.time(), UTC),
-                                      bucket_width=86400, request_id="", requests=max(1, int(usd * 10)),
-                                      input_tokens=tokens_in, output_tokens=tokens_out))
+                rows.append(
+                    usage_row(
+                        org_id=org_id,
+                        provider="openai",
+                        model="gpt-4o",
+                        source="bench",
+                        project_id=project,
+                        bucket_start=datetime.combine(day, datetime.min.time(), UTC),
+                        bucket_width=86400,
+                        request_id="",
+                        requests=max(1, int(usd * 10)),
+                        input_tokens=tokens_in,
+                        output_tokens=tokens_out,
+                    )
+                )
             stored[(org_id, project)] = daily
             month = sum((v for d, v in daily.items() if d >= today.replace(day=1)), Decimal(0))
             typical = max(month, Decimal(10))
-            set_limit(Actor.cli(), org_id, project, soft=str(round(typical * Decimal(rng.uniform(0.8, 1.6)), 2)),
-                      hard=str(round(typical * Decimal(2), 2)))
+            set_limit(
+                Actor.cli(),
+                org_id,
+                project,
+                soft=str(round(typical * Decimal(rng.uniform(0.8, 1.6)), 2)),
+                hard=str(round(typical * Decimal(2), 2)),
+            )
         with get_engine().begin() as conn:
             upsert_buckets(conn, rows)
             mark_rows_dirty(conn, rows)
@@ -119,8 +136,9 @@ def main() -> None:
     os.environ["SPENDSIGHT_SECRETS_FILE"] = str(work / "secrets.toml")
     try:
         import alerts
-        from models.db import dispose_engines, init_db
-        from models.forecast import forecast_month, forecast_scope
+        from models.budgets.forecast import forecast_month, forecast_scope
+        from models.db import dispose_engines
+        from models.schema import init_db
 
         init_db()
         now = datetime.now(UTC)
@@ -128,11 +146,13 @@ def main() -> None:
         started = time.perf_counter()
         stored = load(args.orgs, today)
         n = len(stored)
-        print(f"forecast: {n:,} org/project series ({args.orgs} orgs x {PROJECTS} projects, {DAYS} days, "
-              f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores")
+        print(
+            f"forecast: {n:,} org/project series ({args.orgs} orgs x {PROJECTS} projects, {DAYS} days, "
+            f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores"
+        )
 
-        from models import forecast as forecast_module
-        from models import forecast_ensemble
+        from models.budgets import forecast as forecast_module
+        from models.budgets import forecast_ensemble
 
         def cold() -> None:
             forecast_ensemble._CACHE.clear()
@@ -142,7 +162,8 @@ def main() -> None:
             started, cpu = time.perf_counter(), time.process_time()
             result = work()
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-            print(f"    {label}: {seconds:.2f} s wall, {cpu:.2f} s CPU ({cpu / n * 1000:.1f} ms CPU per series){result or ''}")
+            per = f"{cpu / n * 1000:.1f} ms CPU per series"
+            print(f"    {label}: {seconds:.2f} s wall, {cpu:.2f} s CPU ({per}){result or ''}")
             return cpu
 
         def model() -> None:
@@ -158,23 +179,30 @@ def main() -> None:
             return ", spent-to-date checked against what was stored"
 
         cold()
-        timed("model:  forecast_month x%d, cold " % n, model)
-        timed("model:  forecast_month x%d, cached" % n, model)
+        timed(f"model:  forecast_month x{n}, cold ", model)
+        timed(f"model:  forecast_month x{n}, cached", model)
         cold()
-        timed("scope:  forecast_scope x%d, cold " % n, scope)
-        timed("scope:  forecast_scope x%d, cached" % n, scope)
+        timed(f"scope:  forecast_scope x{n}, cold ", scope)
+        timed(f"scope:  forecast_scope x{n}, cached", scope)
         passes = {}
-        for label, cold_pass in (("first (records what fired), cold cache", True), ("steady, cold cache", True),
-                                 ("steady, cached", False)):
+        for label, cold_pass in (
+            ("first (records what fired), cold cache", True),
+            ("steady, cold cache", True),
+            ("steady, cached", False),
+        ):
             if cold_pass:
                 cold()
             started, cpu = time.perf_counter(), time.process_time()
             events = alerts.evaluate(now=now)
             wall, passes[label] = time.perf_counter() - started, time.process_time() - cpu
-            print(f"    alerts: evaluate() over {args.orgs} orgs, {label}: {wall:.2f} s wall, {passes[label]:.2f} s CPU "
-                  f"({len(events)} new alerts)")
-        print(f"RATIO alert pass x{n} forecasts, cold cache, CPU s / {TARGET:.0f} s = "
-              f"{passes['steady, cold cache'] / TARGET:.2f} (target < 1.00)")
+            print(
+                f"    alerts: evaluate() over {args.orgs} orgs, {label}: {wall:.2f} s wall, {passes[label]:.2f} s CPU "
+                f"({len(events)} new alerts)"
+            )
+        print(
+            f"RATIO alert pass x{n} forecasts, cold cache, CPU s / {TARGET:.0f} s = "
+            f"{passes['steady, cold cache'] / TARGET:.2f} (target < 1.00)"
+        )
         dispose_engines()
     finally:
         shutil.rmtree(work, ignore_errors=True)

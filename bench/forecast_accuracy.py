@@ -30,8 +30,8 @@ from bench import forecast_series as fs  # noqa: E402
 
 def score(kind: str, seed: int, tuning=None) -> dict:
     """Backtest one series: APEs of p50 and of the run-rate, band hits, per run."""
-    from models import backtest as bt
-    from models.forecast import DEFAULT
+    from models.budgets import backtest as bt
+    from models.budgets.forecast import DEFAULT
 
     daily = {d: Decimal(str(v)) for d, v in fs.make(kind, seed).items()}
     result = bt.backtest(daily, params=tuning or DEFAULT)
@@ -63,10 +63,14 @@ def summarize(scores: list[dict]) -> dict:
         hits = [h for s in group for h in s["hits"]]
         ape = [a for s in group for a in s["ape"]]
         naive = [a for s in group for a in s["ape_naive"]]
-        return {"series": len(group), "runs": len(hits), "ratio": sum(ratios) / len(ratios) if ratios else None,
-                "coverage": sum(hits) / len(hits) if hits else None,
-                "mape": 100 * sum(ape) / len(ape) if ape else None,
-                "mape_naive": 100 * sum(naive) / len(naive) if naive else None}
+        return {
+            "series": len(group),
+            "runs": len(hits),
+            "ratio": sum(ratios) / len(ratios) if ratios else None,
+            "coverage": sum(hits) / len(hits) if hits else None,
+            "mape": 100 * sum(ape) / len(ape) if ape else None,
+            "mape_naive": 100 * sum(naive) / len(naive) if naive else None,
+        }
 
     return {"kinds": {k: agg(g) for k, g in kinds.items()}, "all": agg(scores)}
 
@@ -85,8 +89,10 @@ def report(summary: dict) -> str:
     lines = [f"{'kind':<24} {'series':>6} {'runs':>5} {'ratio':>6} {'coverage':>8} {'MAPE':>7} {'naive':>7}"]
     rows = list(summary["kinds"].items()) + [("all", summary["all"])]
     for kind, s in rows:
-        lines.append(f"{kind:<24} {s['series']:>6} {s['runs']:>5} {s['ratio']:>6.3f} {s['coverage']:>8.1%} "
-                     f"{s['mape']:>6.2f}% {s['mape_naive']:>6.2f}%")
+        lines.append(
+            f"{kind:<24} {s['series']:>6} {s['runs']:>5} {s['ratio']:>6.3f} {s['coverage']:>8.1%} "
+            f"{s['mape']:>6.2f}% {s['mape_naive']:>6.2f}%"
+        )
     return "\n".join(lines)
 
 
@@ -100,12 +106,16 @@ def main() -> None:
     seeds = fs.TUNING if args.tuning else fs.HELD_OUT
     started = time.perf_counter()
     summary = run(seeds, args.per_kind, args.kind, args.jobs)
-    print(f"forecast accuracy: {'tuning' if args.tuning else 'held-out'} seeds, {args.per_kind} series per kind, "
-          f"as of days 7/10/14/21 of every complete month ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"forecast accuracy: {'tuning' if args.tuning else 'held-out'} seeds, {args.per_kind} series per kind, "
+        f"as of days 7/10/14/21 of every complete month ({time.perf_counter() - started:.0f} s)"
+    )
     print(report(summary))
     worst = max(summary["kinds"].items(), key=lambda kv: kv[1]["ratio"])
-    print(f"worst kind: {worst[0]} {worst[1]['ratio']:.3f} (target <= 1.00); "
-          f"coverage {summary['all']['coverage']:.1%} (target 75-85%)")
+    print(
+        f"worst kind: {worst[0]} {worst[1]['ratio']:.3f} (target <= 1.00); "
+        f"coverage {summary['all']['coverage']:.1%} (target 75-85%)"
+    )
     print(f"RATIO mean over series of p50 APE / run-rate APE = {summary['all']['ratio']:.3f} (target <= 0.80)")
 
 

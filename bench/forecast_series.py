@@ -1,7 +1,7 @@
 """Daily spend series of many kinds for judging the month-end forecast, from fixed seeds.
 
 Two disjoint seed ranges: TUNING (what the method's few constants were chosen on) and HELD_OUT
-(what bench/forecast_accuracy.py and tests/test_forecast_accuracy.py report; never tuned on).
+(what bench/forecast_accuracy.py and tests/models/budgets/test_forecast_accuracy.py report; never tuned on).
 Each kind is a function of a numpy Generator; real traces come from bench/data/forecast/
 (README.md there says where each comes from and under which licence).
 """
@@ -106,7 +106,7 @@ def step_up(rng):
     days, weekday, _ = _calendar()
     v = _level(rng) * np.ones(DAYS)
     for _ in range(rng.integers(1, 3)):
-        v[rng.integers(60, DAYS - 20):] *= rng.uniform(1.5, 4)
+        v[rng.integers(60, DAYS - 20) :] *= rng.uniform(1.5, 4)
     v *= _weekly(rng, weekday) * _drift(rng, DAYS, 0.005)
     return _pack(days, v * _noise(rng, DAYS, rng.uniform(0.05, 0.2)))
 
@@ -117,7 +117,7 @@ def step_down(rng):
     v = _level(rng) * np.ones(DAYS)
     for _ in range(rng.integers(1, 3)):
         left = rng.uniform(0.02, 0.1) if rng.random() < 0.3 else rng.uniform(0.25, 0.7)
-        v[rng.integers(60, DAYS - 20):] *= left
+        v[rng.integers(60, DAYS - 20) :] *= left
     v *= _weekly(rng, weekday) * _drift(rng, DAYS, 0.005)
     return _pack(days, v * _noise(rng, DAYS, rng.uniform(0.05, 0.2)))
 
@@ -130,7 +130,7 @@ def spiky(rng):
     while i < DAYS:
         if rng.random() < rate:
             length, factor = rng.integers(1, 4), rng.uniform(3, 10)
-            v[i:i + length] *= factor
+            v[i : i + length] *= factor
             i += length
         i += 1
     return _pack(days, v)
@@ -224,7 +224,7 @@ def _wiki_window(rng, held_out: bool) -> Series:
     last = dates.index(date(2014, 10, 1) if held_out else date(2010, 7, 1))  # window starts up to here
     start = first + 7 * int(rng.integers(0, (last - first) // 7))  # whole weeks: weekdays line up
     shift = (START - dates[start]).days
-    shift -= (dates[start].weekday() - START.weekday())  # keep Mondays on Mondays
+    shift -= dates[start].weekday() - START.weekday()  # keep Mondays on Mondays
     out: Series = {}
     for i in range(DAYS + 7):
         d = dates[start + i] + timedelta(days=shift)
@@ -234,10 +234,21 @@ def _wiki_window(rng, held_out: bool) -> Series:
 
 
 KINDS: dict[str, Callable] = {
-    "calm": calm, "weekly": weekly, "growth": growth, "decline": decline, "step-up": step_up,
-    "step-down": step_down, "spiky": spiky, "heavy-tailed": heavy_tailed, "sparse": sparse,
-    "short": short, "month-start": month_start, "azure-code": azure_code, "azure-conv": azure_conv,
-    "azure-code-month-start": azure_code_month_start, "wiki": None,
+    "calm": calm,
+    "weekly": weekly,
+    "growth": growth,
+    "decline": decline,
+    "step-up": step_up,
+    "step-down": step_down,
+    "spiky": spiky,
+    "heavy-tailed": heavy_tailed,
+    "sparse": sparse,
+    "short": short,
+    "month-start": month_start,
+    "azure-code": azure_code,
+    "azure-conv": azure_conv,
+    "azure-code-month-start": azure_code_month_start,
+    "wiki": None,
 }
 
 

@@ -21,7 +21,8 @@ scopes = [""] + forecast_scopes(ctx.org_id, today)
 if st.session_state.get("fc_scope") not in scopes:  # another org's project
     st.session_state["fc_scope"] = ""
 project = st.columns([2, 3])[0].selectbox(
-    t("forecast.scope"), scopes, key="fc_scope", format_func=lambda p: p or t("forecast.whole_org"))
+    t("forecast.scope"), scopes, key="fc_scope", format_func=lambda p: p or t("forecast.whole_org")
+)
 view = forecast_view(ctx.org_id, project or None, today)
 
 if view["history_days"] == 0 and view["spent"] == 0:
@@ -34,14 +35,21 @@ def limit_metric(column, label: str, limit, crossed) -> None:
         column.metric(label, t("forecast.not_set"), border=True)
         return
     note = t("forecast.crosses", day=f"{crossed:%b %d}") if crossed else t("forecast.no_cross")
-    column.metric(label, ctx.money(limit), note, delta_color="inverse" if crossed else "off",
-                  delta_arrow="off", border=True)
+    column.metric(
+        label, ctx.money(limit), note, delta_color="inverse" if crossed else "off", delta_arrow="off", border=True
+    )
 
 
 cols = st.columns(4)
 cols[0].metric(t("forecast.spent"), ctx.money(view["spent"]), border=True)
-cols[1].metric(t("forecast.p50"), ctx.money(view["p50"]), border=True, delta_arrow="off", delta_color="off",
-               delta=t("forecast.range", p10=ctx.money(view["p10"]), p90=ctx.money(view["p90"])))
+cols[1].metric(
+    t("forecast.p50"),
+    ctx.money(view["p50"]),
+    border=True,
+    delta_arrow="off",
+    delta_color="off",
+    delta=t("forecast.range", p10=ctx.money(view["p10"]), p90=ctx.money(view["p90"])),
+)
 limit_metric(cols[2], t("forecast.soft"), view["soft"], view["soft_cross"])
 limit_metric(cols[3], t("forecast.hard"), view["hard"], view["hard_cross"])
 if view["history_days"] < 7:
@@ -52,19 +60,43 @@ if view["soft"] is None and view["hard"] is None:
 days = in_currency(view["days"], ("actual", "p10", "p50", "p90"), ctx.rate)
 st.markdown(f"#### {t('forecast.chart', month=view['month'])}")
 chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
-labels = {"actual": t("forecast.actual"), "band": t("forecast.band"), "p50": "p50", "soft": t("forecast.soft"),
-          "hard": t("forecast.hard"), "crossed": t("forecast.crossed")}
-convert = (lambda v: None if v is None else ctx.convert(v))
+labels = {
+    "actual": t("forecast.actual"),
+    "band": t("forecast.band"),
+    "p50": "p50",
+    "soft": t("forecast.soft"),
+    "hard": t("forecast.hard"),
+    "crossed": t("forecast.crossed"),
+}
+
+
+def convert(v):
+    return None if v is None else ctx.convert(v)
+
+
 chart_tab.plotly_chart(
-    fan_chart(days, labels, convert(view["soft"]), convert(view["hard"]), view["soft_cross"], view["hard_cross"],
-              ctx.symbol),
-    width="stretch", key="fc_chart")
-table_tab.dataframe(days, hide_index=True, width="stretch", column_config={
-    "day": st.column_config.DateColumn(t("forecast.col.day"))} | {
-    c: money_column(t(f"forecast.col.{c}", currency=ctx.currency), ctx.currency) for c in ("actual", "p10", "p50", "p90")})
+    fan_chart(
+        days, labels, convert(view["soft"]), convert(view["hard"]), view["soft_cross"], view["hard_cross"], ctx.symbol
+    ),
+    width="stretch",
+    key="fc_chart",
+)
+table_tab.dataframe(
+    days,
+    hide_index=True,
+    width="stretch",
+    column_config={"day": st.column_config.DateColumn(t("forecast.col.day"))}
+    | {
+        c: money_column(t(f"forecast.col.{c}", currency=ctx.currency), ctx.currency)
+        for c in ("actual", "p10", "p50", "p90")
+    },
+)
 top = sorted(view["weights"].items(), key=lambda kv: -kv[1])[:2]
-st.caption(t("forecast.method") + " " + t("forecast.weights", methods=", ".join(
-    f"{t('method.' + m)} {w:.0%}" for m, w in top)) if top else t("forecast.method"))
+st.caption(
+    t("forecast.method") + " " + t("forecast.weights", methods=", ".join(f"{t('method.' + m)} {w:.0%}" for m, w in top))
+    if top
+    else t("forecast.method")
+)
 
 # Track record: how the forecast did on this scope's past months, next to the run-rate.
 track = view["track"]
@@ -78,21 +110,43 @@ cols = st.columns(3)
 mape, naive = summary["mape_pct"], summary["run_rate_mape_pct"]
 cols[0].metric(t("forecast.track.p50"), "–" if mape is None else f"{mape:.1f}%", border=True)
 cols[1].metric(t("forecast.track.run_rate"), "–" if naive is None else f"{naive:.1f}%", border=True)
-cols[2].metric(t("forecast.track.band"), t("forecast.track.band_value", hits=round(summary["band_hit_rate"] * summary["runs"]),
-                                             runs=summary["runs"]), border=True)
+cols[2].metric(
+    t("forecast.track.band"),
+    t("forecast.track.band_value", hits=round(summary["band_hit_rate"] * summary["runs"]), runs=summary["runs"]),
+    border=True,
+)
 if summary["ratio"] is not None:  # within 5% of each other: neither is the better guide
-    show, verdict = ((st.success, "trust") if summary["ratio"] < 0.95 else
-                     (st.info, "even") if summary["ratio"] <= 1.05 else (st.warning, "caution"))
+    show, verdict = (
+        (st.success, "trust")
+        if summary["ratio"] < 0.95
+        else (st.info, "even")
+        if summary["ratio"] <= 1.05
+        else (st.warning, "caution")
+    )
     show(t(f"forecast.track.{verdict}", months=summary["months"], mape=mape, naive=naive))
 chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
-chart_tab.plotly_chart(track_chart(track["months"], {"p50": t("forecast.track.p50"), "run_rate": t("forecast.track.run_rate"),
-                                                     "held": t("forecast.track.held")}), width="stretch", key="fc_track")
+chart_tab.plotly_chart(
+    track_chart(
+        track["months"],
+        {"p50": t("forecast.track.p50"), "run_rate": t("forecast.track.run_rate"), "held": t("forecast.track.held")},
+    ),
+    width="stretch",
+    key="fc_track",
+)
 runs = in_currency(track["runs"], ("actual", "p50_usd", "run_rate_usd"), ctx.rate)
-table_tab.dataframe(runs[["month", "actual", "as_of_day", "p50_usd", "error_pct", "in_band", "run_rate_usd",
-                          "run_rate_error_pct"]], hide_index=True, width="stretch", column_config={
-    "month": t("forecast.track.col.month"), "as_of_day": t("forecast.track.col.day"),
-    "in_band": st.column_config.CheckboxColumn(t("forecast.track.col.in_band")),
-    "error_pct": st.column_config.NumberColumn(t("forecast.track.col.error"), format="%+.1f%%"),
-    "run_rate_error_pct": st.column_config.NumberColumn(t("forecast.track.col.run_rate_error"), format="%+.1f%%")} | {
-    c: money_column(t(f"forecast.track.col.{k}", currency=ctx.currency), ctx.currency)
-    for c, k in (("actual", "actual"), ("p50_usd", "p50"), ("run_rate_usd", "run_rate"))})
+table_tab.dataframe(
+    runs[["month", "actual", "as_of_day", "p50_usd", "error_pct", "in_band", "run_rate_usd", "run_rate_error_pct"]],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "month": t("forecast.track.col.month"),
+        "as_of_day": t("forecast.track.col.day"),
+        "in_band": st.column_config.CheckboxColumn(t("forecast.track.col.in_band")),
+        "error_pct": st.column_config.NumberColumn(t("forecast.track.col.error"), format="%+.1f%%"),
+        "run_rate_error_pct": st.column_config.NumberColumn(t("forecast.track.col.run_rate_error"), format="%+.1f%%"),
+    }
+    | {
+        c: money_column(t(f"forecast.track.col.{k}", currency=ctx.currency), ctx.currency)
+        for c, k in (("actual", "actual"), ("p50_usd", "p50"), ("run_rate_usd", "run_rate"))
+    },
+)

@@ -13,6 +13,8 @@ import threading
 
 import streamlit as st
 
+import ui
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT_LANG = "en"
 SESSION_KEY = "lang"
@@ -34,7 +36,6 @@ def load_all() -> None:
     with _load_lock:
         if _loaded:
             return
-        import ui
 
         for info in pkgutil.iter_modules(ui.__path__):
             if info.name.startswith("strings_"):

@@ -6,7 +6,7 @@ STRINGS = {
     "en": {
         "auth.title": "Sign in to Spendsight",
         "auth.help": "Members sign in with the email their organization owner added. "
-                     "An administrator creates accounts with `spendsight user add --email you@example.com`.",
+        "An administrator creates accounts with `spendsight user add --email you@example.com`.",
         "auth.email": "Email",
         "auth.password": "Password",
         "auth.submit": "Sign in",
@@ -23,16 +23,16 @@ STRINGS = {
         "auth.sign_out": "Sign out",
         "audit.title": "Audit log",
         "audit.help": "Who changed which limit, credit grant, member, source or price, from what to what, and when. "
-                      "Only owners see the audit log of their organizations.",
+        "Only owners see the audit log of their organizations.",
         "audit.owners_only": "Only owners of an organization can see its audit log. "
-                             "Ask an owner if you need to know who changed something.",
+        "Ask an owner if you need to know who changed something.",
         "audit.no_orgs": "You are not an owner of any organization, so there is no audit log to show.",
         "audit.orgs": "Organizations",
         "audit.days": "Period (days back)",
         "audit.action": "Kind of change",
         "audit.actor": "Changed by (contains)",
         "audit.empty": "No changes recorded for this selection. Changes appear here as owners edit limits, "
-                       "credits, members, sources and prices.",
+        "credits, members, sources and prices.",
         "audit.count": "{n} changes, newest first (at most {limit} shown).",
         "audit.export": "Export CSV",
         "audit.col.at": "When (UTC)",

@@ -7,8 +7,8 @@ STRINGS = {
         # forecast page
         "forecast.title": "Forecast",
         "forecast.help": "Where this month's spend is heading: the recorded month to date, the likely range at "
-                         "month end (p10-p90) and its middle (p50), against the soft and hard limits. Days are in "
-                         "the organization's time zone.",
+        "month end (p10-p90) and its middle (p50), against the soft and hard limits. Days are in "
+        "the organization's time zone.",
         "forecast.scope": "Scope",
         "forecast.whole_org": "Whole organization",
         "forecast.spent": "Spent so far",
@@ -29,28 +29,29 @@ STRINGS = {
         "forecast.col.p50": "p50 ({currency})",
         "forecast.col.p90": "p90 ({currency})",
         "forecast.empty": "No usage in the last thirteen months, so there is nothing to forecast yet. Bring usage in "
-                          "with `spendsight ingest` or a collector source.",
+        "with `spendsight ingest` or a collector source.",
         "forecast.short": "Only {n} days of history: the range is wide and forecast alerts wait for a week of data.",
         "forecast.method": "How it works: six methods (the run-rate, a level that follows launches and migrations, a "
-                           "trend, one for sparse spend, the month's usual shape, a long mean) are each tried on "
-                           "this scope's own earlier months at the same day; the ones that came closest count most, "
-                           "and the range comes from those months' misses. docs/forecast.md has the evidence.",
+        "trend, one for sparse spend, the month's usual shape, a long mean) are each tried on "
+        "this scope's own earlier months at the same day; the ones that came closest count most, "
+        "and the range comes from those months' misses. docs/forecast.md has the evidence.",
         "forecast.weights": "Counted most this month: {methods}.",
         "forecast.track.title": "Track record",
         "forecast.track.help": "Each complete past month, as the forecast saw it on days 7, 10, 14 and 21 (only the "
-                               "days up to then): how far its p50 was from the month's actual total, next to the "
-                               "run-rate (month to date ÷ days so far × days in the month).",
-        "forecast.track.none": "No complete past month yet: the track record starts after the first full month of usage.",
+        "days up to then): how far its p50 was from the month's actual total, next to the "
+        "run-rate (month to date ÷ days so far × days in the month).",
+        "forecast.track.none": "No complete past month yet: the track record starts after the first full month of usage"
+        ".",
         "forecast.track.p50": "Forecast error (p50)",
         "forecast.track.run_rate": "Run-rate error",
         "forecast.track.band": "p10–p90 held the actual",
         "forecast.track.band_value": "{hits} of {runs}",
         "forecast.track.trust": "Over {months} past months the forecast missed by {mape:.1f}% on average, the run-rate "
-                                "by {naive:.1f}%: the forecast has been the better guide for this scope.",
+        "by {naive:.1f}%: the forecast has been the better guide for this scope.",
         "forecast.track.even": "Over {months} past months the forecast missed by {mape:.1f}% on average and the "
-                               "run-rate by {naive:.1f}%: about as close as each other for this scope so far.",
+        "run-rate by {naive:.1f}%: about as close as each other for this scope so far.",
         "forecast.track.caution": "Over {months} past months the run-rate ({naive:.1f}%) came closer than the forecast "
-                                  "({mape:.1f}%) for this scope: read the forecast with care.",
+        "({mape:.1f}%) for this scope: read the forecast with care.",
         "forecast.track.held": "band held",
         "forecast.track.col.month": "Month",
         "forecast.track.col.actual": "Actual ({currency})",
@@ -70,11 +71,11 @@ STRINGS = {
         # budgets page
         "budgets.title": "Budgets & alerts",
         "budgets.help": "Monthly limits per organization and project, credit grants, and who gets alert emails. "
-                        "Owners are always emailed; alerts fire once per limit, threshold and month.",
+        "Owners are always emailed; alerts fire once per limit, threshold and month.",
         "budgets.readonly": "You can see these settings; only owners of this organization change them.",
         "budgets.limits": "Limits",
         "budgets.no_limits": "No limits yet. An owner can set one below or with "
-                             "`spendsight limit set --org ID --soft USD --hard USD`.",
+        "`spendsight limit set --org ID --soft USD --hard USD`.",
         "budgets.col.scope": "Scope",
         "budgets.col.spent": "Spent this month ({currency})",
         "budgets.col.soft": "Soft ({currency})",
@@ -97,7 +98,7 @@ STRINGS = {
         "budgets.removed": "Removed.",
         "budgets.credits": "Credit grants",
         "budgets.no_credits": "No credit grants. They are used before spend becomes billable, the one expiring "
-                              "first first (`spendsight credit add`).",
+        "first first (`spendsight credit add`).",
         "budgets.col.amount": "Amount ({currency})",
         "budgets.col.used_credit": "Used ({currency})",
         "budgets.col.remaining": "Left ({currency})",
@@ -149,14 +150,14 @@ STRINGS = {
         # alert history page
         "alerthist.title": "Alert history",
         "alerthist.help": "Every alert that fired and what happened to each message: sent, pending (with the "
-                          "next try) or failed, with the reason. Times are in the organization's time zone.",
+        "next try) or failed, with the reason. Times are in the organization's time zone.",
         "alerthist.sent": "Sent",
         "alerthist.pending": "Pending",
         "alerthist.failed": "Failed",
         "alerthist.status": "Status",
         "alerthist.rule": "Alert",
         "alerthist.empty": "No alerts yet. They appear here when spend crosses a threshold, is forecast to pass a "
-                           "limit, spikes, or a credit grant runs low; set limits on the Budgets & alerts page.",
+        "limit, spikes, or a credit grant runs low; set limits on the Budgets & alerts page.",
         "alerthist.none_match": "No alerts match the filters.",
         "alerthist.col.created_at": "Fired",
         "alerthist.col.rule": "Alert",
@@ -186,7 +187,7 @@ STRINGS = {
     "zh": {
         "forecast.title": "预测",
         "forecast.help": "本月支出走向：已记录的月初至今支出、月末可能范围（p10-p90）及其中位数（p50），并与软限额和"
-                         "硬限额对比。日期按组织所在时区计算。",
+        "硬限额对比。日期按组织所在时区计算。",
         "forecast.scope": "范围",
         "forecast.whole_org": "整个组织",
         "forecast.spent": "已支出",
@@ -208,22 +209,27 @@ STRINGS = {
         "forecast.col.p90": "p90（{currency}）",
         "forecast.empty": "最近十三个月没有用量，暂时无法预测。请用 `spendsight ingest` 或采集源导入用量。",
         "forecast.short": "仅有 {n} 天历史数据：预测范围较宽，预测类告警需要至少一周数据。",
-        "forecast.method": "原理：六种方法（按当前速率外推、能跟上上线与迁移的基准水平、趋势、稀疏支出方法、月内常见分布、"
-                           "长期均值）分别在此范围过去各月的同一天试算；越接近实际的方法权重越大，预测范围来自这些月份的误差。"
-                           "证据见 docs/forecast.md。",
+        "forecast.method": "原理：六种方法（按当前速率外推、能跟上上线与迁移的基准水平、趋势、稀疏支出方法、月内常见分"
+        "布、"
+        "长期均值）分别在此范围过去各月的同一天试算；越接近实际的方法权重越大，预测范围来自这些月份的误差。"
+        "证据见 docs/forecast.md。",
         "forecast.weights": "本月权重最大：{methods}。",
         "forecast.track.title": "历史表现",
-        "forecast.track.help": "过去每个完整月份，在第 7、10、14、21 天（只看到当天为止的数据）所做预测的 p50 与当月实际总额的"
-                               "差距，并与按当前速率外推（月初至今 ÷ 已过天数 × 当月天数）对比。",
+        "forecast.track.help": "过去每个完整月份，在第 7、10、14、21 天（只看到当天为止的数据）所做预测的 p50 与当月实"
+        "际总额的"
+        "差距，并与按当前速率外推（月初至今 ÷ 已过天数 × 当月天数）对比。",
         "forecast.track.none": "还没有完整的过去月份：满一个月用量后开始显示历史表现。",
         "forecast.track.p50": "预测误差（p50）",
         "forecast.track.run_rate": "速率外推误差",
         "forecast.track.band": "p10–p90 覆盖实际",
         "forecast.track.band_value": "{runs} 次中 {hits} 次",
-        "forecast.track.trust": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围，预测更可靠。",
-        "forecast.track.even": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围两者目前相差无几。",
-        "forecast.track.caution": "过去 {months} 个月，对此范围速率外推（{naive:.1f}%）比预测（{mape:.1f}%）更接近实际："
-                                  "请谨慎参考预测。",
+        "forecast.track.trust": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围，预测更"
+        "可靠。",
+        "forecast.track.even": "过去 {months} 个月，预测平均偏差 {mape:.1f}%，速率外推 {naive:.1f}%：对此范围两者目前相"
+        "差无几。",
+        "forecast.track.caution": "过去 {months} 个月，对此范围速率外推（{naive:.1f}%）比预测（{mape:.1f}%）更接近实际"
+        "："
+        "请谨慎参考预测。",
         "forecast.track.held": "范围覆盖",
         "forecast.track.col.month": "月份",
         "forecast.track.col.actual": "实际（{currency}）",
@@ -241,12 +247,13 @@ STRINGS = {
         "method.mean": "长期均值",
         "forecast.set_limits": "此范围尚未设置限额：所有者可在“预算与告警”页面设置。",
         "budgets.title": "预算与告警",
-        "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、阈值和月份"
-                        "只告警一次。",
+        "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、阈值和"
+        "月份"
+        "只告警一次。",
         "budgets.readonly": "你可以查看这些设置；只有本组织的所有者可以修改。",
         "budgets.limits": "限额",
         "budgets.no_limits": "尚未设置限额。所有者可在下方设置，或使用 "
-                             "`spendsight limit set --org ID --soft USD --hard USD`。",
+        "`spendsight limit set --org ID --soft USD --hard USD`。",
         "budgets.col.scope": "范围",
         "budgets.col.spent": "本月支出（{currency}）",
         "budgets.col.soft": "软限额（{currency}）",
@@ -318,15 +325,17 @@ STRINGS = {
         "rule.spike": "单日突增",
         "rule.test": "测试",
         "alerthist.title": "告警记录",
-        "alerthist.help": "每条已触发的告警及每封消息的结果：已发送、待发送（及下次重试时间）或失败（及原因）。时间按组织"
-                          "所在时区显示。",
+        "alerthist.help": "每条已触发的告警及每封消息的结果：已发送、待发送（及下次重试时间）或失败（及原因）。时间按组"
+        "织"
+        "所在时区显示。",
         "alerthist.sent": "已发送",
         "alerthist.pending": "待发送",
         "alerthist.failed": "失败",
         "alerthist.status": "状态",
         "alerthist.rule": "告警",
-        "alerthist.empty": "暂无告警。当支出超过阈值、预测将超限额、单日突增或赠送额度不足时会显示在这里；请在“预算与告警”"
-                           "页面设置限额。",
+        "alerthist.empty": "暂无告警。当支出超过阈值、预测将超限额、单日突增或赠送额度不足时会显示在这里；请在“预算与告"
+        "警”"
+        "页面设置限额。",
         "alerthist.none_match": "没有符合筛选条件的告警。",
         "alerthist.col.created_at": "触发时间",
         "alerthist.col.rule": "告警",

@@ -6,13 +6,13 @@ STRINGS = {
     "en": {
         "sources.title": "Sources",
         "sources.help": "Provider admin APIs this organization collects usage and billed costs from. The worker "
-                        "reads recent usage every minute and costs every hour; each source only stores the NAME "
-                        "of the variable holding its admin key, never the key.",
+        "reads recent usage every minute and costs every hour; each source only stores the NAME "
+        "of the variable holding its admin key, never the key.",
         "sources.empty_owner": "No sources yet. Add one below (an OpenAI or Anthropic admin key in an environment "
-                               "variable or .streamlit/secrets.toml), or run `spendsight source add --org {org} "
-                               "--provider openai --key-env OPENAI_ADMIN_KEY`.",
+        "variable or .streamlit/secrets.toml), or run `spendsight source add --org {org} "
+        "--provider openai --key-env OPENAI_ADMIN_KEY`.",
         "sources.empty_reader": "No sources yet. An owner of this organization can add one here or with "
-                                "`spendsight source add`.",
+        "`spendsight source add`.",
         "sources.col.name": "Source",
         "sources.col.provider": "Provider",
         "sources.col.state": "State",
@@ -29,7 +29,7 @@ STRINGS = {
         "sources.key_set": "{name} (set)",
         "sources.key_missing": "{name} (NOT SET)",
         "sources.key_missing_help": "Some key variables are not set where this dashboard runs. The worker needs them "
-                                    "in its environment or in .streamlit/secrets.toml.",
+        "in its environment or in .streamlit/secrets.toml.",
         "sources.next.disabled": "—",
         "sources.next.requested": "requested, within seconds",
         "sources.next.unknown": "when the worker starts",
@@ -49,7 +49,7 @@ STRINGS = {
         "sources.enabled_done": "Enabled {name}; it resumes from its cursor.",
         "sources.add": "Add a source",
         "sources.add_help": "The key itself never goes here: put it in an environment variable (or "
-                            ".streamlit/secrets.toml) and enter the variable's name.",
+        ".streamlit/secrets.toml) and enter the variable's name.",
         "sources.provider": "Provider",
         "sources.key_env": "Key variable name",
         "sources.base_url": "Base URL (optional)",
@@ -59,8 +59,8 @@ STRINGS = {
         "sources.readonly": "Only owners can add, disable or run sources. You are a {role}.",
         "recon.title": "Reconciliation",
         "recon.help": "Our estimate (token counts priced with the catalog) next to what each provider billed, per UTC "
-                      "day and project. A steady drift points at a wrong or missing price; a day with no bill yet "
-                      "usually means the provider has not published it. Drift = (estimated − billed) / billed.",
+        "day and project. A steady drift points at a wrong or missing price; a day with no bill yet "
+        "usually means the provider has not published it. Drift = (estimated − billed) / billed.",
         "recon.start": "From (UTC day)",
         "recon.end": "Until (exclusive)",
         "recon.threshold": "Flag drift beyond (%)",
@@ -68,8 +68,8 @@ STRINGS = {
         "recon.billed": "Billed",
         "recon.drift": "Drift",
         "recon.empty": "Nothing to compare for these days. Billed costs come from provider sources: add one on the "
-                       "Sources page (or `spendsight source add`), then wait for the hourly cost collection, press "
-                       "Run now, or run `spendsight collect`.",
+        "Sources page (or `spendsight source add`), then wait for the hourly cost collection, press "
+        "Run now, or run `spendsight collect`.",
         "recon.bad_range": "The end day must be after the start day.",
         "recon.flagged": "{n} day/project rows drift more than {pct}% from the bill.",
         "recon.col.day": "Day (UTC)",
@@ -83,10 +83,10 @@ STRINGS = {
     "zh": {
         "sources.title": "数据源",
         "sources.help": "本组织从这些服务商管理 API 采集用量和账单费用。后台进程每分钟读取最近用量，每小时读取费用；"
-                        "数据源只保存存放管理密钥的环境变量名称，从不保存密钥本身。",
+        "数据源只保存存放管理密钥的环境变量名称，从不保存密钥本身。",
         "sources.empty_owner": "还没有数据源。在下方添加（OpenAI 或 Anthropic 管理密钥放在环境变量或 "
-                               ".streamlit/secrets.toml 中），或运行 `spendsight source add --org {org} "
-                               "--provider openai --key-env OPENAI_ADMIN_KEY`。",
+        ".streamlit/secrets.toml 中），或运行 `spendsight source add --org {org} "
+        "--provider openai --key-env OPENAI_ADMIN_KEY`。",
         "sources.empty_reader": "还没有数据源。本组织的所有者可以在此处或用 `spendsight source add` 添加。",
         "sources.col.name": "数据源",
         "sources.col.provider": "服务商",
@@ -104,7 +104,7 @@ STRINGS = {
         "sources.key_set": "{name}（已设置）",
         "sources.key_missing": "{name}（未设置）",
         "sources.key_missing_help": "部分密钥变量在运行本看板的环境中未设置。后台进程需要在其环境变量或 "
-                                    ".streamlit/secrets.toml 中找到它们。",
+        ".streamlit/secrets.toml 中找到它们。",
         "sources.next.disabled": "—",
         "sources.next.requested": "已请求，数秒内运行",
         "sources.next.unknown": "后台进程启动后",
@@ -133,7 +133,7 @@ STRINGS = {
         "sources.readonly": "只有所有者可以添加、停用或运行数据源。你的角色是{role}。",
         "recon.title": "对账",
         "recon.help": "按 UTC 日和项目，把我们的估算（用价格目录为令牌计价）与服务商实际账单并列。持续的偏差说明价格有误或缺失；"
-                      "某天尚无账单通常是服务商还未发布。偏差 =（估算 − 账单）/ 账单。",
+        "某天尚无账单通常是服务商还未发布。偏差 =（估算 − 账单）/ 账单。",
         "recon.start": "起始（UTC 日）",
         "recon.end": "截止（不含）",
         "recon.threshold": "偏差超过（%）时标记",
@@ -141,7 +141,7 @@ STRINGS = {
         "recon.billed": "账单",
         "recon.drift": "偏差",
         "recon.empty": "这些日期没有可对比的数据。账单费用来自服务商数据源：在“数据源”页面添加（或 `spendsight source add`），"
-                       "然后等待每小时的费用采集、点击“立即运行”，或运行 `spendsight collect`。",
+        "然后等待每小时的费用采集、点击“立即运行”，或运行 `spendsight collect`。",
         "recon.bad_range": "截止日期必须晚于起始日期。",
         "recon.flagged": "有 {n} 行（日/项目）与账单的偏差超过 {pct}%。",
         "recon.col.day": "日期（UTC）",

@@ -25,7 +25,7 @@ STRINGS = {
         "common.download_csv": "Download CSV",
         "common.download_excel": "Download Excel",
         "common.no_orgs": "You are not a member of any organization yet. Run `spendsight demo` for sample "
-                          "data, or ask an owner to add you (`spendsight member add`).",
+        "data, or ask an owner to add you (`spendsight member add`).",
         "common.owner_only": "Only owners of this organization can change this. You are a {role}.",
         "common.saved": "Saved.",
         "common.cost": "Cost",
@@ -52,24 +52,24 @@ STRINGS = {
         # home
         "home.title": "Spendsight",
         "home.help": "LLM API usage and cost across your organizations: this month so far, day by day, and "
-                     "what drives it.",
+        "what drives it.",
         "home.no_orgs": "No organizations yet. Run `spendsight demo` for sample data, or `spendsight org add` and "
-                        "`spendsight ingest` / `spendsight source add` to bring in your own.",
+        "`spendsight ingest` / `spendsight source add` to bring in your own.",
         "home.mtd": "Month to date",
         "home.requests_month": "Requests this month",
         "home.last_month": "Last month",
         "home.no_usage_month": "No usage this month yet; the latest usage is on {day}. The Spend explorer "
-                               "shows any period.",
+        "shows any period.",
         "home.per_day": "Spend per day",
         "home.no_usage_60": "No usage in the last 60 days. Bring usage in with `spendsight ingest` or a "
-                            "collector source (Sources page).",
+        "collector source (Sources page).",
         "home.top_models": "Top models this month",
         "home.top_projects": "Top projects this month",
         "home.no_usage": "No usage this month.",
         "home.unpriced": "Some usage has no price in the catalog and is **not** included in the totals above. "
-                         "Add an override in `data/prices.toml` (or on the Prices page).",
+        "Add an override in `data/prices.toml` (or on the Prices page).",
         "home.next": "Next: the **Spend explorer** answers “what did we spend, on what”, **Model comparison** "
-                     "“what would it cost on another model”, the **Statement** prints a month.",
+        "“what would it cost on another model”, the **Statement** prints a month.",
         "home.share": "Share",
     },
     "zh": {
@@ -92,7 +92,7 @@ STRINGS = {
         "common.download_csv": "下载 CSV",
         "common.download_excel": "下载 Excel",
         "common.no_orgs": "您还不是任何组织的成员。运行 `spendsight demo` 加载示例数据，或请所有者添加您"
-                          "（`spendsight member add`）。",
+        "（`spendsight member add`）。",
         "common.owner_only": "只有该组织的所有者可以修改此项。您的角色是：{role}。",
         "common.saved": "已保存。",
         "common.cost": "费用",
@@ -119,7 +119,7 @@ STRINGS = {
         "home.title": "Spendsight",
         "home.help": "各组织的大模型 API 用量与费用：本月至今、每日走势及主要成本来源。",
         "home.no_orgs": "还没有组织。运行 `spendsight demo` 加载示例数据，或使用 `spendsight org add` 和 "
-                        "`spendsight ingest` / `spendsight source add` 导入您自己的数据。",
+        "`spendsight ingest` / `spendsight source add` 导入您自己的数据。",
         "home.mtd": "本月至今",
         "home.requests_month": "本月请求数",
         "home.last_month": "上月",
@@ -130,9 +130,9 @@ STRINGS = {
         "home.top_projects": "本月费用最高的项目",
         "home.no_usage": "本月没有用量。",
         "home.unpriced": "部分用量在价格目录中没有价格（no price），**未**计入上面的合计。"
-                         "请在 `data/prices.toml`（或价格页面）添加覆盖价格。",
+        "请在 `data/prices.toml`（或价格页面）添加覆盖价格。",
         "home.next": "下一步：**支出分析**回答“花了多少、花在哪里”，**模型对比**回答“换一个模型要花多少”，"
-                     "**月度账单**可打印某个月的账单。",
+        "**月度账单**可打印某个月的账单。",
         "home.share": "占比",
     },
 }

@@ -6,7 +6,7 @@ STRINGS = {
     "en": {
         "compare.title": "Model comparison",
         "compare.help": "What would this cost on another model? Every number uses the same price catalog as "
-                        "the spend figures (Prices page), at today's prices.",
+        "the spend figures (Prices page), at today's prices.",
         "compare.tab.reprice": "Reprice real usage",
         "compare.tab.what_if": "What-if",
         "compare.tab.tokens": "Token estimate",
@@ -15,19 +15,19 @@ STRINGS = {
         "compare.candidates_help": "Any model in the price catalog; type to search.",
         "compare.no_candidates": "Pick at least one candidate model.",
         "compare.reprice.help": "Choose the usage to reprice: the exact token mix (input, cached input, cache "
-                                "writes, output) and its batch share are priced on each candidate.",
+        "writes, output) and its batch share are priced on each candidate.",
         "compare.reprice.empty": "No usage matches this selection. Choose a longer period or fewer filters; "
-                                 "the Spend explorer shows where usage is.",
+        "the Spend explorer shows where usage is.",
         "compare.reprice.actual": "Cost in the period",
         "compare.reprice.today": "Same usage at today's prices",
         "compare.reprice.best": "Cheapest candidate",
         "compare.reprice.saving": "saving {amount} vs today",
         "compare.reprice.mix": "Token mix",
         "compare.reprice.unpriced": "Part of this usage has no price today, so “today” cannot be computed; add "
-                                    "a price on the Prices page.",
+        "a price on the Prices page.",
         "compare.reprice.note": "Candidates are priced at the standard tier; cache writes count only where the "
-                                "usage recorded them (OpenAI caches without a write charge), and reasoning models "
-                                "may produce more output tokens than the usage shows.",
+        "usage recorded them (OpenAI caches without a write charge), and reasoning models "
+        "may produce more output tokens than the usage shows.",
         "compare.reprice.current": "in use",
         "compare.reprice.candidate": "candidate",
         "compare.col.cost": "Cost ({currency})",
@@ -53,8 +53,8 @@ STRINGS = {
         "compare.mix.reasoning_tokens": "of which reasoning",
         "compare.mix.batch_share": "Batch share",
         "compare.what_if.help": "Describe the traffic; expected cost uses the average completion, worst case "
-                                "assumes every request generates max_tokens × max(n, best_of) tokens and no "
-                                "prompt token is served from cache.",
+        "assumes every request generates max_tokens × max(n, best_of) tokens and no "
+        "prompt token is served from cache.",
         "compare.what_if.requests": "Requests per day",
         "compare.what_if.prompt": "Average prompt tokens",
         "compare.what_if.completion": "Average completion tokens (per choice)",
@@ -64,20 +64,20 @@ STRINGS = {
         "compare.what_if.n": "n",
         "compare.what_if.best_of": "best_of",
         "compare.what_if.bound": "Generation bound: at most {bound} output tokens per request "
-                                 "(max_tokens {max_tokens} × max(n, best_of) {choices}).",
+        "(max_tokens {max_tokens} × max(n, best_of) {choices}).",
         "compare.what_if.no_bound": "Set max_tokens to see the worst case.",
         "compare.what_if.monthly": "{requests} requests per month ({days} days).",
         "compare.tokens.help": "Paste a prompt to count its tokens and price one call. OpenAI models are counted "
-                               "exactly with tiktoken; other providers' tokenizers are not public, so their counts "
-                               "are estimates (marked ≈).",
+        "exactly with tiktoken; other providers' tokenizers are not public, so their counts "
+        "are estimates (marked ≈).",
         "compare.tokens.prompt": "Prompt",
         "compare.tokens.placeholder": "Paste the system prompt and a typical user message…",
         "compare.tokens.output": "Expected completion tokens",
         "compare.tokens.empty": "Paste a prompt above to count its tokens.",
         "compare.quality.help": "Upload a CSV with the columns model,score from your own evaluation set (an "
-                                "optional provider column settles ambiguous names). Cost is per 1,000 requests of "
-                                "the what-if profile's prompt and completion sizes; a model is dominated when another "
-                                "is no dearer and scores at least as well.",
+        "optional provider column settles ambiguous names). Cost is per 1,000 requests of "
+        "the what-if profile's prompt and completion sizes; a model is dominated when another "
+        "is no dearer and scores at least as well.",
         "compare.quality.upload": "Scores CSV (model,score)",
         "compare.quality.example": "Example file",
         "compare.quality.empty": "Upload a CSV to draw the frontier, or download the example file to start from.",
@@ -97,7 +97,7 @@ STRINGS = {
         "compare.candidates_help": "价格目录中的任意模型；可输入搜索。",
         "compare.no_candidates": "请至少选择一个候选模型。",
         "compare.reprice.help": "选择要重新定价的用量：其精确的令牌构成（输入、缓存输入、缓存写入、输出）及批处理占比"
-                                "将按每个候选模型定价。",
+        "将按每个候选模型定价。",
         "compare.reprice.empty": "没有符合所选条件的用量。请选择更长的时段或减少筛选；支出分析页可查看用量分布。",
         "compare.reprice.actual": "该时段的费用",
         "compare.reprice.today": "相同用量按今天价格",
@@ -106,7 +106,7 @@ STRINGS = {
         "compare.reprice.mix": "令牌构成",
         "compare.reprice.unpriced": "部分用量今天没有价格，无法计算“今天”的费用；请在价格页面添加价格。",
         "compare.reprice.note": "候选模型按标准服务等级定价；缓存写入仅在用量中有记录时计入（OpenAI 缓存不收写入费），"
-                                "推理模型可能比现有用量产生更多输出令牌。",
+        "推理模型可能比现有用量产生更多输出令牌。",
         "compare.reprice.current": "正在使用",
         "compare.reprice.candidate": "候选",
         "compare.col.cost": "费用（{currency}）",
@@ -132,7 +132,7 @@ STRINGS = {
         "compare.mix.reasoning_tokens": "其中推理",
         "compare.mix.batch_share": "批处理占比",
         "compare.what_if.help": "描述流量；预期费用按平均生成长度计算，最坏情况假设每个请求生成 max_tokens × "
-                                "max(n, best_of) 个令牌且没有提示令牌命中缓存。",
+        "max(n, best_of) 个令牌且没有提示令牌命中缓存。",
         "compare.what_if.requests": "每日请求数",
         "compare.what_if.prompt": "平均提示令牌数",
         "compare.what_if.completion": "平均生成令牌数（每个候选结果）",
@@ -142,18 +142,18 @@ STRINGS = {
         "compare.what_if.n": "n",
         "compare.what_if.best_of": "best_of",
         "compare.what_if.bound": "生成上限：每个请求最多 {bound} 个输出令牌（max_tokens {max_tokens} × "
-                                 "max(n, best_of) {choices}）。",
+        "max(n, best_of) {choices}）。",
         "compare.what_if.no_bound": "设置 max_tokens 即可查看最坏情况。",
         "compare.what_if.monthly": "每月 {requests} 次请求（{days} 天）。",
         "compare.tokens.help": "粘贴提示词以统计令牌数并计算单次调用费用。OpenAI 模型使用 tiktoken 精确计数；其他"
-                               "提供商的分词器未公开，其计数为估算值（标记为 ≈）。",
+        "提供商的分词器未公开，其计数为估算值（标记为 ≈）。",
         "compare.tokens.prompt": "提示词",
         "compare.tokens.placeholder": "粘贴系统提示词和一条典型的用户消息…",
         "compare.tokens.output": "预期生成令牌数",
         "compare.tokens.empty": "在上方粘贴提示词即可统计令牌数。",
         "compare.quality.help": "上传包含 model,score 列的 CSV（来自您自己的评测集；可选的 provider 列用于区分重名"
-                                "模型）。费用按假设分析中的提示和生成长度计算每千次请求的费用；若另一个模型不更贵且"
-                                "得分不低，则该模型被支配。",
+        "模型）。费用按假设分析中的提示和生成长度计算每千次请求的费用；若另一个模型不更贵且"
+        "得分不低，则该模型被支配。",
         "compare.quality.upload": "得分 CSV（model,score）",
         "compare.quality.example": "示例文件",
         "compare.quality.empty": "上传 CSV 以绘制前沿，或下载示例文件作为起点。",

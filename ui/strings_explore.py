@@ -6,8 +6,8 @@ STRINGS = {
     "en": {
         "explore.title": "Spend explorer",
         "explore.help": "What did we spend, on what, and how does it compare with the period before? Pick a "
-                        "period and a grouping, narrow it with filters, and download exactly the table shown. "
-                        "Days are in each organization's time zone.",
+        "period and a grouping, narrow it with filters, and download exactly the table shown. "
+        "Days are in each organization's time zone.",
         "explore.period": "Period",
         "explore.preset.this_month": "This month",
         "explore.preset.last_month": "Last month",
@@ -31,16 +31,16 @@ STRINGS = {
         "explore.tokens": "Tokens (in + out)",
         "explore.billed": "Billed by providers",
         "explore.unpriced": "{n} requests have no price in the catalog and are not in these totals. Add a price on "
-                            "the Prices page.",
+        "the Prices page.",
         "explore.chart": "Spend by {grain}",
         "explore.table": "Breakdown",
         "explore.totals": "Totals",
         "explore.empty": "No usage matches this period and these filters. Try a longer period (Last 90 days), "
-                         "clear the filters, or bring usage in with `spendsight ingest` / a collector source.",
+        "clear the filters, or bring usage in with `spendsight ingest` / a collector source.",
         "explore.billed_note": "Provider bills are broken down by organization, project, model and provider only; "
-                               "remove “{dim}” from the grouping and filters to see billed next to estimated.",
+        "remove “{dim}” from the grouping and filters to see billed next to estimated.",
         "explore.split_note": "Changes against the previous period are shown per group; turn off the split to "
-                              "see them.",
+        "see them.",
         "explore.col.cost": "Estimated cost ({currency})",
         "explore.col.prev": "Previous period ({currency})",
         "explore.col.delta": "Change ({currency})",
@@ -58,7 +58,7 @@ STRINGS = {
     "zh": {
         "explore.title": "支出分析",
         "explore.help": "花了多少、花在哪里、与上一周期相比如何？选择时段和分组，用筛选缩小范围，并下载与所示完全一致的"
-                        "表格。日期按各组织的时区计算。",
+        "表格。日期按各组织的时区计算。",
         "explore.period": "时段",
         "explore.preset.this_month": "本月",
         "explore.preset.last_month": "上月",
@@ -86,7 +86,7 @@ STRINGS = {
         "explore.table": "明细",
         "explore.totals": "合计",
         "explore.empty": "没有符合该时段和筛选条件的用量。请尝试更长的时段（最近 90 天）、清除筛选，"
-                         "或通过 `spendsight ingest` / 采集源导入用量。",
+        "或通过 `spendsight ingest` / 采集源导入用量。",
         "explore.billed_note": "提供商账单只按组织、项目、模型和提供商细分；从分组和筛选中去掉“{dim}”即可对比账单与估算。",
         "explore.split_note": "与上一周期的变化按分组显示；关闭拆分即可查看。",
         "explore.col.cost": "估算费用（{currency}）",

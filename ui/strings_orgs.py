@@ -6,9 +6,9 @@ STRINGS = {
     "en": {
         "orgs.title": "Organizations",
         "orgs.help": "Your organizations, their members and roles, collector sources, limits and credit balance. "
-                     "Owners change members and settings here; every change is recorded in the audit log.",
+        "Owners change members and settings here; every change is recorded in the audit log.",
         "orgs.none": "You are not a member of any organization yet. Create one below (you become its owner), or "
-                     "ask an owner to add you.",
+        "ask an owner to add you.",
         "orgs.overview": "Your organizations",
         "orgs.col.name": "Name",
         "orgs.col.id": "Id",
@@ -35,7 +35,7 @@ STRINGS = {
         "orgs.remove": "Remove",
         "orgs.member_removed": "Removed {email}.",
         "orgs.no_sources": "No collector sources. Add one with `spendsight source add` (the key stays in an "
-                           "environment variable or .streamlit/secrets.toml; only its name is stored).",
+        "environment variable or .streamlit/secrets.toml; only its name is stored).",
         "orgs.col.source": "Source",
         "orgs.col.key_env": "Key variable (name only)",
         "orgs.col.enabled": "Enabled",
@@ -59,7 +59,7 @@ STRINGS = {
         "orgs.settings_saved": "Saved the settings of {org}.",
         "orgs.create": "Create an organization",
         "orgs.create_help": "You become its owner. Use a separate staging organization for test traffic so it "
-                            "never mixes with production spend.",
+        "never mixes with production spend.",
         "orgs.new_id": "Id (e.g. org-prod)",
         "orgs.new_name": "Name",
         "orgs.environment": "Environment",
@@ -100,7 +100,7 @@ STRINGS = {
         "orgs.remove": "移除",
         "orgs.member_removed": "已移除 {email}。",
         "orgs.no_sources": "没有采集源。请用 `spendsight source add` 添加（密钥保存在环境变量或 "
-                           ".streamlit/secrets.toml 中；只保存变量名）。",
+        ".streamlit/secrets.toml 中；只保存变量名）。",
         "orgs.col.source": "数据源",
         "orgs.col.key_env": "密钥变量（仅名称）",
         "orgs.col.enabled": "启用",

@@ -6,8 +6,8 @@ STRINGS = {
     "en": {
         "prices.title": "Prices",
         "prices.help": "The effective price catalog: genai-prices' bundled data, overridden by your "
-                       "`prices.toml` (fine-tuned and self-hosted models, negotiated prices). Every cost in "
-                       "Spendsight is computed from these prices when read, so a change re-prices all history.",
+        "`prices.toml` (fine-tuned and self-hosted models, negotiated prices). Every cost in "
+        "Spendsight is computed from these prices when read, so a change re-prices all history.",
         "prices.search": "Search models",
         "prices.search_placeholder": "e.g. gpt-4o mini, claude haiku, gemini flash",
         "prices.providers": "Providers",
@@ -30,8 +30,8 @@ STRINGS = {
         "prices.no_overrides": "No overrides yet.",
         "prices.edit": "Add or change an override",
         "prices.edit_help": "An entry for the same provider, model and start date replaces the existing one. A "
-                            "model may be a glob (ft:gpt-4o-mini:*). Prices are USD per million tokens; leave a "
-                            "field empty to keep genai-prices' behaviour for it.",
+        "model may be a glob (ft:gpt-4o-mini:*). Prices are USD per million tokens; leave a "
+        "field empty to keep genai-prices' behaviour for it.",
         "prices.provider": "Provider",
         "prices.model": "Model",
         "prices.since": "Applies from (UTC date)",
@@ -45,15 +45,15 @@ STRINGS = {
         "prices.removed": "Removed the entry on line {line}.",
         "prices.raw": "Edit prices.toml directly",
         "prices.raw_help": "The whole file is validated before it is saved; an error names the line and field "
-                           "and nothing is written.",
+        "and nothing is written.",
         "prices.raw_save": "Validate and save",
         "prices.readonly": "Prices apply to every organization, so only an owner of all of them can change "
-                           "them. Ask an owner, or edit `data/prices.toml` on the server.",
+        "them. Ask an owner, or edit `data/prices.toml` on the server.",
     },
     "zh": {
         "prices.title": "价格",
         "prices.help": "生效的价格目录：genai-prices 内置数据，并由您的 `prices.toml` 覆盖（微调模型、自托管模型、"
-                       "协议价格）。Spendsight 的所有费用都在读取时按这些价格计算，因此修改价格会重新计算全部历史。",
+        "协议价格）。Spendsight 的所有费用都在读取时按这些价格计算，因此修改价格会重新计算全部历史。",
         "prices.search": "搜索模型",
         "prices.search_placeholder": "例如 gpt-4o mini、claude haiku、gemini flash",
         "prices.providers": "提供商",
@@ -76,7 +76,7 @@ STRINGS = {
         "prices.no_overrides": "还没有覆盖价格。",
         "prices.edit": "添加或修改覆盖价格",
         "prices.edit_help": "相同提供商、模型和起始日期的条目会替换原有条目。模型名可以是通配符（ft:gpt-4o-mini:*）。"
-                            "价格单位为美元/百万令牌；留空的字段沿用 genai-prices 的规则。",
+        "价格单位为美元/百万令牌；留空的字段沿用 genai-prices 的规则。",
         "prices.provider": "提供商",
         "prices.model": "模型",
         "prices.since": "生效日期（UTC）",
@@ -92,7 +92,7 @@ STRINGS = {
         "prices.raw_help": "保存前会校验整个文件；出错时会指出行号和字段，并且不会写入任何内容。",
         "prices.raw_save": "校验并保存",
         "prices.readonly": "价格适用于所有组织，因此只有所有组织的所有者才能修改。请联系所有者，或在服务器上编辑 "
-                           "`data/prices.toml`。",
+        "`data/prices.toml`。",
     },
 }
 

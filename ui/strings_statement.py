@@ -6,8 +6,8 @@ STRINGS = {
     "en": {
         "statement.title": "Statement",
         "statement.help": "A printable monthly statement for the selected organization: spend per project and "
-                          "model, credits applied, what is billable, and the limits. Months are calendar months "
-                          "in the organization's time zone.",
+        "model, credits applied, what is billable, and the limits. Months are calendar months "
+        "in the organization's time zone.",
         "statement.month": "Month",
         "statement.period": "Period",
         "statement.generated": "generated",
@@ -30,7 +30,7 @@ STRINGS = {
         "statement.change": "Change",
         "statement.share": "Share",
         "statement.empty": "No usage in {month}. Pick another month, or bring usage in with `spendsight ingest` "
-                           "or a collector source.",
+        "or a collector source.",
         "statement.unpriced": "{n} requests have no price in the catalog and are not in the totals (Prices page).",
         "statement.download_html": "Download printable statement",
         "statement.print_tip": "Open the downloaded file in a browser and print it (Ctrl/⌘+P) for a PDF.",
@@ -40,7 +40,7 @@ STRINGS = {
     "zh": {
         "statement.title": "月度账单",
         "statement.help": "所选组织的可打印月度账单：按项目和模型的支出、已抵扣额度、应付金额及限额。月份为组织时区"
-                          "内的自然月。",
+        "内的自然月。",
         "statement.month": "月份",
         "statement.period": "账期",
         "statement.generated": "生成于",

@@ -1,0 +1,348 @@
+"""Month-end spend forecast: p10/p50/p90 of the month total and when the soft/hard limit is crossed.
+
+The method lives in models/budgets/forecast_ensemble.py: candidate methods (run-rate, a step-aware level,
+the trend model, TSB for sparse spend, the month's usual pickup) weighed by how each did on this
+series' own earlier months at the same day of the month, with p10/p90 from those months' errors
+(conformal). This module turns that into a month: spent so far, the total's quantiles and a
+cumulative fan to month end. docs/forecast.md has the evidence against the naive run-rate.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import text
+
+from models.access.orgs import get_org
+from models.budgets import billing
+from models.budgets.forecast_ensemble import DEFAULT_TUNING, METHODS, Tuning, evaluate, history
+from models.budgets.forecast_track import READ_DAYS, track_record
+from models.budgets.limits import get_limit
+from models.db import get_engine, session_scope
+from models.pricing.catalog import get_catalog
+from models.tables import USAGE_COUNTERS
+from models.units import MICRO
+
+MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait
+FETCH_DAYS = 520  # what scope forecasts read from the database (models.forecast_ensemble.HISTORY_DAYS)
+CENT = Decimal("0.01")
+
+Params = Tuning  # the name callers (models.backtest) use
+DEFAULT = DEFAULT_TUNING
+
+
+def _mad_sigma(x: np.ndarray) -> float:
+    if len(x) == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+@dataclass
+class MonthForecast:
+    """The month of `as_of`: spent so far, the distribution of the total, and cumulative paths."""
+
+    month: str  # YYYY-MM
+    as_of: date
+    spent: Decimal  # month start through as_of (what is recorded so far)
+    p10: Decimal
+    p50: Decimal
+    p90: Decimal
+    days: list[date] = field(default_factory=list)  # every day of the month
+    actual_cum: list[Decimal | None] = field(default_factory=list)  # recorded, through as_of
+    cum_p10: list[Decimal | None] = field(default_factory=list)  # projected, from as_of on
+    cum_p50: list[Decimal | None] = field(default_factory=list)
+    cum_p90: list[Decimal | None] = field(default_factory=list)
+    history_days: int = 0
+    weights: dict[str, float] = field(default_factory=dict)  # how much each candidate counted
+
+    def cross_date(self, limit: Decimal | None) -> date | None:
+        """The day cumulative spend reached `limit`, or is projected (p50) to; None if not this month."""
+        if limit is None:
+            return None
+        for day, actual, projected in zip(self.days, self.actual_cum, self.cum_p50):
+            values = [v for v in (actual, projected) if v is not None]
+            if values and max(values) >= limit:
+                return day
+        return None
+
+
+def _dec(x: float, quantum: Decimal = MICRO) -> Decimal:
+    return Decimal(repr(float(x))).quantize(quantum)
+
+
+def forecast_month(
+    daily: Mapping[date, Decimal | float], as_of: date, today_fraction: float | None = None, params: Params = DEFAULT
+) -> MonthForecast:
+    """Forecast the month of `as_of` from daily spend (days without an entry count as zero).
+
+    `as_of` is complete unless `today_fraction` says how much of it has passed (the live case):
+    then the model reads the days before it and expects the rest of that day too. Days after
+    `as_of` are never read.
+    """
+    month_start = as_of.replace(day=1)
+    last = billing.month_end(as_of)
+    history_end = as_of if today_fraction is None else as_of - timedelta(days=1)
+    start, values = history(daily, history_end)
+    month_days = [month_start + timedelta(days=i) for i in range((last - month_start).days + 1)]
+    actual = [Decimal(daily.get(d, 0)) for d in month_days if d <= as_of]
+    spent = sum(actual, Decimal(0))
+    horizon = (last - history_end).days
+    done = (history_end - month_start).days + 1  # complete days of this month seen (0 on the 1st, live)
+    out = MonthForecast(
+        month=billing.month_label(as_of.year, as_of.month),
+        as_of=as_of,
+        spent=spent,
+        p10=spent,
+        p50=spent,
+        p90=spent,
+        days=month_days,
+        history_days=len(values),
+    )
+    paths = np.zeros((3, horizon))
+    if horizon and len(values):
+        row = evaluate(values, start, (done,), current=True, tuning=params)[done]
+        if row.months[-1] != month_start or not np.isnan(row.actual[-1]):
+            raise RuntimeError(f"forecast of {month_start:%Y-%m}: the model returned {row.months[-1]:%Y-%m}")
+        seen = float(sum(actual[:done], Decimal(0)))  # what the model counted as month-to-date
+        shape = row.weekday[np.arange(horizon) % 7]
+        if today_fraction is not None:
+            shape[0] *= max(0.0, 1.0 - today_fraction)  # what is still to come of today
+            rest_share = shape.sum() / max(row.weekday[np.arange(horizon) % 7].sum(), 1e-12)
+        else:
+            rest_share = 1.0
+        cum_shape = np.cumsum(shape) / max(shape.sum(), 1e-12)
+        for i, q in enumerate((row.p10[-1], row.p50[-1], row.p90[-1])):
+            paths[i] = max(q - seen, 0.0) * rest_share * cum_shape
+        out.weights = {m: round(float(w), 3) for m, w in zip(METHODS, row.weights[-1]) if w > 0}
+    out.history_days = len(values)
+    running = Decimal(0)
+    offset = len(month_days) - horizon  # index of the first projected day
+    for i, day in enumerate(month_days):
+        if day <= as_of:
+            running += actual[i]
+            out.actual_cum.append(running)
+        else:
+            out.actual_cum.append(None)
+        k = i - offset
+        if k >= 0:
+            out.cum_p10.append(spent + _dec(paths[0, k]))
+            out.cum_p50.append(spent + _dec(paths[1, k]))
+            out.cum_p90.append(spent + _dec(paths[2, k]))
+        elif k == -1 and horizon:
+            start_value = out.actual_cum[i]  # the fan starts where the recorded line ends
+            out.cum_p10.append(start_value)
+            out.cum_p50.append(start_value)
+            out.cum_p90.append(start_value)
+        else:
+            out.cum_p10.append(None)
+            out.cum_p50.append(None)
+            out.cum_p90.append(None)
+    if horizon:
+        out.p10, out.p50, out.p90 = out.cum_p10[-1], out.cum_p50[-1], out.cum_p90[-1]
+    return out
+
+
+# --- an org (or one of its projects) ----------------------------------------------------------
+
+
+@dataclass
+class ScopeForecast:
+    org_id: str
+    project: str | None
+    timezone: str
+    forecast: MonthForecast
+    soft_limit: Decimal | None
+    hard_limit: Decimal | None
+    soft_cross: date | None
+    hard_cross: date | None
+    today_fraction: float | None = None
+
+    def track_record(self) -> dict:
+        """How the forecast did on this scope's past months (models/budgets/forecast_track.py). Read and
+        computed on first use only: the alert pass never needs it."""
+        as_of = self.forecast.as_of
+        daily = billing.daily_spend(
+            self.org_id, as_of.replace(day=1) - timedelta(days=READ_DAYS), as_of.replace(day=1), self.project
+        )
+        return track_record(daily, as_of, self.today_fraction)
+
+    @property
+    def p10(self) -> Decimal:
+        return self.forecast.p10
+
+    @property
+    def p50(self) -> Decimal:
+        return self.forecast.p50
+
+    @property
+    def p90(self) -> Decimal:
+        return self.forecast.p90
+
+    @property
+    def spent(self) -> Decimal:
+        return self.forecast.spent
+
+    def as_json(self) -> dict:
+        """The `spendsight forecast --format json` contract, keys in this order."""
+        return {
+            "org": self.org_id,
+            "month": self.forecast.month,
+            "as_of": self.forecast.as_of.isoformat(),
+            "spent_usd": float(self.spent.quantize(MICRO)),
+            "p10_usd": float(self.p10.quantize(CENT)),
+            "p50_usd": float(self.p50.quantize(CENT)),
+            "p90_usd": float(self.p90.quantize(CENT)),
+            "soft_limit_usd": None if self.soft_limit is None else float(self.soft_limit),
+            "hard_limit_usd": None if self.hard_limit is None else float(self.hard_limit),
+            "soft_cross_date": self.soft_cross.isoformat() if self.soft_cross else None,
+            "hard_cross_date": self.hard_cross.isoformat() if self.hard_cross else None,
+            "track_record": self.track_record(),
+        }
+
+
+_HISTORY: OrderedDict = OrderedDict()  # (org, project, month) -> (stamp, daily spend before the month)
+
+
+def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> tuple:
+    """What the cached days depend on: the price catalog and the rolled-up counters of those days
+    (one aggregate in the database, far cheaper than pricing 500 days of rows)."""
+    where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
+    sql = f"SELECT COUNT(*), {', '.join(f'SUM({c})' for c in USAGE_COUNTERS)} FROM rollup_daily_project WHERE {where}"
+    engine = get_engine()
+    with engine.connect() as conn:
+        row = conn.execute(text(sql), {"org": org_id, "start": start, "end": end, "project": project}).one()
+    return (str(engine.url), get_catalog().fingerprint, *(int(v or 0) for v in row))
+
+
+def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tuple[dict[date, float], tuple]:
+    """Daily spend in USD as floats (the model's input; money shown to people comes from
+    billing.daily_spend), priced like models.spend but one matrix product per price instead of a
+    Python loop over every row; and the same days' counter sums (what `_history_stamp` checks)."""
+    columns = ("day", "provider", "model", "service_tier", "batch", "context_band", "price_date")
+    where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
+    sql = f"SELECT {', '.join(columns)}, {', '.join(USAGE_COUNTERS)} FROM rollup_daily_project WHERE {where}"
+    with get_engine().connect() as conn:
+        rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end, "project": project}).all()
+    counts = np.array([r[7:] for r in rows], dtype=float).reshape(len(rows), len(USAGE_COUNTERS))
+    counts = np.nan_to_num(counts)
+    stamp = (str(get_engine().url), get_catalog().fingerprint, len(rows), *(int(x) for x in counts.sum(0)))
+    if not rows:
+        return {}, stamp
+    catalog = get_catalog()
+    keys: dict[tuple, int] = {}
+    key_of = np.array([keys.setdefault(tuple(r[1:7]), len(keys)) for r in rows])
+    rates = np.zeros((len(keys), len(USAGE_COUNTERS)))
+    for (provider, model, tier, batch, band, price_date), i in keys.items():
+        price = catalog.resolve(provider, model, _as_day(price_date), tier, bool(batch), int(band or 0))
+        for counter, usd in price.coefficients.items() if price is not None else ():
+            rates[i, USAGE_COUNTERS.index(counter)] = float(usd)
+    cost = (counts * rates[key_of]).sum(1)
+    out: dict[date, float] = {}
+    for row, usd in zip(rows, cost):
+        day = _as_day(row[0])
+        out[day] = out.get(day, 0.0) + float(usd)
+    return out, stamp
+
+
+def _as_day(value) -> date:
+    return (
+        value
+        if isinstance(value, date) and not isinstance(value, datetime)
+        else (value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)[:10]))
+    )
+
+
+def _history_before(org_id: str, project: str | None, month_start: date) -> dict[date, float]:
+    """Daily spend of the FETCH_DAYS before `month_start`, cached per scope and month.
+
+    Pricing 500 days of rollup rows through models.spend costs several times the forecast itself,
+    and those days rarely change while the month goes on (the month in progress is always read
+    afresh). The cache is used only while the days' counters and the price catalog are what they
+    were: a backfill or a price edit is seen on the next pass.
+    """
+    start = month_start - timedelta(days=FETCH_DAYS)
+    key = (org_id, project, month_start)
+    hit = _HISTORY.get(key)
+    if hit is not None and hit[0] == _history_stamp(org_id, project, start, month_start):
+        _HISTORY.move_to_end(key)
+        return hit[1]
+    daily, stamp = _priced_days(org_id, project, start, month_start)  # a cold read stamps from its own rows
+    _HISTORY[key] = (stamp, daily)
+    _HISTORY.move_to_end(key)
+    while len(_HISTORY) > 4096:
+        _HISTORY.popitem(last=False)
+    return daily
+
+
+def forecast_scope(
+    org_id: str, project: str | None = None, as_of: date | None = None, now: datetime | None = None
+) -> ScopeForecast:
+    """The month-end forecast of an org (or one project) against its limits.
+
+    Without `as_of` the month is the current one in the org's time zone and today counts as partly
+    over; with it, `as_of` is taken as a complete day (what a backtest or a look back needs).
+    """
+    with session_scope() as session:
+        timezone = get_org(session, org_id).timezone
+    fraction = None
+    if as_of is None:
+        now = now or datetime.now(UTC)
+        as_of = billing.local_today(timezone, now)
+        fraction = billing.fraction_of_day_elapsed(timezone, now)
+    month_start = as_of.replace(day=1)
+    daily = _history_before(org_id, project, month_start) | billing.daily_spend(
+        org_id, month_start, as_of + timedelta(days=1), project
+    )
+    result = forecast_month(daily, as_of, fraction)
+    limit = get_limit(org_id, project)
+    soft = limit.soft_usd if limit else None
+    hard = limit.hard_usd if limit else None
+    return ScopeForecast(
+        org_id, project, timezone, result, soft, hard, result.cross_date(soft), result.cross_date(hard), fraction
+    )
+
+
+# --- spikes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spike:
+    day: date
+    spend: Decimal
+    baseline: Decimal  # typical spend for that weekday
+    threshold: Decimal  # what counted as a spike
+
+    @property
+    def ratio(self) -> float:
+        return float(self.spend / self.baseline) if self.baseline else float("inf")
+
+
+SPIKE_MIN_USD = Decimal(1)
+
+
+def detect_spike(daily: Mapping[date, Decimal], day: date, baseline_days: int = 28) -> Spike | None:
+    """Is `day`'s spend far above a robust baseline of the weeks before it?
+
+    Baseline: the median of the previous `baseline_days` days, scaled by this weekday's usual share;
+    a spike is more than max(2x baseline, baseline + 6 robust deviations) and at least $1. `day` may
+    be today (partial): a day already past the bar counts.
+    """
+    values = np.array([float(daily.get(day - timedelta(days=k), 0)) for k in range(baseline_days, 0, -1)])
+    if np.count_nonzero(values) < baseline_days // 2:
+        return None  # a new or sporadic org has no baseline yet: its ramp-up is not a spike
+    weekdays = np.array([(day - timedelta(days=k)).weekday() for k in range(baseline_days, 0, -1)])
+    median = float(np.median(values))
+    same = values[weekdays == day.weekday()]
+    baseline = float(np.median(same)) if len(same) >= 2 else median
+    baseline = max(baseline, median * 0.25)
+    mad = _mad_sigma(values / max(median, 1e-9)) * baseline
+    bar = max(2.0 * baseline, baseline + 6.0 * mad)
+    spend = Decimal(daily.get(day, 0))
+    if spend < SPIKE_MIN_USD or float(spend) <= bar:
+        return None
+    return Spike(day, spend, _dec(baseline), _dec(bar))

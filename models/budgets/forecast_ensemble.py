@@ -13,20 +13,24 @@ Candidates (each the spend of the remaining days; all read only days up to the o
 
 - run_rate:     month-to-date / days seen x days left (what owners compute by hand).
 - level:        a step-aware level: the median of the last k de-seasonalized days, k the longest of
-                3/7/14/28/56 whose median agrees with every shorter one (Lepski's rule), so a launch
-                or a revoked key moves it within days while a one-day spike (outvoted in a 3-day
-                median) does not; times the series' mean-to-median allowance for spikes.
-- trend:        the point part of the previous model (models/budgets/forecast.py before issue 15): weekday
-                rhythm, Theil-Sen slope of weekly medians (shrunk by its noise, damped), robust level.
+                3/7/14/28/56/91 whose median agrees with every shorter one (Lepski's rule) and no
+                longer than the days since the last detected level shift, so a launch or a revoked
+                key moves it within days while a runaway job of one to three days (out-voted in a
+                7-day median) does not; times the series' mean-to-median allowance for spikes.
+- trend:        the point part of the previous model (models/budgets/forecast.py before issue 15):
+                weekday rhythm, Theil-Sen slope of weekly medians (shrunk by its noise, damped),
+                robust level.
 - intermittent: TSB (Teunter-Syntetos-Babai) for sparse spend: smoothed probability of a spending
                 day times smoothed size of a spending day.
 - pickup:       the share of a month's spend that usually comes after this day (earlier months'
                 rest-of-month rate over their month-to-date rate), for month-start batch runs and
                 month-end reporting.
+- mean:         the de-seasonalized mean since the last level shift, for bursts that last days and
+                come back.
 
-Written with numpy over a batch of origins at once (about a millisecond a series with a year of
-history) rather than with a library model: statsforecast's ETS/Theta were measured as candidates
-and cost more than the alert pass's time budget allows (docs/forecast.md has the figures).
+Written with numpy over a batch of origins at once (a few milliseconds of CPU a series with a year
+of history) rather than with a library model: statsforecast's ETS/Theta were measured as
+candidates and cost far more than the alert pass's time budget allows (docs/forecast.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-import ui.strings_auth  # noqa: F401  (registers the strings)
 from models.access import PermissionDenied
 from ui import sidebar
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids

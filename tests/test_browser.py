@@ -74,9 +74,9 @@ def page_paths() -> list[str]:
 def sign_in(page, lang: str = "en") -> None:
     """Each page load is a new browser session: sign in through the form as the demo owner."""
     from models.auth import DEMO_PASSWORDS
-    from ui.strings_auth import STRINGS
+    from ui.i18n import keys
 
-    words = STRINGS[lang]
+    words = keys(lang)
     page.get_by_label(words["auth.email"]).fill("owner@example.com")
     page.get_by_label(words["auth.password"], exact=True).fill(DEMO_PASSWORDS["owner"])
     page.get_by_role("button", name=words["auth.submit"]).click()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-import ui.strings_auth  # noqa: F401  (registers the strings)
 from models import auth as _auth
 from models.orgs import Actor, ValidationError, validate_email
 from ui.i18n import t

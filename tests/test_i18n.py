@@ -1,8 +1,10 @@
 """The UI text files (ui/locales/*.toml): both languages have the same keys and placeholders, every
 text is one line of valid format text, every key is used, and the move out of Python lost nothing."""
 
+import ast
 import hashlib
 import json
+import re
 import string
 import threading
 
@@ -81,6 +83,36 @@ def test_the_texts_are_those_the_python_tables_held():
         assert sorted(loaded) == sorted(moved[lang_code]), lang_code
         for key, text in loaded.items():
             assert hashlib.sha256(text.encode()).hexdigest()[:16] == moved[lang_code][key], f"{lang_code}.toml {key}"
+
+
+def test_every_key_is_used():
+    """A key counts as used when the UI code holds it as a literal ("explore.title") or builds it in a
+    way that can produce it (f"explore.preset.{p}", "role." + r, f"{area}.title"). So a used key is
+    never reported; an unused one inside an area the code reaches that way can go unnoticed. Build
+    keys with f-strings or +, so this test can see them."""
+    files = [REPO / "app.py", *(REPO / "pages").glob("*.py"), *(REPO / "ui").rglob("*.py")]
+    literals, patterns = set(), []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.add(node.value)
+            elif isinstance(node, (ast.JoinedStr, ast.BinOp)) and (pattern := _pattern(node)) and "\\." in pattern:
+                patterns.append(re.compile(pattern))
+    assert "explore.title" in literals and any(p.fullmatch("explore.preset.custom") for p in patterns)
+    unused = [k for k in keys("en") if k not in literals and not any(p.fullmatch(k) for p in patterns)]
+    assert unused == [], "no code uses these keys: remove them from en.toml and zh.toml"
+
+
+def _pattern(node) -> str | None:
+    """A regular expression for the strings an f-string or a `+` of strings can produce."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return re.escape(node.value)
+    if isinstance(node, ast.JoinedStr):
+        return "".join(re.escape(v.value) if isinstance(v, ast.Constant) else ".+" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _pattern(node.left), _pattern(node.right)
+        return None if left is None and right is None else (left or ".+") + (right or ".+")
+    return None
 
 
 def _fields(text):

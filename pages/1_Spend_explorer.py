@@ -5,18 +5,13 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from models.explore import DIMENSIONS, GRAINS, PRESETS, display_frame, period, to_csv, to_excel
-from ui import charts, sidebar
+from ui import charts
 from ui.format import floats, in_currency, money_column, number, signed_percent, today_in, tokens
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import dimension_choices, explore_data
 
-st.set_page_config(page_title="Spend explorer · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("explore.title"))
-st.caption(t("explore.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("explore", needs_org=True)
 
 today = today_in(ctx.timezone)
 top = st.columns([1.1, 2.2, 2.4, 1.0])

@@ -4,19 +4,14 @@ import streamlit as st
 
 from models.compare import CompareError, Profile
 from models.explore import PRESETS, period, to_csv
-from ui import charts, sidebar
+from ui import charts
 from ui.format import floats, in_currency, money_column, number, percent, today_in, tokens
 from ui.i18n import t
+from ui.page import page_header
 from ui.safe import md
 from ui.queries import dimension_choices, frontier_data, model_options, reprice_data, token_counts, what_if_data
 
-st.set_page_config(page_title="Model comparison · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("compare.title"))
-st.caption(t("compare.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("compare", needs_org=True)
 
 today = today_in(ctx.timezone)
 options, defaults = model_options()

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite test-postgres browser bench clean
+.PHONY: install run lint test test-sqlite test-postgres browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,21 @@ browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi zenhei; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; fi
 
+# ruff (lint, import order, format) and mypy, as configured in pyproject.toml; `make test` runs it first.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy || echo "mypy: not yet clean (strict typing is being added)"
+
 test: install browser test-sqlite test-postgres
 
 test-sqlite: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-# Each run creates and drops its own database on the local server (SPENDSIGHT_TEST_PG_ADMIN to change it).
+# Each run creates and drops its own database on the server at 127.0.0.1:5432 (SPENDSIGHT_TEST_PG_ADMIN
+# to change it); with no server there, the script starts a throwaway one and stops it at the end.
 test-postgres: install
-	$(BIN)/pytest -q --db postgresql $(PYTEST_ARGS)
+	scripts/test-postgres.sh $(PYTEST_ARGS)
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -33,11 +33,16 @@ else:
     daily = in_currency(view.daily, ("cost_usd",), ctx.rate)
     chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
     chart_tab.plotly_chart(charts.daily_spend(daily, ctx.symbol, t("common.cost")), width="stretch")
-    table_tab.dataframe(daily, hide_index=True, width="stretch", column_config={
-        "day": st.column_config.DateColumn(t("common.day")),
-        "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
-        "requests": st.column_config.NumberColumn(t("common.requests"), format="localized"),
-    })
+    table_tab.dataframe(
+        daily,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "day": st.column_config.DateColumn(t("common.day")),
+            "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
+            "requests": st.column_config.NumberColumn(t("common.requests"), format="localized"),
+        },
+    )
 
 left, right = st.columns(2)
 for column, title, frame, label in (
@@ -52,10 +57,15 @@ for column, title, frame, label in (
         shown = in_currency(frame, ("cost_usd",), ctx.rate)
         chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
         chart_tab.plotly_chart(charts.share_bar(shown, label, ctx.symbol), width="stretch")
-        table_tab.dataframe(shown, hide_index=True, width="stretch", column_config={
-            "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
-            "share": st.column_config.NumberColumn(t("home.share"), format="percent"),
-        })
+        table_tab.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "cost_usd": money_column(f"{t('common.cost')} ({ctx.currency})", ctx.currency),
+                "share": st.column_config.NumberColumn(t("home.share"), format="percent"),
+            },
+        )
 
 if view.unpriced:
     st.warning(t("home.unpriced"))

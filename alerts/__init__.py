@@ -1,201 +1,29 @@
 """Alerts: rules evaluated after each collection or ingest and by the worker, an outbox that makes
 each alert fire once per (org, project, rule, threshold, period), and email/webhook delivery.
 
-Entry points:
-- `after_usage(org_ids)`: evaluate these orgs and send what is due now (ingest and collectors call it).
-- `alert_jobs(settings)`: the worker's jobs (full evaluation every alert_interval_seconds, a quick
-  look at orgs whose rollups changed and at due retries every WATCH_SECONDS).
-- `run_once(org_id)`: `spendsight alerts run`: evaluate, then try every pending message now.
-- `send_test(actor, org_id)`: `spendsight alerts test`: a test message through the same outbox.
+The entry points live in alerts/service.py; this module only re-exports them.
 """
 
-from __future__ import annotations
+from alerts.service import (
+    WATCH_SECONDS,
+    RunReport,
+    Watcher,
+    after_usage,
+    deliver_now,
+    evaluate,
+    run_cycle,
+    run_once,
+    send_test,
+)
 
-import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-
-log = logging.getLogger("spendsight.alerts")
-
-WATCH_SECONDS = 10
-TOP_DRIVERS = 5
-
-
-@dataclass
-class RunReport:
-    events: list[int] = field(default_factory=list)
-    delivery: object = None
-    errors: list[str] = field(default_factory=list)
-
-
-def _org_ids(org_ids) -> list[str]:
-    from models.db import session_scope
-    from models.orgs import list_orgs
-
-    if org_ids is not None:
-        return sorted(set(org_ids))
-    with session_scope() as session:
-        return [o.id for o in list_orgs(session)]
-
-
-def _renderer(org_id: str, now: datetime):
-    """A render(candidate) for one org: names, top drivers of the month and the dashboard link."""
-    from alerts.render import render
-    from models import billing
-    from models.db import session_scope
-    from models.orgs import get_org
-    from models.settings import get_settings
-    from models.spend import SpendQuery, spend
-
-    with session_scope() as session:
-        org = get_org(session, org_id)
-        name, timezone = org.name, org.timezone
-    today = billing.local_today(timezone, now)
-    start, end = today.replace(day=1), today + timedelta(days=1)
-    cache: dict[str, tuple] = {}
-
-    def drivers(project: str) -> tuple[list, list]:
-        if project not in cache:
-            filters = {"project": [project]} if project else None
-            models = spend(SpendQuery.make(org_id, start, end, by=("model",), filters=filters))
-            projects = spend(SpendQuery.make(org_id, start, end, by=("project",), filters=filters))
-            top = lambda rows, key: [(r.keys[key], r.cost) for r in sorted(rows, key=lambda r: -r.cost)[:TOP_DRIVERS]
-                                     if r.cost > 0]
-            cache[project] = (top(models, "model"), [] if project else top(projects, "project"))
-        return cache[project]
-
-    def render_candidate(c):
-        top_models, top_projects = drivers(c.project_id)
-        return render(org_id=org_id, org_name=name, project=c.project_id, rule=c.rule, headline=c.headline,
-                      facts=c.facts, top_models=top_models, top_projects=top_projects,
-                      public_url=get_settings().public_url)
-
-    return render_candidate
-
-
-def evaluate(org_ids=None, now: datetime | None = None, errors: list[str] | None = None) -> list[int]:
-    """Record every alert that should have fired and has not; returns the new event ids.
-
-    An org whose evaluation fails is logged (and its error appended to `errors`) and skipped.
-    """
-    from alerts import outbox
-    from alerts.rules import org_candidates
-
-    now = now or datetime.now(UTC)
-    created = []
-    for org_id in _org_ids(org_ids):
-        try:
-            candidates = org_candidates(org_id, now)
-            if candidates:
-                created += outbox.record(org_id, candidates, _renderer(org_id, now), now)
-        except Exception as exc:  # one org's trouble must not stop the others (or an ingest)
-            log.exception("alert evaluation failed for %s", org_id)
-            if errors is not None:
-                errors.append(f"{org_id}: {type(exc).__name__}: {exc}")
-    return created
-
-
-def after_usage(org_ids) -> None:
-    """New usage arrived for these orgs: evaluate them and send what is due now. Never raises."""
-    from alerts import outbox
-
-    ids = sorted(set(org_ids or ()))
-    if not ids:
-        return
-    evaluate(ids)
-    try:
-        outbox.deliver(ids)
-    except Exception:
-        log.exception("alert delivery failed")
-
-
-def run_once(org_id: str | None = None, now: datetime | None = None) -> RunReport:
-    """Evaluate (one org or all) and try every pending message now, whatever its backoff."""
-    from alerts import outbox
-
-    report = RunReport()
-    report.events = evaluate([org_id] if org_id else None, now, report.errors)
-    report.delivery = outbox.deliver([org_id] if org_id else None, force=True, now=now)
-    return report
-
-
-def deliver_now(actor, org_id: str, now: datetime | None = None):
-    """An owner's "try pending messages now" for one org (like `alerts run` without evaluating)."""
-    from alerts import outbox
-    from models.access import require_owner
-    from models.audit import record
-    from models.db import session_scope
-
-    with session_scope() as session:
-        require_owner(session, actor, org_id)
-        record(session, actor, "alert.deliver", org_id, "deliveries", None, None)
-    return outbox.deliver([org_id], force=True, now=now)
-
-
-def send_test(actor, org_id: str, now: datetime | None = None):
-    """Queue a test message to every recipient of the org and send it now; returns the delivery report."""
-    from alerts import outbox
-    from alerts.rules import Candidate
-    from models.access import require_owner
-    from models.audit import record
-    from models.db import session_scope
-
-    now = now or datetime.now(UTC)
-    with session_scope() as session:
-        require_owner(session, actor, org_id)
-        record(session, actor, "alert.test", org_id, "test", None, {"at": now})
-    candidate = Candidate(org_id, "", "test", 0, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                          "test alert: email delivery works", {})
-    outbox.record(org_id, [candidate], _renderer(org_id, now), now)
-    return outbox.deliver([org_id], force=True, now=now)
-
-
-def alert_jobs(settings) -> list:
-    """The worker's alert jobs."""
-    from collectors.scheduler import Job
-
-    watcher = _Watcher()
-    return [
-        Job("alerts", lambda: run_cycle(), settings.alert_interval_seconds),
-        Job("alerts-watch", watcher, WATCH_SECONDS),
-    ]
-
-
-def run_cycle() -> None:
-    """Evaluate every org, then send what is due."""
-    from alerts import outbox
-
-    evaluate()
-    outbox.deliver()
-
-
-class _Watcher:
-    """Every few seconds: evaluate orgs whose rollups changed since the last look, send due retries."""
-
-    def __init__(self) -> None:
-        self.since = datetime.now(UTC)
-
-    def __call__(self) -> None:
-        from sqlalchemy import text
-
-        from alerts import outbox
-        from models.db import get_engine
-
-        started = datetime.now(UTC)
-        with get_engine().connect() as conn:
-            rows = conn.execute(text("SELECT org_id FROM rollup_state WHERE updated_at >= :since"),
-                                {"since": _bind(conn, self.since)}).all()
-        changed = sorted({r[0] for r in rows})
-        self.since = started
-        if changed:
-            evaluate(changed)
-        outbox.deliver()
-
-
-def _bind(conn, moment: datetime):
-    from models.db import UTCDateTime
-
-    return UTCDateTime().process_bind_param(moment, conn.dialect)
-
-
-__all__ = ["after_usage", "alert_jobs", "deliver_now", "evaluate", "run_once", "send_test", "RunReport"]
+__all__ = [
+    "WATCH_SECONDS",
+    "RunReport",
+    "Watcher",
+    "after_usage",
+    "deliver_now",
+    "evaluate",
+    "run_cycle",
+    "run_once",
+    "send_test",
+]

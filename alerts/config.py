@@ -7,11 +7,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from alerts.tables import ALL_RULES, RULES, TEST_RULE, AlertRecipient, AlertWebhook
-from models.access import require_owner
-from models.audit import record
+from models.access.audit import record
+from models.access.orgs import get_org, owner_emails
+from models.access.roles import Actor, require_owner
 from models.db import session_scope, utcnow
-from models.orgs import Actor, ValidationError, get_org, owner_emails, validate_email
+from models.tables import ALL_RULES, RULES, TEST_RULE, AlertRecipient, AlertWebhook
+from models.validation import ValidationError, validate_email
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,22 @@ def add_recipient(actor: Actor, org_id: str, email: str, rule: str | None = None
     with session_scope() as session:
         require_owner(session, actor, org_id)
         get_org(session, org_id)
-        existing = session.exec(select(AlertRecipient).where(
-            AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email)).first()
+        existing = session.exec(
+            select(AlertRecipient).where(
+                AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email
+            )
+        ).first()
         if existing is None:
             session.add(AlertRecipient(org_id=org_id, rule=rule, email=email, created_by=actor.label))
-            record(session, actor, "alert.recipient.add", org_id, f"recipient:{rule}:{email}", None,
-                   {"rule": rule, "email": email})
+            record(
+                session,
+                actor,
+                "alert.recipient.add",
+                org_id,
+                f"recipient:{rule}:{email}",
+                None,
+                {"rule": rule, "email": email},
+            )
     return Recipient(org_id, rule, email)
 
 
@@ -46,19 +57,32 @@ def remove_recipient(actor: Actor, org_id: str, email: str, rule: str | None = N
     email, rule = validate_email(email), validate_rule(rule)
     with session_scope() as session:
         require_owner(session, actor, org_id)
-        row = session.exec(select(AlertRecipient).where(
-            AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email)).first()
+        row = session.exec(
+            select(AlertRecipient).where(
+                AlertRecipient.org_id == org_id, AlertRecipient.rule == rule, AlertRecipient.email == email
+            )
+        ).first()
         if row is None:
             raise ValidationError(f"{email} is not a recipient of {rule} alerts in {org_id}")
-        record(session, actor, "alert.recipient.remove", org_id, f"recipient:{rule}:{email}",
-               {"rule": rule, "email": email}, None)
+        record(
+            session,
+            actor,
+            "alert.recipient.remove",
+            org_id,
+            f"recipient:{rule}:{email}",
+            {"rule": rule, "email": email},
+            None,
+        )
         session.delete(row)
 
 
 def recipients(org_id: str) -> list[Recipient]:
     with session_scope() as session:
-        rows = session.exec(select(AlertRecipient).where(AlertRecipient.org_id == org_id)
-                            .order_by(AlertRecipient.rule, AlertRecipient.email))
+        rows = session.exec(
+            select(AlertRecipient)
+            .where(AlertRecipient.org_id == org_id)
+            .order_by(AlertRecipient.rule, AlertRecipient.email)
+        )
         return [Recipient(r.org_id, r.rule, r.email) for r in rows]
 
 

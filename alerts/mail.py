@@ -14,7 +14,6 @@ from email.utils import formatdate
 
 from models.settings import Settings
 
-
 # Long subjects stay on one line (SMTP allows 998 characters): folding makes some parsers keep a space.
 POLICY = default_policy.clone(max_line_length=998)
 
@@ -29,13 +28,13 @@ class SendFailure(Exception):
 
 
 def smtp_configured(settings: Settings) -> bool:
-    return bool(settings.smtp_host)
+    return bool(settings.smtp.host)
 
 
 def build_message(settings: Settings, to: str, subject: str, text: str, html: str, message_id: str) -> EmailMessage:
     msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject
-    msg["From"] = settings.smtp_from
+    msg["From"] = settings.smtp.sender
     msg["To"] = to
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = message_id  # the same on every retry, so a receiving server can drop a repeat
@@ -78,36 +77,38 @@ class Mailer:
 
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        if not s.smtp_host:
+        if not s.smtp.host:
             raise SendFailure("SMTP_HOST is not set; the email waits in the outbox")
         smtp = None
         try:
-            if s.smtp_ssl:
-                smtp = smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds,
-                                        context=ssl.create_default_context())
+            if s.smtp.ssl:
+                smtp = smtplib.SMTP_SSL(
+                    s.smtp.host, s.smtp.port, timeout=s.smtp.timeout_seconds, context=ssl.create_default_context()
+                )
             else:
-                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds)
+                smtp = smtplib.SMTP(s.smtp.host, s.smtp.port, timeout=s.smtp.timeout_seconds)
             return self._greet(smtp)
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
-            raise SendFailure(f"SMTP login as {s.smtp_username} refused: {_reply(exc)}") from None
+            raise SendFailure(f"SMTP login as {s.smtp.username} refused: {_reply(exc)}") from None
         except smtplib.SMTPResponseException as exc:
             _close(smtp)
-            raise SendFailure(f"SMTP server {s.smtp_host}:{s.smtp_port} said {_reply(exc)}") from None
+            raise SendFailure(f"SMTP server {s.smtp.host}:{s.smtp.port} said {_reply(exc)}") from None
         except (smtplib.SMTPException, OSError) as exc:
             _close(smtp)
-            raise SendFailure(f"cannot reach SMTP server {s.smtp_host}:{s.smtp_port}: "
-                              f"{type(exc).__name__}: {exc}") from None
+            raise SendFailure(
+                f"cannot reach SMTP server {s.smtp.host}:{s.smtp.port}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _greet(self, smtp: smtplib.SMTP) -> smtplib.SMTP:
         s = self.settings
         smtp.ehlo()
-        if s.smtp_starttls and not s.smtp_ssl:
+        if s.smtp.starttls and not s.smtp.ssl:
             smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
-        if s.smtp_username:
-            password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-            smtp.login(s.smtp_username, password)
+        if s.smtp.username:
+            password = s.smtp.password.get_secret_value() if s.smtp.password else ""
+            smtp.login(s.smtp.username, password)
         return smtp
 
     def send(self, msg: EmailMessage) -> None:

@@ -21,16 +21,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import bindparam, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from alerts import mail, webhook
 from alerts.config import addresses_for, webhook_url
 from alerts.render import Message
 from alerts.rules import Candidate
-from alerts.tables import AlertDelivery, AlertEvent
-from models.db import get_engine
+from models.access.audit import record as audit
+from models.access.roles import require_owner
+from models.db import get_engine, insert_for, session_scope
 from models.settings import get_settings
+from models.tables import AlertDelivery, AlertEvent
 
 log = logging.getLogger("spendsight.alerts")
 
@@ -45,10 +45,6 @@ NOBODY = "(nobody)"
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour: about 14 hours before MAX_ATTEMPTS gives up."""
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
-
-
-def _insert(conn, table):
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 def _json(value):
@@ -67,7 +63,8 @@ def fired_keys(org_id: str, periods: Iterable[str]) -> set[tuple[str, str, int, 
     if not periods:
         return set()
     query = select(EVENTS.c.project_id, EVENTS.c.rule, EVENTS.c.threshold, EVENTS.c.period).where(
-        EVENTS.c.org_id == org_id, EVENTS.c.period.in_(periods))
+        EVENTS.c.org_id == org_id, EVENTS.c.period.in_(periods)
+    )
     with get_engine().connect() as conn:
         return {tuple(r) for r in conn.execute(query)}
 
@@ -102,25 +99,43 @@ def record(org_id: str, candidates: list[Candidate], render, now: datetime | Non
         event_id = insert_event(c, message, to, hook, now)
         if event_id is not None:
             created.append(event_id)
-            log.info("alert %s fired for %s%s (%s %s)", c.rule, org_id, f"/{c.project_id}" if c.project_id else "",
-                     c.threshold, c.period)
+            log.info(
+                "alert %s fired for %s%s (%s %s)",
+                c.rule,
+                org_id,
+                f"/{c.project_id}" if c.project_id else "",
+                c.threshold,
+                c.period,
+            )
     return created
 
 
-def insert_event(c: Candidate, message: Message, to: list[str], hook: str | None,
-                 now: datetime | None = None) -> int | None:
+def insert_event(
+    c: Candidate, message: Message, to: list[str], hook: str | None, now: datetime | None = None
+) -> int | None:
     """One transaction: the event row first (or nothing, if someone else has it), then its deliveries."""
     now = now or datetime.now(UTC)
     values = {
-        "org_id": c.org_id, "project_id": c.project_id, "rule": c.rule, "threshold": c.threshold,
-        "period": c.period, "created_at": now, "state": c.state, "summary": message.summary[:500],
-        "subject": message.subject[:300], "body_text": message.text, "body_html": message.html,
+        "org_id": c.org_id,
+        "project_id": c.project_id,
+        "rule": c.rule,
+        "threshold": c.threshold,
+        "period": c.period,
+        "created_at": now,
+        "state": c.state,
+        "summary": message.summary[:500],
+        "subject": message.subject[:300],
+        "body_text": message.text,
+        "body_html": message.html,
         "facts": json.dumps(c.facts, default=_json, sort_keys=True),
     }
     with get_engine().begin() as conn:
-        stmt = (_insert(conn, EVENTS).values(**values)
-                .on_conflict_do_nothing(index_elements=["org_id", "project_id", "rule", "threshold", "period"])
-                .returning(EVENTS.c.id))
+        stmt = (
+            insert_for(conn, EVENTS)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["org_id", "project_id", "rule", "threshold", "period"])
+            .returning(EVENTS.c.id)
+        )
         event_id = conn.execute(stmt).scalar()
         if event_id is None:
             return None
@@ -128,16 +143,32 @@ def insert_event(c: Candidate, message: Message, to: list[str], hook: str | None
         if hook:
             rows.append({"channel": "webhook", "recipient": "webhook", "status": "pending", "last_error": ""})
         if not rows and c.state == "fired":
-            rows.append({"channel": "email", "recipient": NOBODY, "status": "skipped",
-                         "last_error": "no owners or recipients for this org: add one on the Budgets & alerts page"})
+            rows.append(
+                {
+                    "channel": "email",
+                    "recipient": NOBODY,
+                    "status": "skipped",
+                    "last_error": "no owners or recipients for this org: add one on the Budgets & alerts page",
+                }
+            )
         if rows:
             token = uuid.uuid4().hex[:16]
-            conn.execute(DELIVERIES.insert(), [
-                r | {"event_id": event_id, "org_id": c.org_id, "attempts": 0, "next_attempt_at": now,
-                     "claimed_by": "", "created_at": now,
-                     "message_id": f"<alert-{event_id}-{i}-{token}@spendsight>"}
-                for i, r in enumerate(rows)
-            ])
+            conn.execute(
+                DELIVERIES.insert(),
+                [
+                    r
+                    | {
+                        "event_id": event_id,
+                        "org_id": c.org_id,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "claimed_by": "",
+                        "created_at": now,
+                        "message_id": f"<alert-{event_id}-{i}-{token}@spendsight>",
+                    }
+                    for i, r in enumerate(rows)
+                ],
+            )
     return event_id
 
 
@@ -167,15 +198,21 @@ def release_stale(now: datetime) -> int:
     """Rows whose sender died mid-send go back to pending."""
     with get_engine().begin() as conn:
         return conn.execute(
-            update(DELIVERIES).where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
-            .values(status="pending", claimed_by="", lease_until=None,
-                    last_error="interrupted while sending; will try again")
+            update(DELIVERIES)
+            .where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
+            .values(
+                status="pending",
+                claimed_by="",
+                lease_until=None,
+                last_error="interrupted while sending; will try again",
+            )
         ).rowcount
 
 
 def _due(org_ids: list[str] | None, force: bool, now: datetime, channels: tuple[str, ...], after: int) -> list[int]:
-    query = select(DELIVERIES.c.id).where(DELIVERIES.c.status == "pending", DELIVERIES.c.channel.in_(channels),
-                                          DELIVERIES.c.id > after)
+    query = select(DELIVERIES.c.id).where(
+        DELIVERIES.c.status == "pending", DELIVERIES.c.channel.in_(channels), DELIVERIES.c.id > after
+    )
     if not force:
         query = query.where(DELIVERIES.c.next_attempt_at <= now)
     if org_ids is not None:
@@ -213,11 +250,16 @@ def _finish(row: dict, token: str, now: datetime, failure: mail.SendFailure | No
         reason = failure.reason if failure.permanent else f"gave up after {row['attempts']} attempts: {failure.reason}"
         values = {"status": "failed", "last_error": reason[:1000], "lease_until": None}
     else:
-        values = {"status": "pending", "last_error": failure.reason[:1000], "lease_until": None,
-                  "next_attempt_at": now + backoff(row["attempts"])}
+        values = {
+            "status": "pending",
+            "last_error": failure.reason[:1000],
+            "lease_until": None,
+            "next_attempt_at": now + backoff(row["attempts"]),
+        }
     with get_engine().begin() as conn:
-        conn.execute(update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token)
-                     .values(**values))
+        conn.execute(
+            update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
+        )
     return values["status"]
 
 
@@ -263,8 +305,12 @@ def _send(rows: list[dict], token: str, now: datetime, settings) -> DeliveryRepo
         else:
             report.retrying += 1
         if failure is not None:
-            log.warning("alert delivery %s to %s: %s", row["id"], row["recipient"] if row["channel"] == "email"
-                        else "webhook", failure.reason)
+            log.warning(
+                "alert delivery %s to %s: %s",
+                row["id"],
+                row["recipient"] if row["channel"] == "email" else "webhook",
+                failure.reason,
+            )
             if failure.reason not in report.errors:
                 report.errors.append(failure.reason)
 
@@ -272,8 +318,9 @@ def _send(rows: list[dict], token: str, now: datetime, settings) -> DeliveryRepo
     if emails:
         with mail.Mailer(settings) as mailer:
             for row in emails:
-                msg = mail.build_message(settings, row["recipient"], row["subject"], row["body_text"],
-                                         row["body_html"], row["message_id"])
+                msg = mail.build_message(
+                    settings, row["recipient"], row["subject"], row["body_text"], row["body_html"], row["message_id"]
+                )
                 try:
                     mailer.send(msg)
                 except mail.SendFailure as failure:
@@ -301,11 +348,26 @@ def _send(rows: list[dict], token: str, now: datetime, settings) -> DeliveryRepo
 def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict]:
     """Deliveries (with their event), newest first; superseded events appear once with status 'superseded'."""
     query = (
-        select(EVENTS.c.id.label("event_id"), EVENTS.c.org_id, EVENTS.c.project_id, EVENTS.c.rule,
-               EVENTS.c.threshold, EVENTS.c.period, EVENTS.c.created_at, EVENTS.c.state, EVENTS.c.summary,
-               EVENTS.c.subject, DELIVERIES.c.id.label("delivery_id"), DELIVERIES.c.channel,
-               DELIVERIES.c.recipient, DELIVERIES.c.status, DELIVERIES.c.attempts, DELIVERIES.c.next_attempt_at,
-               DELIVERIES.c.sent_at, DELIVERIES.c.last_error)
+        select(
+            EVENTS.c.id.label("event_id"),
+            EVENTS.c.org_id,
+            EVENTS.c.project_id,
+            EVENTS.c.rule,
+            EVENTS.c.threshold,
+            EVENTS.c.period,
+            EVENTS.c.created_at,
+            EVENTS.c.state,
+            EVENTS.c.summary,
+            EVENTS.c.subject,
+            DELIVERIES.c.id.label("delivery_id"),
+            DELIVERIES.c.channel,
+            DELIVERIES.c.recipient,
+            DELIVERIES.c.status,
+            DELIVERIES.c.attempts,
+            DELIVERIES.c.next_attempt_at,
+            DELIVERIES.c.sent_at,
+            DELIVERIES.c.last_error,
+        )
         .select_from(EVENTS.outerjoin(DELIVERIES, DELIVERIES.c.event_id == EVENTS.c.id))
         .where(EVENTS.c.org_id.in_(org_ids))
         .order_by(EVENTS.c.created_at.desc(), EVENTS.c.id.desc(), DELIVERIES.c.id)
@@ -318,8 +380,9 @@ def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None
             row["status"] = "superseded" if row["state"] == "superseded" else "no delivery"
             row["channel"] = row["recipient"] = ""
             row["attempts"] = 0
-            row["last_error"] = "a stronger alert of the same kind fired at the same time" \
-                if row["state"] == "superseded" else ""
+            row["last_error"] = (
+                "a stronger alert of the same kind fired at the same time" if row["state"] == "superseded" else ""
+            )
     if statuses is not None:
         wanted = set(statuses)
         rows = [r for r in rows if r["status"] in wanted]
@@ -330,23 +393,25 @@ def counts(org_ids: list[str]) -> dict[str, int]:
     if not org_ids:
         return {}
     sql = text("SELECT status, COUNT(*) FROM alert_delivery WHERE org_id IN :orgs GROUP BY status").bindparams(
-        bindparam("orgs", expanding=True))
+        bindparam("orgs", expanding=True)
+    )
     with get_engine().connect() as conn:
         return {status: int(n) for status, n in conn.execute(sql, {"orgs": org_ids})}
 
 
 def retry_failed(actor, org_id: str) -> int:
     """Put an org's failed deliveries back in the queue (after fixing an address or the SMTP settings)."""
-    from models.access import require_owner
-    from models.audit import record as audit
-    from models.db import session_scope
-
     with session_scope() as session:
         require_owner(session, actor, org_id)
         n = session.execute(
-            update(DELIVERIES).where(DELIVERIES.c.org_id == org_id, DELIVERIES.c.status == "failed")
-            .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC),
-                    last_error=f"queued again by {actor.label}")
+            update(DELIVERIES)
+            .where(DELIVERIES.c.org_id == org_id, DELIVERIES.c.status == "failed")
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=datetime.now(UTC),
+                last_error=f"queued again by {actor.label}",
+            )
         ).rowcount
         audit(session, actor, "alert.retry", org_id, "deliveries", None, {"requeued": n})
         return n

@@ -21,8 +21,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from alerts.render import usd as _usd
-from models import billing, budgets
-from models.forecast import MIN_HISTORY_DAYS, ScopeForecast, detect_spike, forecast_scope
+from models.access.orgs import get_org
+from models.budgets import billing
+from models.budgets.credits import GrantStatus, credit_status
+from models.budgets.forecast import (
+    MIN_HISTORY_DAYS,
+    ScopeForecast,
+    detect_spike,
+    forecast_scope,
+)
+from models.budgets.limits import Limit, limits
+from models.db import session_scope
 
 CREDIT_DAYS = 7
 
@@ -52,15 +61,22 @@ class Candidate:
         return self.threshold + (1000 if self.rule == "forecast_hard" else 0)
 
 
-def scope_facts(fc: ScopeForecast, limit: budgets.Limit) -> dict:
+def scope_facts(fc: ScopeForecast, limit: Limit) -> dict:
     return {
-        "month": fc.forecast.month, "spent_usd": fc.spent, "soft_limit_usd": limit.soft_usd,
-        "hard_limit_usd": limit.hard_usd, "quota_usd": limit.quota_usd, "p10_usd": fc.p10, "p50_usd": fc.p50,
-        "p90_usd": fc.p90, "soft_cross_date": fc.soft_cross, "hard_cross_date": fc.hard_cross,
+        "month": fc.forecast.month,
+        "spent_usd": fc.spent,
+        "soft_limit_usd": limit.soft_usd,
+        "hard_limit_usd": limit.hard_usd,
+        "quota_usd": limit.quota_usd,
+        "p10_usd": fc.p10,
+        "p50_usd": fc.p50,
+        "p90_usd": fc.p90,
+        "soft_cross_date": fc.soft_cross,
+        "hard_cross_date": fc.hard_cross,
     }
 
 
-def limit_candidates(limit: budgets.Limit, fc: ScopeForecast) -> list[Candidate]:
+def limit_candidates(limit: Limit, fc: ScopeForecast) -> list[Candidate]:
     out = []
     period = fc.forecast.month
     facts = scope_facts(fc, limit)
@@ -77,19 +93,26 @@ def limit_candidates(limit: budgets.Limit, fc: ScopeForecast) -> list[Candidate]
     enough_history = fc.forecast.history_days >= MIN_HISTORY_DAYS
     if soft is not None and spent < soft and enough_history and fc.p50 >= soft:
         when = f" around {fc.soft_cross.isoformat()}" if fc.soft_cross else ""
-        add("forecast_soft", 100, f"forecast to exceed the soft limit this month{when} "
-                                  f"({_usd(fc.p50)} expected, limit {_usd(soft)})")
+        add(
+            "forecast_soft",
+            100,
+            f"forecast to exceed the soft limit this month{when} ({_usd(fc.p50)} expected, limit {_usd(soft)})",
+        )
     if hard is not None and spent < hard and enough_history and fc.p50 >= hard:
         when = f" around {fc.hard_cross.isoformat()}" if fc.hard_cross else ""
-        add("forecast_hard", 100, f"forecast to exceed the hard limit this month{when} "
-                                  f"({_usd(fc.p50)} expected, limit {_usd(hard)})")
+        add(
+            "forecast_hard",
+            100,
+            f"forecast to exceed the hard limit this month{when} ({_usd(fc.p50)} expected, limit {_usd(hard)})",
+        )
     if hard is not None and spent >= hard:
         add("hard_limit", 100, f"hard limit reached ({_usd(spent)} of {_usd(hard)})")
     return out
 
 
-def credit_candidates(org_id: str, today: date, grants: list[budgets.GrantStatus],
-                      daily: dict[date, Decimal]) -> list[Candidate]:
+def credit_candidates(
+    org_id: str, today: date, grants: list[GrantStatus], daily: dict[date, Decimal]
+) -> list[Candidate]:
     out = []
     recent = [daily.get(today - timedelta(days=k), Decimal(0)) for k in range(1, 8)]
     rate = sum(recent, Decimal(0)) / 7
@@ -99,19 +122,44 @@ def credit_candidates(org_id: str, today: date, grants: list[budgets.GrantStatus
         facts = {"grant_usd": g.amount_usd, "remaining_usd": g.remaining_usd, "expires_on": g.expires_on}
         period = f"grant-{g.id}"
         if g.remaining_usd <= 0:
-            out.append(Candidate(org_id, "", "credit_low", CREDIT_DAYS, period,
-                                 f"credit grant of {_usd(g.amount_usd)} is used up", facts))
+            out.append(
+                Candidate(
+                    org_id,
+                    "",
+                    "credit_low",
+                    CREDIT_DAYS,
+                    period,
+                    f"credit grant of {_usd(g.amount_usd)} is used up",
+                    facts,
+                )
+            )
         elif rate > 0 and g.remaining_usd / rate <= CREDIT_DAYS:
             days = int(g.remaining_usd / rate)
             left = "less than a day" if days == 0 else f"about {days} day{'s' if days != 1 else ''}"
-            out.append(Candidate(org_id, "", "credit_low", CREDIT_DAYS, period,
-                                 f"credit grant running out: {_usd(g.remaining_usd)} of {_usd(g.amount_usd)} left, "
-                                 f"{left} at the current rate",
-                                 facts | {"days_left": days}))
+            out.append(
+                Candidate(
+                    org_id,
+                    "",
+                    "credit_low",
+                    CREDIT_DAYS,
+                    period,
+                    f"credit grant running out: {_usd(g.remaining_usd)} of {_usd(g.amount_usd)} left, "
+                    f"{left} at the current rate",
+                    facts | {"days_left": days},
+                )
+            )
         if g.remaining_usd > 0 and (g.expires_on - today).days <= CREDIT_DAYS:
-            out.append(Candidate(org_id, "", "credit_expiring", CREDIT_DAYS, period,
-                                 f"credit grant expires on {g.expires_on.isoformat()} with "
-                                 f"{_usd(g.remaining_usd)} unused", facts))
+            out.append(
+                Candidate(
+                    org_id,
+                    "",
+                    "credit_expiring",
+                    CREDIT_DAYS,
+                    period,
+                    f"credit grant expires on {g.expires_on.isoformat()} with {_usd(g.remaining_usd)} unused",
+                    facts,
+                )
+            )
     return out
 
 
@@ -121,31 +169,33 @@ def spike_candidates(org_id: str, today: date, daily: dict[date, Decimal]) -> li
         spike = detect_spike(daily, day)
         if spike is not None:
             label = "today so far" if day == today else day.isoformat()
-            out.append(Candidate(
-                org_id, "", "spike", 0, day.isoformat(),
-                f"spend spike {label}: {_usd(spike.spend)}, {spike.ratio:.1f}x the usual {_usd(spike.baseline)}",
-                {"day": day, "day_spend_usd": spike.spend, "baseline_usd": spike.baseline},
-            ))
+            out.append(
+                Candidate(
+                    org_id,
+                    "",
+                    "spike",
+                    0,
+                    day.isoformat(),
+                    f"spend spike {label}: {_usd(spike.spend)}, {spike.ratio:.1f}x the usual {_usd(spike.baseline)}",
+                    {"day": day, "day_spend_usd": spike.spend, "baseline_usd": spike.baseline},
+                )
+            )
     return out
 
 
 def org_candidates(org_id: str, now: datetime | None = None) -> list[Candidate]:
     """Every alert that should have fired for this org by `now` (fired or not)."""
-    from models.db import session_scope
-    from models.orgs import get_org
-
     now = now or datetime.now(UTC)
     with session_scope() as session:
         timezone = get_org(session, org_id).timezone
     today = billing.local_today(timezone, now)
     out: list[Candidate] = []
-    for limit in budgets.limits(org_id):
+    for limit in limits(org_id):
         fc = forecast_scope(org_id, limit.project_id or None, now=now)
         out += limit_candidates(limit, fc)
     daily = billing.daily_spend(org_id, today - timedelta(days=35), today + timedelta(days=1))
-    grants = budgets.credit_status(org_id, today)
+    grants = credit_status(org_id, today)
     if grants:
         out += credit_candidates(org_id, today, grants, daily)
     out += spike_candidates(org_id, today, daily)
     return out
-

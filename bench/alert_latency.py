@@ -69,18 +69,30 @@ def free_port() -> int:
 
 def request_line(org: str, n: int) -> str:
     """One OpenAI chat completion worth $1.25 (500k gpt-4o prompt tokens) for `org`."""
-    return json.dumps({
-        "timestamp": datetime.now(UTC).isoformat(), "org": org,
-        "response": {"id": f"chatcmpl-{org}-{n}", "object": "chat.completion", "model": "gpt-4o",
-                     "usage": {"prompt_tokens": 500_000, "completion_tokens": 0, "total_tokens": 500_000}},
-    }) + "\n"
+    return (
+        json.dumps(
+            {
+                "timestamp": datetime.now(UTC).isoformat(),
+                "org": org,
+                "response": {
+                    "id": f"chatcmpl-{org}-{n}",
+                    "object": "chat.completion",
+                    "model": "gpt-4o",
+                    "usage": {"prompt_tokens": 500_000, "completion_tokens": 0, "total_tokens": 500_000},
+                },
+            }
+        )
+        + "\n"
+    )
 
 
 def prepare_org(env: dict, org: str) -> None:
     """An org whose soft limit ($1, alert at 100%) the next request crosses; the owner gets the email."""
-    for args in (["org", "add", "--id", org, "--name", org], ["member", "add", "--org", org, "--email",
-                                                                "owner@example.com", "--role", "owner"],
-                 ["limit", "set", "--org", org, "--soft", "1", "--thresholds", "100"]):
+    for args in (
+        ["org", "add", "--id", org, "--name", org],
+        ["member", "add", "--org", org, "--email", "owner@example.com", "--role", "owner"],
+        ["limit", "set", "--org", org, "--soft", "1", "--thresholds", "100"],
+    ):
         subprocess.run(SPENDSIGHT + args, env=env, cwd=REPO, check=True, capture_output=True)
 
 
@@ -125,16 +137,26 @@ def inbox_trial(env: dict, inbox: Inbox, org: str) -> float:
 
 def small_line(org: str) -> str:
     """A request well below the limit (gpt-4o, 100 prompt tokens)."""
-    return json.dumps({
-        "timestamp": datetime.now(UTC).isoformat(), "org": org,
-        "response": {"id": f"chatcmpl-{org}-small", "object": "chat.completion", "model": "gpt-4o",
-                     "usage": {"prompt_tokens": 100, "completion_tokens": 0, "total_tokens": 100}},
-    }) + "\n"
+    return (
+        json.dumps(
+            {
+                "timestamp": datetime.now(UTC).isoformat(),
+                "org": org,
+                "response": {
+                    "id": f"chatcmpl-{org}-small",
+                    "object": "chat.completion",
+                    "model": "gpt-4o",
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 0, "total_tokens": 100},
+                },
+            }
+        )
+        + "\n"
+    )
 
 
 def worker_trial(inbox: Inbox, work: Path, org: str) -> float:
     """Usage written in this process through the ingest library call, which does not call the hook."""
-    from collectors.logs import Defaults, ingest
+    from collectors.logs.ingest import Defaults, ingest
 
     path = work / f"{org}.jsonl"
     path.write_text(request_line(org, 1))
@@ -149,8 +171,7 @@ def worker_trial(inbox: Inbox, work: Path, org: str) -> float:
 def summary(name: str, samples: list[float]) -> float:
     ordered = sorted(samples)
     p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]  # nearest rank: the max of 10 trials
-    print(f"{name:>6}: n={len(samples)} p50={statistics.median(samples):.2f}s p95={p95:.2f}s "
-          f"max={max(samples):.2f}s")
+    print(f"{name:>6}: n={len(samples)} p50={statistics.median(samples):.2f}s p95={p95:.2f}s max={max(samples):.2f}s")
     return p95
 
 
@@ -161,10 +182,14 @@ def main(trials: int = 10) -> None:
     smtp.start()
     work = Path(tempfile.mkdtemp(prefix="spendsight-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPENDSIGHT_", "SMTP_")) and k != "DATABASE_URL"}
-    env |= {"SPENDSIGHT_DATA_DIR": str(work / "data"), "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
-            "SPENDSIGHT_SECRETS_FILE": str(work / "secrets.toml"), "PYTHONPATH": str(REPO)}
-    os.environ.update({k: env[k] for k in ("SPENDSIGHT_DATA_DIR", "SMTP_HOST", "SMTP_PORT",
-                                           "SPENDSIGHT_SECRETS_FILE")})
+    env |= {
+        "SPENDSIGHT_DATA_DIR": str(work / "data"),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SPENDSIGHT_SECRETS_FILE": str(work / "secrets.toml"),
+        "PYTHONPATH": str(REPO),
+    }
+    os.environ.update({k: env[k] for k in ("SPENDSIGHT_DATA_DIR", "SMTP_HOST", "SMTP_PORT", "SPENDSIGHT_SECRETS_FILE")})
     worker = None
     try:
         subprocess.run(SPENDSIGHT + ["init"], env=env, cwd=REPO, check=True, capture_output=True)
@@ -173,8 +198,9 @@ def main(trials: int = 10) -> None:
             org = f"bench-cli{i}"
             prepare_org(env, org)
             cli_samples.append(cli_trial(env, inbox, work, org))
-        worker = subprocess.Popen(SPENDSIGHT + ["worker"], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            SPENDSIGHT + ["worker"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(3)  # leader lock taken, first jobs run
         worker_samples = []
         for i in range(trials):
@@ -188,8 +214,7 @@ def main(trials: int = 10) -> None:
             prepare_org(env, org)
             inbox_samples.append(inbox_trial(env, inbox, org))
         print(f"alert latency with defaults ({trials} trials per path, SQLite, local aiosmtpd)")
-        worst = max(summary("cli", cli_samples), summary("worker", worker_samples),
-                    summary("inbox", inbox_samples))
+        worst = max(summary("cli", cli_samples), summary("worker", worker_samples), summary("inbox", inbox_samples))
         print(f"RATIO alert-latency worst-p95/{TARGET_SECONDS:.0f} s = {worst / TARGET_SECONDS:.2f} (target < 1.00)")
     finally:
         if worker is not None:

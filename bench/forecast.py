@@ -62,10 +62,11 @@ def series(rng: random.Random, days: list[date]) -> list[float]:
 def load(orgs: int, today: date) -> dict[tuple[str, str], dict[date, Decimal]]:
     """Orgs, limits and 70 days of daily buckets; returns what was stored, per (org, project)."""
     from collectors.base import mark_rows_dirty, upsert_buckets, usage_row
-    from models.budgets import set_limit
+    from models.access.orgs import create_org
+    from models.access.roles import Actor
+    from models.budgets.limits import set_limit
     from models.db import get_engine, session_scope
-    from models.orgs import Actor, create_org
-    from models.rollups import process_dirty
+    from models.spend.rollups import process_dirty
 
     rng = random.Random(11)
     days = [today - timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
@@ -86,15 +87,31 @@ def load(orgs: int, today: date) -> dict[tuple[str, str], dict[date, Decimal]]:
                 tokens_in = int(cost * Decimal("0.6") / INPUT_PER_TOKEN)
                 tokens_out = int(cost * Decimal("0.4") / OUTPUT_PER_TOKEN)
                 daily[day] = tokens_in * INPUT_PER_TOKEN + tokens_out * OUTPUT_PER_TOKEN
-                rows.append(usage_row(org_id=org_id, provider="openai", model="gpt-4o", source="bench",
-                                      project_id=project, bucket_start=datetime.combine(day, datetime.min.time(), UTC),
-                                      bucket_width=86400, request_id="", requests=max(1, int(usd * 10)),
-                                      input_tokens=tokens_in, output_tokens=tokens_out))
+                rows.append(
+                    usage_row(
+                        org_id=org_id,
+                        provider="openai",
+                        model="gpt-4o",
+                        source="bench",
+                        project_id=project,
+                        bucket_start=datetime.combine(day, datetime.min.time(), UTC),
+                        bucket_width=86400,
+                        request_id="",
+                        requests=max(1, int(usd * 10)),
+                        input_tokens=tokens_in,
+                        output_tokens=tokens_out,
+                    )
+                )
             stored[(org_id, project)] = daily
             month = sum((v for d, v in daily.items() if d >= today.replace(day=1)), Decimal(0))
             typical = max(month, Decimal(10))
-            set_limit(Actor.cli(), org_id, project, soft=str(round(typical * Decimal(rng.uniform(0.8, 1.6)), 2)),
-                      hard=str(round(typical * Decimal(2), 2)))
+            set_limit(
+                Actor.cli(),
+                org_id,
+                project,
+                soft=str(round(typical * Decimal(rng.uniform(0.8, 1.6)), 2)),
+                hard=str(round(typical * Decimal(2), 2)),
+            )
         with get_engine().begin() as conn:
             upsert_buckets(conn, rows)
             mark_rows_dirty(conn, rows)
@@ -113,8 +130,9 @@ def main() -> None:
     os.environ["SPENDSIGHT_SECRETS_FILE"] = str(work / "secrets.toml")
     try:
         import alerts
-        from models.db import dispose_engines, init_db
-        from models.forecast import forecast_month, forecast_scope
+        from models.budgets.forecast import forecast_month, forecast_scope
+        from models.db import dispose_engines
+        from models.schema import init_db
 
         init_db()
         now = datetime.now(UTC)
@@ -122,8 +140,10 @@ def main() -> None:
         started = time.perf_counter()
         stored = load(args.orgs, today)
         n = len(stored)
-        print(f"forecast: {n:,} org/project series ({args.orgs} orgs x {PROJECTS} projects, {DAYS} days, "
-              f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores")
+        print(
+            f"forecast: {n:,} org/project series ({args.orgs} orgs x {PROJECTS} projects, {DAYS} days, "
+            f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores"
+        )
 
         started = time.perf_counter()
         for daily in stored.values():
@@ -140,16 +160,23 @@ def main() -> None:
                 raise SystemExit(f"{org_id}/{project}: forecast saw {scope.spent} spent, stored {spent}")
             checked += 1
         scope_seconds = time.perf_counter() - started
-        print(f"    scope:  forecast_scope x{checked}: {scope_seconds:.2f} s "
-              f"({scope_seconds / n * 1000:.1f} ms per series, spent-to-date checked against what was stored)")
+        print(
+            f"    scope:  forecast_scope x{checked}: {scope_seconds:.2f} s "
+            f"({scope_seconds / n * 1000:.1f} ms per series, spent-to-date checked against what was stored)"
+        )
 
         for label in ("first", "steady"):
             started = time.perf_counter()
             events = alerts.evaluate(now=now)
             seconds = time.perf_counter() - started
-            print(f"    alerts: evaluate() over {args.orgs} orgs, {label} pass: {seconds:.2f} s ({len(events)} new alerts)")
-        print(f"RATIO forecast scope x{n} / {INTERVAL:.0f} s alert interval = {scope_seconds / INTERVAL:.2f} "
-              "(target < 1.00)")
+            print(
+                f"    alerts: evaluate() over {args.orgs} orgs, {label} pass: {seconds:.2f} s "
+                f"({len(events)} new alerts)"
+            )
+        print(
+            f"RATIO forecast scope x{n} / {INTERVAL:.0f} s alert interval = {scope_seconds / INTERVAL:.2f} "
+            "(target < 1.00)"
+        )
         dispose_engines()
     finally:
         shutil.rmtree(work, ignore_errors=True)

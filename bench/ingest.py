@@ -28,8 +28,13 @@ PG_ADMIN = os.environ.get("SPENDSIGHT_TEST_PG_ADMIN", "postgresql://postgres@127
 def run_ingest(path: Path, env: dict) -> float:
     """Seconds for the real command line, from process start to exit."""
     started = time.perf_counter()
-    out = subprocess.run([str(REPO / ".venv/bin/spendsight"), "ingest", str(path), "--org", "bench"],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(REPO / ".venv/bin/spendsight"), "ingest", str(path), "--org", "bench"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     elapsed = time.perf_counter() - started
     print("   ", out.stdout.strip().splitlines()[-1])
     return elapsed
@@ -46,13 +51,18 @@ def raw_limit(path: Path, workdir: Path) -> tuple[float, int]:
     import collectors.logs as logs
     from collectors.base import USAGE_COLUMNS, sqlite_time
     from collectors.logs.client import Lines, read_jsonl
-    from models.db import init_db, utcnow
-    from models.prices import get_catalog
+    from models.db import utcnow
+    from models.pricing.catalog import get_catalog
+    from models.schema import init_db
 
     init_db()
     catalog, defaults = get_catalog(), logs.Defaults(org="bench")
     records = [logs._to_record(item, "jsonl", defaults, catalog) for item in read_jsonl(Lines(path), None)]
-    start, ingested, now = USAGE_COLUMNS.index("bucket_start"), USAGE_COLUMNS.index("ingested_at"), sqlite_time(utcnow())
+    start, ingested, now = (
+        USAGE_COLUMNS.index("bucket_start"),
+        USAGE_COLUMNS.index("ingested_at"),
+        sqlite_time(utcnow()),
+    )
     rows = []
     for record in records:
         record[start], record[ingested] = sqlite_time(record[start]), now
@@ -60,11 +70,13 @@ def raw_limit(path: Path, workdir: Path) -> tuple[float, int]:
     con = sqlite3.connect(workdir / "spendsight.db")
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
-    sql = (f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(USAGE_COLUMNS))}) "
-           "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING")
+    sql = (
+        f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) VALUES ({', '.join('?' * len(USAGE_COLUMNS))}) "
+        "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
+    )
     started = time.perf_counter()
     for i in range(0, len(rows), 5000):
-        con.executemany(sql, rows[i:i + 5000])
+        con.executemany(sql, rows[i : i + 5000])
         con.commit()
     elapsed = time.perf_counter() - started
     con.close()

@@ -1,7 +1,8 @@
 """Peak memory of `spendsight ingest` on a 2 GiB JSONL file (bench/gen.py lines).
 
-A file this large is parsed in parallel (collectors/parallel.py): the command itself reads the first
-byte range and a helper process per further core reads the others, each streaming in batches. This script starts the real command line and watches its
+A file this large is parsed in parallel (collectors/logs/parallel.py): the command itself reads the
+first byte range and a helper process per further core reads the others, each streaming in
+batches. This script starts the real command line and watches its
 process tree through /proc every 20 ms, keeping each process's VmHWM (the kernel's own peak-RSS
 mark, so a short spike between two looks is not missed while the process lives). After the
 command exits, wait4's resource usage gives the largest peak of any process in the tree as a
@@ -94,15 +95,22 @@ def main() -> None:
         n = lines_for(size)
         started = time.perf_counter()
         path = write_jsonl(work / "requests.jsonl", n)
-        print(f"memory: {n:,} JSONL lines, {path.stat().st_size / 2**20:,.0f} MiB "
-              f"(written in {time.perf_counter() - started:.0f} s), {os.cpu_count()} cores", flush=True)
+        print(
+            f"memory: {n:,} JSONL lines, {path.stat().st_size / 2**20:,.0f} MiB "
+            f"(written in {time.perf_counter() - started:.0f} s), {os.cpu_count()} cores",
+            flush=True,
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPENDSIGHT_") and k != "DATABASE_URL"}
         env["SPENDSIGHT_DATA_DIR"] = str(work / "data")
         subprocess.run([str(REPO / ".venv/bin/spendsight"), "init"], env=env, capture_output=True, check=True)
         started = time.perf_counter()
         with open(work / "out.txt", "w") as out, open(work / "err.txt", "w") as err:
-            proc = subprocess.Popen([str(REPO / ".venv/bin/spendsight"), "ingest", str(path), "--org", "bench"],
-                                    env=env, stdout=out, stderr=err)
+            proc = subprocess.Popen(
+                [str(REPO / ".venv/bin/spendsight"), "ingest", str(path), "--org", "bench"],
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
             watcher = Watcher(proc.pid)
             watcher.start()
             # wait4's usage covers the process and every descendant it waited for (Linux RUSAGE_BOTH).
@@ -119,12 +127,11 @@ def main() -> None:
         parent = watcher.peaks.pop(proc.pid, (0, ""))[0]
         children = sorted(watcher.peaks.items())
         print(f"    parent (spendsight ingest): peak RSS {parent / MB:.0f} MB")
-        for i, (pid, (peak, command)) in enumerate(children, start=1):
-            what = "range helper" if "collectors.parallel" in command else command[:60]
+        for i, (_pid, (peak, command)) in enumerate(children, start=1):
+            what = "range helper" if "collectors.logs.parallel" in command else command[:60]
             print(f"    child {i} ({what}): peak RSS {peak / MB:.0f} MB")
         total = parent + sum(peak for peak, _ in watcher.peaks.values())
-        print(f"    sum of peaks: {total / MB:.0f} MB; largest single process by getrusage: "
-              f"{largest / MB:.0f} MB")
+        print(f"    sum of peaks: {total / MB:.0f} MB; largest single process by getrusage: {largest / MB:.0f} MB")
         print(f"RATIO memory sum-of-peaks/{TARGET_MB} MB = {total / MB / TARGET_MB:.2f} (target < 1.00)")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -51,8 +51,23 @@ ORGS = (
     ("bench-eu", "Acme Europe", "prod", "Europe/Berlin", 0.3),
     ("bench-staging", "Acme Staging", "staging", "UTC", 0.1),
 )
-PROJECTS = tuple(f"proj-{name}" for name in ("web", "api", "search", "rag", "agents", "support", "ocr", "eval",
-                                             "batch-jobs", "mobile", "internal", "sandbox"))
+PROJECTS = tuple(
+    f"proj-{name}"
+    for name in (
+        "web",
+        "api",
+        "search",
+        "rag",
+        "agents",
+        "support",
+        "ocr",
+        "eval",
+        "batch-jobs",
+        "mobile",
+        "internal",
+        "sandbox",
+    )
+)
 N_KEYS, N_USERS = 30, 20
 # (provider, model, kind, share)
 MODELS = (
@@ -92,7 +107,7 @@ class Generator:
         import numpy as np
 
         from collectors.base import COL, blank_record
-        from models.prices import get_catalog
+        from models.pricing.catalog import get_catalog
 
         self.np, self.col = np, COL
         self.rng = np.random.default_rng(seed)
@@ -138,14 +153,29 @@ class Generator:
         band = np.searchsorted(self.thresholds, prompt, side="left")
         band = np.where(band > 0, self.thresholds[np.maximum(band - 1, 0)], 0)
         order = np.lexsort((when, self.org_of[which]))  # index-friendly: by org, then time
-        i_start, i_id, i_in, i_cached, i_out, i_band = (col[c] for c in (
-            "bucket_start", "request_id", "input_tokens", "cached_input_tokens", "output_tokens", "context_band"))
+        i_start, i_id, i_in, i_cached, i_out, i_band = (
+            col[c]
+            for c in (
+                "bucket_start",
+                "request_id",
+                "input_tokens",
+                "cached_input_tokens",
+                "output_tokens",
+                "context_band",
+            )
+        )
         records = []
         templates, first = self.templates, self.written
         fromtimestamp = datetime.fromtimestamp
         embeddings = {i for i, t in enumerate(templates) if t[col["kind"]] == "embeddings"}
-        for j, t, p, c, o, b in zip(order.tolist(), when[order].tolist(), prompt[order].tolist(),
-                                    cached[order].tolist(), output[order].tolist(), band[order].tolist()):
+        for j, t, p, c, o, b in zip(
+            order.tolist(),
+            when[order].tolist(),
+            prompt[order].tolist(),
+            cached[order].tolist(),
+            output[order].tolist(),
+            band[order].tolist(),
+        ):
             w = int(which[j])
             record = templates[w].copy()
             record[i_start] = fromtimestamp(t, UTC)
@@ -159,8 +189,8 @@ class Generator:
 
 
 def create_orgs() -> None:
+    from models.access.orgs import create_org, set_member
     from models.db import session_scope
-    from models.orgs import create_org, set_member
 
     with session_scope() as session:
         for org_id, name, environment, timezone, _ in ORGS:
@@ -176,7 +206,7 @@ def grow(gen: Generator, target: int) -> float:
     """
     from collectors.base import hourly_sums, insert_prepared, prepare_records
     from models.db import get_engine
-    from models.rollups import add_increments
+    from models.spend.rollups import add_increments
 
     engine = get_engine()
     started = time.perf_counter()
@@ -208,8 +238,10 @@ def table_sizes() -> dict[str, int]:
     from models.db import get_engine
 
     with get_engine().connect() as conn:
-        return {t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
-                for t in ("usage", "rollup_hourly", "rollup_daily")}
+        return {
+            t: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
+            for t in ("usage", "rollup_hourly", "rollup_daily")
+        }
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -251,7 +283,7 @@ BLANK = 'import streamlit as st\nst.metric("blank", 1)\n'  # AppTest's own cost,
 
 def time_pages(trials: int) -> dict[str, float]:
     """Best-of-`trials` seconds per page, plus `blank`: the same AppTest run of a one-line script."""
-    from models.auth import start_session
+    from models.access.auth import start_session
     from models.settings import get_settings
 
     token = start_session(OWNER, "password")
@@ -266,8 +298,12 @@ def time_pages(trials: int) -> dict[str, float]:
 
 def time_pages_apart(trials: int) -> dict[str, float]:
     """time_pages in a fresh interpreter, as a dashboard process would be, not in the loader's heap."""
-    out = subprocess.run([sys.executable, __file__, "--time-only", "--trials", str(trials)], env=os.environ,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--time-only", "--trials", str(trials)],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"timing the pages failed: {out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -316,21 +352,26 @@ def main() -> None:
     if args.db == "postgresql":
         pg_name, os.environ["DATABASE_URL"] = postgres_database()
     try:
-        from models.db import get_engine, init_db
+        from models.db import get_engine
+        from models.schema import init_db
 
         init_db()
         create_orgs()
         gen = Generator(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
-        print(f"pages: {', '.join(label(n) for n in sizes)} requests over {DAYS} days, {len(ORGS)} orgs, "
-              f"{len(PROJECTS)} projects, {N_KEYS} keys, {N_USERS} users, {len(MODELS)} models; "
-              f"{get_engine().dialect.name}, best of {trials}, {os.cpu_count()} cores")
+        print(
+            f"pages: {', '.join(label(n) for n in sizes)} requests over {DAYS} days, {len(ORGS)} orgs, "
+            f"{len(PROJECTS)} projects, {N_KEYS} keys, {N_USERS} users, {len(MODELS)} models; "
+            f"{get_engine().dialect.name}, best of {trials}, {os.cpu_count()} cores"
+        )
         results: dict[int, dict[str, float]] = {}
         for n in sizes:
             seconds = grow(gen, n)
             sizes_now = table_sizes()
-            print(f"  {label(n):>4}: loaded in {seconds:.0f} s; rows: usage {sizes_now['usage']:,}, "
-                  f"rollup_hourly {sizes_now['rollup_hourly']:,}, rollup_daily {sizes_now['rollup_daily']:,}",
-                  flush=True)
+            print(
+                f"  {label(n):>4}: loaded in {seconds:.0f} s; rows: usage {sizes_now['usage']:,}, "
+                f"rollup_hourly {sizes_now['rollup_hourly']:,}, rollup_daily {sizes_now['rollup_daily']:,}",
+                flush=True,
+            )
             results[n] = time_pages_apart(trials)
             print("        " + "  ".join(f"{name} {t:.2f} s" for name, t in results[n].items()), flush=True)
         small, large = sizes[0], sizes[-1]
@@ -340,8 +381,10 @@ def main() -> None:
             # Net of AppTest's own per-run cost (the blank script): the part that is the page's work.
             net = (results[large][name] - results[large]["blank"]) / (results[small][name] - results[small]["blank"])
             worst = max(worst, ratio)
-            print(f"  {name}: {label(large)}/{label(small)} = {ratio:.2f} (net of AppTest's own "
-                  f"{results[small]['blank']:.2f} s per run: {net:.2f})")
+            print(
+                f"  {name}: {label(large)}/{label(small)} = {ratio:.2f} (net of AppTest's own "
+                f"{results[small]['blank']:.2f} s per run: {net:.2f})"
+            )
         print(f"RATIO pages {label(large)}/{label(small)} = {worst:.2f} (target <= {TARGET})")
     finally:
         from models.db import dispose_engines

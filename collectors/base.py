@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from operator import itemgetter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import itemgetter
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from models.db import sqlite_text
-from models.rollups import mark_dirty, touch
-from models.tables import BUCKET_KEY, USAGE_COUNTERS, USAGE_DIMENSIONS, Organization, Quarantine, Usage
+from models.db import insert_for, sqlite_text, utcnow
+from models.spend.rollups import mark_dirty, touch
+from models.tables import (
+    BUCKET_KEY,
+    USAGE_COUNTERS,
+    USAGE_DIMENSIONS,
+    Organization,
+    Quarantine,
+    Usage,
+)
 
 USAGE_TABLE = Usage.__table__
 USAGE_COLUMNS = tuple(c.name for c in USAGE_TABLE.columns if c.name != "id")
@@ -30,8 +35,6 @@ def usage_row(**values) -> dict:
         row[counter] = 0
     row.update(values)
     if row.get("ingested_at") is None:
-        from models.db import utcnow
-
         row["ingested_at"] = utcnow()
     return row
 
@@ -47,10 +50,6 @@ sqlite_time = sqlite_text  # the driver-level insert writes SQLite times exactly
 def blank_record() -> list:
     """A usage record with every default filled in (ingested_at is set at insert time)."""
     return _TEMPLATE.copy()
-
-
-def _insert(conn: Connection):
-    return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(USAGE_TABLE)
 
 
 _REQUEST_CONFLICT = "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
@@ -155,8 +154,7 @@ def _copy_requests(conn: Connection, records: Sequence[list]) -> int:
     """
     columns = ", ".join(USAGE_COLUMNS)
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM usage WITH NO DATA"
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} ON COMMIT DELETE ROWS AS SELECT {columns} FROM usage WITH NO DATA"
     )
     cursor = conn.connection.cursor()
     try:
@@ -175,7 +173,7 @@ def upsert_buckets(conn: Connection, rows: Sequence[dict]) -> int:
     """Insert provider buckets; a bucket already stored is replaced (providers revise recent ones)."""
     if not rows:
         return 0
-    stmt = _insert(conn)
+    stmt = insert_for(conn, USAGE_TABLE)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(BUCKET_KEY),
         index_where=text("request_id = ''"),
@@ -210,17 +208,21 @@ def ensure_orgs(conn: Connection, org_ids: Iterable[str]) -> list[str]:
     for org_id in sorted(set(org_ids)):
         if conn.execute(text("SELECT 1 FROM organization WHERE id = :o"), {"o": org_id}).first():
             continue
-        insert = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
-        values = {"id": org_id, "name": org_id, "environment": "prod", "timezone": "UTC", "currency": "USD",
-                  "created_at": _now()}
+        insert = insert_for(conn, table).on_conflict_do_nothing()
+        values = {
+            "id": org_id,
+            "name": org_id,
+            "environment": "prod",
+            "timezone": "UTC",
+            "currency": "USD",
+            "created_at": _now(),
+        }
         if conn.execute(insert, values).rowcount:
             created.append(org_id)
     return created
 
 
 def _now() -> datetime:
-    from models.db import utcnow
-
     return utcnow()
 
 
@@ -245,5 +247,5 @@ def quarantine(conn: Connection, entries: Sequence[dict]) -> None:
             }
         )
     table = Quarantine.__table__
-    insert = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+    insert = insert_for(conn, table)
     conn.execute(insert.on_conflict_do_nothing(index_elements=["file", "line", "raw_sha"]), rows)

@@ -19,26 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.settings import get_settings
 
 log = logging.getLogger("spendsight.collect")
 
 # Anything shaped like a provider key, e.g. in an error body that echoes a partial key back.
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-.*]{3,}|[A-Za-z0-9_\-]{32,})")
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
-
-
-class HttpSettings(BaseSettings):
-    """Retry and timeout knobs (environment only): tests and slow links turn them."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    timeout_seconds: float = Field(30.0, validation_alias="SPENDSIGHT_HTTP_TIMEOUT_SECONDS")
-    attempts: int = Field(6, validation_alias="SPENDSIGHT_RETRY_ATTEMPTS")
-    base_delay_seconds: float = Field(1.0, validation_alias="SPENDSIGHT_RETRY_BASE_SECONDS")
-    max_delay_seconds: float = Field(60.0, validation_alias="SPENDSIGHT_RETRY_MAX_SECONDS")
-    budget_seconds: float = Field(300.0, validation_alias="SPENDSIGHT_RETRY_BUDGET_SECONDS")
 
 
 @dataclass
@@ -55,9 +43,14 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
-        s = HttpSettings()
-        return cls(attempts=max(1, s.attempts), base_delay=s.base_delay_seconds, max_delay=s.max_delay_seconds,
-                   budget=s.budget_seconds, timeout=s.timeout_seconds)
+        s = get_settings().http
+        return cls(
+            attempts=max(1, s.retry_attempts),
+            base_delay=s.retry_base_seconds,
+            max_delay=s.retry_max_seconds,
+            budget=s.retry_budget_seconds,
+            timeout=s.timeout_seconds,
+        )
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): exponential, capped, 50-100% jitter."""
@@ -120,8 +113,9 @@ def _error_detail(response: httpx.Response, secret: str | None) -> str:
     return f": {scrub(str(message), secret)[:300]}" if message else ""
 
 
-def get_json(client: httpx.Client, url: str, params, policy: RetryPolicy, secret: str | None = None,
-             what: str = "") -> dict:
+def get_json(
+    client: httpx.Client, url: str, params, policy: RetryPolicy, secret: str | None = None, what: str = ""
+) -> dict:
     """GET a JSON object, retrying transient failures within the policy; raises CollectError."""
     label = what or httpx.URL(url).path
     slept = 0.0
@@ -135,8 +129,10 @@ def get_json(client: httpx.Client, url: str, params, policy: RetryPolicy, secret
                 break
             delay = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt)
             if slept + delay > policy.budget:
-                raise GiveUp(f"{label}: {last}; waiting {delay:.0f} s more would exceed the retry budget "
-                             f"of {policy.budget:.0f} s") from None
+                raise GiveUp(
+                    f"{label}: {last}; waiting {delay:.0f} s more would exceed the retry budget "
+                    f"of {policy.budget:.0f} s"
+                ) from None
             log.warning("%s: %s; retry %d/%d in %.1f s", label, last, attempt, policy.attempts - 1, delay)
             policy.sleep(delay)
             slept += delay
@@ -155,8 +151,10 @@ def _attempt(client: httpx.Client, url: str, params, secret: str | None, label: 
     if status in RETRY_STATUSES:
         raise _Transient(f"HTTP {status}", parse_retry_after(response.headers.get("retry-after")))
     if status in (401, 403):
-        raise AuthError(f"{label}: HTTP {status}: the provider refused the admin key "
-                        "(check the key's variable and that it is an admin key)")
+        raise AuthError(
+            f"{label}: HTTP {status}: the provider refused the admin key "
+            "(check the key's variable and that it is an admin key)"
+        )
     if status >= 400:
         raise CollectError(f"{label}: HTTP {status}{_error_detail(response, secret)}")
     try:
@@ -168,8 +166,15 @@ def _attempt(client: httpx.Client, url: str, params, secret: str | None, label: 
     return data
 
 
-def paginate(client: httpx.Client, url: str, params: Mapping | list, policy: RetryPolicy,
-             secret: str | None = None, what: str = "", max_pages: int = 10_000) -> Iterator[dict]:
+def paginate(
+    client: httpx.Client,
+    url: str,
+    params: Mapping | list,
+    policy: RetryPolicy,
+    secret: str | None = None,
+    what: str = "",
+    max_pages: int = 10_000,
+) -> Iterator[dict]:
     """Yield each page of a `has_more`/`next_page` listing; a malformed page is retried like a 5xx."""
     base = list(params.items()) if isinstance(params, Mapping) else list(params)
     token: str | None = None

@@ -47,7 +47,13 @@ def amount(value, field: str) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{field} must be a number, got {value!r}")
     try:
-        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value) if isinstance(value, (int, str)) else None
+        number = (
+            Decimal(str(value))
+            if isinstance(value, float)
+            else Decimal(value)
+            if isinstance(value, (int, str))
+            else None
+        )
     except InvalidOperation:
         number = None
     if number is None or not number.is_finite():

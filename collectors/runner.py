@@ -14,26 +14,23 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, select
 
 from collectors.base import upsert_buckets
 from collectors.http import AuthError, CollectError, RetryPolicy, make_client, scrub
-from models.db import get_engine, utcnow
-from models.rollups import mark_dirty, process_dirty
+from models.db import bind_time, get_engine, insert_for, utcnow
 from models.settings import SettingsError, get_settings
+from models.spend.rollups import mark_dirty, process_dirty
 from models.tables import BUCKET_KEY, USAGE_COUNTERS, BilledCost, Source, SourceCursor
+from models.units import DAY, HOUR, floor_day, floor_hour, usd_to_micros
 
 log = logging.getLogger("spendsight.collect")
 
-HOUR, DAY = 3600, 86400
 INITIAL_BACKFILL_DAYS = 30  # a source's first run reaches this far back (`spendsight collect --since` for more)
 PROVIDERS = {"openai": "collectors.openai", "anthropic": "collectors.anthropic"}
-MICROS = Decimal(1_000_000)
 BILLED_KEY = ("org_id", "source", "bucket_start", "project_id", "line_item", "model", "service_tier")
 
 
@@ -57,7 +54,6 @@ class Endpoint:
 @dataclass(frozen=True)
 class ProviderSpec:
     name: str
-    default_base_url: str
     headers: Callable[[str], dict[str, str]]  # admin key -> request headers
     pages: Callable[..., Iterator[dict]]  # (client, url, query, policy, secret, what) -> pages
     endpoints: tuple[Endpoint, ...]
@@ -111,14 +107,6 @@ class SourceResult:
 # --- windows ---------------------------------------------------------------------------------
 
 
-def floor_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def floor_day(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 @dataclass(frozen=True)
 class Window:
     start: datetime
@@ -130,8 +118,9 @@ class Window:
         return int((self.end - self.start).total_seconds()) // self.width
 
 
-def plan_windows(endpoint: Endpoint, cursor: datetime | None, since: datetime | None, now: datetime,
-                 lookback: timedelta) -> list[Window]:
+def plan_windows(
+    endpoint: Endpoint, cursor: datetime | None, since: datetime | None, now: datetime, lookback: timedelta
+) -> list[Window]:
     """Daily windows for backfill, hourly ones from the day the look-back window starts.
 
     Every run re-reads at least the look-back window (providers revise recent buckets). Every
@@ -188,17 +177,22 @@ def _acquire(source_id: int, billed: bool | None, wait: bool) -> list[threading.
 
 
 def load_source(source_id: int | None = None, name: str | None = None) -> Source | None:
-    from sqlmodel import Session, select
-
     with Session(get_engine(), expire_on_commit=False) as session:
         if source_id is not None:
             return session.get(Source, source_id)
         return session.exec(select(Source).where(Source.name == name)).first()
 
 
-def run_source(source: Source, *, billed: bool | None = None, since: datetime | None = None,
-               now: datetime | None = None, policy: RetryPolicy | None = None,
-               progress: Callable[[str, int, int], None] | None = None, wait: bool = True) -> SourceResult:
+def run_source(
+    source: Source,
+    *,
+    billed: bool | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    wait: bool = True,
+) -> SourceResult:
     """Collect one source: usage endpoints (billed=False), cost endpoints (True) or both (None).
 
     Never raises for provider trouble: errors are recorded on the source and returned.
@@ -226,7 +220,7 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
     except (CollectError, SettingsError) as exc:
         result.error = scrub(str(exc), secret)
         return result
-    lookback = timedelta(hours=get_settings().lookback_hours)
+    lookback = timedelta(hours=get_settings().worker.lookback_hours)
     endpoints = [e for e in spec.endpoints if billed is None or e.billed == billed]
     cursors = _cursors(source.id)
     with make_client(spec.headers(secret), policy) as client:
@@ -258,8 +252,9 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
     return result
 
 
-def _fetch_window(client, spec: ProviderSpec, source: Source, endpoint: Endpoint, window: Window,
-                  policy: RetryPolicy, secret: str) -> tuple[list[dict], int]:
+def _fetch_window(
+    client, spec: ProviderSpec, source: Source, endpoint: Endpoint, window: Window, policy: RetryPolicy, secret: str
+) -> tuple[list[dict], int]:
     """Every page of one window, parsed; raises before anything is written if any page fails."""
     url = source.base_url.rstrip("/") + endpoint.path
     limit = min(window.buckets, endpoint.limits[window.width])
@@ -272,10 +267,17 @@ def _fetch_window(client, spec: ProviderSpec, source: Source, endpoint: Endpoint
             buckets += 1
             start = _bucket_start(endpoint, bucket, what)
             if not window.start <= start < window.end:
-                raise CollectError(f"{what}: the provider returned a bucket at {start:%Y-%m-%dT%H:%MZ}, "
-                                   "outside the requested window")
-            context = {"org_id": source.org_id, "source": source.name, "provider": source.provider,
-                       "bucket_start": start, "bucket_width": window.width, "kind": endpoint.name}
+                raise CollectError(
+                    f"{what}: the provider returned a bucket at {start:%Y-%m-%dT%H:%MZ}, outside the requested window"
+                )
+            context = {
+                "org_id": source.org_id,
+                "source": source.name,
+                "provider": source.provider,
+                "bucket_start": start,
+                "bucket_width": window.width,
+                "kind": endpoint.name,
+            }
             for n, item in enumerate(bucket["results"]):
                 if not isinstance(item, dict):
                     raise CollectError(f"{what}: bucket {start:%Y-%m-%dT%H:%MZ} result {n}: not an object")
@@ -298,28 +300,37 @@ def _bucket_start(endpoint: Endpoint, bucket: dict, what: str) -> datetime:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _bind_time(conn: Connection, moment: datetime):
-    from models.db import UTCDateTime
-
-    return UTCDateTime().process_bind_param(moment, conn.dialect)
-
-
 def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list[dict], until: datetime) -> None:
     """Replace the window's rows and move the cursor, in one transaction."""
     with get_engine().begin() as conn:
         if conn.dialect.name == "postgresql":  # concurrent runs of one endpoint take turns
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                         {"k": f"spendsight-collect:{source.id}:{endpoint.name}"})
-        params = {"org": source.org_id, "src": source.name, "a": _bind_time(conn, window.start),
-                  "b": _bind_time(conn, window.end)}
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"spendsight-collect:{source.id}:{endpoint.name}"},
+            )
+        params = {
+            "org": source.org_id,
+            "src": source.name,
+            "a": bind_time(conn, window.start),
+            "b": bind_time(conn, window.end),
+        }
         if endpoint.billed:
-            conn.execute(text("DELETE FROM billed_cost WHERE org_id = :org AND source = :src "
-                              "AND bucket_start >= :a AND bucket_start < :b"), params)
+            conn.execute(
+                text(
+                    "DELETE FROM billed_cost WHERE org_id = :org AND source = :src "
+                    "AND bucket_start >= :a AND bucket_start < :b"
+                ),
+                params,
+            )
             _insert_billed(conn, merge_billed(rows))
         else:
-            conn.execute(text("DELETE FROM usage WHERE org_id = :org AND source = :src AND kind = :kind "
-                              "AND request_id = '' AND bucket_start >= :a AND bucket_start < :b"),
-                         params | {"kind": endpoint.name})
+            conn.execute(
+                text(
+                    "DELETE FROM usage WHERE org_id = :org AND source = :src AND kind = :kind "
+                    "AND request_id = '' AND bucket_start >= :a AND bucket_start < :b"
+                ),
+                params | {"kind": endpoint.name},
+            )
             upsert_buckets(conn, merge_usage(rows))
             # The whole window: rows deleted without a replacement change the rollups too.
             mark_dirty(conn, {source.org_id: (window.start, window.end - timedelta(microseconds=1))})
@@ -352,7 +363,7 @@ def merge_billed(rows: Sequence[dict]) -> list[dict]:
     out = []
     for row in merged.values():
         amount = row.pop("amount")
-        row["amount_micros"] = int((amount * MICROS).to_integral_value(ROUND_HALF_EVEN))
+        row["amount_micros"] = usd_to_micros(amount)
         row["ingested_at"] = now
         out.append(row)
     return out
@@ -362,7 +373,7 @@ def _insert_billed(conn: Connection, rows: list[dict]) -> None:
     if not rows:
         return
     table = BilledCost.__table__
-    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+    stmt = insert_for(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(BILLED_KEY),
         set_={c: stmt.excluded[c] for c in ("amount_micros", "currency", "bucket_width", "ingested_at")},
@@ -374,15 +385,22 @@ def set_cursor(conn: Connection, source_id: int, endpoint: str, until: datetime,
     """Move an endpoint's cursor forward (never back: a backfill re-reads old ranges) in the caller's transaction."""
     table = SourceCursor.__table__
     current = conn.execute(
-        text("SELECT collected_until FROM source_cursor WHERE source_id = :s AND endpoint = :e")
-        .columns(collected_until=table.c.collected_until.type),
+        text("SELECT collected_until FROM source_cursor WHERE source_id = :s AND endpoint = :e").columns(
+            collected_until=table.c.collected_until.type
+        ),
         {"s": source_id, "e": endpoint},
     ).first()
     if current is not None and current[0] is not None and current[0] > until:
         until = current[0]
-    values = {"source_id": source_id, "endpoint": endpoint, "collected_until": until, "updated_at": utcnow(),
-              "last_rows": rows, "last_error": ""}
-    stmt = (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table).values(**values)
+    values = {
+        "source_id": source_id,
+        "endpoint": endpoint,
+        "collected_until": until,
+        "updated_at": utcnow(),
+        "last_rows": rows,
+        "last_error": "",
+    }
+    stmt = insert_for(conn, table).values(**values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["source_id", "endpoint"],
         set_={"collected_until": until, "updated_at": values["updated_at"], "last_error": ""},
@@ -409,29 +427,23 @@ def _record_run(source: Source, result: SourceResult) -> None:
             if outcome.windows or not outcome.error:
                 values["last_rows"] = outcome.rows
             updated = conn.execute(
-                cursor.update().where(cursor.c.source_id == source.id, cursor.c.endpoint == outcome.endpoint)
+                cursor.update()
+                .where(cursor.c.source_id == source.id, cursor.c.endpoint == outcome.endpoint)
                 .values(**values)
             ).rowcount
             if not updated:
-                conn.execute(cursor.insert().values(source_id=source.id, endpoint=outcome.endpoint,
-                                                    collected_until=None, last_rows=0, **values))
+                conn.execute(
+                    cursor.insert().values(
+                        source_id=source.id, endpoint=outcome.endpoint, collected_until=None, last_rows=0, **values
+                    )
+                )
         table = Source.__table__
-        values = {"last_run_at": now, "last_error": result.errors()[:2000], "last_rows": result.rows,
-                  "rows_written": table.c.rows_written + result.rows}
+        values = {
+            "last_run_at": now,
+            "last_error": result.errors()[:2000],
+            "last_rows": result.rows,
+            "rows_written": table.c.rows_written + result.rows,
+        }
         if result.ok:
             values["last_success_at"] = now
         conn.execute(table.update().where(table.c.id == source.id).values(**values))
-
-
-def notify_alerts(org_ids) -> None:
-    """Evaluate alerts for orgs with new usage, when the alerts package provides the hook."""
-    if not org_ids:
-        return
-    try:
-        from alerts import after_usage
-    except ImportError:
-        return
-    try:
-        after_usage(sorted(set(org_ids)))
-    except Exception:  # alerting trouble must not undo or fail a collection
-        log.exception("alert evaluation after collection failed")

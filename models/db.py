@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, event
+from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, Table, event
+from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from models.settings import get_settings
 
@@ -61,6 +66,16 @@ def sqlite_text(moment: datetime) -> str:
     return moment.isoformat(" ", "microseconds")[:26]  # drops "+00:00"; hot in bulk ingest
 
 
+def bind_time(conn: Connection, moment: datetime) -> object:
+    """An aware time as hand-written SQL must bind it on this connection (see UTCDateTime)."""
+    return UTCDateTime().process_bind_param(moment, conn.dialect)
+
+
+def insert_for(conn: Connection, table: Table) -> Insert:
+    """INSERT for `table` in the connection's dialect, so `.on_conflict_do_*` works on both backends."""
+    return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+
+
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -93,8 +108,6 @@ def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite)
@@ -109,35 +122,6 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
-# Modules that define tables; importing them registers the tables on SQLModel.metadata.
-TABLE_MODULES = (
-    "models.tables",
-    "models.audit",
-    "models.inbox",
-    "models.auth",
-    "models.budgets",
-    "alerts.tables",
-)
-
-
-def import_table_modules() -> None:
-    import importlib
-
-    for name in TABLE_MODULES:
-        importlib.import_module(name)
-
-
-def init_db(engine: Engine | None = None) -> Engine:
-    """Create missing tables; safe to run on every start."""
-    import_table_modules()
-    engine = engine or get_engine()
-    SQLModel.metadata.create_all(engine)
-    from models.rollups import fill_project_rollup
-
-    fill_project_rollup(engine)  # a table added after the database was made starts from its sums
-    return engine
-
-
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
@@ -148,10 +132,6 @@ def session_scope() -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def is_postgres(engine: Engine | None = None) -> bool:
-    return (engine or get_engine()).dialect.name == "postgresql"
 
 
 @contextmanager
@@ -167,7 +147,6 @@ def sqlite_writer_lock(engine: Engine | None = None) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    import fcntl
 
     with open(f"{database}.writer-lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

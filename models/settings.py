@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -19,42 +19,92 @@ class SettingsError(ValueError):
     """A setting or secret is missing or unusable."""
 
 
-class Settings(BaseSettings):
-    """Everything configurable, read once per process."""
+# Each provider's official API root (what its SDK uses by default): the one place it is written.
+PROVIDER_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", populate_by_name=True
-    )
+# Every group reads the environment and `.env` the same way; empty values count as unset.
+_ENV = {"env_file": ".env", "env_ignore_empty": True, "extra": "ignore", "populate_by_name": True}
+
+
+class SmtpSettings(BaseSettings):
+    """Alert email delivery (SMTP_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SMTP_", **_ENV)
+
+    host: str | None = None
+    port: int = 25
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    ssl: bool = False
+    sender: str = Field("spendsight@localhost", validation_alias="SMTP_FROM")
+    timeout_seconds: float = 10.0
+
+
+class HttpSettings(BaseSettings):
+    """Provider API requests: timeout and retries (tests and slow links turn them)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_", **_ENV)
+
+    timeout_seconds: float = Field(30.0, validation_alias="SPENDSIGHT_HTTP_TIMEOUT_SECONDS")
+    retry_attempts: int = 6
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    retry_budget_seconds: float = 300.0  # seconds of sleeping allowed for one request before giving up
+
+
+class WorkerSettings(BaseSettings):
+    """The worker's cadence (SPENDSIGHT_*_SECONDS)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_", **_ENV)
+
+    collect_interval_seconds: int = 60
+    cost_interval_seconds: int = 3600
+    alert_interval_seconds: int = 60
+    inbox_interval_seconds: int = 5
+    lookback_hours: int = 48  # providers revise recent buckets: re-read this far back
+    # How often a standby worker tries to take the leader lock (a dead leader is replaced this fast).
+    poll_seconds: float = Field(10, validation_alias="SPENDSIGHT_WORKER_POLL_SECONDS")
+
+
+class IngestSettings(BaseSettings):
+    """Request-log ingest: JSONL files this large are parsed by several processes."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_INGEST_", **_ENV)
+
+    workers: int = 0  # 0: one per core
+    parallel_min_bytes: int = 64 << 20
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read once per process: top-level paths, then one group per concern."""
+
+    model_config = SettingsConfigDict(**_ENV)
 
     data_dir: Path = Field(Path("data"), validation_alias="SPENDSIGHT_DATA_DIR")
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     secrets_file: Path = Field(Path(".streamlit/secrets.toml"), validation_alias="SPENDSIGHT_SECRETS_FILE")
     public_url: str = Field("http://127.0.0.1:8501", validation_alias="SPENDSIGHT_PUBLIC_URL")
-
     # Display currency: stored amounts stay USD; CNY is shown at this rate.
     cny_per_usd: Decimal = Field(Decimal("7.10"), validation_alias="SPENDSIGHT_CNY_PER_USD")
 
-    # Worker cadence.
-    collect_interval_seconds: int = Field(60, validation_alias="SPENDSIGHT_COLLECT_INTERVAL_SECONDS")
-    cost_interval_seconds: int = Field(3600, validation_alias="SPENDSIGHT_COST_INTERVAL_SECONDS")
-    alert_interval_seconds: int = Field(60, validation_alias="SPENDSIGHT_ALERT_INTERVAL_SECONDS")
-    lookback_hours: int = Field(48, validation_alias="SPENDSIGHT_LOOKBACK_HOURS")
-    # How often a standby worker tries to take the leader lock (a dead leader is replaced this fast).
-    worker_poll_seconds: float = Field(10, validation_alias="SPENDSIGHT_WORKER_POLL_SECONDS")
-    inbox_interval_seconds: int = Field(5, validation_alias="SPENDSIGHT_INBOX_INTERVAL_SECONDS")
-    # Ingest: JSONL files this large are parsed by several processes (0 workers: one per core).
-    ingest_workers: int = Field(0, validation_alias="SPENDSIGHT_INGEST_WORKERS")
-    ingest_parallel_min_bytes: int = Field(64 << 20, validation_alias="SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES")
+    # The groups, each reading its own variables when first used. Properties, not fields: a field
+    # named `smtp` would also be looked up as a variable `SMTP` (and fail on any value it held).
+    @cached_property
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings()
 
-    # Email.
-    smtp_host: str | None = Field(None, validation_alias="SMTP_HOST")
-    smtp_port: int = Field(25, validation_alias="SMTP_PORT")
-    smtp_username: str | None = Field(None, validation_alias="SMTP_USERNAME")
-    smtp_password: SecretStr | None = Field(None, validation_alias="SMTP_PASSWORD")
-    smtp_starttls: bool = Field(False, validation_alias="SMTP_STARTTLS")
-    smtp_ssl: bool = Field(False, validation_alias="SMTP_SSL")
-    smtp_from: str = Field("spendsight@localhost", validation_alias="SMTP_FROM")
-    smtp_timeout_seconds: float = Field(10.0, validation_alias="SMTP_TIMEOUT_SECONDS")
+    @cached_property
+    def http(self) -> HttpSettings:
+        return HttpSettings()
+
+    @cached_property
+    def worker(self) -> WorkerSettings:
+        return WorkerSettings()
+
+    @cached_property
+    def ingest(self) -> IngestSettings:
+        return IngestSettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -70,7 +120,7 @@ class Settings(BaseSettings):
         # Accept the common libpq spellings and use psycopg 3 for them.
         for prefix in ("postgres://", "postgresql://"):
             if url.startswith(prefix):
-                return "postgresql+psycopg://" + url[len(prefix):]
+                return "postgresql+psycopg://" + url[len(prefix) :]
         return url
 
     @property
@@ -81,9 +131,7 @@ class Settings(BaseSettings):
         """A named secret from the environment or the secrets file; never logged, never stored."""
         value = os.environ.get(name) or _secrets_from_file(self.secrets_file).get(name)
         if not value:
-            raise SettingsError(
-                f"secret {name} is not set: export {name}=... or add it to {self.secrets_file}"
-            )
+            raise SettingsError(f"secret {name} is not set: export {name}=... or add it to {self.secrets_file}")
         if value.strip().lower() in PLACEHOLDER_SECRETS:
             raise SettingsError(f"secret {name} holds a placeholder value; set the real key")
         return SecretStr(value)

@@ -1,10 +1,11 @@
-"""SQLModel tables for organizations, usage, rollups and provider bills."""
+"""Every table of the schema, by domain: organizations, usage, rollups, bills and sources, audit,
+sign-in, the inbox, budgets and alerts (logic lives in the domain packages beside this module)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.db import BigIntPK, UTCDateTime, utcnow
@@ -74,30 +75,6 @@ class Member(MemberBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class ProjectBase(SQLModel):
-    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
-    project_id: str = Field(max_length=200)
-    name: str = Field(default="", max_length=200)
-
-
-class Project(ProjectBase, table=True):
-    __table_args__ = (UniqueConstraint("org_id", "project_id", name="uq_project_org_project"),)
-    id: int | None = Field(default=None, primary_key=True)
-
-
-class ApiKeyBase(SQLModel):
-    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE")
-    key_id: str = Field(max_length=200)
-    # Only ever a redacted hint such as "sk-...abcd"; the key itself is never stored.
-    hint: str = Field(default="", max_length=40)
-    name: str = Field(default="", max_length=200)
-
-
-class ApiKey(ApiKeyBase, table=True):
-    __table_args__ = (UniqueConstraint("org_id", "key_id", name="uq_apikey_org_key"),)
-    id: int | None = Field(default=None, primary_key=True)
-
-
 # --- usage -----------------------------------------------------------------------------------
 
 
@@ -145,8 +122,19 @@ class UsageBase(UsageDims, UsageCounters):
 
 
 BUCKET_KEY = (
-    "org_id", "source", "kind", "provider", "project_id", "api_key_id", "user_id", "model",
-    "service_tier", "batch", "context_band", "bucket_start", "bucket_width",
+    "org_id",
+    "source",
+    "kind",
+    "provider",
+    "project_id",
+    "api_key_id",
+    "user_id",
+    "model",
+    "service_tier",
+    "batch",
+    "context_band",
+    "bucket_start",
+    "bucket_width",
 )
 REQUEST_KEY = ("org_id", "request_id")
 
@@ -156,11 +144,21 @@ class Usage(UsageBase, table=True):
 
     __table_args__ = (
         # A provider bucket is identified by its grouping and time: a revised bucket replaces it.
-        Index("uq_usage_bucket", *BUCKET_KEY, unique=True,
-              sqlite_where=text("request_id = ''"), postgresql_where=text("request_id = ''")),
+        Index(
+            "uq_usage_bucket",
+            *BUCKET_KEY,
+            unique=True,
+            sqlite_where=text("request_id = ''"),
+            postgresql_where=text("request_id = ''"),
+        ),
         # A logged request is identified by its id within the org: re-ingest adds nothing.
-        Index("uq_usage_request", *REQUEST_KEY, unique=True,
-              sqlite_where=text("request_id <> ''"), postgresql_where=text("request_id <> ''")),
+        Index(
+            "uq_usage_request",
+            *REQUEST_KEY,
+            unique=True,
+            sqlite_where=text("request_id <> ''"),
+            postgresql_where=text("request_id <> ''"),
+        ),
         Index("ix_usage_org_time", "org_id", "bucket_start"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
@@ -268,8 +266,16 @@ class BilledCost(SQLModel, table=True):
 
     __tablename__ = "billed_cost"
     __table_args__ = (
-        UniqueConstraint("org_id", "source", "bucket_start", "project_id", "line_item", "model",
-                         "service_tier", name="uq_billed_cost"),
+        UniqueConstraint(
+            "org_id",
+            "source",
+            "bucket_start",
+            "project_id",
+            "line_item",
+            "model",
+            "service_tier",
+            name="uq_billed_cost",
+        ),
         Index("ix_billed_org_time", "org_id", "bucket_start"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
@@ -320,3 +326,197 @@ class SourceCursor(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_rows: int = Field(default=0, sa_type=BigInteger)  # rows the endpoint's last run wrote
     last_error: str = Field(default="", max_length=2000)  # "" when the endpoint's last run succeeded
+
+
+# --- audit log -------------------------------------------------------------------------------
+
+
+class AuditLog(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=320)
+    org_id: str = Field(default="", index=True, max_length=100)
+    action: str = Field(max_length=60)  # e.g. limit.set, credit.add, member.set, source.add, price.override
+    entity: str = Field(default="", max_length=300)
+    before: str = Field(default="", sa_type=Text)  # JSON
+    after: str = Field(default="", sa_type=Text)  # JSON
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+class User(SQLModel, table=True):
+    """Someone who can sign in with a password (OIDC users need no row: membership is by email)."""
+
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    password_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser session: only the token's SHA-256 is kept."""
+
+    __tablename__ = "user_session"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    token_sha256: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, index=True)
+    method: str = Field(default="password", max_length=20)  # password | oidc
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SignInFailure(SQLModel, table=True):
+    """One failed sign-in, counted per email and per client address for rate limiting."""
+
+    __tablename__ = "signin_failure"
+    __table_args__ = (Index("ix_signin_failure_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    key: str = Field(max_length=400)  # "email:<address>" or "client:<ip>"
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- the worker's inbox ----------------------------------------------------------------------
+
+
+class InboxFile(SQLModel, table=True):
+    """One tailed log file: the byte offset and line number after its last complete line."""
+
+    __tablename__ = "inbox_file"
+    path: str = Field(primary_key=True, max_length=1000)
+    org_id: str = Field(max_length=100)
+    offset: int = Field(default=0, sa_type=BigInteger)
+    line: int = Field(default=0, sa_type=BigInteger)
+    head_sha: str = Field(default="", max_length=64)  # of the first line: a rotated file starts over
+    ingested: int = Field(default=0, sa_type=BigInteger)
+    quarantined: int = Field(default=0, sa_type=BigInteger)
+    last_error: str = Field(default="", max_length=1000)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- budgets ---------------------------------------------------------------------------------
+
+ORG_WIDE = ""  # project_id of a limit that covers the whole organization
+
+
+class BudgetLimitBase(SQLModel):
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default=ORG_WIDE, max_length=200)  # "" = the whole organization
+    soft_micros: int | None = Field(default=None, sa_type=BigInteger)
+    hard_micros: int | None = Field(default=None, sa_type=BigInteger)
+    quota_micros: int | None = Field(default=None, sa_type=BigInteger)  # approved monthly usage limit
+    thresholds: str = Field(default="50,80,100", max_length=200)  # percent of the soft limit
+
+
+class BudgetLimit(BudgetLimitBase, table=True):
+    __tablename__ = "budget_limit"
+    __table_args__ = (UniqueConstraint("org_id", "project_id", name="uq_budget_limit_org_project"),)
+    id: int | None = Field(default=None, primary_key=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=320)
+
+
+class CreditGrantBase(SQLModel):
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    amount_micros: int = Field(sa_type=BigInteger)
+    granted_on: date  # first local day it applies to
+    expires_on: date  # first local day it no longer applies to
+    note: str = Field(default="", max_length=200)
+
+
+class CreditGrant(CreditGrantBase, table=True):
+    __tablename__ = "credit_grant"
+    __table_args__ = (
+        UniqueConstraint("org_id", "granted_on", "expires_on", "amount_micros", "note", name="uq_credit_grant"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+# --- alerts ----------------------------------------------------------------------------------
+# The outbox is two tables. `alert_event` holds one row per (org, project, rule, threshold, period),
+# unique, written before anything is sent: whoever inserts it first owns the alert, so it fires once
+# across restarts and concurrent workers. `alert_delivery` holds one row per event and recipient
+# (or webhook), claimed atomically by the sender and kept with its attempts and last error.
+
+
+RULES = ("threshold", "forecast_soft", "forecast_hard", "hard_limit", "credit_low", "credit_expiring", "spike")
+TEST_RULE = "test"
+ALL_RULES = "*"  # a recipient for every rule
+STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+class AlertRecipient(SQLModel, table=True):
+    """An extra address for one rule (or every rule, "*"), besides the org's owners."""
+
+    __tablename__ = "alert_recipient"
+    __table_args__ = (UniqueConstraint("org_id", "rule", "email", name="uq_alert_recipient"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    rule: str = Field(default=ALL_RULES, max_length=40)
+    email: str = Field(max_length=320)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+class AlertWebhook(SQLModel, table=True):
+    """A Slack-compatible incoming webhook that gets every alert of the org."""
+
+    __tablename__ = "alert_webhook"
+    org_id: str = Field(foreign_key="organization.id", primary_key=True, ondelete="CASCADE", max_length=100)
+    url: str = Field(max_length=1000)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=320)
+
+
+class AlertEvent(SQLModel, table=True):
+    """An alert that fired; its content is rendered once, so retries send the same message."""
+
+    __tablename__ = "alert_event"
+    __table_args__ = (
+        UniqueConstraint("org_id", "project_id", "rule", "threshold", "period", name="uq_alert_event"),
+        Index("ix_alert_event_org_created", "org_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default="", max_length=200)  # "" = the whole organization
+    rule: str = Field(max_length=40)
+    threshold: int = 0  # percent for threshold rules, days for credit rules, 0 otherwise
+    period: str = Field(max_length=40)  # YYYY-MM, YYYY-MM-DD (spike), grant-<id> (credit), or a time (test)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    state: str = Field(default="fired", max_length=20)  # fired | superseded (a higher one fired with it)
+    summary: str = Field(default="", max_length=500)
+    subject: str = Field(default="", max_length=300)
+    body_text: str = Field(default="", sa_type=Text)
+    body_html: str = Field(default="", sa_type=Text)
+    facts: str = Field(default="", sa_type=Text)  # JSON: the numbers the message was written from
+
+
+class AlertDelivery(SQLModel, table=True):
+    """One message of an event to one recipient (or the webhook): pending until sent or given up."""
+
+    __tablename__ = "alert_delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", "channel", "recipient", name="uq_alert_delivery"),
+        Index("ix_alert_delivery_status_next", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    event_id: int = Field(foreign_key="alert_event.id", index=True, ondelete="CASCADE", sa_type=BigIntPK)
+    org_id: str = Field(index=True, max_length=100)
+    channel: str = Field(max_length=20)  # email | webhook
+    recipient: str = Field(max_length=320)  # an address, or "webhook"
+    status: str = Field(default="pending", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)  # while a sender holds it
+    claimed_by: str = Field(default="", max_length=64)
+    last_error: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    message_id: str = Field(default="", max_length=200)

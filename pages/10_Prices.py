@@ -4,8 +4,16 @@ from datetime import date
 
 import streamlit as st
 
-from models.prices import PriceFileError
-from models.prices_edit import EDITABLE_KEYS, overrides, read_text, remove_override, save_text, search, set_override
+from models.pricing.catalog import PriceFileError
+from models.pricing.edit import (
+    EDITABLE_KEYS,
+    overrides,
+    read_text,
+    remove_override,
+    save_text,
+    search,
+    set_override,
+)
 from models.settings import get_settings
 from ui import actions
 from ui.format import today_in
@@ -28,10 +36,20 @@ if shown.empty:
     st.info(t("prices.empty"))
 else:
     price_columns = {k: st.column_config.NumberColumn(t(f"prices.col.{k}"), format="$%.4f") for k in EDITABLE_KEYS}
-    st.dataframe(shown.assign(**{k: shown[k].map(lambda v: None if v is None else float(v)) for k in EDITABLE_KEYS}),
-                 hide_index=True, width="stretch", height=420, column_config=price_columns | {
-                     "provider": t("common.provider"), "model": t("common.model"), "name": t("prices.col.name"),
-                     "origin": t("prices.col.origin"), "notes": t("prices.col.notes")})
+    st.dataframe(
+        shown.assign(**{k: shown[k].map(lambda v: None if v is None else float(v)) for k in EDITABLE_KEYS}),
+        hide_index=True,
+        width="stretch",
+        height=420,
+        column_config=price_columns
+        | {
+            "provider": t("common.provider"),
+            "model": t("common.model"),
+            "name": t("prices.col.name"),
+            "origin": t("prices.col.origin"),
+            "notes": t("prices.col.notes"),
+        },
+    )
 
 path = get_settings().prices_file
 st.markdown(f"#### {t('prices.overrides', path=path.name)}")
@@ -43,9 +61,13 @@ except PriceFileError as exc:
 if entries is not None and entries.empty:
     st.info(t("prices.no_overrides"))
 elif entries is not None:
-    st.dataframe(entries, hide_index=True, width="stretch", column_config={
-        c: t(f"prices.col.{c}") for c in ("line", "since", "prices", "note")} | {
-        "provider": t("common.provider"), "model": t("common.model")})
+    st.dataframe(
+        entries,
+        hide_index=True,
+        width="stretch",
+        column_config={c: t(f"prices.col.{c}") for c in ("line", "since", "prices", "note")}
+        | {"provider": t("common.provider"), "model": t("common.model")},
+    )
 
 if not owns_every_org(ctx.actor):
     st.caption(t("prices.readonly"))
@@ -69,9 +91,17 @@ with st.expander(t("prices.edit"), expanded=False):
         note = st.text_input(t("prices.note"), key="pr_note")
         if st.form_submit_button(t("prices.save"), type="primary"):
             entity = f"{provider.strip().lower()}/{model.strip()}"
-            attempt(lambda: set_override(ctx.actor, provider, model, {k: v.strip() for k, v in prices.items()},
-                                         since if use_since else None, note.strip()),
-                    t("prices.saved", entity=md(entity)))
+            attempt(
+                lambda: set_override(
+                    ctx.actor,
+                    provider,
+                    model,
+                    {k: v.strip() for k, v in prices.items()},
+                    since if use_since else None,
+                    note.strip(),
+                ),
+                t("prices.saved", entity=md(entity)),
+            )
 
 if entries is not None and not entries.empty:
     with st.expander(t("prices.remove")):

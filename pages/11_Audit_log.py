@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from models.access import PermissionDenied
+from models.access.roles import PermissionDenied
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
 from ui.i18n import t
 from ui.page import page_header
@@ -18,14 +18,19 @@ if not owned:
 DAYS = (7, 30, 90, 365, 0)
 left, middle, right, far = st.columns([3, 1, 2, 2])
 org_ids = left.multiselect(
-    t("audit.orgs"), owned, default=[ctx.org_id] if ctx.org_id in owned else owned, key="audit_orgs",
+    t("audit.orgs"),
+    owned,
+    default=[ctx.org_id] if ctx.org_id in owned else owned,
+    key="audit_orgs",
     format_func=ctx.org_label,
 )
-days = middle.selectbox(t("audit.days"), DAYS, index=1, key="audit_days",
-                        format_func=lambda d: str(d) if d else t("audit.all"))
+days = middle.selectbox(
+    t("audit.days"), DAYS, index=1, key="audit_days", format_func=lambda d: str(d) if d else t("audit.all")
+)
 kinds = actions(ctx.actor.email, tuple(org_ids or owned))
-action = right.selectbox(t("audit.action"), [None, *kinds], key="audit_action",
-                         format_func=lambda a: a or t("audit.all"))
+action = right.selectbox(
+    t("audit.action"), [None, *kinds], key="audit_action", format_func=lambda a: a or t("audit.all")
+)
 who = far.text_input(t("audit.actor"), key="audit_who", max_chars=320)
 
 try:
@@ -41,5 +46,6 @@ if frame.empty:
 st.caption(t("audit.count", n=len(frame), limit=LIMIT))
 labels = {c: t(f"audit.col.{'org' if c == 'org_id' else c}") for c in frame.columns}
 st.dataframe(frame.rename(columns=labels), hide_index=True, width="stretch")
-st.download_button(t("audit.export"), csv_bytes(frame), file_name="spendsight-audit.csv", mime="text/csv",
-                   key="audit_export")
+st.download_button(
+    t("audit.export"), csv_bytes(frame), file_name="spendsight-audit.csv", mime="text/csv", key="audit_export"
+)

@@ -8,8 +8,9 @@ import streamlit as st
 
 import alerts
 from alerts.config import add_recipient, remove_recipient, set_webhook
-from alerts.tables import ALL_RULES, RULES
-from models.budgets import add_credit, clear_limit, remove_credit, set_limit
+from models.budgets.credits import add_credit, remove_credit
+from models.budgets.limits import clear_limit, set_limit
+from models.tables import ALL_RULES, RULES
 from ui import actions
 from ui.budget_queries import budget_view
 from ui.format import floats, in_currency, money_column, today_in
@@ -44,20 +45,36 @@ def money_text(value) -> str:
 
 # --- limits ----------------------------------------------------------------------------------
 st.markdown(f"#### {t('budgets.limits')}")
-limits = pd.DataFrame(view["limits"], columns=["project", "spent", "soft", "hard", "quota", "used", "thresholds",
-                                               "updated_by", "updated_at"])
+limits = pd.DataFrame(
+    view["limits"],
+    columns=["project", "spent", "soft", "hard", "quota", "used", "thresholds", "updated_by", "updated_at"],
+)
 if limits.empty:
     st.info(t("budgets.no_limits"))
 else:
-    shown = floats(in_currency(limits.assign(project=limits["project"].replace("", t("forecast.whole_org"))),
-                               ("spent", "soft", "hard", "quota"), ctx.rate))
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "project": t("budgets.col.scope"), "used": st.column_config.ProgressColumn(
-            t("budgets.col.used"), format="percent", min_value=0, max_value=1),
-        "thresholds": t("budgets.col.thresholds"), "updated_by": t("budgets.col.updated_by"),
-        "updated_at": st.column_config.DatetimeColumn(t("budgets.col.updated_at"), format="YYYY-MM-DD HH:mm")} | {
-        c: money_column(t(f"budgets.col.{c}", currency=ctx.currency), ctx.currency)
-        for c in ("spent", "soft", "hard", "quota")})
+    shown = floats(
+        in_currency(
+            limits.assign(project=limits["project"].replace("", t("forecast.whole_org"))),
+            ("spent", "soft", "hard", "quota"),
+            ctx.rate,
+        )
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "project": t("budgets.col.scope"),
+            "used": st.column_config.ProgressColumn(t("budgets.col.used"), format="percent", min_value=0, max_value=1),
+            "thresholds": t("budgets.col.thresholds"),
+            "updated_by": t("budgets.col.updated_by"),
+            "updated_at": st.column_config.DatetimeColumn(t("budgets.col.updated_at"), format="YYYY-MM-DD HH:mm"),
+        }
+        | {
+            c: money_column(t(f"budgets.col.{c}", currency=ctx.currency), ctx.currency)
+            for c in ("spent", "soft", "hard", "quota")
+        },
+    )
 if ctx.is_owner:
     left, right = st.columns([3, 1])
     left.markdown(f"**{t('budgets.set_limit')}**")
@@ -68,35 +85,66 @@ if ctx.is_owner:
         soft = a[0].text_input(t("budgets.soft"), money_text(current.get("soft")), key=f"bl_soft:{scope}")
         hard = a[1].text_input(t("budgets.hard"), money_text(current.get("hard")), key=f"bl_hard:{scope}")
         quota = a[2].text_input(t("budgets.quota"), money_text(current.get("quota")), key=f"bl_quota:{scope}")
-        marks = a[3].text_input(t("budgets.thresholds"), current.get("thresholds", "50,80,100").replace("%", ""),
-                                key=f"bl_thresholds:{scope}")
+        marks = a[3].text_input(
+            t("budgets.thresholds"),
+            current.get("thresholds", "50,80,100").replace("%", ""),
+            key=f"bl_thresholds:{scope}",
+        )
         if st.form_submit_button(t("budgets.save"), type="primary"):
-            attempt(lambda: set_limit(ctx.actor, ctx.org_id, scope, soft=blank_is_none(soft), hard=blank_is_none(hard),
-                                      quota=blank_is_none(quota), thresholds=marks),
-                    lambda li: t("budgets.saved", scope=li.project_id or t("forecast.whole_org")))
+            attempt(
+                lambda: set_limit(
+                    ctx.actor,
+                    ctx.org_id,
+                    scope,
+                    soft=blank_is_none(soft),
+                    hard=blank_is_none(hard),
+                    quota=blank_is_none(quota),
+                    thresholds=marks,
+                ),
+                lambda li: t("budgets.saved", scope=li.project_id or t("forecast.whole_org")),
+            )
     if view["limits"]:
         with right.form("budget_limit_remove"):
             st.markdown(f"**{t('budgets.remove_limit')}**")
-            gone = st.selectbox(t("budgets.col.scope"), [r["project"] for r in view["limits"]], key="bl_gone",
-                                format_func=lambda p: p or t("forecast.whole_org"))
+            gone = st.selectbox(
+                t("budgets.col.scope"),
+                [r["project"] for r in view["limits"]],
+                key="bl_gone",
+                format_func=lambda p: p or t("forecast.whole_org"),
+            )
             if st.form_submit_button(t("budgets.remove")):
                 attempt(lambda: clear_limit(ctx.actor, ctx.org_id, gone), t("budgets.removed"))
 
 # --- credit grants ---------------------------------------------------------------------------
 st.markdown(f"#### {t('budgets.credits')}")
-grants = pd.DataFrame(view["grants"], columns=["id", "amount", "used", "remaining", "granted_on", "expires_on",
-                                               "state", "note"])
+grants = pd.DataFrame(
+    view["grants"], columns=["id", "amount", "used", "remaining", "granted_on", "expires_on", "state", "note"]
+)
 if grants.empty:
     st.info(t("budgets.no_credits"))
 else:
-    shown = floats(in_currency(grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}"))),
-                               ("amount", "used", "remaining"), ctx.rate))
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "id": "#", "granted_on": t("budgets.col.granted"), "expires_on": t("budgets.col.expires"),
-        "state": t("budgets.col.state"), "note": t("budgets.col.note"),
-        "amount": money_column(t("budgets.col.amount", currency=ctx.currency), ctx.currency),
-        "used": money_column(t("budgets.col.used_credit", currency=ctx.currency), ctx.currency),
-        "remaining": money_column(t("budgets.col.remaining", currency=ctx.currency), ctx.currency)})
+    shown = floats(
+        in_currency(
+            grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}"))),
+            ("amount", "used", "remaining"),
+            ctx.rate,
+        )
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "id": "#",
+            "granted_on": t("budgets.col.granted"),
+            "expires_on": t("budgets.col.expires"),
+            "state": t("budgets.col.state"),
+            "note": t("budgets.col.note"),
+            "amount": money_column(t("budgets.col.amount", currency=ctx.currency), ctx.currency),
+            "used": money_column(t("budgets.col.used_credit", currency=ctx.currency), ctx.currency),
+            "remaining": money_column(t("budgets.col.remaining", currency=ctx.currency), ctx.currency),
+        },
+    )
 if ctx.is_owner:
     left, right = st.columns([3, 1])
     with left.form("budget_credit"):
@@ -107,8 +155,10 @@ if ctx.is_owner:
         expires = a[2].date_input(t("budgets.expires"), today + timedelta(days=90), key="bc_expires")
         note = a[3].text_input(t("budgets.note"), key="bc_note")
         if st.form_submit_button(t("budgets.add"), type="primary"):
-            attempt(lambda: add_credit(ctx.actor, ctx.org_id, amount, expires, granted, note),
-                    lambda r: t("budgets.credit_added" if r[1] else "budgets.credit_exists", id=r[0].id))
+            attempt(
+                lambda: add_credit(ctx.actor, ctx.org_id, amount, expires, granted, note),
+                lambda r: t("budgets.credit_added" if r[1] else "budgets.credit_exists", id=r[0].id),
+            )
     if view["grants"]:
         with right.form("budget_credit_remove"):
             st.markdown(f"**{t('budgets.remove_credit')}**")
@@ -124,8 +174,12 @@ else:
     st.warning(t("budgets.no_owners"))
 extra = pd.DataFrame(view["recipients"], columns=["rule", "email"])
 if not extra.empty:
-    st.dataframe(extra.assign(rule=extra["rule"].map(lambda r: t(f"rule.{r}"))), hide_index=True, width="stretch",
-                 column_config={"rule": t("budgets.col.rule"), "email": t("budgets.col.email")})
+    st.dataframe(
+        extra.assign(rule=extra["rule"].map(lambda r: t(f"rule.{r}"))),
+        hide_index=True,
+        width="stretch",
+        column_config={"rule": t("budgets.col.rule"), "email": t("budgets.col.email")},
+    )
 st.caption(t("budgets.webhook_now", host=md(view["webhook"])) if view["webhook"] else t("budgets.webhook_none"))
 if ctx.is_owner:
     rules = [ALL_RULES, *RULES]
@@ -135,14 +189,17 @@ if ctx.is_owner:
         email = st.text_input(t("budgets.email"), key="br_email")
         rule = st.selectbox(t("budgets.rule"), rules, format_func=lambda r: t(f"rule.{r}"), key="br_rule")
         if st.form_submit_button(t("budgets.add_recipient")):
-            attempt(lambda: add_recipient(ctx.actor, ctx.org_id, email, rule),
-                    lambda r: t("budgets.recipient_added", email=md(r.email)))
+            attempt(
+                lambda: add_recipient(ctx.actor, ctx.org_id, email, rule),
+                lambda r: t("budgets.recipient_added", email=md(r.email)),
+            )
     if view["recipients"]:
         with b.form("budget_recipient_remove"):
             st.markdown(f"**{t('budgets.remove_recipient')}**")
             pairs = [(r["rule"], r["email"]) for r in view["recipients"]]
-            pick = st.selectbox(t("budgets.email"), pairs, key="br_gone",
-                                format_func=lambda p: f"{p[1]} · {t('rule.' + p[0])}")
+            pick = st.selectbox(
+                t("budgets.email"), pairs, key="br_gone", format_func=lambda p: f"{p[1]} · {t('rule.' + p[0])}"
+            )
             if st.form_submit_button(t("budgets.remove")):
                 attempt(lambda: remove_recipient(ctx.actor, ctx.org_id, pick[1], pick[0]), t("budgets.removed"))
     with c.form("budget_webhook"):

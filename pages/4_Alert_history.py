@@ -4,7 +4,7 @@ import streamlit as st
 
 import alerts
 from alerts.outbox import retry_failed
-from models.access import PermissionDenied
+from models.access.roles import PermissionDenied
 from ui.budget_queries import alert_history, pick_history
 from ui.i18n import t
 from ui.page import page_header
@@ -42,20 +42,41 @@ if ctx.is_owner:
 left, right = st.columns(2)
 statuses = sorted(history["status"].unique())
 rules = sorted(history["rule"].unique())
-chosen_status = left.multiselect(t("alerthist.status"), statuses, key="ah_status",
-                                 format_func=lambda s: t(f"status.{s}"))
+chosen_status = left.multiselect(
+    t("alerthist.status"), statuses, key="ah_status", format_func=lambda s: t(f"status.{s}")
+)
 chosen_rule = right.multiselect(t("alerthist.rule"), rules, key="ah_rule", format_func=lambda r: t(f"rule.{r}"))
 shown = pick_history(history, chosen_status, chosen_rule, ctx.timezone)
 if shown.empty:
     st.info(t("alerthist.none_match"))
     st.stop()
 
-table = shown.assign(rule=shown["rule"].map(lambda r: t(f"rule.{r}")),
-                     status=shown["status"].map(lambda s: t(f"status.{s}")))
-columns = ["created_at", "rule", "project_id", "threshold", "period", "status", "channel", "recipient", "attempts",
-           "next_attempt_at", "sent_at", "last_error", "summary"]
+table = shown.assign(
+    rule=shown["rule"].map(lambda r: t(f"rule.{r}")), status=shown["status"].map(lambda s: t(f"status.{s}"))
+)
+columns = [
+    "created_at",
+    "rule",
+    "project_id",
+    "threshold",
+    "period",
+    "status",
+    "channel",
+    "recipient",
+    "attempts",
+    "next_attempt_at",
+    "sent_at",
+    "last_error",
+    "summary",
+]
 timestamp = "YYYY-MM-DD HH:mm:ss"
-st.dataframe(table[columns], hide_index=True, width="stretch", column_config={
-    c: st.column_config.Column(t(f"alerthist.col.{c}")) for c in columns} | {
-    c: st.column_config.DatetimeColumn(t(f"alerthist.col.{c}"), format=timestamp)
-    for c in ("created_at", "next_attempt_at", "sent_at")})
+st.dataframe(
+    table[columns],
+    hide_index=True,
+    width="stretch",
+    column_config={c: st.column_config.Column(t(f"alerthist.col.{c}")) for c in columns}
+    | {
+        c: st.column_config.DatetimeColumn(t(f"alerthist.col.{c}"), format=timestamp)
+        for c in ("created_at", "next_attempt_at", "sent_at")
+    },
+)

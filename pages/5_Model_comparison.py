@@ -2,34 +2,72 @@
 
 import streamlit as st
 
-from models.compare import CompareError, Profile
-from models.explore import PRESETS, period, to_csv
+from models.spend.compare import CompareError, Profile
+from models.spend.explore import PRESETS, period, to_csv
 from ui import charts
-from ui.format import floats, in_currency, money_column, number, percent, today_in, tokens
+from ui.format import (
+    floats,
+    in_currency,
+    money_column,
+    number,
+    percent,
+    today_in,
+    tokens,
+)
 from ui.i18n import t
 from ui.page import page_header
+from ui.queries import (
+    dimension_choices,
+    frontier_data,
+    model_options,
+    reprice_data,
+    token_counts,
+    what_if_data,
+)
 from ui.safe import md
-from ui.queries import dimension_choices, frontier_data, model_options, reprice_data, token_counts, what_if_data
 
 ctx = page_header("compare", needs_org=True)
 
 today = today_in(ctx.timezone)
 options, defaults = model_options()
-candidates = tuple(st.multiselect(t("compare.candidates"), options, default=defaults, key="cmp_candidates",
-                                  format_func=lambda c: f"{c[1]} · {c[0]}", help=t("compare.candidates_help")))
+candidates = tuple(
+    st.multiselect(
+        t("compare.candidates"),
+        options,
+        default=defaults,
+        key="cmp_candidates",
+        format_func=lambda c: f"{c[1]} · {c[0]}",
+        help=t("compare.candidates_help"),
+    )
+)
 cur = ctx.currency
 MONEY = ("cost_usd", "per_1k_usd", "saving_usd", "expected_usd", "worst_usd")
-labels = {"model": t("common.model"), "provider": t("common.provider"), "current": t("compare.col.current"),
-          "cost_usd": t("compare.col.cost", currency=cur), "per_1k_usd": t("compare.col.per_1k", currency=cur),
-          "saving_usd": t("compare.col.saving", currency=cur), "saving_pct": t("compare.col.saving_pct"),
-          "notes": t("compare.col.notes"), "expected_usd": t("compare.col.expected", currency=cur),
-          "worst_usd": t("compare.col.worst", currency=cur), "tokens": t("compare.col.tokens"),
-          "exact": t("compare.col.exact"), "method": t("compare.col.method"), "score": t("compare.col.score"),
-          "cost_per_1k": t("compare.col.per_1k", currency=cur), "dominated": t("compare.col.dominated")}
-config = {c: money_column(labels[c], cur) for c in (*MONEY, "cost_per_1k")} | {
-    "saving_pct": st.column_config.NumberColumn(labels["saving_pct"], format="percent")} | {
-    c: st.column_config.Column(labels[c]) for c in ("model", "provider", "current", "notes", "tokens", "exact",
-                                                      "method", "score", "dominated")}
+labels = {
+    "model": t("common.model"),
+    "provider": t("common.provider"),
+    "current": t("compare.col.current"),
+    "cost_usd": t("compare.col.cost", currency=cur),
+    "per_1k_usd": t("compare.col.per_1k", currency=cur),
+    "saving_usd": t("compare.col.saving", currency=cur),
+    "saving_pct": t("compare.col.saving_pct"),
+    "notes": t("compare.col.notes"),
+    "expected_usd": t("compare.col.expected", currency=cur),
+    "worst_usd": t("compare.col.worst", currency=cur),
+    "tokens": t("compare.col.tokens"),
+    "exact": t("compare.col.exact"),
+    "method": t("compare.col.method"),
+    "score": t("compare.col.score"),
+    "cost_per_1k": t("compare.col.per_1k", currency=cur),
+    "dominated": t("compare.col.dominated"),
+}
+config = (
+    {c: money_column(labels[c], cur) for c in (*MONEY, "cost_per_1k")}
+    | {"saving_pct": st.column_config.NumberColumn(labels["saving_pct"], format="percent")}
+    | {
+        c: st.column_config.Column(labels[c])
+        for c in ("model", "provider", "current", "notes", "tokens", "exact", "method", "score", "dominated")
+    }
+)
 
 
 def shown(frame, money=MONEY):
@@ -39,28 +77,49 @@ def shown(frame, money=MONEY):
 
 def table_with_download(frame, name: str, key: str) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
-    st.download_button(t("common.download_csv"), to_csv(frame.rename(columns=labels)), f"{name}.csv", "text/csv",
-                       key=key, on_click="ignore")
+    st.download_button(
+        t("common.download_csv"),
+        to_csv(frame.rename(columns=labels)),
+        f"{name}.csv",
+        "text/csv",
+        key=key,
+        on_click="ignore",
+    )
 
 
 reprice_tab, what_if_tab, tokens_tab, quality_tab = st.tabs(
-    [t("compare.tab.reprice"), t("compare.tab.what_if"), t("compare.tab.tokens"), t("compare.tab.quality")])
+    [t("compare.tab.reprice"), t("compare.tab.what_if"), t("compare.tab.tokens"), t("compare.tab.quality")]
+)
 
 with reprice_tab:
     st.caption(t("compare.reprice.help"))
     cols = st.columns([1.1, 1.8, 1.4, 1.4, 1.4])
     presets = [p for p in PRESETS if p != "custom"]
-    preset = cols[0].selectbox(t("explore.period"), presets, index=presets.index("last_30"), key="cmp_preset",
-                               format_func=lambda p: t(f"explore.preset.{p}"))
+    preset = cols[0].selectbox(
+        t("explore.period"),
+        presets,
+        index=presets.index("last_30"),
+        key="cmp_preset",
+        format_func=lambda p: t(f"explore.preset.{p}"),
+    )
     start, end = period(preset, today)
-    orgs = cols[1].multiselect(t("compare.period_orgs"), [o["id"] for o in ctx.orgs], default=[ctx.org_id],
-                               format_func=ctx.org_label, key="cmp_orgs")
+    orgs = cols[1].multiselect(
+        t("compare.period_orgs"),
+        [o["id"] for o in ctx.orgs],
+        default=[ctx.org_id],
+        format_func=ctx.org_label,
+        key="cmp_orgs",
+    )
     choices = dimension_choices(tuple(orgs), start, end)
-    filters = {d: col.multiselect(t(f"common.{d}"), choices.get(d, []), key=f"cmp_f_{d}",
-                                  format_func=lambda v: v or t("common.none"))
-               for col, d in zip(cols[2:], ("project", "api_key", "model"))}
-    work, now, frame = reprice_data(tuple(orgs), start, end, tuple((d, tuple(v)) for d, v in filters.items() if v),
-                                    candidates, today)
+    filters = {
+        d: col.multiselect(
+            t(f"common.{d}"), choices.get(d, []), key=f"cmp_f_{d}", format_func=lambda v: v or t("common.none")
+        )
+        for col, d in zip(cols[2:], ("project", "api_key", "model"))
+    }
+    work, now, frame = reprice_data(
+        tuple(orgs), start, end, tuple((d, tuple(v)) for d, v in filters.items() if v), candidates, today
+    )
     if frame.empty:
         st.info(t("compare.reprice.empty") if not work.parts else t("compare.no_candidates"))
     else:
@@ -70,19 +129,39 @@ with reprice_tab:
         m[1].metric(t("compare.reprice.today"), ctx.money(now.cost) if now.cost is not None else "–", border=True)
         if not priced.empty:
             best = priced.iloc[0]
-            m[2].metric(f"{t('compare.reprice.best')}: {md(best['model'])}", ctx.money(best["cost_usd"]), border=True,
-                        delta=t("compare.reprice.saving", amount=ctx.money(best["saving_usd"]))
-                        if best["saving_usd"] is not None else None)
+            m[2].metric(
+                f"{t('compare.reprice.best')}: {md(best['model'])}",
+                ctx.money(best["cost_usd"]),
+                border=True,
+                delta=t("compare.reprice.saving", amount=ctx.money(best["saving_usd"]))
+                if best["saving_usd"] is not None
+                else None,
+            )
         if now.cost is None:
             st.warning(t("compare.reprice.unpriced"))
         mix = work.mix()
         st.markdown(f"##### {t('compare.reprice.mix')}")
-        st.dataframe([{t(f"compare.mix.{k}"): tokens(v) if k != "requests" else number(v) for k, v in mix.items()}
-                      | {t("compare.mix.batch_share"): percent(work.batch_share)}], hide_index=True, width="stretch")
+        st.dataframe(
+            [
+                {t(f"compare.mix.{k}"): tokens(v) if k != "requests" else number(v) for k, v in mix.items()}
+                | {t("compare.mix.batch_share"): percent(work.batch_share)}
+            ],
+            hide_index=True,
+            width="stretch",
+        )
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
-        chart_tab.plotly_chart(charts.cost_bars(shown(priced), "model", "cost_usd", "current", ctx.symbol,
-                                                t("compare.reprice.current"), t("compare.reprice.candidate")),
-                               width="stretch")
+        chart_tab.plotly_chart(
+            charts.cost_bars(
+                shown(priced),
+                "model",
+                "cost_usd",
+                "current",
+                ctx.symbol,
+                t("compare.reprice.current"),
+                t("compare.reprice.candidate"),
+            ),
+            width="stretch",
+        )
         with data_tab:
             table_with_download(shown(frame), f"reprice-{start}-{end}", "cmp_reprice_csv")
         st.caption(t("compare.reprice.note"))
@@ -107,13 +186,26 @@ with what_if_tab:
         profile = None
         st.error(md(str(exc)))
     if profile is not None and candidates:
-        st.caption(t("compare.what_if.monthly", requests=number(profile.monthly_requests), days=profile.days) + " "
-                   + (t("compare.what_if.bound", bound=number(profile.worst_output), max_tokens=profile.max_tokens,
-                        choices=profile.choices) if profile.worst_output is not None else t("compare.what_if.no_bound")))
+        st.caption(
+            t("compare.what_if.monthly", requests=number(profile.monthly_requests), days=profile.days)
+            + " "
+            + (
+                t(
+                    "compare.what_if.bound",
+                    bound=number(profile.worst_output),
+                    max_tokens=profile.max_tokens,
+                    choices=profile.choices,
+                )
+                if profile.worst_output is not None
+                else t("compare.what_if.no_bound")
+            )
+        )
         frame = shown(what_if_data(profile, candidates, today))
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
-        chart_tab.plotly_chart(charts.cost_bars(frame.dropna(subset=["expected_usd"]), "model", "expected_usd",
-                                                symbol=ctx.symbol), width="stretch")
+        chart_tab.plotly_chart(
+            charts.cost_bars(frame.dropna(subset=["expected_usd"]), "model", "expected_usd", symbol=ctx.symbol),
+            width="stretch",
+        )
         with data_tab:
             table_with_download(frame, "what-if", "cmp_what_if_csv")
     elif not candidates:
@@ -121,24 +213,33 @@ with what_if_tab:
 
 with tokens_tab:
     st.caption(t("compare.tokens.help"))
-    prompt = st.text_area(t("compare.tokens.prompt"), placeholder=t("compare.tokens.placeholder"), height=160,
-                          key="tok_prompt")
+    prompt = st.text_area(
+        t("compare.tokens.prompt"), placeholder=t("compare.tokens.placeholder"), height=160, key="tok_prompt"
+    )
     output = st.number_input(t("compare.tokens.output"), 0, 10**6, 300, 50, key="tok_output")
     if not prompt:
         st.info(t("compare.tokens.empty"))
     elif candidates:
         frame = shown(token_counts(prompt, candidates, int(output), today))
         frame["per_call"] = frame["cost_usd"]
-        st.dataframe(frame.drop(columns=["cost_usd"]), hide_index=True, width="stretch", column_config=config | {
-            "per_call": st.column_config.NumberColumn(t("compare.col.per_call", currency=cur), format="%.6f"),
-            "per_1k_usd": money_column(t("compare.col.per_1k_calls", currency=cur), cur)})
+        st.dataframe(
+            frame.drop(columns=["cost_usd"]),
+            hide_index=True,
+            width="stretch",
+            column_config=config
+            | {
+                "per_call": st.column_config.NumberColumn(t("compare.col.per_call", currency=cur), format="%.6f"),
+                "per_1k_usd": money_column(t("compare.col.per_1k_calls", currency=cur), cur),
+            },
+        )
 
 with quality_tab:
     st.caption(t("compare.quality.help"))
     upload = st.file_uploader(t("compare.quality.upload"), type=["csv"], key="q_upload")
     example = "model,score\ngpt-4o,0.86\ngpt-4o-mini,0.80\nclaude-haiku-4-5,0.79\nclaude-sonnet-4-5,0.90\n"
-    st.download_button(t("compare.quality.example"), example, "scores.csv", "text/csv", key="q_example",
-                       on_click="ignore")
+    st.download_button(
+        t("compare.quality.example"), example, "scores.csv", "text/csv", key="q_example", on_click="ignore"
+    )
     if upload is None:
         st.info(t("compare.quality.empty"))
     else:
@@ -150,8 +251,18 @@ with quality_tab:
             frame = shown(frame, ("cost_per_1k",))
             frame["score"] = frame["score"].astype(float)
             chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
-            chart_tab.plotly_chart(charts.frontier(frame.dropna(subset=["cost_per_1k"]), "cost_per_1k", "score",
-                                                   "model", "dominated", ctx.symbol, t("compare.quality.frontier"),
-                                                   t("compare.quality.dominated")), width="stretch")
+            chart_tab.plotly_chart(
+                charts.frontier(
+                    frame.dropna(subset=["cost_per_1k"]),
+                    "cost_per_1k",
+                    "score",
+                    "model",
+                    "dominated",
+                    ctx.symbol,
+                    t("compare.quality.frontier"),
+                    t("compare.quality.dominated"),
+                ),
+                width="stretch",
+            )
             with data_tab:
                 table_with_download(frame, "frontier", "cmp_frontier_csv")

@@ -37,15 +37,32 @@ if n:
 
 chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
 shown_daily = in_currency(daily, ["estimated_usd", "billed_usd"], ctx.rate)
-chart_tab.plotly_chart(estimated_vs_billed(shown_daily, t("recon.estimated"), t("recon.billed"), ctx.symbol),
-                       width="stretch")
-chart_tab.dataframe(shown_daily, hide_index=True, width="stretch", column_config={
-    "day": t("recon.col.day"), "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
-    "billed_usd": money_column(t("recon.col.billed"), ctx.currency)})
+chart_tab.plotly_chart(
+    estimated_vs_billed(shown_daily, t("recon.estimated"), t("recon.billed"), ctx.symbol), width="stretch"
+)
+chart_tab.dataframe(
+    shown_daily,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "day": t("recon.col.day"),
+        "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
+        "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
+    },
+)
 shown = floats(in_currency(rows, ["estimated_usd", "billed_usd"], ctx.rate)).assign(
-    project=rows["project"].replace("", t("recon.default_project")))
-table_tab.dataframe(shown, hide_index=True, width="stretch", column_config={
-    "day": t("recon.col.day"), "provider": t("recon.col.provider"), "project": t("recon.col.project"),
-    "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
-    "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
-    "drift_pct": st.column_config.NumberColumn(t("recon.col.drift"), format="%+.2f%%")})
+    project=rows["project"].replace("", t("recon.default_project"))
+)
+table_tab.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "day": t("recon.col.day"),
+        "provider": t("recon.col.provider"),
+        "project": t("recon.col.project"),
+        "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
+        "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
+        "drift_pct": st.column_config.NumberColumn(t("recon.col.drift"), format="%+.2f%%"),
+    },
+)

@@ -2,9 +2,15 @@
 
 import streamlit as st
 
-from collectors.sources import DEFAULT_BASE_URLS, add_source, request_run, set_enabled
+from models.sources import PROVIDER_BASE_URLS, add_source, request_run, set_enabled
 from ui import actions
-from ui.collect_queries import endpoint_status, keys_missing, refresh, source_states, status_table
+from ui.collect_queries import (
+    endpoint_status,
+    keys_missing,
+    refresh,
+    source_states,
+    status_table,
+)
 from ui.i18n import t
 from ui.page import page_header
 from ui.safe import md
@@ -15,27 +21,45 @@ table = status_table(ctx.org_id)
 if table.empty:
     st.info(t("sources.empty_owner", org=ctx.org_id) if ctx.is_owner else t("sources.empty_reader"))
 else:
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "name": t("sources.col.name"), "provider": t("sources.col.provider"), "state": t("sources.col.state"),
-        "key": t("sources.col.key"),
-        "last_run": st.column_config.DatetimeColumn(t("sources.col.last_run"), format="YYYY-MM-DD HH:mm:ss"),
-        "last_success": st.column_config.DatetimeColumn(t("sources.col.last_success"), format="YYYY-MM-DD HH:mm:ss"),
-        "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
-        "rows_written": st.column_config.NumberColumn(t("sources.col.rows_written"), format="%d"),
-        "last_error": st.column_config.TextColumn(t("sources.col.last_error"), width="large"),
-        "next_run": t("sources.col.next_run"), "base_url": t("sources.col.base_url")})
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": t("sources.col.name"),
+            "provider": t("sources.col.provider"),
+            "state": t("sources.col.state"),
+            "key": t("sources.col.key"),
+            "last_run": st.column_config.DatetimeColumn(t("sources.col.last_run"), format="YYYY-MM-DD HH:mm:ss"),
+            "last_success": st.column_config.DatetimeColumn(
+                t("sources.col.last_success"), format="YYYY-MM-DD HH:mm:ss"
+            ),
+            "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
+            "rows_written": st.column_config.NumberColumn(t("sources.col.rows_written"), format="%d"),
+            "last_error": st.column_config.TextColumn(t("sources.col.last_error"), width="large"),
+            "next_run": t("sources.col.next_run"),
+            "base_url": t("sources.col.base_url"),
+        },
+    )
     if (table["last_error"] != "").any():
         st.warning(t("sources.errors"))
     if keys_missing(ctx.org_id):
         st.caption(t("sources.key_missing_help"))
     endpoints = endpoint_status(ctx.org_id)
     with st.expander(t("sources.endpoints")):
-        st.dataframe(endpoints, hide_index=True, width="stretch", column_config={
-            "source": t("sources.col.name"), "endpoint": t("sources.col.endpoint"),
-            "collected_until": st.column_config.DatetimeColumn(t("sources.col.until"), format="YYYY-MM-DD HH:mm"),
-            "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
-            "last_error": t("sources.col.last_error"),
-            "updated_at": st.column_config.DatetimeColumn(t("sources.col.updated"), format="YYYY-MM-DD HH:mm:ss")})
+        st.dataframe(
+            endpoints,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "source": t("sources.col.name"),
+                "endpoint": t("sources.col.endpoint"),
+                "collected_until": st.column_config.DatetimeColumn(t("sources.col.until"), format="YYYY-MM-DD HH:mm"),
+                "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
+                "last_error": t("sources.col.last_error"),
+                "updated_at": st.column_config.DatetimeColumn(t("sources.col.updated"), format="YYYY-MM-DD HH:mm:ss"),
+            },
+        )
 
 if not ctx.is_owner:
     st.caption(t("sources.readonly", role=t("role." + (ctx.role or "none"))))
@@ -64,12 +88,16 @@ with st.expander(t("sources.add"), expanded=table.empty):
     st.caption(t("sources.add_help"))
     with st.form("src_add"):
         a = st.columns([1, 2])
-        provider = a[0].selectbox(t("sources.provider"), list(DEFAULT_BASE_URLS), key="src_provider")
+        provider = a[0].selectbox(t("sources.provider"), list(PROVIDER_BASE_URLS), key="src_provider")
         key_env = a[1].text_input(t("sources.key_env"), placeholder="OPENAI_ADMIN_KEY", key="src_key_env")
         b = st.columns([2, 1])
-        base_url = b[0].text_input(t("sources.base_url"), placeholder=DEFAULT_BASE_URLS["openai"], key="src_base_url")
+        base_url = b[0].text_input(t("sources.base_url"), placeholder=PROVIDER_BASE_URLS["openai"], key="src_base_url")
         source_name = b[1].text_input(t("sources.name"), placeholder=f"{ctx.org_id}-openai", key="src_name")
         if st.form_submit_button(t("sources.add_button"), type="primary", key="src_add_submit"):
             label = source_name.strip() or f"{ctx.org_id}-{provider}"
-            attempt(lambda s: add_source(s, ctx.actor, ctx.org_id, provider, key_env, base_url.strip() or None,
-                                         source_name.strip() or None), t("sources.added", name=md(label)))
+            attempt(
+                lambda s: add_source(
+                    s, ctx.actor, ctx.org_id, provider, key_env, base_url.strip() or None, source_name.strip() or None
+                ),
+                t("sources.added", name=md(label)),
+            )

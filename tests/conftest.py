@@ -12,12 +12,16 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 REPO = Path(__file__).resolve().parent.parent
+# Fixtures shared by every package's tests: a local SMTP server (`smtp`), the provider API server (`provider`).
+pytest_plugins = ["tests.smtp", "tests.provider_server"]
 PG_ADMIN_URL = os.environ.get("SPENDSIGHT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--db", default=os.environ.get("SPENDSIGHT_TEST_DB", "sqlite"), choices=("sqlite", "postgresql"),
+        "--db",
+        default=os.environ.get("SPENDSIGHT_TEST_DB", "sqlite"),
+        choices=("sqlite", "postgresql"),
         help="database backend for the suite",
     )
 
@@ -58,8 +62,9 @@ def pg_url(backend):
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch, pg_url):
     """Point settings at a temp data dir and an empty database; yields the data dir."""
-    from models.db import dispose_engines, init_db
-    from models.prices import reset_catalog
+    from models.db import dispose_engines
+    from models.pricing.catalog import reset_catalog
+    from models.schema import init_db
     from models.settings import reset_settings
 
     data_dir = tmp_path / "data"
@@ -99,3 +104,20 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Bytes every st.download_button handed to Streamlit's media storage (library spy, not a fake)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    seen: list[bytes] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        if isinstance(path_or_data, bytes | str):
+            seen.append(path_or_data if isinstance(path_or_data, bytes) else path_or_data.encode())
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    return seen

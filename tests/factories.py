@@ -5,15 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from collectors.base import insert_requests, mark_rows_dirty, upsert_buckets, usage_row
+from models.access.orgs import create_org, set_member
 from models.db import get_engine, session_scope
-from models.orgs import create_org, set_member
-from models.rollups import process_dirty
+from models.spend.rollups import process_dirty
 
 _seq = iter(range(1, 10**9))
 
 
-def make_org(org_id: str = "org-test", name: str = "Test Org", environment: str = "prod", timezone: str = "UTC",
-             owners: tuple[str, ...] = (), readers: tuple[str, ...] = ()) -> str:
+def make_org(
+    org_id: str = "org-test",
+    name: str = "Test Org",
+    environment: str = "prod",
+    timezone: str = "UTC",
+    owners: tuple[str, ...] = (),
+    readers: tuple[str, ...] = (),
+) -> str:
     with session_scope() as session:
         create_org(session, org_id, name, environment, timezone)
         for email in owners:
@@ -27,8 +33,16 @@ def usage(org_id: str = "org-test", at: datetime | str = "2026-11-10T12:00:00Z",
     """A logged-request usage row (request_id generated unless given)."""
     if isinstance(at, str):
         at = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    defaults = dict(org_id=org_id, provider="openai", model="gpt-4o-mini", source="log", bucket_start=at.astimezone(UTC),
-                    bucket_width=0, request_id=f"req-{next(_seq)}", requests=1)
+    defaults = dict(
+        org_id=org_id,
+        provider="openai",
+        model="gpt-4o-mini",
+        source="log",
+        bucket_start=at.astimezone(UTC),
+        bucket_width=0,
+        request_id=f"req-{next(_seq)}",
+        requests=1,
+    )
     defaults.update(values)
     return usage_row(**defaults)
 

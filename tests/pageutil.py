@@ -8,14 +8,13 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
-
 DEFAULT_USER = "owner@example.com"
 
 
 def sign_in(at: AppTest, email: str) -> None:
     """Make `email` the signed-in member of this AppTest session, as the sign-in form does after a
     correct password: a real server-side session whose token goes into the browser session's state."""
-    from models.auth import start_session
+    from models.access.auth import start_session
     from ui.auth import TOKEN_KEY
 
     at.session_state[TOKEN_KEY] = start_session(email, "password")
@@ -30,8 +29,9 @@ def app_test(path: str = "app.py", timeout: float = 60) -> AppTest:
     return at
 
 
-def run_page(path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER,
-             timeout: float = 60) -> AppTest:
+def run_page(
+    path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER, timeout: float = 60
+) -> AppTest:
     """Run a page script (relative to the repo) as `user` (None: signed out); returns the AppTest."""
     import streamlit as st
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -37,60 +36,153 @@ COST_LIMITS = {"openai": (7, 180), "anthropic": (7, 31)}
 
 OPENAI_MODELS = ("gpt-4o-mini-2024-07-18", "gpt-4o-2024-08-06")
 OPENAI_GROUPS = (
-    {"project_id": "proj_a", "user_id": "user-1", "api_key_id": "key_1", "model": OPENAI_MODELS[0], "batch": False,
-     "service_tier": "default"},
-    {"project_id": "proj_a", "user_id": "user-2", "api_key_id": "key_2", "model": OPENAI_MODELS[1], "batch": False,
-     "service_tier": "default"},
-    {"project_id": "proj_b", "user_id": None, "api_key_id": "key_3", "model": OPENAI_MODELS[0], "batch": True,
-     "service_tier": "default"},
-    {"project_id": "proj_b", "user_id": "user-1", "api_key_id": "key_3", "model": OPENAI_MODELS[1], "batch": False,
-     "service_tier": "flex"},
+    {
+        "project_id": "proj_a",
+        "user_id": "user-1",
+        "api_key_id": "key_1",
+        "model": OPENAI_MODELS[0],
+        "batch": False,
+        "service_tier": "default",
+    },
+    {
+        "project_id": "proj_a",
+        "user_id": "user-2",
+        "api_key_id": "key_2",
+        "model": OPENAI_MODELS[1],
+        "batch": False,
+        "service_tier": "default",
+    },
+    {
+        "project_id": "proj_b",
+        "user_id": None,
+        "api_key_id": "key_3",
+        "model": OPENAI_MODELS[0],
+        "batch": True,
+        "service_tier": "default",
+    },
+    {
+        "project_id": "proj_b",
+        "user_id": "user-1",
+        "api_key_id": "key_3",
+        "model": OPENAI_MODELS[1],
+        "batch": False,
+        "service_tier": "flex",
+    },
 )
 # OpenAI usage endpoint -> (result object, group_by fields allowed, counters)
 OPENAI_USAGE = {
-    "completions": ("organization.usage.completions.result",
-                    ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier"), None),
-    "embeddings": ("organization.usage.embeddings.result", ("project_id", "user_id", "api_key_id", "model"),
-                   ("input_tokens", "num_model_requests")),
-    "moderations": ("organization.usage.moderations.result", ("project_id", "user_id", "api_key_id", "model"),
-                    ("input_tokens", "num_model_requests")),
-    "images": ("organization.usage.images.result",
-               ("project_id", "user_id", "api_key_id", "model", "size", "source"), ("images", "num_model_requests")),
-    "audio_speeches": ("organization.usage.audio_speeches.result", ("project_id", "user_id", "api_key_id", "model"),
-                       ("characters", "num_model_requests")),
-    "audio_transcriptions": ("organization.usage.audio_transcriptions.result",
-                             ("project_id", "user_id", "api_key_id", "model"), ("seconds", "num_model_requests")),
+    "completions": (
+        "organization.usage.completions.result",
+        ("project_id", "user_id", "api_key_id", "model", "batch", "service_tier"),
+        None,
+    ),
+    "embeddings": (
+        "organization.usage.embeddings.result",
+        ("project_id", "user_id", "api_key_id", "model"),
+        ("input_tokens", "num_model_requests"),
+    ),
+    "moderations": (
+        "organization.usage.moderations.result",
+        ("project_id", "user_id", "api_key_id", "model"),
+        ("input_tokens", "num_model_requests"),
+    ),
+    "images": (
+        "organization.usage.images.result",
+        ("project_id", "user_id", "api_key_id", "model", "size", "source"),
+        ("images", "num_model_requests"),
+    ),
+    "audio_speeches": (
+        "organization.usage.audio_speeches.result",
+        ("project_id", "user_id", "api_key_id", "model"),
+        ("characters", "num_model_requests"),
+    ),
+    "audio_transcriptions": (
+        "organization.usage.audio_transcriptions.result",
+        ("project_id", "user_id", "api_key_id", "model"),
+        ("seconds", "num_model_requests"),
+    ),
     "vector_stores": ("organization.usage.vector_stores.result", ("project_id",), ("usage_bytes",)),
-    "code_interpreter_sessions": ("organization.usage.code_interpreter_sessions.result", ("project_id",),
-                                  ("num_sessions",)),
-    "web_search_calls": ("organization.usage.web_searches.result",
-                         ("project_id", "user_id", "api_key_id", "model", "context_level"),
-                         ("num_model_requests", "num_requests")),
-    "file_search_calls": ("organization.usage.file_searches.result",
-                          ("project_id", "user_id", "api_key_id", "vector_store_id"), ("num_requests",)),
+    "code_interpreter_sessions": (
+        "organization.usage.code_interpreter_sessions.result",
+        ("project_id",),
+        ("num_sessions",),
+    ),
+    "web_search_calls": (
+        "organization.usage.web_searches.result",
+        ("project_id", "user_id", "api_key_id", "model", "context_level"),
+        ("num_model_requests", "num_requests"),
+    ),
+    "file_search_calls": (
+        "organization.usage.file_searches.result",
+        ("project_id", "user_id", "api_key_id", "vector_store_id"),
+        ("num_requests",),
+    ),
 }
-OTHER_MODELS = {"embeddings": "text-embedding-3-small", "moderations": "omni-moderation-latest",
-                "images": "dall-e-3", "audio_speeches": "tts-1", "audio_transcriptions": "whisper-1",
-                "web_search_calls": OPENAI_MODELS[0]}
+OTHER_MODELS = {
+    "embeddings": "text-embedding-3-small",
+    "moderations": "omni-moderation-latest",
+    "images": "dall-e-3",
+    "audio_speeches": "tts-1",
+    "audio_transcriptions": "whisper-1",
+    "web_search_calls": OPENAI_MODELS[0],
+}
 ANTHROPIC_GROUPS = (
-    {"api_key_id": "apikey_01", "workspace_id": None, "model": "claude-sonnet-4-5", "service_tier": "standard",
-     "context_window": "0-200k"},
-    {"api_key_id": "apikey_02", "workspace_id": "wrkspc_a", "model": "claude-sonnet-4-5", "service_tier": "batch",
-     "context_window": "0-200k"},
-    {"api_key_id": "apikey_02", "workspace_id": "wrkspc_a", "model": "claude-sonnet-4-5", "service_tier": "standard",
-     "context_window": "200k-1M"},
-    {"api_key_id": None, "workspace_id": "wrkspc_b", "model": "claude-3-5-haiku-20241022", "service_tier": "priority",
-     "context_window": "0-200k"},
+    {
+        "api_key_id": "apikey_01",
+        "workspace_id": None,
+        "model": "claude-sonnet-4-5",
+        "service_tier": "standard",
+        "context_window": "0-200k",
+    },
+    {
+        "api_key_id": "apikey_02",
+        "workspace_id": "wrkspc_a",
+        "model": "claude-sonnet-4-5",
+        "service_tier": "batch",
+        "context_window": "0-200k",
+    },
+    {
+        "api_key_id": "apikey_02",
+        "workspace_id": "wrkspc_a",
+        "model": "claude-sonnet-4-5",
+        "service_tier": "standard",
+        "context_window": "200k-1M",
+    },
+    {
+        "api_key_id": None,
+        "workspace_id": "wrkspc_b",
+        "model": "claude-3-5-haiku-20241022",
+        "service_tier": "priority",
+        "context_window": "0-200k",
+    },
 )
-ANTHROPIC_DIMS = ("api_key_id", "workspace_id", "model", "service_tier", "context_window", "inference_geo",
-                  "account_id", "service_account_id")
-OPENAI_COST_ITEMS = (("proj_a", "gpt-4o-mini-2024-07-18, input"), ("proj_a", "gpt-4o-2024-08-06, output"),
-                     ("proj_b", "gpt-4o-mini-2024-07-18, input"), ("proj_b", "fine-tuning training"), (None, "web search"))
+ANTHROPIC_DIMS = (
+    "api_key_id",
+    "workspace_id",
+    "model",
+    "service_tier",
+    "context_window",
+    "inference_geo",
+    "account_id",
+    "service_account_id",
+)
+OPENAI_COST_ITEMS = (
+    ("proj_a", "gpt-4o-mini-2024-07-18, input"),
+    ("proj_a", "gpt-4o-2024-08-06, output"),
+    ("proj_b", "gpt-4o-mini-2024-07-18, input"),
+    ("proj_b", "fine-tuning training"),
+    (None, "web search"),
+)
 ANTHROPIC_COST_ITEMS = (
     (None, "Claude Sonnet 4.5 Usage - Input Tokens", "claude-sonnet-4-5", "standard", "uncached_input_tokens"),
     ("wrkspc_a", "Claude Sonnet 4.5 Usage - Output Tokens", "claude-sonnet-4-5", "batch", "output_tokens"),
-    ("wrkspc_b", "Claude Haiku 3.5 Usage - Input Tokens", "claude-3-5-haiku-20241022", "standard",
-     "uncached_input_tokens"),
+    (
+        "wrkspc_b",
+        "Claude Haiku 3.5 Usage - Input Tokens",
+        "claude-3-5-haiku-20241022",
+        "standard",
+        "uncached_input_tokens",
+    ),
 )
 
 
@@ -129,8 +221,9 @@ class Faults:
 class ProviderServer:
     """Both providers' admin APIs under /v1, with data for the hours [data_start, data_end)."""
 
-    def __init__(self, seed: int = 7, days: int = 10, data_end: datetime | None = None,
-                 page_buckets: int | None = None) -> None:
+    def __init__(
+        self, seed: int = 7, days: int = 10, data_end: datetime | None = None, page_buckets: int | None = None
+    ) -> None:
         end = data_end or (datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
         self.data_end = end
         self.data_start = end - timedelta(days=days)
@@ -156,8 +249,9 @@ class ProviderServer:
             provider = server
 
         self._httpd = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="provider-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="provider-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -209,14 +303,25 @@ class ProviderServer:
                 cached = inp * rng.randint(0, 60) // 100
                 write = (inp - cached) * rng.randint(0, 20) // 100
                 audio = rng.choice((0, 0, 0, n * 20))
-                values = {"input_tokens": inp, "input_cached_tokens": cached, "input_cache_write_tokens": write,
-                          "input_uncached_tokens": inp - cached - write, "output_tokens": n * rng.randint(10, 700),
-                          "input_audio_tokens": audio, "output_audio_tokens": audio // 2, "num_model_requests": n}
+                values = {
+                    "input_tokens": inp,
+                    "input_cached_tokens": cached,
+                    "input_cache_write_tokens": write,
+                    "input_uncached_tokens": inp - cached - write,
+                    "output_tokens": n * rng.randint(10, 700),
+                    "input_audio_tokens": audio,
+                    "output_audio_tokens": audio // 2,
+                    "num_model_requests": n,
+                }
             else:
                 dims["model"] = OTHER_MODELS.get(kind, dims["model"])
                 counters = OPENAI_USAGE[kind][2]
-                per_request = {"num_model_requests": (1, 1), "num_requests": (1, 3), "num_sessions": (1, 2),
-                               "images": (1, 4)}
+                per_request = {
+                    "num_model_requests": (1, 1),
+                    "num_requests": (1, 3),
+                    "num_sessions": (1, 2),
+                    "images": (1, 4),
+                }
                 values = {c: n * rng.randint(*per_request.get(c, (1, 500))) for c in counters}
                 if kind == "images":
                     dims["size"], dims["source"] = rng.choice(("1024x1024", "1024x1792")), "image.generation"
@@ -241,30 +346,47 @@ class ProviderServer:
             if rng.random() < 0.3:
                 continue
             n = rng.randint(1, 30)
-            out.append(dict(group) | {
-                "inference_geo": "global", "account_id": None, "service_account_id": None,
-                "uncached_input_tokens": n * rng.randint(50, 2000), "cache_read_input_tokens": n * rng.randint(0, 900),
-                "cache_creation": {"ephemeral_5m_input_tokens": n * rng.randint(0, 300),
-                                   "ephemeral_1h_input_tokens": n * rng.choice((0, 0, 150))},
-                "output_tokens": n * rng.randint(20, 600),
-                "server_tool_use": {"web_search_requests": rng.choice((0, 0, 1, 3))},
-            })
+            out.append(
+                dict(group)
+                | {
+                    "inference_geo": "global",
+                    "account_id": None,
+                    "service_account_id": None,
+                    "uncached_input_tokens": n * rng.randint(50, 2000),
+                    "cache_read_input_tokens": n * rng.randint(0, 900),
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": n * rng.randint(0, 300),
+                        "ephemeral_1h_input_tokens": n * rng.choice((0, 0, 150)),
+                    },
+                    "output_tokens": n * rng.randint(20, 600),
+                    "server_tool_use": {"web_search_requests": rng.choice((0, 0, 1, 3))},
+                }
+            )
         return out
 
     def openai_cost_day(self, day: int) -> list[dict]:
         out = []
         for i, (project, item) in enumerate(OPENAI_COST_ITEMS):
             rng = _rng(self.seed, "openai-cost", day, i, self._day_revision(day))
-            out.append({"project_id": project, "line_item": item,
-                        "value": Decimal(rng.randint(0, 9_000_000)) / 1_000_000})
+            out.append(
+                {"project_id": project, "line_item": item, "value": Decimal(rng.randint(0, 9_000_000)) / 1_000_000}
+            )
         return out
 
     def anthropic_cost_day(self, day: int) -> list[dict]:
         out = []
         for i, (workspace, description, model, tier, token_type) in enumerate(ANTHROPIC_COST_ITEMS):
             rng = _rng(self.seed, "anthropic-cost", day, i, self._day_revision(day))
-            out.append({"workspace_id": workspace, "description": description, "model": model, "service_tier": tier,
-                        "token_type": token_type, "cents": Decimal(rng.randint(0, 90_000_000)) / 100_000})
+            out.append(
+                {
+                    "workspace_id": workspace,
+                    "description": description,
+                    "model": model,
+                    "service_tier": tier,
+                    "token_type": token_type,
+                    "cents": Decimal(rng.randint(0, 90_000_000)) / 100_000,
+                }
+            )
         return out
 
     def _day_revision(self, day: int) -> int:
@@ -328,8 +450,17 @@ class ProviderServer:
             if headers.get("authorization") != f"Bearer {OPENAI_KEY}":
                 given = (headers.get("authorization") or "").removeprefix("Bearer ")
                 # Like the real API, the message echoes part of the key it refused.
-                return 401, {}, {"error": {"message": f"Incorrect API key provided: {given[:8]}***{given[-4:]}",
-                                           "type": "invalid_request_error", "code": "invalid_api_key"}}
+                return (
+                    401,
+                    {},
+                    {
+                        "error": {
+                            "message": f"Incorrect API key provided: {given[:8]}***{given[-4:]}",
+                            "type": "invalid_request_error",
+                            "code": "invalid_api_key",
+                        }
+                    },
+                )
             if route == "/organization/costs":
                 return self._listing(query, "openai", None, cost=True)
             kind = route.removeprefix("/organization/usage/")
@@ -337,11 +468,20 @@ class ProviderServer:
                 return self._listing(query, "openai", kind)
         if route.startswith("/organizations/"):
             if headers.get("x-api-key") != ANTHROPIC_KEY:
-                return 401, {}, {"type": "error", "error": {"type": "authentication_error",
-                                                            "message": "invalid x-api-key"}}
+                return (
+                    401,
+                    {},
+                    {"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}},
+                )
             if headers.get("anthropic-version") != "2023-06-01":
-                return 400, {}, {"type": "error", "error": {"type": "invalid_request_error",
-                                                            "message": "anthropic-version header is required"}}
+                return (
+                    400,
+                    {},
+                    {
+                        "type": "error",
+                        "error": {"type": "invalid_request_error", "message": "anthropic-version header is required"},
+                    },
+                )
             if route == "/organizations/usage_report/messages":
                 return self._listing(query, "anthropic", "messages")
             if route == "/organizations/cost_report":
@@ -365,8 +505,11 @@ class ProviderServer:
                 end = int(one("end_time")) if one("end_time") else int(self.data_end.timestamp())
             else:
                 start = int(_parse_time(one("starting_at")).timestamp())
-                end = int(_parse_time(one("ending_at")).timestamp()) if one("ending_at") else int(
-                    self.data_end.timestamp())
+                end = (
+                    int(_parse_time(one("ending_at")).timestamp())
+                    if one("ending_at")
+                    else int(self.data_end.timestamp())
+                )
         except (TypeError, ValueError):
             return bad("start time is required")
         default, maximum = COST_LIMITS[provider] if cost else LIMITS[width_name]
@@ -389,12 +532,16 @@ class ProviderServer:
         return 200, {}, body
 
     def _bucket(self, provider, kind, cost, start, width, group_by) -> dict:
-        hours = [h for h in range(start, start + width, HOUR)
-                 if self.data_start.timestamp() <= h < self.data_end.timestamp()]
+        hours = [
+            h for h in range(start, start + width, HOUR) if self.data_start.timestamp() <= h < self.data_end.timestamp()
+        ]
         if cost:
             days = [start] if hours else []
-            rows = [r for d in days for r in (self.openai_cost_day(d) if provider == "openai"
-                                               else self.anthropic_cost_day(d))]
+            rows = [
+                r
+                for d in days
+                for r in (self.openai_cost_day(d) if provider == "openai" else self.anthropic_cost_day(d))
+            ]
             results = _cost_results(provider, rows, group_by)
         elif provider == "openai":
             results = _openai_results(kind, [r for h in hours for r in self.openai_hour(kind, h)], group_by)
@@ -433,10 +580,17 @@ def _anthropic_results(rows: list[dict], group_by: list[str]) -> list[dict]:
         key = tuple(row.get(k) for k in keys)
         acc = groups.get(key)
         if acc is None:
-            acc = groups[key] = {d: None for d in ANTHROPIC_DIMS} | dict(zip(keys, key)) | {
-                "uncached_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 0,
-                "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
-                "server_tool_use": {"web_search_requests": 0}}
+            acc = groups[key] = (
+                {d: None for d in ANTHROPIC_DIMS}
+                | dict(zip(keys, key))
+                | {
+                    "uncached_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": 0,
+                    "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+                    "server_tool_use": {"web_search_requests": 0},
+                }
+            )
         for k in ("uncached_input_tokens", "cache_read_input_tokens", "output_tokens"):
             acc[k] += row[k]
         for k, v in row["cache_creation"].items():
@@ -451,21 +605,41 @@ def _cost_results(provider: str, rows: list[dict], group_by: list[str]) -> list[
         keys = [g for g in group_by if g in ("project_id", "line_item")]
         for row in rows:
             key = tuple(row[k] for k in keys)
-            acc = out.setdefault(key, {"object": "organization.costs.result", "amount": Decimal(0), "line_item": None,
-                                       "project_id": None, "api_key_id": None, "quantity": None,
-                                       "quantity_unit": None} | dict(zip(keys, key)))
+            acc = out.setdefault(
+                key,
+                {
+                    "object": "organization.costs.result",
+                    "amount": Decimal(0),
+                    "line_item": None,
+                    "project_id": None,
+                    "api_key_id": None,
+                    "quantity": None,
+                    "quantity_unit": None,
+                }
+                | dict(zip(keys, key)),
+            )
             acc["amount"] += row["value"]
         return [r | {"amount": {"value": float(r["amount"]), "currency": "usd"}} for r in out.values()]
     keys = [g for g in group_by if g in ("workspace_id", "description")]
     for row in rows:
         key = tuple(row[k] for k in keys)
         described = "description" in keys
-        acc = out.setdefault(key, {"amount": Decimal(0), "currency": "USD", "workspace_id": None, "description": None,
-                                   "cost_type": "tokens" if described else None,
-                                   "model": row["model"] if described else None,
-                                   "service_tier": row["service_tier"] if described else None,
-                                   "token_type": row["token_type"] if described else None,
-                                   "context_window": None, "inference_geo": None} | dict(zip(keys, key)))
+        acc = out.setdefault(
+            key,
+            {
+                "amount": Decimal(0),
+                "currency": "USD",
+                "workspace_id": None,
+                "description": None,
+                "cost_type": "tokens" if described else None,
+                "model": row["model"] if described else None,
+                "service_tier": row["service_tier"] if described else None,
+                "token_type": row["token_type"] if described else None,
+                "context_window": None,
+                "inference_geo": None,
+            }
+            | dict(zip(keys, key)),
+        )
         acc["amount"] += row["cents"]
     return [r | {"amount": str(r["amount"])} for r in out.values()]
 
@@ -504,8 +678,11 @@ class _Handler(BaseHTTPRequestHandler):
         fault = server.faults.pick(self.path) if server.faults and status == 200 else None
         entry["fault"] = fault
         if fault == "429":
-            return self._send(429, {"Retry-After": server.faults.retry_after},
-                              {"error": {"message": "rate limited", "type": "rate_limit_error"}})
+            return self._send(
+                429,
+                {"Retry-After": server.faults.retry_after},
+                {"error": {"message": "rate limited", "type": "rate_limit_error"}},
+            )
         if fault == "500":
             return self._send(500, {}, {"error": {"message": "internal error", "type": "server_error"}})
         if fault == "reset":
@@ -540,7 +717,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.end_headers()
             self._write(raw)
-        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     def _write(self, raw: bytes) -> None:

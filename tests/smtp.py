@@ -55,8 +55,11 @@ class SmtpServer:
         self._controller: Controller | None = None
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == self.username \
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
             and auth_data.password.decode() == self.password
+        )
         if ok:
             self.logins.append(self.username)
         return AuthResult(success=ok, handled=False)

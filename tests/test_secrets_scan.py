@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from models import auth
-from models.db import get_engine, import_table_modules, session_scope
-from models.orgs import Actor
+from models.access import auth
+from models.access.roles import Actor
+from models.db import get_engine, session_scope
 from models.settings import get_settings
 from tests.conftest import REPO
 from tests.factories import make_org
@@ -22,7 +22,6 @@ PASSWORD = "hunter2-but-longer"
 
 def database_dump() -> str:
     """Every row of every table as text, on either backend; plus the raw SQLite files when there are any."""
-    import_table_modules()
     parts = []
     with get_engine().connect() as conn:
         for table in SQLModel.metadata.sorted_tables:
@@ -71,7 +70,9 @@ def test_settings_never_show_a_secret(tmp_path, monkeypatch):
     reset_settings()
     settings = get_settings()
     assert settings.secret("OPENAI_ADMIN_KEY").get_secret_value() == key
-    shown = " ".join([repr(settings), str(settings), settings.model_dump_json(), repr(settings.secret("OPENAI_ADMIN_KEY"))])
+    shown = " ".join(
+        [repr(settings), str(settings), settings.model_dump_json(), repr(settings.secret("OPENAI_ADMIN_KEY"))]
+    )
     assert_absent([key, "smtp-SCANME-password"], settings=shown)
 
 
@@ -109,28 +110,11 @@ def test_database_scan_finds_what_is_there():
 # --- after a collection against the local provider server -------------------------------------
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """Bytes every st.download_button handed to Streamlit's media storage (library spy, not a fake)."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    seen: list[bytes] = []
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
-        if isinstance(path_or_data, bytes | str):
-            seen.append(path_or_data if isinstance(path_or_data, bytes) else path_or_data.encode())
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
-    return seen
-
-
 def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, caplog, cli, downloads):
     from collectors.http import RetryPolicy
     from collectors.runner import run_source
-    from collectors.sources import add_source
     from models.settings import reset_settings
+    from models.sources import add_source
     from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, fixture_server
 
     caplog.set_level(logging.DEBUG)
@@ -142,8 +126,10 @@ def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, capl
         reset_settings()
         make_org("org-k", name="Keyed Org", owners=("owner@example.com",))
         with session_scope() as session:
-            sources = [add_source(session, Actor.cli(), "org-k", provider, key_env, server.base_url, f"k-{provider}")
-                       for provider, key_env in (("openai", "OPENAI_ADMIN_KEY"), ("anthropic", "ANTHROPIC_ADMIN_KEY"))]
+            sources = [
+                add_source(session, Actor.cli(), "org-k", provider, key_env, server.base_url, f"k-{provider}")
+                for provider, key_env in (("openai", "OPENAI_ADMIN_KEY"), ("anthropic", "ANTHROPIC_ADMIN_KEY"))
+            ]
         for source in sources:
             result = run_source(source, policy=RetryPolicy(sleep=lambda s: None, base_delay=0))  # usage and costs
             assert result.ok and result.rows > 0, result.errors()
@@ -159,17 +145,36 @@ def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, capl
     from datetime import date, timedelta
 
     today = date.today()
-    outputs = [cli("report", "--org", "org-k", "--start", str(today - timedelta(days=30)),
-                   "--end", str(today + timedelta(days=2)), "--by", "day,model",
-                   "--format", fmt)[1] for fmt in ("csv", "json")]
+    outputs = [
+        cli(
+            "report",
+            "--org",
+            "org-k",
+            "--start",
+            str(today - timedelta(days=30)),
+            "--end",
+            str(today + timedelta(days=2)),
+            "--by",
+            "day,model",
+            "--format",
+            fmt,
+        )[1]
+        for fmt in ("csv", "json")
+    ]
     outputs += [cli("source", "list")[1], cli("org", "list")[1], cli("user", "list")[1]]
     assert "k-anthropic" in outputs[2] and len(outputs[0].splitlines()) > 2
 
     needles = [OPENAI_KEY, ANTHROPIC_KEY, "TESTKEY"]
     exports = b"\n".join(downloads).decode("latin-1")
     assert downloads, "no page offered a download to scan"
-    assert_absent(needles, database=database_dump(), logs=caplog.text, exports=exports, cli="\n".join(outputs),
-                  **{f"page {path}": text_ for path, text_ in pages.items()})
+    assert_absent(
+        needles,
+        database=database_dump(),
+        logs=caplog.text,
+        exports=exports,
+        cli="\n".join(outputs),
+        **{f"page {path}": text_ for path, text_ in pages.items()},
+    )
 
 
 def test_a_key_pasted_into_the_key_variable_field_is_refused_and_forgotten(caplog):
@@ -184,7 +189,7 @@ def test_a_key_pasted_into_the_key_variable_field_is_refused_and_forgotten(caplo
     assert not at.exception
     assert "not the key itself" in texts(at)
     with session_scope() as session:
-        from collectors.sources import list_sources
+        from models.sources import list_sources
 
         assert list_sources(session) == []
     # Messages and tables (the text field itself still shows what was typed, in the owner's own browser).

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from models.access import PermissionDenied
-from models.orgs import ValidationError
-from models.prices import PriceFileError
+from models.access.roles import PermissionDenied
+from models.db import session_scope
+from models.pricing.catalog import PriceFileError
+from models.validation import ValidationError
 from ui.safe import md
 
 # What a service raises to refuse a change; each message is meant for the person who tried.
@@ -35,7 +36,6 @@ def show_flash(flash_key: str) -> None:
 
 def in_session(change: Callable) -> Callable[[], object]:
     """Adapt a service that takes a session (collectors.sources) to `attempt`."""
-    from models.db import session_scope
 
     def run():
         with session_scope() as session:

@@ -7,10 +7,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from models import audit as _audit
-from models.access import owned_orgs
+from models.access import audit as _audit
+from models.access.roles import Actor, owned_orgs
 from models.db import session_scope, utcnow
-from models.orgs import Actor
 from ui.queries import ensure_db
 
 LIMIT = 1000
@@ -25,14 +24,16 @@ def owned_org_ids(email: str) -> list[str]:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def audit_frame(email: str, org_ids: tuple[str, ...], days: int | None, action: str | None,
-                who: str = "") -> pd.DataFrame:
+def audit_frame(
+    email: str, org_ids: tuple[str, ...], days: int | None, action: str | None, who: str = ""
+) -> pd.DataFrame:
     """Audit rows, newest first, as a table (raises PermissionDenied for orgs the member does not own)."""
     ensure_db()
     since = utcnow() - timedelta(days=days) if days else None
     with session_scope() as session:
-        rows = _audit.owner_entries(session, Actor(email), list(org_ids), since=since, action=action,
-                                    actor_contains=who, limit=LIMIT)
+        rows = _audit.owner_entries(
+            session, Actor(email), list(org_ids), since=since, action=action, actor_contains=who, limit=LIMIT
+        )
         records = [{c: getattr(r, c) for c in COLUMNS} for r in rows]
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
     if not frame.empty:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-from models import auth as _auth
-from models.orgs import Actor, ValidationError, validate_email
+from models.access import auth as _auth
+from models.access.roles import Actor
+from models.validation import ValidationError, validate_email
 from ui.i18n import t
 from ui.safe import md
 
@@ -66,6 +67,7 @@ def _sso_email() -> str | None:
 def sso_providers() -> list[str | None] | None:
     """None when OIDC is not configured; else the providers to offer ([None] for the default one)."""
     try:
+        # lazy and guarded: a private Streamlit module; if a release moves it, password sign-in still works.
         from streamlit.auth_util import get_secrets_auth_section
 
         section = get_secrets_auth_section()
@@ -115,8 +117,9 @@ def sign_in_form() -> None:
         st.warning(t("auth.sso_unverified", email=md(raw)) if raw else t("auth.sso_missing_email"))
     with st.form("sign_in", clear_on_submit=True):
         email = st.text_input(t("auth.email"), key="sign_in_email", max_chars=320)
-        password = st.text_input(t("auth.password"), type="password", key="sign_in_password",
-                                 max_chars=_auth.MAX_PASSWORD)
+        password = st.text_input(
+            t("auth.password"), type="password", key="sign_in_password", max_chars=_auth.MAX_PASSWORD
+        )
         submitted = st.form_submit_button(t("auth.submit"), type="primary")
     if submitted:
         if not email.strip() or not password:

@@ -15,8 +15,15 @@ SOFT_COLOR = "#f59e0b"
 HARD_COLOR = "#ef4444"
 
 
-def fan_chart(days: pd.DataFrame, labels: dict[str, str], soft: float | None = None, hard: float | None = None,
-              soft_cross: date | None = None, hard_cross: date | None = None, symbol: str = "$") -> go.Figure:
+def fan_chart(
+    days: pd.DataFrame,
+    labels: dict[str, str],
+    soft: float | None = None,
+    hard: float | None = None,
+    soft_cross: date | None = None,
+    hard_cross: date | None = None,
+    symbol: str = "$",
+) -> go.Figure:
     """`days` has day, actual, p10, p50, p90 (cumulative, display units; None where not applicable).
 
     `labels` names the traces: actual, band, p50, soft, hard, crossed.
@@ -25,27 +32,68 @@ def fan_chart(days: pd.DataFrame, labels: dict[str, str], soft: float | None = N
     fig = go.Figure()
     fan = days.dropna(subset=["p50"])
     if not fan.empty:
-        fig.add_trace(go.Scatter(x=fan["day"], y=fan["p90"], mode="lines", line=dict(width=0), showlegend=False,
-                                 hovertemplate=f"p90 {money}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=fan["day"], y=fan["p10"], mode="lines", line=dict(width=0), fill="tonexty",
-                                 fillcolor=BAND, name=labels["band"], hovertemplate=f"p10 {money}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=fan["day"], y=fan["p50"], mode="lines", name=labels["p50"],
-                                 line=dict(color=PALETTE[0], dash="dash", width=2),
-                                 hovertemplate=f"p50 {money}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=fan["day"],
+                y=fan["p90"],
+                mode="lines",
+                line=dict(width=0),
+                showlegend=False,
+                hovertemplate=f"p90 {money}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=fan["day"],
+                y=fan["p10"],
+                mode="lines",
+                line=dict(width=0),
+                fill="tonexty",
+                fillcolor=BAND,
+                name=labels["band"],
+                hovertemplate=f"p10 {money}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=fan["day"],
+                y=fan["p50"],
+                mode="lines",
+                name=labels["p50"],
+                line=dict(color=PALETTE[0], dash="dash", width=2),
+                hovertemplate=f"p50 {money}<extra></extra>",
+            )
+        )
     actual = days.dropna(subset=["actual"])
-    fig.add_trace(go.Scatter(x=actual["day"], y=actual["actual"], mode="lines+markers", name=labels["actual"],
-                             line=dict(color="#0f172a", width=2.5), marker=dict(size=4),
-                             hovertemplate=f"{money}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=actual["day"],
+            y=actual["actual"],
+            mode="lines+markers",
+            name=labels["actual"],
+            line=dict(color="#0f172a", width=2.5),
+            marker=dict(size=4),
+            hovertemplate=f"{money}<extra></extra>",
+        )
+    )
     for value, crossed, color, key in ((soft, soft_cross, SOFT_COLOR, "soft"), (hard, hard_cross, HARD_COLOR, "hard")):
         if value is None:
             continue
-        fig.add_hline(y=value, line=dict(color=color, dash="dot", width=1.5),
-                      annotation_text=f"{labels[key]} {symbol}{value:,.0f}", annotation_position="top left",
-                      annotation_font_color=color)
+        fig.add_hline(
+            y=value,
+            line=dict(color=color, dash="dot", width=1.5),
+            annotation_text=f"{labels[key]} {symbol}{value:,.0f}",
+            annotation_position="top left",
+            annotation_font_color=color,
+        )
         if crossed is not None:
-            fig.add_vline(x=pd.Timestamp(crossed).timestamp() * 1000, line=dict(color=color, width=1),
-                          annotation_text=f"{labels['crossed']} {crossed:%b %d}", annotation_position="bottom right",
-                          annotation_font_color=color)
+            fig.add_vline(
+                x=pd.Timestamp(crossed).timestamp() * 1000,
+                line=dict(color=color, width=1),
+                annotation_text=f"{labels['crossed']} {crossed:%b %d}",
+                annotation_position="bottom right",
+                annotation_font_color=color,
+            )
     fig = _style(fig, symbol=symbol, height=380)
     top = max([v for v in (soft, hard) if v is not None] + [float(days[["p90", "actual"]].max().max() or 0)])
     fig.update_yaxes(range=[0, top * 1.08 if top > 0 else 1], tickformat=",.0f")

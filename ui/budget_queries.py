@@ -12,6 +12,16 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from alerts.config import recipients, redact_url, webhook_url
+from alerts.outbox import history
+from models.access.orgs import owner_emails
+from models.budgets import billing
+from models.budgets.credits import credit_status
+from models.budgets.forecast import forecast_scope
+from models.budgets.limits import limits
+from models.db import session_scope
+from models.spend.queries import SpendQuery, spend
+from models.units import ZERO
 from ui.queries import ensure_db
 
 TTL_SECONDS = 60
@@ -20,27 +30,37 @@ TTL_SECONDS = 60
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def forecast_view(org_id: str, project: str | None, today: date) -> dict:
     """This month's forecast of an org (or one project): numbers and the per-day fan, as plain data."""
-    from models.forecast import forecast_scope
-
     ensure_db()
     fc = forecast_scope(org_id, project)
     f = fc.forecast
-    days = pd.DataFrame({
-        "day": f.days, "actual": f.actual_cum, "p10": f.cum_p10, "p50": f.cum_p50, "p90": f.cum_p90,
-    })
+    days = pd.DataFrame(
+        {
+            "day": f.days,
+            "actual": f.actual_cum,
+            "p10": f.cum_p10,
+            "p50": f.cum_p50,
+            "p90": f.cum_p90,
+        }
+    )
     return {
-        "month": f.month, "as_of": f.as_of, "spent": fc.spent, "p10": fc.p10, "p50": fc.p50, "p90": fc.p90,
-        "soft": fc.soft_limit, "hard": fc.hard_limit, "soft_cross": fc.soft_cross, "hard_cross": fc.hard_cross,
-        "history_days": f.history_days, "days": days,
+        "month": f.month,
+        "as_of": f.as_of,
+        "spent": fc.spent,
+        "p10": fc.p10,
+        "p50": fc.p50,
+        "p90": fc.p90,
+        "soft": fc.soft_limit,
+        "hard": fc.hard_limit,
+        "soft_cross": fc.soft_cross,
+        "hard_cross": fc.hard_cross,
+        "history_days": f.history_days,
+        "days": days,
     }
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def forecast_scopes(org_id: str, today: date) -> list[str]:
     """Projects worth forecasting: those with a limit, then those with spend in the last 60 days."""
-    from models.budgets import limits
-    from models.spend import SpendQuery, spend
-
     ensure_db()
     limited = [li.project_id for li in limits(org_id) if li.project_id]
     rows = spend(SpendQuery.make(org_id, today - timedelta(days=60), today + timedelta(days=1), by=("project",)))
@@ -51,30 +71,44 @@ def forecast_scopes(org_id: str, today: date) -> list[str]:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def budget_view(org_id: str, today: date) -> dict:
     """Limits with this month's spend, credit grants, owners, extra recipients and the webhook's host."""
-    from alerts.config import recipients, redact_url, webhook_url
-    from models import billing
-    from models.budgets import credit_status, limits
-    from models.db import session_scope
-    from models.orgs import owner_emails
-
     ensure_db()
     start = today.replace(day=1)
     rows = []
     for li in limits(org_id):
-        spent = sum(billing.daily_spend(org_id, start, today + timedelta(days=1), li.project_id or None).values(),
-                    billing.ZERO)
+        spent = sum(billing.daily_spend(org_id, start, today + timedelta(days=1), li.project_id or None).values(), ZERO)
         base = li.soft_usd if li.soft_usd is not None else li.hard_usd
-        rows.append({"project": li.project_id, "spent": spent, "soft": li.soft_usd, "hard": li.hard_usd,
-                     "quota": li.quota_usd, "used": float(spent / base) if base else None,
-                     "thresholds": ", ".join(f"{p}%" for p in li.thresholds), "updated_by": li.updated_by,
-                     "updated_at": li.updated_at})
-    grants = [{"id": g.id, "amount": g.amount_usd, "used": g.used_usd, "remaining": g.remaining_usd,
-               "granted_on": g.granted_on, "expires_on": g.expires_on, "state": g.state, "note": g.note}
-              for g in credit_status(org_id, today)]
+        rows.append(
+            {
+                "project": li.project_id,
+                "spent": spent,
+                "soft": li.soft_usd,
+                "hard": li.hard_usd,
+                "quota": li.quota_usd,
+                "used": float(spent / base) if base else None,
+                "thresholds": ", ".join(f"{p}%" for p in li.thresholds),
+                "updated_by": li.updated_by,
+                "updated_at": li.updated_at,
+            }
+        )
+    grants = [
+        {
+            "id": g.id,
+            "amount": g.amount_usd,
+            "used": g.used_usd,
+            "remaining": g.remaining_usd,
+            "granted_on": g.granted_on,
+            "expires_on": g.expires_on,
+            "state": g.state,
+            "note": g.note,
+        }
+        for g in credit_status(org_id, today)
+    ]
     with session_scope() as session:
         owners = owner_emails(session, org_id)
     return {
-        "limits": rows, "grants": grants, "owners": owners,
+        "limits": rows,
+        "grants": grants,
+        "owners": owners,
         "recipients": [{"rule": r.rule, "email": r.email} for r in recipients(org_id)],
         "webhook": redact_url(webhook_url(org_id)),
     }
@@ -83,11 +117,23 @@ def budget_view(org_id: str, today: date) -> dict:
 @st.cache_data(ttl=15, show_spinner=False)
 def alert_history(org_id: str, limit: int = 500) -> pd.DataFrame:
     """Every alert of the org and the state of each message, newest first."""
-    from alerts.outbox import history
-
     ensure_db()
-    columns = ["created_at", "rule", "project_id", "threshold", "period", "channel", "recipient", "status",
-               "attempts", "next_attempt_at", "sent_at", "last_error", "summary", "delivery_id"]
+    columns = [
+        "created_at",
+        "rule",
+        "project_id",
+        "threshold",
+        "period",
+        "channel",
+        "recipient",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+        "summary",
+        "delivery_id",
+    ]
     return pd.DataFrame(history([org_id], limit=limit), columns=columns)
 
 
@@ -101,8 +147,11 @@ def pick_history(history: pd.DataFrame, statuses=(), rules=(), timezone: str | N
         mask &= history["rule"].isin(list(rules))
     shown = history[mask]
     zone = ZoneInfo(timezone or "UTC")
-    local = {c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
-             for c in ("created_at", "next_attempt_at", "sent_at")}
-    local["next_attempt_at"] = [n if s == "pending" else None for n, s in zip(local["next_attempt_at"], shown["status"])]
+    local = {
+        c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
+        for c in ("created_at", "next_attempt_at", "sent_at")
+    }
+    local["next_attempt_at"] = [
+        n if s == "pending" else None for n, s in zip(local["next_attempt_at"], shown["status"])
+    ]
     return shown.assign(**local)
-

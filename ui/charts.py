@@ -18,16 +18,21 @@ FONT = "Inter, -apple-system, 'Segoe UI', 'PingFang SC', 'Microsoft YaHei', sans
 
 _template = go.layout.Template(pio.templates["plotly_white"])
 _template.layout.update(
-    font=dict(family=FONT, size=13, color="#0f172a"), colorway=PALETTE,
-    hoverlabel=dict(font=dict(family=FONT)), bargap=0.25,
+    font=dict(family=FONT, size=13, color="#0f172a"),
+    colorway=PALETTE,
+    hoverlabel=dict(font=dict(family=FONT)),
+    bargap=0.25,
 )
 pio.templates[TEMPLATE] = _template
 
 
 def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: str = "$") -> go.Figure:
     fig.update_layout(
-        template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None), colorway=PALETTE,
+        template=TEMPLATE,
+        height=height,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
+        colorway=PALETTE,
         hovermode="x unified",
     )
     if money_axis:
@@ -37,8 +42,7 @@ def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: s
 
 
 def daily_spend(daily: pd.DataFrame, symbol: str = "$", label: str = "Spend") -> go.Figure:
-    fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": label, "day": ""},
-                 color_discrete_sequence=PALETTE)
+    fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": label, "day": ""}, color_discrete_sequence=PALETTE)
     fig.update_traces(hovertemplate=f"%{{x|%b %d}}: {symbol}%{{y:,.2f}}<extra></extra>")
     return _style(fig, symbol=symbol)
 
@@ -54,8 +58,9 @@ def share_bar(frame: pd.DataFrame, label: str, symbol: str = "$", value: str = "
     return fig
 
 
-def stacked_spend(frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$",
-                  top: int = 8, other: str = "other") -> go.Figure:
+def stacked_spend(
+    frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$", top: int = 8, other: str = "other"
+) -> go.Figure:
     """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`)."""
     frame = frame.copy()
     if color:
@@ -78,14 +83,27 @@ def stacked_spend(frame: pd.DataFrame, x: str, y: str, color: str | None, symbol
     return fig
 
 
-def cost_bars(frame: pd.DataFrame, label: str, value: str, highlight: str | None = None, symbol: str = "$",
-              highlight_name: str = "today", other_name: str = "candidate") -> go.Figure:
+def cost_bars(
+    frame: pd.DataFrame,
+    label: str,
+    value: str,
+    highlight: str | None = None,
+    symbol: str = "$",
+    highlight_name: str = "today",
+    other_name: str = "candidate",
+) -> go.Figure:
     """Horizontal bars of cost per model, cheapest on top; rows where `highlight` is true stand out."""
     frame = frame.sort_values(value, ascending=False)
     if highlight:
         kind = frame[highlight].map({True: highlight_name, False: other_name})
-        fig = px.bar(frame.assign(kind=kind), x=value, y=label, orientation="h", color="kind",
-                     color_discrete_map={highlight_name: PALETTE[1], other_name: PALETTE[0]})
+        fig = px.bar(
+            frame.assign(kind=kind),
+            x=value,
+            y=label,
+            orientation="h",
+            color="kind",
+            color_discrete_map={highlight_name: PALETTE[1], other_name: PALETTE[0]},
+        )
     else:
         fig = px.bar(frame, x=value, y=label, orientation="h", color_discrete_sequence=PALETTE)
     fig.update_traces(hovertemplate=f"%{{y}}: {symbol}%{{x:,.2f}}<extra></extra>")
@@ -96,17 +114,42 @@ def cost_bars(frame: pd.DataFrame, label: str, value: str, highlight: str | None
     return fig
 
 
-def frontier(frame: pd.DataFrame, cost: str, score: str, label: str, dominated: str, symbol: str = "$",
-             frontier_name: str = "frontier", dominated_name: str = "dominated") -> go.Figure:
+def frontier(
+    frame: pd.DataFrame,
+    cost: str,
+    score: str,
+    label: str,
+    dominated: str,
+    symbol: str = "$",
+    frontier_name: str = "frontier",
+    dominated_name: str = "dominated",
+) -> go.Figure:
     """Cost (x) against quality (y); the non-dominated models joined by a line."""
     kind = frame[dominated].map({True: dominated_name, False: frontier_name})
-    fig = px.scatter(frame.assign(kind=kind), x=cost, y=score, color="kind", text=label,
-                     color_discrete_map={frontier_name: PALETTE[2], dominated_name: "#94a3b8"})
-    fig.update_traces(textposition="top center", marker=dict(size=11),
-                      hovertemplate=f"%{{text}}<br>{symbol}%{{x:,.4f}} · %{{y}}<extra></extra>")
+    fig = px.scatter(
+        frame.assign(kind=kind),
+        x=cost,
+        y=score,
+        color="kind",
+        text=label,
+        color_discrete_map={frontier_name: PALETTE[2], dominated_name: "#94a3b8"},
+    )
+    fig.update_traces(
+        textposition="top center",
+        marker=dict(size=11),
+        hovertemplate=f"%{{text}}<br>{symbol}%{{x:,.4f}} · %{{y}}<extra></extra>",
+    )
     line = frame[~frame[dominated]].sort_values(cost)
-    fig.add_trace(go.Scatter(x=line[cost], y=line[score], mode="lines", showlegend=False,
-                             line=dict(color=PALETTE[2], dash="dot"), hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=line[cost],
+            y=line[score],
+            mode="lines",
+            showlegend=False,
+            line=dict(color=PALETTE[2], dash="dot"),
+            hoverinfo="skip",
+        )
+    )
     fig = _style(fig, money_axis=False, height=420)
     fig.update_xaxes(tickprefix=symbol, title=None)
     fig.update_layout(hovermode="closest")

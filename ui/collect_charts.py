@@ -11,13 +11,28 @@ from ui.charts import PALETTE, TEMPLATE
 def estimated_vs_billed(daily: pd.DataFrame, estimated: str, billed: str, symbol: str = "$") -> go.Figure:
     """Bars per day: our estimate beside the provider's bill (money columns already in display units)."""
     fig = go.Figure()
-    fig.add_bar(x=daily["day"], y=daily["estimated_usd"], name=estimated, marker_color=PALETTE[0],
-                hovertemplate=f"{estimated}: {symbol}%{{y:,.2f}}<extra></extra>")
-    fig.add_bar(x=daily["day"], y=daily["billed_usd"], name=billed, marker_color=PALETTE[1],
-                hovertemplate=f"{billed}: {symbol}%{{y:,.2f}}<extra></extra>")
-    fig.update_layout(template=TEMPLATE, barmode="group", height=320, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
-                      hovermode="x unified")
+    fig.add_bar(
+        x=daily["day"],
+        y=daily["estimated_usd"],
+        name=estimated,
+        marker_color=PALETTE[0],
+        hovertemplate=f"{estimated}: {symbol}%{{y:,.2f}}<extra></extra>",
+    )
+    fig.add_bar(
+        x=daily["day"],
+        y=daily["billed_usd"],
+        name=billed,
+        marker_color=PALETTE[1],
+        hovertemplate=f"{billed}: {symbol}%{{y:,.2f}}<extra></extra>",
+    )
+    fig.update_layout(
+        template=TEMPLATE,
+        barmode="group",
+        height=320,
+        margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
+        hovermode="x unified",
+    )
     fig.update_yaxes(tickprefix=symbol, tickformat=",.2f", title=None)
     fig.update_xaxes(title=None)
     return fig

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pandas as pd
 import streamlit as st
 
-from models import reconcile as _reconcile
 from models import sources as _sources
+from models.spend import reconcile as _reconcile
+from ui.i18n import t
 from ui.queries import ensure_db
 
 STATUS_TTL_SECONDS = 10
@@ -26,14 +27,14 @@ def source_status(org_id: str) -> list[dict]:
 @st.cache_data(ttl=STATUS_TTL_SECONDS, show_spinner=False)
 def endpoint_status(org_id: str) -> pd.DataFrame:
     ensure_db()
-    return pd.DataFrame(_sources.endpoint_status(org_id),
-                        columns=["source", "endpoint", "collected_until", "last_rows", "last_error", "updated_at"])
+    return pd.DataFrame(
+        _sources.endpoint_status(org_id),
+        columns=["source", "endpoint", "collected_until", "last_rows", "last_error", "updated_at"],
+    )
 
 
 def next_run(row: dict, now: datetime | None = None) -> str:
     """When the worker will run a source next, in words (the worker writes next_run_at)."""
-    from ui.i18n import t
-
     now = now or datetime.now(UTC)
     if not row["enabled"]:
         return t("sources.next.disabled")
@@ -48,20 +49,39 @@ def next_run(row: dict, now: datetime | None = None) -> str:
 
 def status_table(org_id: str) -> pd.DataFrame:
     """The Sources page's table: one row per source, times and states in words."""
-    from ui.i18n import t
-
     rows = []
     for r in source_status(org_id):
-        rows.append({
-            "name": r["name"], "provider": r["provider"],
-            "state": t("sources.enabled") if r["enabled"] else t("sources.disabled"),
-            "key": t("sources.key_set" if r["key_set"] else "sources.key_missing", name=r["key_env"]),
-            "last_run": r["last_run_at"], "last_success": r["last_success_at"], "last_rows": r["last_rows"],
-            "rows_written": r["rows_written"], "last_error": r["last_error"], "next_run": next_run(r),
-            "base_url": r["base_url"],
-        })
-    return pd.DataFrame(rows, columns=["name", "provider", "state", "key", "last_run", "last_success", "last_rows",
-                                       "rows_written", "last_error", "next_run", "base_url"])
+        rows.append(
+            {
+                "name": r["name"],
+                "provider": r["provider"],
+                "state": t("sources.enabled") if r["enabled"] else t("sources.disabled"),
+                "key": t("sources.key_set" if r["key_set"] else "sources.key_missing", name=r["key_env"]),
+                "last_run": r["last_run_at"],
+                "last_success": r["last_success_at"],
+                "last_rows": r["last_rows"],
+                "rows_written": r["rows_written"],
+                "last_error": r["last_error"],
+                "next_run": next_run(r),
+                "base_url": r["base_url"],
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "name",
+            "provider",
+            "state",
+            "key",
+            "last_run",
+            "last_success",
+            "last_rows",
+            "rows_written",
+            "last_error",
+            "next_run",
+            "base_url",
+        ],
+    )
 
 
 def source_states(org_id: str) -> dict[str, bool]:
@@ -80,8 +100,11 @@ def reconciliation(org_id: str, start: date, end: date) -> tuple[pd.DataFrame, p
     ensure_db()
     rows = _reconcile.reconcile(org_id, start, end)
     frame = pd.DataFrame(rows, columns=list(_reconcile.RECONCILE_COLUMNS))
-    return frame, pd.DataFrame(_reconcile.by_day(rows), columns=["day", "estimated_usd", "billed_usd"]), \
-        _reconcile.totals(rows)
+    return (
+        frame,
+        pd.DataFrame(_reconcile.by_day(rows), columns=["day", "estimated_usd", "billed_usd"]),
+        _reconcile.totals(rows),
+    )
 
 
 def flagged(frame: pd.DataFrame, pct: float) -> int:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from zoneinfo import ZoneInfo
+
+import streamlit as st
 
 SYMBOLS = {"USD": "$", "CNY": "¥"}
 CURRENCIES = ("USD", "CNY")
@@ -79,8 +83,6 @@ def money_column(label: str, currency: str = "USD"):
 
     No `step`: Streamlit truncates (not rounds) values to a step's decimals, and its "yen" format
     shows whole units, so CNY uses the two-decimal accounting format instead."""
-    import streamlit as st
-
     return st.column_config.NumberColumn(label, format="dollar" if currency == "USD" else "accounting")
 
 
@@ -95,7 +97,4 @@ def floats(frame):
 
 def today_in(timezone: str):
     """Today's date in an organization's time zone."""
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
-
     return datetime.now(UTC).astimezone(ZoneInfo(timezone or "UTC")).date()

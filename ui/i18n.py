@@ -24,7 +24,7 @@ class LocaleError(ValueError):
     """A locale file that is not valid TOML or holds something other than text."""
 
 
-def _flatten(table: dict, source: str, prefix: str = "") -> dict[str, str]:
+def _flatten(table: dict[str, object], source: str, prefix: str = "") -> dict[str, str]:
     """{"explore": {"title": "..."}} -> {"explore.title": "..."}."""
     flat: dict[str, str] = {}
     for name, value in table.items():
@@ -65,7 +65,7 @@ def lang() -> str:
     return value if value in LANGUAGES else DEFAULT_LANG
 
 
-def t(key: str, **values) -> str:
+def t(key: str, **values: object) -> str:
     tables = strings()
     text = tables.get(lang(), {}).get(key) or tables[DEFAULT_LANG].get(key) or key
     return text.format(**values) if values else text

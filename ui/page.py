@@ -11,8 +11,9 @@ APP_NAME = "Spendsight"
 ICON = "💸"
 
 
-def page_header(area: str, *, needs_org: bool = False, no_orgs: str = "common.no_orgs",
-                flash: str | None = None) -> sidebar.PageContext:
+def page_header(
+    area: str, *, needs_org: bool = False, no_orgs: str = "common.no_orgs", flash: str | None = None
+) -> sidebar.PageContext:
     """Draw the page's top from the `<area>.title` and `<area>.help` texts; return the sidebar's context.
 
     The browser tab keeps the English title ("Spend explorer · Spendsight"; the home page's title is

@@ -8,11 +8,30 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import streamlit as st
 
-from models import overview as _overview
-from models.db import init_db, session_scope
-from models.orgs import list_orgs
+from models.access.orgs import list_orgs
+from models.access.roles import Actor, role_of, visible_orgs
+from models.budgets.credits import credit_status
+from models.budgets.statement import org_summary, statement
+from models.db import session_scope
+from models.pricing.catalog import get_catalog
+from models.pricing.edit import catalog_table
+from models.schema import init_db
+from models.spend import overview as _overview
+from models.spend.compare import (
+    call_cost,
+    catalog_models,
+    count_tokens,
+    default_candidates,
+    frontier,
+    parse_scores,
+    reprice,
+    what_if,
+    workload,
+)
+from models.spend.explore import dimension_values, explore
 
 TTL_SECONDS = 60
 SLOW_TTL_SECONDS = 300  # catalog-wide tables that change only when prices.toml does
@@ -33,8 +52,10 @@ def refresh() -> None:
 def org_choices() -> list[dict]:
     ensure_db()
     with session_scope() as session:
-        return [{"id": o.id, "name": o.name, "environment": o.environment, "timezone": o.timezone}
-                for o in sorted(list_orgs(session), key=lambda o: (o.name.lower(), o.id))]
+        return [
+            {"id": o.id, "name": o.name, "environment": o.environment, "timezone": o.timezone}
+            for o in sorted(list_orgs(session), key=lambda o: (o.name.lower(), o.id))
+        ]
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -45,9 +66,6 @@ def home_overview(org_id: str, today: date) -> _overview.Overview:
 @st.cache_data(ttl=10, show_spinner=False)
 def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
     """org id -> role for this member (all orgs as owner for a system actor)."""
-    from models.access import role_of, visible_orgs
-    from models.orgs import Actor
-
     ensure_db()
     actor = Actor(email, system=system)
     with session_scope() as session:
@@ -58,17 +76,20 @@ def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def explore_data(org_ids: tuple[str, ...], start: date, end: date, group_by: tuple[str, ...], grain: str,
-                 filters: tuple[tuple[str, tuple[str, ...]], ...], split: bool):
-    from models.explore import explore
-
+def explore_data(
+    org_ids: tuple[str, ...],
+    start: date,
+    end: date,
+    group_by: tuple[str, ...],
+    grain: str,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+    split: bool,
+):
     return explore(org_ids, start, end, group_by, grain, dict(filters), split)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[str, list[str]]:
-    from models.explore import dimension_values
-
     return dimension_values(org_ids, start, end)
 
 
@@ -78,8 +99,6 @@ def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def model_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(every model the catalog prices, a starting selection)."""
-    from models.compare import catalog_models, default_candidates
-
     return catalog_models(), default_candidates()
 
 
@@ -87,10 +106,6 @@ def model_options() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tuple, candidates: tuple, at: date):
     """(workload, today's option, a frame per candidate: model, provider, current, cost_usd, per_1k_usd,
     saving_usd, saving_pct, notes) for the comparison page; money columns are USD Decimals."""
-    import pandas as pd
-
-    from models.compare import reprice, workload
-
     work = workload(org_ids, start, end, dict(filters))
     if not work.parts:
         return work, None, pd.DataFrame()
@@ -98,46 +113,64 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
     records = []
     for o in options:
         saving = None if o.cost is None or today.cost is None else today.cost - o.cost
-        records.append({"model": o.model, "provider": o.provider, "current": o.current, "cost_usd": o.cost,
-                        "per_1k_usd": o.per_1k_requests, "saving_usd": saving,
-                        "saving_pct": saving / today.cost if saving is not None and today.cost else None,
-                        "notes": "; ".join(o.notes)})
+        records.append(
+            {
+                "model": o.model,
+                "provider": o.provider,
+                "current": o.current,
+                "cost_usd": o.cost,
+                "per_1k_usd": o.per_1k_requests,
+                "saving_usd": saving,
+                "saving_pct": saving / today.cost if saving is not None and today.cost else None,
+                "notes": "; ".join(o.notes),
+            }
+        )
     return work, today, pd.DataFrame(records)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def what_if_data(profile, candidates: tuple, at: date):
     """model, provider, expected_usd, worst_usd, per_1k_usd, notes per candidate (cheapest first)."""
-    import pandas as pd
-
-    from models.compare import what_if
-
     rows = what_if(profile, candidates, at)
-    return pd.DataFrame([{"model": r.model, "provider": r.provider, "expected_usd": r.expected, "worst_usd": r.worst,
-                          "per_1k_usd": r.per_1k_requests, "notes": "; ".join(r.notes)} for r in rows])
+    return pd.DataFrame(
+        [
+            {
+                "model": r.model,
+                "provider": r.provider,
+                "expected_usd": r.expected,
+                "worst_usd": r.worst,
+                "per_1k_usd": r.per_1k_requests,
+                "notes": "; ".join(r.notes),
+            }
+            for r in rows
+        ]
+    )
 
 
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False, max_entries=64)
 def token_counts(prompt: str, candidates: tuple, output_tokens: int, at: date):
     """model, provider, tokens, exact, method, cost_usd (one call), per_1k_usd per candidate."""
-    import pandas as pd
-
-    from models.compare import call_cost, count_tokens
-
     rows = []
     for provider, model in candidates:
         count = count_tokens(prompt, provider, model)
         cost = call_cost((provider, model), count.tokens, output_tokens, at)
-        rows.append({"model": model, "provider": provider, "tokens": count.tokens, "exact": count.exact,
-                     "method": count.method, "cost_usd": cost, "per_1k_usd": None if cost is None else cost * 1000})
+        rows.append(
+            {
+                "model": model,
+                "provider": provider,
+                "tokens": count.tokens,
+                "exact": count.exact,
+                "method": count.method,
+                "cost_usd": cost,
+                "per_1k_usd": None if cost is None else cost * 1000,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def frontier_data(content: bytes, name: str, profile, at: date):
     """The cost/quality frontier of an uploaded scores CSV (CompareError names line and field)."""
-    from models.compare import frontier, parse_scores
-
     return frontier(parse_scores(content, source=name), profile, at)
 
 
@@ -147,14 +180,10 @@ def frontier_data(content: bytes, name: str, profile, at: date):
 @st.cache_data(ttl=SLOW_TTL_SECONDS, show_spinner=False)
 def price_table(at: date, fingerprint: str):
     """The effective catalog on `at` (keyed on the catalog's fingerprint, so an edit shows at once)."""
-    from models.prices_edit import catalog_table
-
     return catalog_table(at)
 
 
 def catalog_fingerprint() -> str:
-    from models.prices import get_catalog
-
     return get_catalog().fingerprint
 
 
@@ -172,26 +201,27 @@ def owns_every_org(actor) -> bool:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def statement_data(org_id: str, year: int, month: int):
-    from models.statement import statement
-
     return statement(org_id, year, month)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, dict]:
     """org id -> this month's billing, credit balance, members and sources."""
-    from models.statement import org_summary
-
     return {org_id: org_summary(org_id, today) for org_id in org_ids}
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def credit_grants(org_id: str, today: date) -> list[dict]:
-    """The org's credit grants with what is used and left ([] without the budgets module)."""
-    try:
-        from models.budgets import credit_status
-    except ImportError:
-        return []
-    return [{"amount_usd": g.amount_usd, "used_usd": g.used_usd, "remaining_usd": g.remaining_usd,
-             "granted_on": g.granted_on, "expires_on": g.expires_on, "state": g.state, "note": g.note}
-            for g in credit_status(org_id, today)]
+    """The org's credit grants with what is used and left."""
+    return [
+        {
+            "amount_usd": g.amount_usd,
+            "used_usd": g.used_usd,
+            "remaining_usd": g.remaining_usd,
+            "granted_on": g.granted_on,
+            "expires_on": g.expires_on,
+            "state": g.state,
+            "note": g.note,
+        }
+        for g in credit_status(org_id, today)
+    ]

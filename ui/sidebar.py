@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import streamlit as st
 
-from models.orgs import Actor
+from models.access.roles import Actor
 from models.settings import get_settings
 from ui import auth
 from ui.format import CURRENCIES, symbol
@@ -77,8 +77,10 @@ class PageContext:
         return float(Decimal(str(amount_usd)) * self.rate)
 
     def org(self, org_id: str) -> dict:
-        return next((o for o in self.orgs if o["id"] == org_id), {"id": org_id, "name": org_id,
-                                                                    "environment": "", "timezone": "UTC"})
+        return next(
+            (o for o in self.orgs if o["id"] == org_id),
+            {"id": org_id, "name": org_id, "environment": "", "timezone": "UTC"},
+        )
 
     def org_label(self, org_id: str) -> str:
         org = self.org(org_id)
@@ -96,13 +98,19 @@ def _preferences() -> tuple[str, str]:
     with st.sidebar:
         left, right = st.columns(2)
         lang = left.selectbox(
-            "Language · 语言", langs, index=langs.index(st.session_state[LANG_KEY]), key="lang_picker",
+            "Language · 语言",
+            langs,
+            index=langs.index(st.session_state[LANG_KEY]),
+            key="lang_picker",
             format_func=LANGUAGES.get,
         )
         st.session_state[LANG_KEY] = lang
         currency = right.selectbox(
-            t("sidebar.currency"), list(CURRENCIES), index=list(CURRENCIES).index(st.session_state[CURRENCY_KEY]),
-            key="currency_picker", format_func=lambda c: f"{symbol(c)} {c}",
+            t("sidebar.currency"),
+            list(CURRENCIES),
+            index=list(CURRENCIES).index(st.session_state[CURRENCY_KEY]),
+            key="currency_picker",
+            format_func=lambda c: f"{symbol(c)} {c}",
         )
         st.session_state[CURRENCY_KEY] = currency
     return lang, currency
@@ -132,7 +140,10 @@ def render() -> PageContext:
     index = ids.index(current) if current in ids else 0
     with st.sidebar:
         org_id = st.selectbox(
-            t("sidebar.organization"), ids, index=index, key="org_picker",
+            t("sidebar.organization"),
+            ids,
+            index=index,
+            key="org_picker",
             format_func=lambda i: f"{by_id[i]['name']} · {t('env.' + by_id[i]['environment'])}",
         )
         if by_id[org_id]["environment"] == "staging":
@@ -140,5 +151,6 @@ def render() -> PageContext:
         st.caption(t("sidebar.role", role=t("role." + (roles.get(org_id) or "none"))))
     st.session_state["org_id"] = org_id
     org = by_id[org_id]
-    return PageContext(actor, org_id, org["name"], org["environment"], org["timezone"], roles.get(org_id), orgs,
-                       currency, rate, lang)
+    return PageContext(
+        actor, org_id, org["name"], org["environment"], org["timezone"], roles.get(org_id), orgs, currency, rate, lang
+    )

@@ -6,14 +6,21 @@ from decimal import Decimal
 
 from collectors.anthropic import client
 from collectors.anthropic.settings import (
-    CONTEXT_BANDS, COSTS_GROUP_BY, COSTS_LIMITS, COSTS_PATH, DAY, DEFAULT_BASE_URL, HOUR, USAGE_GROUP_BY,
-    USAGE_KIND, USAGE_LIMITS, USAGE_PATH,
+    CONTEXT_BANDS,
+    COSTS_GROUP_BY,
+    COSTS_LIMITS,
+    COSTS_PATH,
+    USAGE_GROUP_BY,
+    USAGE_KIND,
+    USAGE_LIMITS,
+    USAGE_PATH,
 )
 from collectors.parse import amount, billed, count, name, usage
-from collectors.runner import Endpoint, ProviderSpec, run_source
-from models.prices import normalize_tier
+from collectors.runner import Endpoint, ProviderSpec
+from models.pricing.catalog import normalize_tier
+from models.units import DAY, HOUR
 
-__all__ = ["SPEC", "collect", "DEFAULT_BASE_URL"]
+__all__ = ["SPEC"]
 CENT = Decimal("0.01")
 
 
@@ -59,27 +66,40 @@ def parse_messages(result: dict, context: dict) -> dict:
 def parse_cost(result: dict, context: dict) -> dict:
     cents = amount(result.get("amount"), "amount")  # a string in cents: "123.45" is $1.2345
     tier = normalize_tier(name(result, "service_tier", 40))
-    return billed(context, project_id=name(result, "workspace_id"), line_item=name(result, "description", 300),
-                  model=name(result, "model"), service_tier=tier, amount=cents * CENT,
-                  currency=(name(result, "currency", 3) or "USD").upper())
+    return billed(
+        context,
+        project_id=name(result, "workspace_id"),
+        line_item=name(result, "description", 300),
+        model=name(result, "model"),
+        service_tier=tier,
+        amount=cents * CENT,
+        currency=(name(result, "currency", 3) or "USD").upper(),
+    )
 
 
 SPEC = ProviderSpec(
     name="anthropic",
-    default_base_url=DEFAULT_BASE_URL,
     headers=client.headers,
     pages=client.pages,
     endpoints=(
-        Endpoint(USAGE_KIND, USAGE_PATH, (HOUR, DAY), USAGE_LIMITS, client.query(USAGE_GROUP_BY),
-                 client.bucket_start, parse_messages),
-        Endpoint("costs", COSTS_PATH, (DAY,), COSTS_LIMITS, client.query(COSTS_GROUP_BY), client.bucket_start,
-                 parse_cost, billed=True),
+        Endpoint(
+            USAGE_KIND,
+            USAGE_PATH,
+            (HOUR, DAY),
+            USAGE_LIMITS,
+            client.query(USAGE_GROUP_BY),
+            client.bucket_start,
+            parse_messages,
+        ),
+        Endpoint(
+            "costs",
+            COSTS_PATH,
+            (DAY,),
+            COSTS_LIMITS,
+            client.query(COSTS_GROUP_BY),
+            client.bucket_start,
+            parse_cost,
+            billed=True,
+        ),
     ),
 )
-
-
-def collect(source, **options):
-    """Collect one Anthropic source now (options as collectors.runner.run_source)."""
-    if source.provider != SPEC.name:
-        raise ValueError(f"source {source.name} is a {source.provider} source, not anthropic")
-    return run_source(source, **options)

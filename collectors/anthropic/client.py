@@ -23,8 +23,12 @@ def query(group_by: tuple[str, ...]):
     """The query builder for one report: starting_at/ending_at, group_by[] repeated."""
 
     def build(start: datetime, end: datetime, width: int, limit: int) -> list[tuple[str, str]]:
-        params = [("starting_at", rfc3339(start)), ("ending_at", rfc3339(end)),
-                  ("bucket_width", WIDTH_PARAM[width]), ("limit", str(limit))]
+        params = [
+            ("starting_at", rfc3339(start)),
+            ("ending_at", rfc3339(end)),
+            ("bucket_width", WIDTH_PARAM[width]),
+            ("limit", str(limit)),
+        ]
         return params + [("group_by[]", field) for field in group_by]
 
     return build
@@ -40,7 +44,13 @@ def bucket_start(bucket: dict) -> datetime:
     return moment.astimezone(UTC)
 
 
-def pages(client: httpx.Client, url: str, params: list[tuple[str, str]], policy: RetryPolicy,
-          secret: str | None = None, what: str = "") -> Iterator[dict]:
+def pages(
+    client: httpx.Client,
+    url: str,
+    params: list[tuple[str, str]],
+    policy: RetryPolicy,
+    secret: str | None = None,
+    what: str = "",
+) -> Iterator[dict]:
     """Every page of one report: `page=<next_page>` while `has_more`."""
     return paginate(client, url, params, policy, secret, what)

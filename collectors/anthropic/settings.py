@@ -1,9 +1,9 @@
 """Anthropic Admin API: where, which reports, how they group and page (from the Admin API reference)."""
 
-DEFAULT_BASE_URL = "https://api.anthropic.com/v1"  # as ANTHROPIC_BASE_URL, with the /v1 prefix
+from models.units import DAY, HOUR
+
 API_VERSION = "2023-06-01"
 
-HOUR, DAY = 3600, 86400
 WIDTH_PARAM = {HOUR: "1h", DAY: "1d"}
 USAGE_LIMITS = {HOUR: 168, DAY: 31}  # `limit` maxima (buckets per page) of usage_report/messages
 COSTS_LIMITS = {DAY: 31}  # cost_report: 1d buckets only

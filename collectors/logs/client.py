@@ -24,8 +24,9 @@ class Item:
 
     __slots__ = ("line", "raw", "record", "reject", "ready")
 
-    def __init__(self, line: int, raw: str, record: dict | None = None, reject: Reject | None = None,
-                 ready: list | None = None):
+    def __init__(
+        self, line: int, raw: str, record: dict | None = None, reject: Reject | None = None, ready: list | None = None
+    ):
         self.line, self.raw, self.record, self.reject, self.ready = line, raw, record, reject, ready
 
 
@@ -45,8 +46,14 @@ class Lines:
     appending it (the worker tails growing logs this way).
     """
 
-    def __init__(self, path: Path, start: Position | None = None, complete_only: bool = False,
-                 sized: Callable[[int], None] | None = None, stop: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        start: Position | None = None,
+        complete_only: bool = False,
+        sized: Callable[[int], None] | None = None,
+        stop: int | None = None,
+    ):
         self.path, self.complete_only, self.stop = path, complete_only, stop
         self.position = Position(start.offset, start.line) if start else Position()
         self._sized = sized or (lambda n: None)
@@ -156,7 +163,8 @@ def resolve_mapping(path: Path, header: list[str], mapping: dict[str, str]) -> d
         resolved[field] = column
     if "input_tokens" not in resolved and "output_tokens" not in resolved:
         raise UsageError(
-            f"{path}: no token columns; map them, e.g. --map input_tokens=ContextTokens --map output_tokens=GeneratedTokens"
+            f"{path}: no token columns; map them, e.g. "
+            "--map input_tokens=ContextTokens --map output_tokens=GeneratedTokens"
         )
     return resolved
 

@@ -18,7 +18,7 @@ from typing import Annotated
 import msgspec
 
 from collectors.base import COL, blank_record
-from models.prices import normalize_tier
+from models.pricing.catalog import normalize_tier
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=99_999_999_999)]  # larger: milliseconds, the general path's
@@ -118,15 +118,38 @@ _shape = msgspec.json.Decoder(_Shape)
 _bare = msgspec.json.Decoder(Body)
 _batch_line = msgspec.json.Decoder(_BatchLine)
 _wrapped = msgspec.json.Decoder(_Wrapped)
-_TOKENS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
-           "reasoning_tokens", "input_audio_tokens", "output_audio_tokens")
+_TOKENS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
 _AT = slice(COL[_TOKENS[0]], COL[_TOKENS[-1]] + 1)
 if tuple(COL[name] for name in _TOKENS) != tuple(range(_AT.start, _AT.stop)):
     raise RuntimeError("the usage table's token columns are no longer adjacent; update collectors/logs/fast.py")
-_I = {name: COL[name] for name in (
-    "org_id", "provider", "source", "kind", "project_id", "api_key_id", "user_id", "model", "service_tier",
-    "batch", "context_band", "bucket_start", "request_id", "requests",
-)}
+_I = {
+    name: COL[name]
+    for name in (
+        "org_id",
+        "provider",
+        "source",
+        "kind",
+        "project_id",
+        "api_key_id",
+        "user_id",
+        "model",
+        "service_tier",
+        "batch",
+        "context_band",
+        "bucket_start",
+        "request_id",
+        "requests",
+    )
+}
 _KINDS = {_Chat: "completions", _Response: "responses"}
 _MAX_CACHED = 100_000
 
@@ -156,7 +179,7 @@ class FastPath:
         return record
 
     def record(self, line: str) -> list | None:
-        if not self.org or not line.startswith("{") or "_input_tokens\"" in line:
+        if not self.org or not line.startswith("{") or '_input_tokens"' in line:
             return None  # Anthropic-style usage keys (cache_read_/cache_creation_input_tokens): general path
         try:
             shape = _shape.decode(line)
@@ -204,8 +227,16 @@ class FastPath:
             prompt = usage.prompt_tokens
             details, out = usage.prompt_tokens_details, usage.completion_tokens_details
             cached = (details.cached_tokens or 0) if details else 0
-            tokens = (prompt, cached, 0, 0, usage.completion_tokens or 0, (out.reasoning_tokens or 0) if out else 0,
-                      (details.audio_tokens or 0) if details else 0, (out.audio_tokens or 0) if out else 0)
+            tokens = (
+                prompt,
+                cached,
+                0,
+                0,
+                usage.completion_tokens or 0,
+                (out.reasoning_tokens or 0) if out else 0,
+                (details.audio_tokens or 0) if details else 0,
+                (out.audio_tokens or 0) if out else 0,
+            )
         else:
             prompt = usage.input_tokens
             details, out = usage.input_tokens_details, usage.output_tokens_details

@@ -218,7 +218,9 @@ def parse_anthropic(payload: dict) -> dict:
         cache_write_tokens=cache_write,
         cache_write_1h_tokens=write_1h,
         output_tokens=count(usage, "output_tokens", "usage.output_tokens"),
-        web_search_calls=count(sub(usage, "server_tool_use"), "web_search_requests", "usage.server_tool_use.web_search_requests"),
+        web_search_calls=count(
+            sub(usage, "server_tool_use"), "web_search_requests", "usage.server_tool_use.web_search_requests"
+        ),
     )
     return record
 

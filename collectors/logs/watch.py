@@ -12,12 +12,13 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from collectors.logs import Defaults, IngestResult, ingest_lines
 from collectors.logs.client import Lines, Position, UsageError, first_line
+from collectors.logs.ingest import Defaults, IngestResult, ingest_lines
+from models.access.orgs import validate_org_id
 from models.db import get_engine
-from models.inbox import InboxFile
-from models.orgs import ValidationError, validate_org_id
-from models.rollups import process_dirty
+from models.spend.rollups import process_dirty
+from models.tables import InboxFile
+from models.validation import ValidationError
 
 log = logging.getLogger("spendsight.inbox")
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".log")
@@ -78,21 +79,3 @@ def scan(root: Path) -> IngestResult:
 
 def _position(state: InboxFile) -> Position:
     return Position(state.offset, state.line)
-
-
-def inbox_job(settings):
-    """The worker job: scan the inbox, then let alerts look at the orgs that got new usage."""
-    from collectors.scheduler import Job
-
-    root = settings.data_dir / "inbox"
-
-    def run() -> None:
-        result = scan(root)
-        if result.orgs_touched:
-            try:
-                from alerts import after_usage
-            except ImportError:
-                return
-            after_usage(sorted(result.orgs_touched))
-
-    return Job("inbox", run, settings.inbox_interval_seconds)

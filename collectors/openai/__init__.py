@@ -4,23 +4,34 @@ from __future__ import annotations
 
 from collectors.openai import client
 from collectors.openai.settings import (
-    COSTS_GROUP_BY, COSTS_LIMITS, COSTS_PATH, DAY, DEFAULT_BASE_URL, HOUR, USAGE_GROUP_BY, USAGE_LIMITS, USAGE_PATH,
+    COSTS_GROUP_BY,
+    COSTS_LIMITS,
+    COSTS_PATH,
+    USAGE_GROUP_BY,
+    USAGE_LIMITS,
+    USAGE_PATH,
 )
 from collectors.parse import amount, billed, count, flag, name, usage
-from collectors.runner import Endpoint, ProviderSpec, run_source
-from models.prices import normalize_tier
+from collectors.runner import Endpoint, ProviderSpec
+from models.pricing.catalog import normalize_tier
+from models.units import DAY, HOUR
 
-__all__ = ["SPEC", "collect", "DEFAULT_BASE_URL"]
+__all__ = ["SPEC"]
 
 
 def _dims(result: dict) -> dict:
-    return {"project_id": name(result, "project_id"), "user_id": name(result, "user_id"),
-            "api_key_id": name(result, "api_key_id"), "model": name(result, "model")}
+    return {
+        "project_id": name(result, "project_id"),
+        "user_id": name(result, "user_id"),
+        "api_key_id": name(result, "api_key_id"),
+        "model": name(result, "model"),
+    }
 
 
 def parse_completions(result: dict, context: dict) -> dict:
     return usage(
-        context, **_dims(result),
+        context,
+        **_dims(result),
         batch=flag(result, "batch"),
         service_tier=normalize_tier(name(result, "service_tier", 40)),
         requests=count(result, "num_model_requests", required=True),
@@ -35,8 +46,12 @@ def parse_completions(result: dict, context: dict) -> dict:
 
 def _requests_and(counter: str, field: str):
     def parse(result: dict, context: dict) -> dict:
-        return usage(context, **_dims(result), requests=count(result, "num_model_requests", required=True),
-                     **{counter: count(result, field, required=True)})
+        return usage(
+            context,
+            **_dims(result),
+            requests=count(result, "num_model_requests", required=True),
+            **{counter: count(result, field, required=True)},
+        )
 
     return parse
 
@@ -47,8 +62,11 @@ def parse_vector_stores(result: dict, context: dict) -> None:
 
 
 def parse_code_interpreter(result: dict, context: dict) -> dict:
-    return usage(context, project_id=name(result, "project_id"),
-                 code_interpreter_sessions=count(result, "num_sessions", required=True))
+    return usage(
+        context,
+        project_id=name(result, "project_id"),
+        code_interpreter_sessions=count(result, "num_sessions", required=True),
+    )
 
 
 def parse_web_search(result: dict, context: dict) -> dict:
@@ -57,9 +75,13 @@ def parse_web_search(result: dict, context: dict) -> dict:
 
 
 def parse_file_search(result: dict, context: dict) -> dict:
-    return usage(context, project_id=name(result, "project_id"), user_id=name(result, "user_id"),
-                 api_key_id=name(result, "api_key_id"),
-                 file_search_calls=count(result, "num_requests", required=True))
+    return usage(
+        context,
+        project_id=name(result, "project_id"),
+        user_id=name(result, "user_id"),
+        api_key_id=name(result, "api_key_id"),
+        file_search_calls=count(result, "num_requests", required=True),
+    )
 
 
 def parse_cost(result: dict, context: dict) -> dict | None:
@@ -67,8 +89,13 @@ def parse_cost(result: dict, context: dict) -> dict | None:
     if not isinstance(money, dict):
         raise ValueError(f"amount must be an object with value and currency, got {money!r}")
     value = amount(money.get("value"), "amount.value")
-    return billed(context, project_id=name(result, "project_id"), line_item=name(result, "line_item", 300),
-                  amount=value, currency=(name(money, "currency", 3) or "usd").upper())
+    return billed(
+        context,
+        project_id=name(result, "project_id"),
+        line_item=name(result, "line_item", 300),
+        amount=value,
+        currency=(name(money, "currency", 3) or "usd").upper(),
+    )
 
 
 PARSERS = {
@@ -86,23 +113,30 @@ PARSERS = {
 
 SPEC = ProviderSpec(
     name="openai",
-    default_base_url=DEFAULT_BASE_URL,
     headers=client.headers,
     pages=client.pages,
     endpoints=tuple(
-        Endpoint(kind, USAGE_PATH.format(kind=kind), (HOUR, DAY), USAGE_LIMITS, client.query(group_by),
-                 client.bucket_start, PARSERS[kind])
+        Endpoint(
+            kind,
+            USAGE_PATH.format(kind=kind),
+            (HOUR, DAY),
+            USAGE_LIMITS,
+            client.query(group_by),
+            client.bucket_start,
+            PARSERS[kind],
+        )
         for kind, group_by in USAGE_GROUP_BY.items()
-    ) + (
-        Endpoint("costs", COSTS_PATH, (DAY,), COSTS_LIMITS, client.query(COSTS_GROUP_BY), client.bucket_start,
-                 parse_cost, billed=True),
+    )
+    + (
+        Endpoint(
+            "costs",
+            COSTS_PATH,
+            (DAY,),
+            COSTS_LIMITS,
+            client.query(COSTS_GROUP_BY),
+            client.bucket_start,
+            parse_cost,
+            billed=True,
+        ),
     ),
 )
-
-
-
-def collect(source, **options):
-    """Collect one OpenAI source now (options as collectors.runner.run_source)."""
-    if source.provider != SPEC.name:
-        raise ValueError(f"source {source.name} is a {source.provider} source, not openai")
-    return run_source(source, **options)

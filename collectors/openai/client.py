@@ -19,8 +19,12 @@ def query(group_by: tuple[str, ...]):
     """The query builder for one endpoint: start_time/end_time in Unix seconds, group_by repeated."""
 
     def build(start: datetime, end: datetime, width: int, limit: int) -> list[tuple[str, str]]:
-        params = [("start_time", str(int(start.timestamp()))), ("end_time", str(int(end.timestamp()))),
-                  ("bucket_width", WIDTH_PARAM[width]), ("limit", str(limit))]
+        params = [
+            ("start_time", str(int(start.timestamp()))),
+            ("end_time", str(int(end.timestamp()))),
+            ("bucket_width", WIDTH_PARAM[width]),
+            ("limit", str(limit)),
+        ]
         return params + [("group_by", field) for field in group_by]
 
     return build
@@ -33,7 +37,13 @@ def bucket_start(bucket: dict) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def pages(client: httpx.Client, url: str, params: list[tuple[str, str]], policy: RetryPolicy,
-          secret: str | None = None, what: str = "") -> Iterator[dict]:
+def pages(
+    client: httpx.Client,
+    url: str,
+    params: list[tuple[str, str]],
+    policy: RetryPolicy,
+    secret: str | None = None,
+    what: str = "",
+) -> Iterator[dict]:
     """Every page of one listing: `page=<next_page>` while `has_more`."""
     return paginate(client, url, params, policy, secret, what)

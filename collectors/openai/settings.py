@@ -1,8 +1,7 @@
 """OpenAI admin API: where, which endpoints, how they group and page (from the published OpenAPI spec)."""
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the official SDK's OPENAI_BASE_URL default
+from models.units import DAY, HOUR
 
-HOUR, DAY = 3600, 86400
 WIDTH_PARAM = {HOUR: "1h", DAY: "1d"}
 # `limit` maxima (buckets per page) per bucket width; every usage endpoint shares them.
 USAGE_LIMITS = {HOUR: 168, DAY: 31}

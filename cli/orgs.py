@@ -1,0 +1,93 @@
+"""Organizations and their members (`spendsight org ...`, `spendsight member ...`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from cli.common import fail
+from cli.store import ensure_db
+from models.access.orgs import create_org_as, list_orgs, remove_member_as, set_member_as, update_org_as
+from models.access.roles import Actor
+from models.db import session_scope
+from models.validation import ValidationError
+
+app = typer.Typer()
+org_app = typer.Typer(no_args_is_help=True, help="Organizations.")
+member_app = typer.Typer(no_args_is_help=True, help="Members of an organization and their roles.")
+app.add_typer(org_app, name="org")
+app.add_typer(member_app, name="member")
+
+
+@org_app.command("add")
+def org_add(
+    id: Annotated[str, typer.Option("--id", help="Organization id, e.g. org-prod.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+    env: Annotated[str, typer.Option(help="prod|staging")] = "prod",
+    timezone: Annotated[str, typer.Option(help="IANA time zone for days and months.")] = "UTC",
+) -> None:
+    """Create an organization."""
+    ensure_db()
+    try:
+        org = create_org_as(Actor.cli(), id, name, env, timezone)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"created {org.id} ({org.environment}, {org.timezone})")
+
+
+@org_app.command("update")
+def org_update(
+    id: Annotated[str, typer.Option("--id", help="Organization id.")],
+    name: Annotated[str | None, typer.Option(help="New display name.")] = None,
+    env: Annotated[str | None, typer.Option(help="prod|staging")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA time zone.")] = None,
+) -> None:
+    """Rename an organization or change its environment or time zone."""
+    ensure_db()
+    changes = {k: v for k, v in {"name": name, "environment": env, "timezone": timezone}.items() if v is not None}
+    if not changes:
+        fail("nothing to change: pass --name, --env or --timezone")
+    try:
+        org = update_org_as(Actor.cli(), id, **changes)  # a time-zone change re-cuts the daily rollups
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"updated {org.id}")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organizations."""
+    ensure_db()
+    with session_scope() as session:
+        for org in list_orgs(session):
+            typer.echo(f"{org.id}\t{org.environment}\t{org.timezone}\t{org.name}")
+
+
+@member_app.command("add")
+def member_add(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Member's email.")],
+    role: Annotated[str, typer.Option(help="reader|owner")] = "reader",
+) -> None:
+    """Add a member to an organization (or change their role)."""
+    ensure_db()
+    try:
+        member = set_member_as(Actor.cli(), org, email, role)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"{member.email} is {member.role} of {member.org_id}")
+
+
+@member_app.command("remove")
+def member_remove(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="Member's email.")],
+) -> None:
+    """Remove a member from an organization."""
+    ensure_db()
+    try:
+        remove_member_as(Actor.cli(), org, email)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"removed {email} from {org}")

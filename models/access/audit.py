@@ -1,0 +1,63 @@
+"""Audit log: who changed which limit, grant, member, source or price, from what to what, when."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from models.access.roles import Actor, PermissionDenied, owned_orgs
+from models.tables import AuditLog
+
+
+def record(
+    session: Session, actor: Actor, action: str, org_id: str = "", entity: str = "", before=None, after=None
+) -> AuditLog:
+    """Add an audit row in the caller's transaction, so the change and its record commit together."""
+    row = AuditLog(
+        actor=actor.label, org_id=org_id, action=action, entity=entity, before=_dump(before), after=_dump(after)
+    )
+    session.add(row)
+    return row
+
+
+def _dump(value) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def entries(session: Session, org_ids: list[str] | None = None, limit: int = 500) -> list[AuditLog]:
+    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    if org_ids is not None:
+        query = query.where(AuditLog.org_id.in_(org_ids))
+    return list(session.exec(query))
+
+
+def owner_entries(
+    session: Session,
+    actor: Actor,
+    org_ids: list[str] | None = None,
+    since: datetime | None = None,
+    action: str | None = None,
+    actor_contains: str = "",
+    limit: int = 1000,
+) -> list[AuditLog]:
+    """Audit rows an owner may read: only orgs they own; asking for another org is refused."""
+    owned = owned_orgs(session, actor)
+    if org_ids is None:
+        org_ids = owned
+    refused = sorted(set(org_ids) - set(owned))
+    if refused:
+        raise PermissionDenied(f"only owners can read the audit log; {actor.label} does not own {', '.join(refused)}")
+    if not org_ids:
+        return []
+    query = select(AuditLog).where(AuditLog.org_id.in_(org_ids))
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    if action:
+        query = query.where(AuditLog.action == action)
+    if actor_contains.strip():
+        query = query.where(AuditLog.actor.contains(actor_contains.strip().lower(), autoescape=True))
+    return list(session.exec(query.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)))

@@ -1,0 +1,200 @@
+"""Limits: soft/hard limits, approved quota and alert thresholds per org (and per project).
+
+Every change goes through a service here that takes an `Actor`, checks `require_owner` and writes an
+audit row in the same transaction. Amounts are stored as integer micro-dollars and handed out as
+`Decimal` dollars. Limits compare against gross spend (what usage costs); credits only change what
+is *billable* (see `models.budgets.credits.month_billing`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlmodel import Session, select
+
+from models.access.audit import record
+from models.access.orgs import get_org
+from models.access.roles import Actor, require_owner
+from models.db import session_scope, utcnow
+from models.tables import BudgetLimit
+from models.units import micros_to_usd, usd_to_micros
+from models.validation import ValidationError, validate_project
+
+DEFAULT_THRESHOLDS = (50, 80, 100)
+MAX_USD = Decimal(1_000_000_000)
+
+
+class KeepType:
+    """Sentinel: leave this field as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = KeepType()
+
+
+# --- plain views handed to pages, the CLI and alerts -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    org_id: str
+    project_id: str
+    soft_usd: Decimal | None
+    hard_usd: Decimal | None
+    quota_usd: Decimal | None
+    thresholds: tuple[int, ...]
+    updated_at: datetime | None = None
+    updated_by: str = ""
+
+    @property
+    def scope(self) -> str:
+        return self.project_id or "(organization)"
+
+    def as_dict(self) -> dict:
+        return {
+            "org": self.org_id,
+            "project": self.project_id or None,
+            "soft_usd": self.soft_usd,
+            "hard_usd": self.hard_usd,
+            "quota_usd": self.quota_usd,
+            "thresholds": list(self.thresholds),
+        }
+
+
+def _limit_view(row: BudgetLimit) -> Limit:
+    return Limit(
+        row.org_id,
+        row.project_id,
+        micros_to_usd(row.soft_micros),
+        micros_to_usd(row.hard_micros),
+        micros_to_usd(row.quota_micros),
+        parse_thresholds(row.thresholds),
+        row.updated_at,
+        row.updated_by,
+    )
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def parse_usd(value, field: str, allow_zero: bool = False) -> Decimal:
+    """A dollar amount from user input: '120', '12.50', Decimal; clear errors otherwise."""
+    text = str(value).strip().lstrip("$").replace(",", "") if not isinstance(value, Decimal) else value
+    try:
+        amount = Decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{field} {value!r} is not an amount in USD (e.g. 120 or 12.50)") from None
+    if not amount.is_finite():
+        raise ValidationError(f"{field} {value!r} is not an amount in USD")
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValidationError(f"{field} must be greater than 0 (got {value})")
+    if amount > MAX_USD:
+        raise ValidationError(f"{field} {value} is larger than {MAX_USD:,} USD")
+    if amount != amount.quantize(Decimal("0.000001")):
+        raise ValidationError(f"{field} {value} has more than 6 decimal places")
+    return amount
+
+
+def parse_thresholds(value) -> tuple[int, ...]:
+    """'50,80,100' or [50, 80, 100] -> (50, 80, 100): percentages of the soft limit, ascending."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        text = str(item).strip().rstrip("%")
+        if not text:
+            continue
+        if not re.fullmatch(r"\d{1,4}", text):
+            raise ValidationError(f"thresholds: {str(item).strip()!r} is not a whole percentage (e.g. 50,80,100)")
+        pct = int(text)
+        if not 1 <= pct <= 1000:
+            raise ValidationError(f"thresholds: {pct} must be between 1 and 1000 percent")
+        out.append(pct)
+    if not out:
+        raise ValidationError("thresholds must list at least one percentage (e.g. 50,80,100)")
+    if len(set(out)) != len(out):
+        raise ValidationError(f"thresholds: {value!r} repeats a percentage")
+    return tuple(sorted(out))
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def set_limit(
+    actor: Actor, org_id: str, project_id: str | None = None, *, soft=KEEP, hard=KEEP, quota=KEEP, thresholds=KEEP
+) -> Limit:
+    """Create or change the limit of an org (project None/"") or one of its projects.
+
+    Each of soft, hard, quota and thresholds is KEEP (unchanged), None (cleared; thresholds go back
+    to 50,80,100) or a new value. Soft must not exceed hard, nor hard the approved quota.
+    """
+    project_id = validate_project(project_id)
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        get_org(session, org_id)
+        row = _limit_row(session, org_id, project_id)
+        before = _limit_view(row).as_dict() if row else None
+        if row is None:
+            row = BudgetLimit(org_id=org_id, project_id=project_id)
+        for name, value in (("soft", soft), ("hard", hard), ("quota", quota)):
+            if value is KEEP:
+                continue
+            micros = None if value is None else usd_to_micros(parse_usd(value, f"{name} limit"))
+            setattr(row, f"{name}_micros", micros)
+        if thresholds is not KEEP:
+            row.thresholds = ",".join(map(str, parse_thresholds(thresholds) if thresholds else DEFAULT_THRESHOLDS))
+        _check_order(row)
+        row.updated_at = utcnow()
+        row.updated_by = actor.label
+        session.add(row)
+        session.flush()
+        view = _limit_view(row)
+        record(session, actor, "limit.set", org_id, f"limit:{project_id or '*'}", before, view.as_dict())
+        return view
+
+
+def _check_order(row: BudgetLimit) -> None:
+    soft, hard, quota = row.soft_micros, row.hard_micros, row.quota_micros
+    if soft is not None and hard is not None and soft > hard:
+        raise ValidationError(f"soft limit {_usd(soft)} must not exceed the hard limit {_usd(hard)}")
+    if hard is not None and quota is not None and hard > quota:
+        raise ValidationError(f"hard limit {_usd(hard)} must not exceed the approved quota {_usd(quota)}")
+
+
+def _usd(micros: int) -> str:
+    return f"${micros_to_usd(micros):,.2f}"
+
+
+def clear_limit(actor: Actor, org_id: str, project_id: str | None = None) -> bool:
+    """Remove a limit (and so its alerts); False when there was none."""
+    project_id = validate_project(project_id)
+    with session_scope() as session:
+        require_owner(session, actor, org_id)
+        row = _limit_row(session, org_id, project_id)
+        if row is None:
+            return False
+        record(session, actor, "limit.clear", org_id, f"limit:{project_id or '*'}", _limit_view(row).as_dict(), None)
+        session.delete(row)
+        return True
+
+
+def _limit_row(session: Session, org_id: str, project_id: str) -> BudgetLimit | None:
+    query = select(BudgetLimit).where(BudgetLimit.org_id == org_id, BudgetLimit.project_id == project_id)
+    return session.exec(query).first()
+
+
+def get_limit(org_id: str, project_id: str | None = None) -> Limit | None:
+    with session_scope() as session:
+        row = _limit_row(session, org_id, validate_project(project_id))
+        return _limit_view(row) if row else None
+
+
+def limits(org_id: str) -> list[Limit]:
+    """The org-wide limit first, then project limits by project id."""
+    with session_scope() as session:
+        rows = session.exec(select(BudgetLimit).where(BudgetLimit.org_id == org_id).order_by(BudgetLimit.project_id))
+        return [_limit_view(r) for r in rows]

@@ -1,0 +1,445 @@
+"""The spend explorer's numbers: periods, grouped spend with the previous period, billed amounts, exports.
+
+Every amount comes from models.spend (exact Decimal, priced at each usage's own date); this module
+only chooses periods, lines rows up with the previous period and the provider's bills, and writes
+what the page shows to CSV and Excel with spreadsheet formula injection neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import bindparam, text
+
+from models.db import UTCDateTime, bind_time, get_engine
+from models.pricing.catalog import Catalog
+from models.spend.queries import FILTER_COLUMNS, SpendQuery, key_value, merge, spend
+from models.spend.rollups import daily_table
+from models.units import MICRO, add_months, month_start
+
+PRESETS = ("this_month", "last_month", "last_30", "last_90", "custom")
+DIMENSIONS = ("org", "project", "model", "provider", "api_key", "user")
+GRAINS = ("day", "week", "month")
+COUNTER_COLUMNS = ("requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+# What a provider's bill is broken down by; a grouping or filter outside these has no billed figure.
+BILLED_DIMENSIONS = {"org": "org_id", "project": "project_id", "model": "model", "provider": "provider"}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ZERO = Decimal(0)
+
+
+class ExploreError(ValueError):
+    """A period or grouping the explorer cannot show; the message names the field."""
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+def period(preset: str, today: date, start: date | None = None, end: date | None = None) -> tuple[date, date]:
+    """[start, end) for a preset; `custom` takes start and an inclusive end (as a date picker gives them)."""
+    if preset == "this_month":
+        return month_start(today), today + timedelta(days=1)
+    if preset == "last_month":
+        first = month_start(today)
+        return add_months(first, -1), first
+    if preset == "last_30":
+        return today - timedelta(days=29), today + timedelta(days=1)
+    if preset == "last_90":
+        return today - timedelta(days=89), today + timedelta(days=1)
+    if preset == "custom":
+        if start is None or end is None:
+            raise ExploreError("custom period: choose a first and a last day")
+        if end < start:
+            raise ExploreError(f"custom period: the last day {end} is before the first day {start}")
+        return start, end + timedelta(days=1)
+    raise ExploreError(f"period {preset!r}: choose one of {', '.join(PRESETS)}")
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The period to compare with: the previous month(s) for whole or month-to-date months, else the
+    same number of days just before."""
+    if start.day == 1:
+        if end.day == 1:  # whole months
+            months = (end.year - start.year) * 12 + end.month - start.month
+            return add_months(start, -months), start
+        if (end - timedelta(days=1)).month == start.month and end.year == start.year:  # month to date
+            prev_start = add_months(start, -1)
+            days = (end - start).days
+            prev_end = min(prev_start + timedelta(days=days), start)
+            return prev_start, prev_end
+    length = end - start
+    return start - length, start
+
+
+# --- the explorer's rows ---------------------------------------------------------------------
+
+
+@dataclass
+class Explore:
+    """What the explorer shows for one query: a table, a series for the chart, totals."""
+
+    start: date
+    end: date
+    group_by: tuple[str, ...]
+    grain: str
+    split: bool
+    table: pd.DataFrame  # group keys, counters, cost_usd (Decimal), [prev_cost_usd, delta_usd, delta_pct], [billed_usd]
+    series: pd.DataFrame  # period (str), group (str or ""), cost_usd (Decimal)
+    total_cost: Decimal = ZERO
+    total_requests: int = 0
+    total_tokens: int = 0
+    unpriced_requests: int = 0
+    previous: tuple[date, date] | None = None
+    previous_cost: Decimal | None = None
+    billed_total: Decimal | None = None
+    billed_note: str = ""  # why there is no billed column ('' when there is one, or no bills at all)
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def delta(self) -> Decimal | None:
+        return None if self.previous_cost is None else self.total_cost - self.previous_cost
+
+    @property
+    def delta_pct(self) -> Decimal | None:
+        if self.previous_cost is None or self.previous_cost == 0:
+            return None
+        return (self.total_cost - self.previous_cost) / self.previous_cost
+
+
+def explore(
+    org_ids: Sequence[str],
+    start: date,
+    end: date,
+    group_by: Sequence[str] = (),
+    grain: str = "day",
+    filters: Mapping[str, Iterable[str]] | None = None,
+    split: bool = False,
+    compare: bool = True,
+    catalog: Catalog | None = None,
+) -> Explore:
+    """Spend of `org_ids` in [start, end) grouped by `group_by` (and by `grain` when `split`)."""
+    group_by = tuple(dict.fromkeys(group_by))
+    for name in group_by:
+        if name not in DIMENSIONS:
+            raise ExploreError(f"group by {name!r}: choose from {', '.join(DIMENSIONS)}")
+    if grain not in GRAINS:
+        raise ExploreError(f"time grain {grain!r}: choose from {', '.join(GRAINS)}")
+    filters = {k: tuple(v) for k, v in (filters or {}).items() if v}
+    for name in filters:
+        if name not in FILTER_COLUMNS:
+            raise ExploreError(f"filter {name!r}: choose from {', '.join(FILTER_COLUMNS)}")
+    keys = ((grain,) if split else ()) + group_by
+    # The chart's series (by grain and the first grouping) is read once; with at most one grouping
+    # the table is those same rows, or their sums per group: no second scan of the period.
+    series_rows = spend(SpendQuery.make(org_ids, start, end, by=(grain, *group_by[:1]), filters=filters), catalog)
+    if len(group_by) > 1:
+        rows = spend(SpendQuery.make(org_ids, start, end, by=keys, filters=filters), catalog)
+    else:
+        rows = series_rows if split else merge(series_rows, keys)
+    records = []
+    for row in rows:
+        record = {k: row.keys[k] for k in keys}
+        record.update({c: row.counters[c] for c in COUNTER_COLUMNS})
+        record["cost_usd"] = row.cost
+        record["unpriced_requests"] = row.unpriced_requests
+        records.append(record)
+    columns = [*keys, *COUNTER_COLUMNS, "cost_usd"]
+    result = Explore(start, end, group_by, grain, split, pd.DataFrame(), pd.DataFrame())
+    result.total_cost = sum((r["cost_usd"] for r in records), ZERO)
+    result.total_requests = sum(r["requests"] for r in records)
+    result.total_tokens = sum(r["input_tokens"] + r["output_tokens"] for r in records)
+    result.unpriced_requests = sum(r["unpriced_requests"] for r in records)
+
+    if compare:
+        prev_start, prev_end = previous_period(start, end)
+        prev_rows = spend(SpendQuery.make(org_ids, prev_start, prev_end, by=group_by, filters=filters), catalog)
+        result.previous = (prev_start, prev_end)
+        result.previous_cost = sum((r.cost for r in prev_rows), ZERO)
+        if not split:
+            prev = {tuple(r.keys[k] for k in group_by): r.cost for r in prev_rows}
+            seen = set()
+            for record in records:
+                key = tuple(record[k] for k in group_by)
+                seen.add(key)
+                before = prev.get(key, ZERO)
+                record["prev_cost_usd"] = before
+                record["delta_usd"] = record["cost_usd"] - before
+                record["delta_pct"] = (record["cost_usd"] - before) / before if before else None
+            for key, before in prev.items():  # groups that spent before and stopped: a real change
+                if key in seen:
+                    continue
+                record = dict(zip(group_by, key))
+                record.update(dict.fromkeys(COUNTER_COLUMNS, 0))
+                record.update(
+                    cost_usd=ZERO,
+                    unpriced_requests=0,
+                    prev_cost_usd=before,
+                    delta_usd=-before,
+                    delta_pct=Decimal(-1) if before else None,
+                )
+                records.append(record)
+            columns += ["prev_cost_usd", "delta_usd", "delta_pct"]
+
+    billed = billed_costs(org_ids, start, end)
+    if billed:
+        unsupported = [k for k in (*group_by, *filters) if k not in BILLED_DIMENSIONS]
+        if unsupported:
+            result.billed_note = unsupported[0]
+        else:
+            wanted = [r for r in billed if _billed_matches(r, filters)]
+            result.billed_total = sum((r["amount_usd"] for r in wanted), ZERO)
+            sums: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+            for r in wanted:
+                sums[tuple(_billed_key(r, k, grain) for k in keys)] += r["amount_usd"]
+            index = {tuple(rec[k] for k in keys): rec for rec in records}
+            for key in sums:
+                if key not in index:
+                    record = dict(zip(keys, key))
+                    record.update(dict.fromkeys(COUNTER_COLUMNS, 0))
+                    record.update(cost_usd=ZERO, unpriced_requests=0)
+                    if "prev_cost_usd" in columns:
+                        record.update(prev_cost_usd=ZERO, delta_usd=ZERO, delta_pct=None)
+                    records.append(record)
+                    index[key] = record
+            for key, record in index.items():
+                record["billed_usd"] = sums.get(key, ZERO)
+            columns.append("billed_usd")
+    columns.append("unpriced_requests")
+    result.columns = columns
+    frame = pd.DataFrame(records, columns=columns)
+    if not frame.empty:
+        frame = frame.sort_values("cost_usd", ascending=False, kind="stable", key=lambda s: s.map(float))
+        if split:
+            frame = frame.sort_values(grain, kind="stable")
+        frame = frame.reset_index(drop=True)
+    result.table = frame
+    result.series = _series(series_rows, grain, group_by[:1])
+    return result
+
+
+def _series(rows, grain, color) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"period": r.keys[grain], "group": str(r.keys[color[0]]) if color else "", "cost_usd": r.cost} for r in rows],
+        columns=["period", "group", "cost_usd"],
+    )
+
+
+# --- billed amounts (provider cost APIs) -----------------------------------------------------
+
+
+def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[dict]:
+    """Provider-billed amounts whose bucket falls on a local day of its org in [start, end)."""
+    if not org_ids:
+        return []
+    with get_engine().connect() as conn:
+        zones = dict(
+            conn.execute(
+                text("SELECT id, timezone FROM organization WHERE id IN :orgs").bindparams(
+                    bindparam("orgs", expanding=True)
+                ),
+                {"orgs": list(org_ids)},
+            ).all()
+        )
+        lo = datetime.combine(start - timedelta(days=1), time(), UTC)
+        hi = datetime.combine(end + timedelta(days=1), time(), UTC)
+        result = (
+            conn.execute(
+                text(
+                    "SELECT org_id, provider, project_id, model, bucket_start, amount_micros FROM billed_cost "
+                    "WHERE org_id IN :orgs AND bucket_start >= :lo AND bucket_start < :hi"
+                ).bindparams(bindparam("orgs", expanding=True)),
+                {"orgs": list(org_ids), "lo": bind_time(conn, lo), "hi": bind_time(conn, hi)},
+            )
+            .mappings()
+            .all()
+        )
+    out = []
+    for rec in result:
+        moment = UTCDateTime().process_result_value(_as_datetime(rec["bucket_start"]), None)
+        day = moment.astimezone(ZoneInfo(zones.get(rec["org_id"]) or "UTC")).date()
+        if start <= day < end:
+            out.append(
+                {
+                    "org_id": rec["org_id"],
+                    "provider": rec["provider"],
+                    "project_id": rec["project_id"],
+                    "model": rec["model"],
+                    "day": day,
+                    "amount_usd": Decimal(int(rec["amount_micros"])) * MICRO,
+                }
+            )
+    return out
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def _billed_matches(record: dict, filters: Mapping[str, tuple[str, ...]]) -> bool:
+    return all(str(record[BILLED_DIMENSIONS[name]]) in values for name, values in filters.items())
+
+
+def _billed_key(record: dict, name: str, grain: str):
+    if name in GRAINS:
+        return key_value(name, record["day"], None)
+    return record[BILLED_DIMENSIONS[name]]
+
+
+# --- filter choices --------------------------------------------------------------------------
+
+
+def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str, list[str]]:
+    """The values each filterable dimension takes in the period (for the filter pickers)."""
+    names = [name for name in DIMENSIONS if name != "org"]
+    if not org_ids:
+        return {name: [] for name in names}
+    # One scan per rollup, not one per dimension: project, model and provider come from the smaller
+    # rollup_daily_project, api key and user from rollup_daily.
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        by_table[daily_table([FILTER_COLUMNS[name]])].append(FILTER_COLUMNS[name])
+    found: dict[str, set] = {FILTER_COLUMNS[name]: set() for name in names}
+    with get_engine().connect() as conn:
+        for table, columns in by_table.items():
+            listed = ", ".join(columns)
+            rows = conn.execute(
+                text(
+                    f"SELECT {listed} FROM {table} WHERE org_id IN :orgs AND day >= :s AND day < :e GROUP BY {listed}"
+                ).bindparams(bindparam("orgs", expanding=True)),
+                {"orgs": list(org_ids), "s": start, "e": end},
+            )
+            for row in rows:
+                for column, value in zip(columns, row):
+                    found[column].add(str(value))
+    return {name: sorted(found[FILTER_COLUMNS[name]]) for name in names}
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+def neutralize(value):
+    """A text cell a spreadsheet will not run as a formula (prefixed with a quote); others unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def display_frame(
+    result: Explore,
+    rate: Decimal = Decimal(1),
+    labels: Mapping[str, str] | None = None,
+    empty: str = "(none)",
+    total: str | None = None,
+) -> pd.DataFrame:
+    """The table as shown: money in display units (exact Decimal), blank keys named, columns labelled.
+
+    With `total`, a last row holding the column totals (named `total` in the first column)."""
+    labels = labels or {}
+    frame = result.table.copy()
+    keys = [c for c in frame.columns if c in DIMENSIONS or c in GRAINS]
+    for column in keys:
+        frame[column] = [empty if v in ("", None) else str(v) for v in frame[column]]
+    money = [c for c in ("cost_usd", "prev_cost_usd", "delta_usd", "billed_usd") if c in frame.columns]
+    factor = Decimal(str(rate))
+    for column in money:
+        frame[column] = [(Decimal(v) * factor).quantize(MICRO) for v in frame[column]]
+    if "delta_pct" in frame.columns:
+        frame["delta_pct"] = [
+            None if v is None or v != v else Decimal(v).quantize(Decimal("0.0001")) for v in frame["delta_pct"]
+        ]
+    if total is not None:
+        row = {c: "" for c in keys}
+        if keys:
+            row[keys[0]] = total
+        for column in frame.columns:
+            if column in money:
+                row[column] = sum(frame[column], ZERO)
+            elif column in COUNTER_COLUMNS or column == "unpriced_requests":
+                row[column] = int(frame[column].sum()) if len(frame) else 0
+        if "delta_pct" in frame.columns:
+            prev = row.get("prev_cost_usd", ZERO)
+            row["delta_pct"] = ((row["cost_usd"] - prev) / prev).quantize(Decimal("0.0001")) if prev else None
+        frame = pd.concat([frame, pd.DataFrame([row], columns=frame.columns)], ignore_index=True)
+    return frame.rename(columns={c: labels.get(c, c) for c in frame.columns})
+
+
+def to_csv(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (with a byte-order mark so spreadsheets read 中文) of exactly these rows and columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralize(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        writer.writerow([_csv_value(v) for v in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _csv_value(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return neutralize(value) if isinstance(value, str) else value
+
+
+def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[str, str]] = ()) -> bytes:
+    """An .xlsx of exactly these rows and columns (plus a sheet of what was asked for); text cells that
+    look like formulas are quoted and stored as text."""
+    # lazy: openpyxl takes 0.2-0.4 s to import and only an Excel download needs it.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    ws = book.active
+    ws.title = _sheet_name(sheet)
+    ws.append([neutralize(str(c)) for c in frame.columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    money_like = {i for i, c in enumerate(frame.columns) if frame[c].map(lambda v: isinstance(v, Decimal)).any()}
+    for row in frame.itertuples(index=False):
+        ws.append([_excel_value(v) for v in row])
+    for row in ws.iter_rows(min_row=2):
+        for i, cell in enumerate(row):
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever it starts with
+            elif i in money_like and cell.value is not None:
+                cell.number_format = "#,##0.00####"
+    for i, column in enumerate(frame.columns, start=1):
+        width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(48, max(10, width + 2))
+    ws.freeze_panes = "A2"
+    if notes:
+        about = book.create_sheet("About")
+        for key, value in notes:
+            about.append([neutralize(str(key)), neutralize(str(value))])
+        for row in about.iter_rows():
+            for cell in row:
+                cell.data_type = "s"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _excel_value(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, str):
+        return neutralize(value)
+    return value
+
+
+def _sheet_name(name: str) -> str:
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in name).strip("'") or "Sheet"
+    return cleaned[:31]

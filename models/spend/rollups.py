@@ -1,0 +1,366 @@
+"""Hourly and daily rollups, rebuilt for exactly the hours a write touched."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, text
+
+from models.db import UTCDateTime, bind_time, get_engine, sqlite_text
+from models.tables import (
+    PROJECT_DIMENSIONS,
+    PROJECT_ROLLUP_KEY,
+    ROLLUP_KEY,
+    USAGE_COUNTERS,
+    USAGE_DIMENSIONS,
+)
+from models.units import floor_hour
+
+_DIMS = ", ".join(USAGE_DIMENSIONS)
+_PROJECT_AT = [USAGE_DIMENSIONS.index(d) for d in PROJECT_DIMENSIONS]  # where they sit in a full key
+KEY_COLUMNS = ("api_key_id", "user_id")  # what only rollup_daily has
+
+
+def daily_table(columns) -> str:
+    """The daily rollup a query touching these columns should read: rollup_daily_project unless it
+    needs the api key or user (the smaller table holds the same sums without them)."""
+    return "rollup_daily" if any(c in KEY_COLUMNS for c in columns) else "rollup_daily_project"
+
+
+_SUMS = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+_COUNTERS = ", ".join(USAGE_COUNTERS)
+
+
+def _hour_expr(dialect: str) -> str:
+    if dialect == "sqlite":
+        # Matches the text SQLAlchemy stores for UTCDateTime, so the value reads back as a datetime.
+        return "substr(bucket_start, 1, 13) || ':00:00.000000'"
+    return "(date_trunc('hour', bucket_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+
+
+def _lock_org(conn: Connection, org_id: str) -> None:
+    """Serialize rollup rebuilds of one org across processes (SQLite serializes writers already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:' || :org))"), {"org": org_id})
+
+
+def org_timezone(conn: Connection, org_id: str) -> ZoneInfo:
+    row = conn.execute(text("SELECT timezone FROM organization WHERE id = :o"), {"o": org_id}).first()
+    return ZoneInfo(row[0] if row and row[0] else "UTC")
+
+
+def refresh(conn: Connection, org_id: str, start: datetime, end: datetime) -> None:
+    """Rebuild hourly rollups for [start, end) and the daily rollups of the local days they touch."""
+    if end <= start:
+        return
+    _lock_org(conn, org_id)
+    tz = org_timezone(conn, org_id)
+    # Widen to whole local days so every daily row is rebuilt from complete hours.
+    first_day = start.astimezone(tz).date()
+    last_day = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    h0 = datetime.combine(first_day, time(), tz).astimezone(UTC)
+    h1 = datetime.combine(last_day + timedelta(days=1), time(), tz).astimezone(UTC)
+    _rebuild_hourly(conn, org_id, h0, h1)
+    _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1)
+    _record_state(conn, org_id, tz.key)
+
+
+def _rebuild_hourly(conn: Connection, org_id: str, h0: datetime, h1: datetime) -> None:
+    params = {"org": org_id, "h0": bind_time(conn, h0), "h1": bind_time(conn, h1)}
+    conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org AND hour >= :h0 AND hour < :h1"), params)
+    hour = _hour_expr(conn.dialect.name)
+    conn.execute(
+        text(
+            f"INSERT INTO rollup_hourly (hour, org_id, {_DIMS}, {_COUNTERS}) "
+            f"SELECT {hour} AS h, org_id, {_DIMS}, {_SUMS} FROM usage "
+            f"WHERE org_id = :org AND bucket_start >= :h0 AND bucket_start < :h1 "
+            f"GROUP BY h, org_id, {_DIMS}"
+        ),
+        params,
+    )
+
+
+def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
+    for table in ("rollup_daily", "rollup_daily_project"):
+        conn.execute(
+            text(f"DELETE FROM {table} WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
+            {"org": org_id, "d0": first_day, "d1": last_day},
+        )
+    rows = conn.execute(
+        text(
+            f"SELECT hour, {_DIMS}, {_COUNTERS} FROM rollup_hourly WHERE org_id = :org AND hour >= :h0 AND hour < :h1"
+        ).columns(hour=_utc_type()),
+        {"org": org_id, "h0": bind_time(conn, h0), "h1": bind_time(conn, h1)},
+    )
+    n_dims = len(USAGE_DIMENSIONS)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(USAGE_COUNTERS))
+    day_of: dict[datetime, tuple[date, date]] = {}
+    for row in rows:
+        hour = row[0]
+        days = day_of.get(hour)
+        if days is None:
+            days = day_of[hour] = (hour.astimezone(tz).date(), hour.date())
+        acc = sums[days + tuple(row[1 : 1 + n_dims])]
+        for i, value in enumerate(row[1 + n_dims :]):
+            acc[i] += value or 0
+    if not sums:
+        return
+    _insert_daily(conn, "rollup_daily", org_id, USAGE_DIMENSIONS, sums)
+    _insert_daily(conn, "rollup_daily_project", org_id, PROJECT_DIMENSIONS, _project_sums(sums))
+
+
+def _project_sums(daily: dict[tuple, list[int]]) -> dict[tuple, list[int]]:
+    """(day, price_date, *USAGE_DIMENSIONS) sums added up over api keys and users."""
+    out: dict[tuple, list[int]] = {}
+    for (day, price_date, *dims), values in daily.items():
+        key = (day, price_date, *(dims[i] for i in _PROJECT_AT))
+        acc = out.get(key)
+        if acc is None:
+            out[key] = list(values)
+        else:
+            for i, value in enumerate(values):
+                acc[i] += value
+    return out
+
+
+def _insert_daily(conn: Connection, table: str, org_id: str, dims: tuple[str, ...], sums: dict) -> None:
+    columns = ("day", "price_date", *dims, *USAGE_COUNTERS)
+    payload = [dict(zip(columns, key + tuple(values)), org_id=org_id) for key, values in sums.items()]
+    conn.execute(
+        text(
+            f"INSERT INTO {table} (org_id, {', '.join(columns)}) "
+            f"VALUES (:org_id, {', '.join(':' + c for c in columns)})"
+        ),
+        payload,
+    )
+
+
+def _utc_type():
+    return UTCDateTime()
+
+
+def _record_state(conn: Connection, org_id: str, tz_name: str) -> None:
+    updated = conn.execute(
+        text("UPDATE rollup_state SET timezone = :tz, updated_at = :now WHERE org_id = :org"),
+        {"tz": tz_name, "org": org_id, "now": bind_time(conn, datetime.now(UTC))},
+    ).rowcount
+    if not updated:
+        conn.execute(
+            text(
+                "INSERT INTO rollup_state (org_id, timezone, catalog_fingerprint, updated_at) "
+                "VALUES (:org, :tz, '', :now)"
+            ),
+            {"tz": tz_name, "org": org_id, "now": bind_time(conn, datetime.now(UTC))},
+        )
+
+
+def add_increments(conn: Connection, hourly: dict[tuple, list[int]]) -> None:
+    """Add new usage to the rollups directly: `hourly` maps (org_id, hour, *dims) to counter sums.
+
+    Only valid for rows that were all newly inserted in this same transaction (request logs are
+    insert-only): then adding their sums gives exactly what a rebuild would, without re-reading
+    the hour. Anything else (replaced buckets, duplicates) goes through mark_dirty and a rebuild.
+    """
+    by_org: dict[str, dict[tuple, list[int]]] = defaultdict(dict)
+    for key, values in hourly.items():
+        by_org[key[0]][key[1:]] = values
+    n = len(USAGE_COUNTERS)
+    for org_id, rows in by_org.items():
+        _lock_org(conn, org_id)
+        tz = org_timezone(conn, org_id)
+        daily: dict[tuple, list[int]] = defaultdict(lambda: [0] * n)
+        hourly_rows = []
+        for (hour, *dims), values in rows.items():
+            hourly_rows.append(
+                {
+                    "hour": hour,
+                    "org_id": org_id,
+                    **dict(zip(USAGE_DIMENSIONS, dims)),
+                    **dict(zip(USAGE_COUNTERS, values)),
+                }
+            )
+            acc = daily[(hour.astimezone(tz).date(), hour.date(), *dims)]
+            for i, value in enumerate(values):
+                acc[i] += value
+        daily_rows = [
+            {
+                "day": day,
+                "price_date": price_date,
+                "org_id": org_id,
+                **dict(zip(USAGE_DIMENSIONS, dims)),
+                **dict(zip(USAGE_COUNTERS, values)),
+            }
+            for (day, price_date, *dims), values in daily.items()
+        ]
+        project_rows = [
+            {
+                "day": day,
+                "price_date": price_date,
+                "org_id": org_id,
+                **dict(zip(PROJECT_DIMENSIONS, dims)),
+                **dict(zip(USAGE_COUNTERS, values)),
+            }
+            for (day, price_date, *dims), values in _project_sums(daily).items()
+        ]
+        _upsert_add(conn, "rollup_hourly", ("hour",), hourly_rows)
+        _upsert_add(conn, "rollup_daily", ("day", "price_date"), daily_rows)
+        _upsert_add(conn, "rollup_daily_project", ("day", "price_date"), project_rows, PROJECT_ROLLUP_KEY)
+        _record_state(conn, org_id, tz.key)
+
+
+def _upsert_add(
+    conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict], key: tuple[str, ...] = ROLLUP_KEY
+) -> None:
+    """executemany straight on the driver: this runs for every ingest batch, under the write lock."""
+    if not rows:
+        return
+    keys = (*time_keys, *key)
+    columns = (*keys, *USAGE_COUNTERS)
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in USAGE_COUNTERS)
+    )
+    values = []
+    for row in rows:
+        value = [row[c] for c in columns]
+        if sqlite:  # the exact text SQLAlchemy's types store for times and dates
+            value[: len(time_keys)] = [
+                sqlite_text(v) if isinstance(v, datetime) else v.isoformat() for v in value[: len(time_keys)]
+            ]
+        values.append(value)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, values)
+    finally:
+        cursor.close()
+
+
+def fill_project_rollup(engine=None) -> bool:
+    """Fill rollup_daily_project from rollup_daily once, for a database made before it existed;
+    returns whether it did. Cheap when there is nothing to do (init_db calls it on every start)."""
+    engine = engine or get_engine()
+    check = text("SELECT EXISTS (SELECT 1 FROM rollup_daily) AND NOT EXISTS (SELECT 1 FROM rollup_daily_project)")
+    with engine.connect() as conn:
+        if not conn.execute(check).scalar():
+            return False
+    dims, sums = ", ".join(PROJECT_ROLLUP_KEY), ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
+        filled = conn.execute(
+            text(
+                f"INSERT INTO rollup_daily_project (day, price_date, {dims}, {_COUNTERS}) "
+                f"SELECT day, price_date, {dims}, {sums} FROM rollup_daily "
+                f"WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_project) GROUP BY day, price_date, {dims}"
+            )
+        ).rowcount
+    return bool(filled)
+
+
+def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | None:
+    row = conn.execute(
+        text("SELECT MIN(bucket_start) AS lo, MAX(bucket_start) AS hi FROM usage WHERE org_id = :org").columns(
+            lo=_utc_type(), hi=_utc_type()
+        ),
+        {"org": org_id},
+    ).first()
+    if not row or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def rebuild_org(org_id: str) -> None:
+    """Rebuild every rollup of one org (after a time-zone change, or on request)."""
+    with get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
+        conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
+        conn.execute(text("DELETE FROM rollup_daily_project WHERE org_id = :org"), {"org": org_id})
+        span = usage_span(conn, org_id)
+        if span:
+            refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1))
+        else:
+            _record_state(conn, org_id, org_timezone(conn, org_id).key)
+
+
+def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) -> list[int]:
+    """Record touched ranges in the writer's own transaction, so a crash cannot lose them; returns their ids."""
+    ids = []
+    for org_id, (lo, hi) in touched.items():
+        ids.append(
+            conn.execute(
+                text(
+                    'INSERT INTO rollup_dirty (org_id, start, "end", created_at) VALUES (:org, :lo, :hi, :now) '
+                    "RETURNING id"
+                ),
+                {
+                    "org": org_id,
+                    "lo": bind_time(conn, floor_hour(lo)),
+                    "hi": bind_time(conn, floor_hour(hi) + timedelta(hours=1)),
+                    "now": bind_time(conn, datetime.now(UTC)),
+                },
+            ).scalar_one()
+        )
+    return ids
+
+
+def process_dirty(org_id: str | None = None, ids: list[int] | None = None) -> int:
+    """Roll up recorded dirty ranges (all, one org's, or the given marks); returns how many were cleared.
+
+    Overlapping ranges of an org are merged and each merged range is rebuilt once; ranges far apart
+    (a backfill of last year and today's traffic) stay separate, so neither drags in the time between.
+    """
+    engine = get_engine()
+    query, params = 'SELECT id, org_id, start, "end" FROM rollup_dirty', {}
+    if org_id:
+        query += " WHERE org_id = :org"
+        params["org"] = org_id
+    with engine.connect() as conn:
+        rows = conn.execute(text(query).columns(start=_utc_type(), end=_utc_type()), params).all()
+    if ids is not None:
+        wanted = set(ids)
+        rows = [r for r in rows if r.id in wanted]
+    by_org: dict[str, list] = defaultdict(list)
+    for row in rows:
+        by_org[row.org_id].append(row)
+    for org, items in by_org.items():
+        for lo, hi, merged in _merge_ranges(items):
+            with engine.begin() as conn:
+                refresh(conn, org, lo, hi)
+                _delete_marks(conn, [r.id for r in merged])
+    return len(rows)
+
+
+def _merge_ranges(items) -> list[tuple[datetime, datetime, list]]:
+    groups: list[tuple[datetime, datetime, list]] = []
+    for item in sorted(items, key=lambda r: r.start):
+        if groups and item.start <= groups[-1][1]:
+            lo, hi, members = groups[-1]
+            groups[-1] = (lo, max(hi, item.end), members + [item])
+        else:
+            groups.append((item.start, item.end, [item]))
+    return groups
+
+
+def _delete_marks(conn: Connection, ids: list[int]) -> None:
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+        conn.execute(text(f"DELETE FROM rollup_dirty WHERE id IN ({marks})"), {f"i{n}": v for n, v in enumerate(chunk)})
+
+
+def touch(touched: dict[str, tuple[datetime, datetime]], org_id: str, moments: Iterable[datetime]) -> None:
+    """Widen an org's touched range to include these moments."""
+    moments = list(moments)
+    if not moments:
+        return
+    lo, hi = min(moments), max(moments)
+    if org_id in touched:
+        old_lo, old_hi = touched[org_id]
+        lo, hi = min(lo, old_lo), max(hi, old_hi)
+    touched[org_id] = (lo, hi)

@@ -1,0 +1,76 @@
+"""Rollups equal the raw usage they summarize, and a revised bucket replaces the old one."""
+
+from sqlalchemy import text
+
+from models.db import get_engine
+from models.tables import USAGE_COUNTERS
+from tests.factories import add_usage, make_org, usage
+
+
+def sums(table):
+    cols = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+    with get_engine().connect() as conn:
+        return tuple(conn.execute(text(f"SELECT {cols} FROM {table}")).one())
+
+
+def test_rollups_match_raw_usage():
+    make_org("org-r", timezone="Asia/Tokyo")
+    add_usage(
+        *[
+            usage("org-r", f"2026-11-{d:02d}T{h:02d}:30:00Z", input_tokens=d * 100 + h, output_tokens=h, model=m)
+            for d in (1, 2, 3)
+            for h in (0, 13, 23)
+            for m in ("gpt-4o", "gpt-4o-mini")
+        ]
+    )
+    assert sums("usage") == sums("rollup_hourly") == sums("rollup_daily")
+
+
+def test_revised_bucket_replaces_the_old_one():
+    make_org("org-b")
+    bucket = dict(request_id="", source="openai-prod", bucket_width=3600, model="gpt-4o")
+    add_usage(usage("org-b", "2026-11-10T10:00:00Z", input_tokens=100, requests=2, **bucket))
+    add_usage(usage("org-b", "2026-11-10T10:00:00Z", input_tokens=130, requests=3, **bucket))
+    with get_engine().connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*), SUM(input_tokens) FROM usage")).one() == (1, 130)
+    assert sums("rollup_daily")[:2] == (3, 130)
+
+
+def rollup_rows(table):
+    cols = ", ".join(("org_id", "provider", "model", "batch", "context_band") + USAGE_COUNTERS)
+    key = "hour" if table == "rollup_hourly" else "day, price_date"
+    with get_engine().connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(text(f"SELECT {key}, {cols} FROM {table}")))
+
+
+def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
+    import json
+
+    from collectors.logs.ingest import Defaults, ingest
+    from models.spend.rollups import rebuild_org
+
+    make_org("org-inc", timezone="America/Los_Angeles")
+    lines = []
+    for i in range(300):
+        created = 1762776000 + i * 997  # across many hours and two local days
+        lines.append(
+            json.dumps(
+                {
+                    "id": f"c{i}",
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": ("gpt-4o", "gpt-4o-mini")[i % 2],
+                    "usage": {"prompt_tokens": 100 + i, "completion_tokens": i},
+                }
+            )
+        )
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join(lines[:200]) + "\n")
+    ingest([first], "auto", Defaults(org="org-inc"))  # all new: incremental path
+    grown = tmp_path / "b.jsonl"
+    grown.write_text("\n".join(lines[100:]) + "\n")
+    ingest([grown], "auto", Defaults(org="org-inc"))  # half duplicates: dirty-mark path
+    incremental = rollup_rows("rollup_hourly"), rollup_rows("rollup_daily")
+    rebuild_org("org-inc")
+    assert (rollup_rows("rollup_hourly"), rollup_rows("rollup_daily")) == incremental
+    assert sum(r[-1 - len(USAGE_COUNTERS) + 2] for r in incremental[1]) == sum(100 + i for i in range(300))

@@ -1,0 +1,87 @@
+"""Spend explorer page: what finance sees for a period, grouping, filters, language and currency."""
+
+from datetime import UTC, datetime, timedelta
+
+from tests.factories import add_usage, make_org, usage
+from tests.pageutil import run_page, texts
+
+PAGE = "pages/1_Spend_explorer.py"
+
+
+def _month_usage():
+    """This month: web $6.00 (two requests), api $2.50; both on gpt-4o."""
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    day = now.replace(day=1) if now.day == 1 else now - timedelta(days=1)
+    make_org("org-p", "Pages Org", readers=("finance@example.com",))
+    add_usage(
+        usage("org-p", day, model="gpt-4o", project_id="web", input_tokens=1_000_000),
+        usage("org-p", day, model="gpt-4o", project_id="web", input_tokens=1_000_000, output_tokens=100_000),
+        usage("org-p", day, model="gpt-4o", project_id="api", input_tokens=1_000_000, api_key_id="key_a"),
+    )
+
+
+def _table(at, index=0):
+    """The breakdown (index 0) or its totals row (index 1): the frames with a Requests column."""
+    frames = [d.value for d in at.dataframe if "Requests" in d.value.columns or "请求数" in d.value.columns]
+    return frames[index]
+
+
+def test_spend_by_project_this_month_with_totals():
+    _month_usage()
+    at = run_page(PAGE, user="finance@example.com")
+    assert not at.exception
+    assert at.metric[0].value == "$8.50"
+    table = _table(at)
+    assert list(table["Project"]) == ["web", "api"]
+    assert list(table["Estimated cost (USD)"]) == [6.0, 2.5]
+    totals = _table(at, 1)
+    assert totals["Project"].iloc[0] == "Total" and totals["Estimated cost (USD)"].iloc[0] == 8.5
+    chart_table = at.dataframe[0].value  # the chart's table view: spend per day and project
+    assert sorted(chart_table["Project"]) == ["api", "web"] and chart_table["cost_usd"].sum() == 8.5
+
+
+def test_filter_and_group_by_model_and_key():
+    _month_usage()
+    at = run_page(PAGE, user="finance@example.com", session={"ex_by": ["api_key"], "ex_f_project": ["api"]})
+    assert not at.exception
+    assert at.metric[0].value == "$2.50"
+    assert list(_table(at)["API key"]) == ["key_a"]
+    assert "Filters (1 active)" in [e.label for e in at.expander]
+
+
+def test_chinese_and_yuan():
+    _month_usage()
+    at = run_page(PAGE, user="finance@example.com", session={"lang": "zh", "currency": "CNY"})
+    assert not at.exception
+    assert at.title[0].value == "支出分析"
+    assert at.metric[0].value == "¥60.35"  # $8.50 x 7.10
+    assert "估算费用（CNY）" in _table(at).columns
+
+
+def test_empty_period_says_what_to_do():
+    make_org("org-empty", "Empty", readers=("finance@example.com",))
+    at = run_page(PAGE, user="finance@example.com")
+    assert not at.exception
+    assert "spendsight ingest" in texts(at)
+
+
+def test_custom_period_split_by_week():
+    _month_usage()
+    today = datetime.now(UTC).date()
+    at = run_page(
+        PAGE,
+        user="finance@example.com",
+        session={
+            "ex_preset": "custom",
+            "ex_custom": (today - timedelta(days=40), today),
+            "ex_grain": "week",
+            "ex_split": True,
+            "ex_by": ["model"],
+        },
+    )
+    assert not at.exception
+    table = _table(at)
+    assert list(table.columns[:2]) == ["Week", "Model"] and set(table["Model"]) == {"gpt-4o"}
+    assert "Estimated cost (USD)" in table.columns and "Change %" not in table.columns
+    assert "turn off the split" in texts(at)
+    assert at.metric[0].value == "$8.50"

@@ -1,0 +1,121 @@
+"""The layout's rules, checked on the source: data and imports flow one way, with no circles.
+
+pages/ui -> models; worker -> collectors, alerts -> models; cli and the gateway on top. A module's
+imports are read from its syntax tree (top level and inside functions alike), so a function-level
+import cannot hide a dependency the layout forbids.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGES = ("models", "collectors", "alerts", "worker", "cli", "ui", "gateway", "demo")
+# What each top-level package may import (besides itself and libraries).
+ALLOWED = {
+    "models": set(),
+    "collectors": {"models"},
+    "alerts": {"models"},
+    "worker": {"models", "collectors", "alerts"},
+    "gateway": {"models", "collectors", "alerts"},
+    "demo": {"models", "collectors"},
+    "ui": {"models", "alerts"},
+    "cli": {"models", "collectors", "alerts", "worker", "gateway", "demo"},
+    "pages": {"ui", "models", "alerts"},
+    "app": {"ui", "models"},
+}
+
+
+def _sources() -> list[Path]:
+    files = []
+    for name in (*PACKAGES, "pages"):
+        path = REPO / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else []
+    return files + [p for p in (REPO / "demo.py", REPO / "app.py") if p.exists()]
+
+
+def _package(path: Path) -> str:
+    return path.relative_to(REPO).parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level packages of ours that `path` imports (absolute imports, any depth in the file)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        found |= {n.split(".")[0] for n in names if n.split(".")[0] in PACKAGES}
+    return found
+
+
+def _graph() -> dict[str, dict[str, list[str]]]:
+    """package -> imported package -> the files that import it."""
+    graph: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for path in _sources():
+        package = _package(path)
+        for imported in _imports(path) - {package}:
+            graph[package][imported].append(str(path.relative_to(REPO)))
+    return graph
+
+
+def test_packages_import_only_downward():
+    graph = _graph()
+    wrong = {
+        f"{package} -> {imported}": files
+        for package, targets in graph.items()
+        for imported, files in targets.items()
+        if imported not in ALLOWED.get(package, set())
+    }
+    assert not wrong, f"imports against the layout (see docs/architecture.md): {wrong}"
+
+
+def test_no_import_circle_between_packages():
+    graph = {package: set(targets) for package, targets in _graph().items()}
+    seen, stack, circles = set(), [], []
+
+    def visit(node: str) -> None:
+        if node in stack:
+            circles.append(stack[stack.index(node) :] + [node])
+            return
+        if node in seen:
+            return
+        seen.add(node)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt)
+        stack.pop()
+
+    for package in sorted(graph):
+        visit(package)
+    assert not circles, f"import circles: {circles}"
+
+
+def test_no_string_imports_of_our_modules_in_models():
+    """importlib.import_module("alerts.x") in models would be an upward import the graph cannot see."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "models").rglob("*.py")
+        if "import_module(" in path.read_text()
+    ]
+    assert not offenders
+
+
+@pytest.mark.parametrize("broken", ["models -> alerts"])
+def test_the_checks_catch_an_upward_import(tmp_path, monkeypatch, broken):
+    """The rule test fails when a module in models/ imports alerts (proved on a copy of one file)."""
+    source, target = broken.split(" -> ")
+    path = tmp_path / source / "x.py"
+    path.parent.mkdir()
+    path.write_text(f"def f():\n    from {target} import service\n")
+    monkeypatch.setattr("tests.test_architecture.REPO", tmp_path)
+    monkeypatch.setattr("tests.test_architecture.PACKAGES", (source, target))
+    with pytest.raises(AssertionError, match=f"{source} -> {target}"):
+        test_packages_import_only_downward()

@@ -2,12 +2,9 @@
 text is one line of valid format text, every key is used, and the move out of Python lost nothing."""
 
 import ast
-import hashlib
-import json
 import re
 import string
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -72,20 +69,6 @@ def test_a_broken_locale_file_names_the_file_line_and_key(monkeypatch, tmp_path)
     (locales / "zh.toml").write_text("[explore]\ntitle = 3\n", encoding="utf-8")
     with pytest.raises(i18n.LocaleError, match=r"ui/locales/zh\.toml: explore\.title: expected text"):
         i18n._load("zh")
-
-
-def test_the_texts_are_those_the_python_tables_held():
-    """Pins the move of ui/strings_*.py into ui/locales/*.toml (issue 14): the same keys, and each text
-    byte for byte (the first 16 hex digits of the sha256 of the UTF-8 text the Python tables gave,
-    computed once during the move). Once a text is changed on purpose, this has done its job: delete it
-    with its data file."""
-    moved = json.loads((Path(__file__).parent / "data" / "ui_strings_moved.json").read_text())
-    for lang_code in LANGUAGES:
-        loaded = keys(lang_code)
-        assert sorted(loaded) == sorted(moved[lang_code]), lang_code
-        for key, text in loaded.items():
-            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-            assert digest == moved[lang_code][key], f"{lang_code}.toml {key}"
 
 
 def test_every_key_is_used():

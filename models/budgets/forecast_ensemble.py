@@ -228,8 +228,8 @@ def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> d
     # trend: Theil-Sen over six weekly medians of log spend.
     blocks = _nanmedian(np.log(y[:, -42:] + offset[:, None]).reshape(k, 6, 7), 2)  # (k, 6)
     centres = -3.0 - 7.0 * np.arange(5, -1, -1)
-    i, j = np.triu_indices(6, 1)
-    slopes = (blocks[:, j] - blocks[:, i]) / (centres[j] - centres[i])
+    first, second = np.triu_indices(6, 1)
+    slopes = (blocks[:, second] - blocks[:, first]) / (centres[second] - centres[first])
     slope = np.nan_to_num(_nanmedian(slopes, 1))
     base = _nanmedian(blocks - slope[:, None] * centres, 1)
     resid = blocks - base[:, None] - slope[:, None] * centres

@@ -1,17 +1,23 @@
-"""Time to forecast 1,000 org/project series (models/forecast.py), alone and the way alerts do it.
+"""Time to forecast 1,000 org/project series (models/budgets/forecast.py), alone and the way alerts do it.
 
-The database holds 100 orgs x 10 projects, 70 days of daily spend each (weekly rhythm, trends,
-noise, spikes, a few projects that started recently), stored as daily provider buckets and rolled
-up like collected usage, and a soft and hard limit on every project. Three figures:
+The database holds 100 orgs x 10 projects, 520 days of daily spend each (everything the forecast
+reads: the month in progress, twelve earlier months it scores its candidates on, and what their
+origins look back on; weekly rhythm, trends, noise, spikes, a few projects that started recently),
+stored as daily provider buckets and rolled up like collected usage, and a soft and hard limit on
+every project. Each figure is taken cold (the per-series-and-day cache emptied first) and cached
+(the same series again, as every later alert pass of the day finds them):
 
 - model:    forecast_month() on the 1,000 daily series already in memory (the method alone),
 - scope:    forecast_scope(org, project) for each series: read its days from rollup_daily, forecast,
             compare with its limits (what the alert rules do per limit),
 - alerts:   alerts.evaluate() over every org, the worker's full alert pass (it forecasts every
-            limit, plus credits and spikes), once recording what fired and once in steady state.
+            limit, plus credits and spikes): cold, recording what fired; then in steady state.
 
-Ends with `RATIO forecast scope x1000 / 60 s alert interval = x (target < 1.00)`: the alert job
-runs every minute and has to forecast every limit within it.
+Ends with `RATIO alert pass x1000 forecasts, cold cache / 10 s = x (target < 1.00)` (issue 15: the
+whole pass forecasts 1,000 series in under 10 s on 2 cores, even with nothing cached); the first
+pass also records and queues every alert that fires, which is not forecasting work. Times are
+wall and CPU seconds: the machine is shared (other processes inflate wall time), and the pass is one
+thread, so its CPU time is what it takes on an idle core; the RATIO uses that.
 
     .venv/bin/python bench/forecast.py                 # 100 orgs x 10 projects
     .venv/bin/python bench/forecast.py --orgs 20       # 200 series
@@ -34,9 +40,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-DAYS = 70
+DAYS = 520
 PROJECTS = 10
-INTERVAL = 60.0
+TARGET = 10.0  # seconds for the whole alert pass
 # gpt-4o: $2.50 per million input tokens, $10 per million output tokens; a day's spend is split 60/40.
 INPUT_PER_TOKEN, OUTPUT_PER_TOKEN = Decimal("0.0000025"), Decimal("0.00001")
 
@@ -44,7 +50,7 @@ INPUT_PER_TOKEN, OUTPUT_PER_TOKEN = Decimal("0.0000025"), Decimal("0.00001")
 def series(rng: random.Random, days: list[date]) -> list[float]:
     """One project's daily spend in USD: level, trend, weekday rhythm, noise and the odd spike."""
     level = math.exp(rng.uniform(math.log(2), math.log(2000)))
-    trend = rng.gauss(0, 0.01)
+    trend = rng.gauss(0, 0.002)  # per day: over 520 days, up to about 3x either way
     weekend = rng.choice((1.0, 0.8, 0.4))
     start = rng.choice([0] * 8 + [DAYS - 20, DAYS - 9])  # some projects are new
     out = []
@@ -145,37 +151,57 @@ def main() -> None:
             f"limits on each), SQLite, loaded in {time.perf_counter() - started:.0f} s, {os.cpu_count()} cores"
         )
 
-        started = time.perf_counter()
-        for daily in stored.values():
-            forecast_month(daily, today, 0.5)
-        model = time.perf_counter() - started
-        print(f"    model:  forecast_month x{n}: {model:.2f} s ({model / n * 1000:.1f} ms per series)")
+        from models.budgets import forecast as forecast_module
+        from models.budgets import forecast_ensemble
 
-        started = time.perf_counter()
-        checked = 0
-        for (org_id, project), daily in stored.items():
-            scope = forecast_scope(org_id, project, now=now)
-            spent = sum((v for d, v in daily.items() if d >= today.replace(day=1)), Decimal(0))
-            if abs(scope.spent - spent) > Decimal("0.01"):
-                raise SystemExit(f"{org_id}/{project}: forecast saw {scope.spent} spent, stored {spent}")
-            checked += 1
-        scope_seconds = time.perf_counter() - started
-        print(
-            f"    scope:  forecast_scope x{checked}: {scope_seconds:.2f} s "
-            f"({scope_seconds / n * 1000:.1f} ms per series, spent-to-date checked against what was stored)"
-        )
+        def cold() -> None:
+            forecast_ensemble._CACHE.clear()
+            forecast_module._HISTORY.clear()
 
-        for label in ("first", "steady"):
-            started = time.perf_counter()
+        def timed(label: str, work) -> float:
+            started, cpu = time.perf_counter(), time.process_time()
+            result = work()
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            per = f"{cpu / n * 1000:.1f} ms CPU per series"
+            print(f"    {label}: {seconds:.2f} s wall, {cpu:.2f} s CPU ({per}){result or ''}")
+            return cpu
+
+        def model() -> None:
+            for daily in stored.values():
+                forecast_month(daily, today, 0.5)
+
+        def scope() -> str:
+            for (org_id, project), daily in stored.items():
+                fc = forecast_scope(org_id, project, now=now)
+                spent = sum((v for d, v in daily.items() if d >= today.replace(day=1)), Decimal(0))
+                if abs(fc.spent - spent) > Decimal("0.01"):
+                    raise SystemExit(f"{org_id}/{project}: forecast saw {fc.spent} spent, stored {spent}")
+            return ", spent-to-date checked against what was stored"
+
+        cold()
+        timed(f"model:  forecast_month x{n}, cold ", model)
+        timed(f"model:  forecast_month x{n}, cached", model)
+        cold()
+        timed(f"scope:  forecast_scope x{n}, cold ", scope)
+        timed(f"scope:  forecast_scope x{n}, cached", scope)
+        passes = {}
+        for label, cold_pass in (
+            ("first (records what fired), cold cache", True),
+            ("steady, cold cache", True),
+            ("steady, cached", False),
+        ):
+            if cold_pass:
+                cold()
+            started, cpu = time.perf_counter(), time.process_time()
             events = alerts.evaluate(now=now)
-            seconds = time.perf_counter() - started
+            wall, passes[label] = time.perf_counter() - started, time.process_time() - cpu
             print(
-                f"    alerts: evaluate() over {args.orgs} orgs, {label} pass: {seconds:.2f} s "
+                f"    alerts: evaluate() over {args.orgs} orgs, {label}: {wall:.2f} s wall, {passes[label]:.2f} s CPU "
                 f"({len(events)} new alerts)"
             )
         print(
-            f"RATIO forecast scope x{n} / {INTERVAL:.0f} s alert interval = {scope_seconds / INTERVAL:.2f} "
-            "(target < 1.00)"
+            f"RATIO alert pass x{n} forecasts, cold cache, CPU s / {TARGET:.0f} s = "
+            f"{passes['steady, cold cache'] / TARGET:.2f} (target < 1.00)"
         )
         dispose_engines()
     finally:

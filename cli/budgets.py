@@ -202,6 +202,12 @@ def forecast(
             typer.echo(
                 f"{name} limit {usd_text(limit)}: " + (f"crossed on {cross}" if cross else "not projected this month")
             )
+    track = data["track_record"]["summary"]
+    if track["mape_pct"] is not None:
+        typer.echo(
+            f"track record, {track['months']} past months as of days 7/10/14/21: p50 off by {track['mape_pct']}% on "
+            f"average, run-rate {track['run_rate_mape_pct']}%; p10-p90 held the actual {track['band_hit_rate']:.0%}"
+        )
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui.budget_charts import fan_chart
+from ui.budget_charts import fan_chart, track_chart
 from ui.budget_queries import forecast_scopes, forecast_view
 from ui.format import in_currency, money_column, today_in
 from ui.i18n import t
@@ -85,4 +85,62 @@ table_tab.dataframe(
         for c in ("actual", "p10", "p50", "p90")
     },
 )
-st.caption(t("forecast.method"))
+top = sorted(view["weights"].items(), key=lambda kv: -kv[1])[:2]
+st.caption(
+    t("forecast.method") + " " + t("forecast.weights", methods=", ".join(f"{t('method.' + m)} {w:.0%}" for m, w in top))
+    if top
+    else t("forecast.method")
+)
+
+# Track record: how the forecast did on this scope's past months, next to the run-rate.
+track = view["track"]
+st.markdown(f"#### {t('forecast.track.title')}")
+st.caption(t("forecast.track.help"))
+summary = track["summary"]
+if not summary["runs"]:
+    st.info(t("forecast.track.none"))
+    st.stop()
+cols = st.columns(3)
+mape, naive = summary["mape_pct"], summary["run_rate_mape_pct"]
+cols[0].metric(t("forecast.track.p50"), "–" if mape is None else f"{mape:.1f}%", border=True)
+cols[1].metric(t("forecast.track.run_rate"), "–" if naive is None else f"{naive:.1f}%", border=True)
+cols[2].metric(
+    t("forecast.track.band"),
+    t("forecast.track.band_value", hits=round(summary["band_hit_rate"] * summary["runs"]), runs=summary["runs"]),
+    border=True,
+)
+if summary["ratio"] is not None:  # within 5% of each other: neither is the better guide
+    show, verdict = (
+        (st.success, "trust")
+        if summary["ratio"] < 0.95
+        else (st.info, "even")
+        if summary["ratio"] <= 1.05
+        else (st.warning, "caution")
+    )
+    show(t(f"forecast.track.{verdict}", months=summary["months"], mape=mape, naive=naive))
+chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+chart_tab.plotly_chart(
+    track_chart(
+        track["months"],
+        {"p50": t("forecast.track.p50"), "run_rate": t("forecast.track.run_rate"), "held": t("forecast.track.held")},
+    ),
+    width="stretch",
+    key="fc_track",
+)
+runs = in_currency(track["runs"], ("actual", "p50_usd", "run_rate_usd"), ctx.rate)
+table_tab.dataframe(
+    runs[["month", "actual", "as_of_day", "p50_usd", "error_pct", "in_band", "run_rate_usd", "run_rate_error_pct"]],
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "month": t("forecast.track.col.month"),
+        "as_of_day": t("forecast.track.col.day"),
+        "in_band": st.column_config.CheckboxColumn(t("forecast.track.col.in_band")),
+        "error_pct": st.column_config.NumberColumn(t("forecast.track.col.error"), format="%+.1f%%"),
+        "run_rate_error_pct": st.column_config.NumberColumn(t("forecast.track.col.run_rate_error"), format="%+.1f%%"),
+    }
+    | {
+        c: money_column(t(f"forecast.track.col.{k}", currency=ctx.currency), ctx.currency)
+        for c, k in (("actual", "actual"), ("p50_usd", "p50"), ("run_rate_usd", "run_rate"))
+    },
+)

@@ -99,3 +99,33 @@ def fan_chart(
     fig.update_yaxes(range=[0, top * 1.08 if top > 0 else 1], tickformat=",.0f")
     fig.update_xaxes(range=[days["day"].min(), days["day"].max()])
     return fig
+
+
+def track_chart(months: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
+    """Per past month, how far p50 and the run-rate were from the actual total (mean absolute error
+    over the as-of days, percent), the band's hits in the hover. `labels`: p50, run_rate, held."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            x=months["month"],
+            y=months["p50"],
+            name=labels["p50"],
+            marker_color=PALETTE[0],
+            customdata=months[["held", "runs"]],
+            hovertemplate=f"%{{y:.1f}}%<br>{labels['held']} %{{customdata[0]}}/%{{customdata[1]}}<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            x=months["month"],
+            y=months["run_rate"],
+            name=labels["run_rate"],
+            marker_color="#94a3b8",
+            hovertemplate="%{y:.1f}%<extra></extra>",
+        )
+    )
+    fig = _style(fig, money_axis=False, height=280)
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(ticksuffix="%", rangemode="tozero")
+    fig.update_xaxes(type="category")
+    return fig

@@ -55,7 +55,44 @@ def forecast_view(org_id: str, project: str | None, today: date) -> dict:
         "hard_cross": fc.hard_cross,
         "history_days": f.history_days,
         "days": days,
+        "weights": f.weights,
+        "track": track_frames(fc.track_record()),
     }
+
+
+def track_frames(record: dict) -> dict:
+    """The track record (models/budgets/forecast_track.py) as a summary, one row per past month (mean
+    absolute error of p50 and of the run-rate over the as-of days, band hits) and one row per run."""
+    runs = pd.DataFrame(
+        [{"month": m["month"], "actual": m["actual_usd"], **r} for m in record["months"] for r in m["runs"]],
+        columns=[
+            "month",
+            "actual",
+            "as_of_day",
+            "p10_usd",
+            "p50_usd",
+            "p90_usd",
+            "error_pct",
+            "in_band",
+            "run_rate_usd",
+            "run_rate_error_pct",
+        ],
+    )
+    months = pd.DataFrame(
+        {
+            "month": [m["month"] for m in record["months"]],
+            "p50": [_mean_abs([r["error_pct"] for r in m["runs"]]) for m in record["months"]],
+            "run_rate": [_mean_abs([r["run_rate_error_pct"] for r in m["runs"]]) for m in record["months"]],
+            "held": [sum(r["in_band"] for r in m["runs"]) for m in record["months"]],
+            "runs": [len(m["runs"]) for m in record["months"]],
+        }
+    )
+    return {"summary": record["summary"], "months": months, "runs": runs}
+
+
+def _mean_abs(values: list) -> float | None:
+    known = [abs(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

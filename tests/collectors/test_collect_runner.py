@@ -274,8 +274,12 @@ def test_a_malformed_result_names_the_field_and_keeps_what_was_stored(provider):
     provider.revise(hours=2)
 
     def corrupt(path, body):
-        if path.endswith("/completions") and body["data"] and body["data"][-1]["results"]:
-            body["data"][-1]["results"][0]["input_tokens"] = "lots"
+        # The latest bucket with results: the newest hour may have none yet, depending on the time of day.
+        if path.endswith("/completions"):
+            for bucket in reversed(body["data"]):
+                if bucket["results"]:
+                    bucket["results"][0]["input_tokens"] = "lots"
+                    return
 
     provider.mutate = corrupt
     result = run_source(source, policy=policy(), billed=False)

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from models.access.orgs import get_org
 from models.budgets import billing
@@ -165,7 +166,7 @@ def fit(values: np.ndarray, last_day: date, params: Params = DEFAULT) -> Fit | N
     return Fit(level, slope, weekday, offset, pool, sigma, level_se, slope_se, drift, n)
 
 
-def _block_bootstrap(rng, pool: np.ndarray, n_sims: int, horizon: int, block: int) -> np.ndarray:
+def _block_bootstrap(rng: np.random.Generator, pool: np.ndarray, n_sims: int, horizon: int, block: int) -> np.ndarray:
     """Runs of consecutive deviations from the history (circularly), so multi-day incidents and
     quiet spells keep their length."""
     n = len(pool)
@@ -173,11 +174,11 @@ def _block_bootstrap(rng, pool: np.ndarray, n_sims: int, horizon: int, block: in
     blocks = -(-horizon // block)
     starts = rng.integers(0, n, size=(n_sims, blocks, 1))
     index = (starts + np.arange(block)) % n
-    return pool[index.reshape(n_sims, blocks * block)[:, :horizon]]
+    return np.asarray(pool[index.reshape(n_sims, blocks * block)[:, :horizon]])  # (numpy types an index as Any)
 
 
 def simulate(
-    values, last_day: date, horizon: int, params: Params = DEFAULT, n_sims: int = N_SIMS, seed: int = SEED
+    values: ArrayLike, last_day: date, horizon: int, params: Params = DEFAULT, n_sims: int = N_SIMS, seed: int = SEED
 ) -> np.ndarray:
     """Sample paths (n_sims x horizon) of daily spend for the `horizon` days after `last_day`."""
     if horizon <= 0:
@@ -196,7 +197,7 @@ def simulate(
     drift = np.cumsum(rng.normal(0, model.drift * params.drift_scale, (n_sims, horizon)), axis=1)
     noise = _block_bootstrap(rng, model.noise, n_sims, horizon, params.block_days)
     paths = np.exp(base + level_err + slope_err + drift + noise) - model.offset
-    return np.maximum(paths, 0.0)
+    return np.asarray(np.maximum(paths, 0.0))  # (numpy types a ufunc result as Any)
 
 
 @dataclass
@@ -288,7 +289,9 @@ def forecast_month(
             out.cum_p50.append(None)
             out.cum_p90.append(None)
     if horizon:
-        out.p10, out.p50, out.p90 = out.cum_p10[-1], out.cum_p50[-1], out.cum_p90[-1]
+        p10, p50, p90 = out.cum_p10[-1], out.cum_p50[-1], out.cum_p90[-1]
+        assert p10 is not None and p50 is not None and p90 is not None  # the last day is a projected one
+        out.p10, out.p50, out.p90 = p10, p50, p90
     return out
 
 
@@ -322,7 +325,7 @@ class ScopeForecast:
     def spent(self) -> Decimal:
         return self.forecast.spent
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         """The `spendsight forecast --format json` contract, keys in this order."""
         return {
             "org": self.org_id,

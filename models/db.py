@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from models.settings import get_settings
 
@@ -79,6 +79,12 @@ def bind_time(conn: Connection, moment: datetime) -> object:
 def insert_for(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """INSERT for `table` in the connection's dialect, so `.on_conflict_do_*` works on both backends."""
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Table of a table=True class (SQLModel sets `__table__` on the class but does not declare it)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.

@@ -39,7 +39,7 @@ Drivers = list[tuple[object, Decimal]]  # (model or project, cost this month), b
 @dataclass
 class RunReport:
     events: list[int] = field(default_factory=list)
-    delivery: outbox.DeliveryReport | None = None
+    delivery: outbox.DeliveryReport = field(default_factory=outbox.DeliveryReport)
     errors: list[str] = field(default_factory=list)
 
 

@@ -101,9 +101,7 @@ def test_no_import_circle_between_packages():
 def test_no_string_imports_of_our_modules_in_models():
     """importlib.import_module("alerts.x") in models would be an upward import the graph cannot see."""
     offenders = [
-        str(path.relative_to(REPO))
-        for path in (REPO / "models").rglob("*.py")
-        if "import_module(" in path.read_text()
+        str(path.relative_to(REPO)) for path in (REPO / "models").rglob("*.py") if "import_module(" in path.read_text()
     ]
     assert not offenders
 

@@ -46,7 +46,8 @@ STRINGS = {
     },
     "zh": {
         "auth.title": "登录 Spendsight",
-        "auth.help": "成员使用组织所有者添加的邮箱登录。管理员可用 `spendsight user add --email you@example.com` 创建账号。",
+        "auth.help": "成员使用组织所有者添加的邮箱登录。管理员可用 `spendsight user add --email you@example.com` "
+        "创建账号。",
         "auth.email": "邮箱",
         "auth.password": "密码",
         "auth.submit": "登录",
@@ -62,7 +63,8 @@ STRINGS = {
         "auth.signed_in_as": "当前用户：{email}",
         "auth.sign_out": "退出登录",
         "audit.title": "审计日志",
-        "audit.help": "谁在何时修改了哪项限额、额度、成员、数据源或价格，以及修改前后的值。只有所有者能看到其组织的审计日志。",
+        "audit.help": "谁在何时修改了哪项限额、额度、成员、数据源或价格，以及修改前后的值。"
+        "只有所有者能看到其组织的审计日志。",
         "audit.owners_only": "只有组织的所有者可以查看审计日志。如需了解修改记录，请联系所有者。",
         "audit.no_orgs": "您不是任何组织的所有者，因此没有可显示的审计日志。",
         "audit.orgs": "组织",

@@ -180,7 +180,8 @@ STRINGS = {
         "`spendsight backtest` 可用你自己的历史数据检验；证据见 docs/forecast.md。",
         "forecast.set_limits": "此范围尚未设置限额：所有者可在“预算与告警”页面设置。",
         "budgets.title": "预算与告警",
-        "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、阈值和月份"
+        "budgets.help": "按组织和项目设置月度限额、赠送额度，以及告警邮件的接收人。所有者总会收到告警；每个限额、"
+        "阈值和月份"
         "只告警一次。",
         "budgets.readonly": "你可以查看这些设置；只有本组织的所有者可以修改。",
         "budgets.limits": "限额",
@@ -257,14 +258,16 @@ STRINGS = {
         "rule.spike": "单日突增",
         "rule.test": "测试",
         "alerthist.title": "告警记录",
-        "alerthist.help": "每条已触发的告警及每封消息的结果：已发送、待发送（及下次重试时间）或失败（及原因）。时间按组织"
+        "alerthist.help": "每条已触发的告警及每封消息的结果：已发送、待发送（及下次重试时间）或失败（及原因）。"
+        "时间按组织"
         "所在时区显示。",
         "alerthist.sent": "已发送",
         "alerthist.pending": "待发送",
         "alerthist.failed": "失败",
         "alerthist.status": "状态",
         "alerthist.rule": "告警",
-        "alerthist.empty": "暂无告警。当支出超过阈值、预测将超限额、单日突增或赠送额度不足时会显示在这里；请在“预算与告警”"
+        "alerthist.empty": "暂无告警。当支出超过阈值、预测将超限额、单日突增或赠送额度不足时会显示在这里；"
+        "请在“预算与告警”"
         "页面设置限额。",
         "alerthist.none_match": "没有符合筛选条件的告警。",
         "alerthist.col.created_at": "触发时间",

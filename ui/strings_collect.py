@@ -132,7 +132,8 @@ STRINGS = {
         "sources.added": "已添加 {name}。后台进程下一轮会采集它，也可以点击“立即运行”。",
         "sources.readonly": "只有所有者可以添加、停用或运行数据源。你的角色是{role}。",
         "recon.title": "对账",
-        "recon.help": "按 UTC 日和项目，把我们的估算（用价格目录为令牌计价）与服务商实际账单并列。持续的偏差说明价格有误或缺失；"
+        "recon.help": "按 UTC 日和项目，把我们的估算（用价格目录为令牌计价）与服务商实际账单并列。"
+        "持续的偏差说明价格有误或缺失；"
         "某天尚无账单通常是服务商还未发布。偏差 =（估算 − 账单）/ 账单。",
         "recon.start": "起始（UTC 日）",
         "recon.end": "截止（不含）",
@@ -140,7 +141,8 @@ STRINGS = {
         "recon.estimated": "估算",
         "recon.billed": "账单",
         "recon.drift": "偏差",
-        "recon.empty": "这些日期没有可对比的数据。账单费用来自服务商数据源：在“数据源”页面添加（或 `spendsight source add`），"
+        "recon.empty": "这些日期没有可对比的数据。账单费用来自服务商数据源：在“数据源”页面添加（或 `spendsight source "
+        "add`），"
         "然后等待每小时的费用采集、点击“立即运行”，或运行 `spendsight collect`。",
         "recon.bad_range": "截止日期必须晚于起始日期。",
         "recon.flagged": "有 {n} 行（日/项目）与账单的偏差超过 {pct}%。",

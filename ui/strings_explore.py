@@ -87,7 +87,8 @@ STRINGS = {
         "explore.totals": "合计",
         "explore.empty": "没有符合该时段和筛选条件的用量。请尝试更长的时段（最近 90 天）、清除筛选，"
         "或通过 `spendsight ingest` / 采集源导入用量。",
-        "explore.billed_note": "提供商账单只按组织、项目、模型和提供商细分；从分组和筛选中去掉“{dim}”即可对比账单与估算。",
+        "explore.billed_note": "提供商账单只按组织、项目、模型和提供商细分；从分组和筛选中去掉“{dim}”"
+        "即可对比账单与估算。",
         "explore.split_note": "与上一周期的变化按分组显示；关闭拆分即可查看。",
         "explore.col.cost": "估算费用（{currency}）",
         "explore.col.prev": "上一周期（{currency}）",

@@ -19,7 +19,7 @@ RACER = """
 import sys, time
 start = float(sys.argv[1])
 import alerts
-from models.db import init_db
+from models.schema import init_db
 init_db()
 time.sleep(max(0.0, start - time.time()))
 report = alerts.run_once()

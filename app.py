@@ -5,20 +5,15 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
-from ui import charts, sidebar
+from ui import charts
 from ui.format import in_currency, money_column, number
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import home_overview
 from ui.safe import md
 
-st.set_page_config(page_title="Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("home.title"))
-st.caption(t("home.help"))
-
-if ctx.org_id is None:
-    st.info(t("home.no_orgs"))
-    st.stop()
+ctx = page_header("home", needs_org=True, no_orgs="home.no_orgs")
+assert ctx.org_id is not None  # (needs_org: the page stopped otherwise)
 
 today = datetime.now(UTC).astimezone(ZoneInfo(ctx.timezone)).date()
 view = home_overview(ctx.org_id, today)

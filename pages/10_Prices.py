@@ -15,17 +15,14 @@ from models.pricing.edit import (
     set_override,
 )
 from models.settings import get_settings
-from ui import actions, sidebar
+from ui import actions
 from ui.format import today_in
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import catalog_fingerprint, owns_every_org, price_table, refresh
 from ui.safe import md
 
-st.set_page_config(page_title="Prices · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("prices.title"))
-st.caption(t("prices.help"))
-actions.show_flash("pr_flash")
+ctx = page_header("prices", flash="pr_flash")
 
 filters = st.columns([2.2, 2, 1.2, 1.2])
 query = filters[0].text_input(t("prices.search"), placeholder=t("prices.search_placeholder"), key="pr_query")

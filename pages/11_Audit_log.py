@@ -2,17 +2,13 @@
 
 import streamlit as st
 
-import ui.strings_auth  # noqa: F401  (registers the strings)
 from models.access.roles import PermissionDenied
-from ui import sidebar
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
 from ui.i18n import t
+from ui.page import page_header
 from ui.safe import csv_bytes, md
 
-st.set_page_config(page_title="Audit log · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("audit.title"))
-st.caption(t("audit.help"))
+ctx = page_header("audit")
 
 owned = owned_org_ids(ctx.actor.email) if ctx.actor and ctx.actor.email else []
 if not owned:

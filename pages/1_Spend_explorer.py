@@ -13,7 +13,7 @@ from models.spend.explore import (
     to_csv,
     to_excel,
 )
-from ui import charts, sidebar
+from ui import charts
 from ui.format import (
     floats,
     in_currency,
@@ -24,15 +24,10 @@ from ui.format import (
     tokens,
 )
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import dimension_choices, explore_data
 
-st.set_page_config(page_title="Spend explorer · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("explore.title"))
-st.caption(t("explore.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("explore", needs_org=True)
 
 today = today_in(ctx.timezone)
 top = st.columns([1.1, 2.2, 2.4, 1.0])

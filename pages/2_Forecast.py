@@ -2,19 +2,13 @@
 
 import streamlit as st
 
-from ui import sidebar
 from ui.budget_charts import fan_chart
 from ui.budget_queries import forecast_scopes, forecast_view
 from ui.format import in_currency, money_column, today_in
 from ui.i18n import t
+from ui.page import page_header
 
-st.set_page_config(page_title="Forecast · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("forecast.title"))
-st.caption(t("forecast.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("forecast", needs_org=True)
 
 today = today_in(ctx.timezone)
 scopes = [""] + forecast_scopes(ctx.org_id, today)

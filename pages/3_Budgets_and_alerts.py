@@ -11,21 +11,15 @@ from alerts.config import add_recipient, remove_recipient, set_webhook
 from models.budgets.credits import add_credit, remove_credit
 from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
-from ui import actions, sidebar
+from ui import actions
 from ui.budget_queries import budget_view
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import refresh
 from ui.safe import md
 
-st.set_page_config(page_title="Budgets & alerts · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("budgets.title"))
-st.caption(t("budgets.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
-actions.show_flash("budget_flash")
+ctx = page_header("budgets", needs_org=True, flash="budget_flash")
 
 today = today_in(ctx.timezone)
 view = budget_view(ctx.org_id, today)

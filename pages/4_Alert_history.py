@@ -5,20 +5,13 @@ import streamlit as st
 import alerts
 from alerts.outbox import retry_failed
 from models.access.roles import PermissionDenied
-from ui import actions, sidebar
 from ui.budget_queries import alert_history, pick_history
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import refresh
 from ui.safe import md
 
-st.set_page_config(page_title="Alert history · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("alerthist.title"))
-st.caption(t("alerthist.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
-actions.show_flash("alerthist_flash")
+ctx = page_header("alerthist", needs_org=True, flash="alerthist_flash")
 
 history = alert_history(ctx.org_id)
 if history.empty:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from models.spend.compare import CompareError, Profile
 from models.spend.explore import PRESETS, period, to_csv
-from ui import charts, sidebar
+from ui import charts
 from ui.format import (
     floats,
     in_currency,
@@ -15,6 +15,7 @@ from ui.format import (
     tokens,
 )
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import (
     dimension_choices,
     frontier_data,
@@ -25,13 +26,7 @@ from ui.queries import (
 )
 from ui.safe import md
 
-st.set_page_config(page_title="Model comparison · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("compare.title"))
-st.caption(t("compare.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("compare", needs_org=True)
 
 today = today_in(ctx.timezone)
 options, defaults = model_options()

@@ -7,7 +7,7 @@ import streamlit as st
 from models.budgets.statement import months_with_usage, render_html
 from models.spend.explore import to_csv
 from models.units import add_months
-from ui import charts, sidebar
+from ui import charts
 from ui.format import (
     floats,
     in_currency,
@@ -18,16 +18,11 @@ from ui.format import (
     today_in,
 )
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import org_summaries, statement_data
 from ui.safe import md
 
-st.set_page_config(page_title="Statement · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("statement.title"))
-st.caption(t("statement.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("statement", needs_org=True)
 
 today = today_in(ctx.timezone)
 months = months_with_usage(ctx.org_id, today)

@@ -4,19 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from ui import sidebar
 from ui.collect_charts import estimated_vs_billed
 from ui.collect_queries import flagged, reconciliation
 from ui.format import floats, in_currency, money_column, signed_percent
 from ui.i18n import t
+from ui.page import page_header
 
-st.set_page_config(page_title="Reconciliation · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("recon.title"))
-st.caption(t("recon.help"))
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("recon", needs_org=True)
 
 today = datetime.now(UTC).date()
 pick = st.columns([1, 1, 1, 2])

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from models.sources import PROVIDER_BASE_URLS, add_source, request_run, set_enabled
-from ui import actions, sidebar
+from ui import actions
 from ui.collect_queries import (
     endpoint_status,
     keys_missing,
@@ -12,16 +12,10 @@ from ui.collect_queries import (
     status_table,
 )
 from ui.i18n import t
+from ui.page import page_header
 from ui.safe import md
 
-st.set_page_config(page_title="Sources · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("sources.title"))
-st.caption(t("sources.help"))
-actions.show_flash("src_flash")
-if ctx.org_id is None:
-    st.info(t("common.no_orgs"))
-    st.stop()
+ctx = page_header("sources", needs_org=True, flash="src_flash")
 
 table = status_table(ctx.org_id)
 if table.empty:

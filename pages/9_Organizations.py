@@ -11,17 +11,14 @@ from models.access.orgs import (
 )
 from models.tables import ENVIRONMENTS, ROLES
 from models.validation import timezones
-from ui import actions, sidebar
+from ui import actions
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
+from ui.page import page_header
 from ui.queries import credit_grants, org_summaries, refresh
 from ui.safe import md
 
-st.set_page_config(page_title="Organizations · Spendsight", page_icon="💸", layout="wide")
-ctx = sidebar.render()
-st.title(t("orgs.title"))
-st.caption(t("orgs.help"))
-actions.show_flash("org_flash")
+ctx = page_header("orgs", flash="org_flash")
 
 
 def attempt(action, success) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
-import ui.strings_auth  # noqa: F401  (registers the strings)
 from models.access import auth as _auth
 from models.access.roles import Actor
 from models.validation import ValidationError, validate_email

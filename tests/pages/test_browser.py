@@ -90,6 +90,23 @@ def server(env):
     proc.stdout.close()
 
 
+# The browser tab's title of each page (by URL path), in English whatever the chosen language.
+TAB_TITLES = {
+    "": "Spendsight",
+    "Spend_explorer": "Spend explorer · Spendsight",
+    "Forecast": "Forecast · Spendsight",
+    "Budgets_and_alerts": "Budgets & alerts · Spendsight",
+    "Alert_history": "Alert history · Spendsight",
+    "Model_comparison": "Model comparison · Spendsight",
+    "Statement": "Statement · Spendsight",
+    "Reconciliation": "Reconciliation · Spendsight",
+    "Sources": "Sources · Spendsight",
+    "Organizations": "Organizations · Spendsight",
+    "Prices": "Prices · Spendsight",
+    "Audit_log": "Audit log · Spendsight",
+}
+
+
 def page_paths() -> list[str]:
     return [""] + [p.stem.split("_", 1)[-1] for p in sorted((REPO / "pages").glob("*.py"))]
 
@@ -97,9 +114,9 @@ def page_paths() -> list[str]:
 def sign_in(page, lang: str = "en") -> None:
     """Each page load is a new browser session: sign in through the form as the demo owner."""
     from models.access.auth import DEMO_PASSWORDS
-    from ui.strings_auth import STRINGS
+    from ui.i18n import keys
 
-    words = STRINGS[lang]
+    words = keys(lang)
     page.get_by_label(words["auth.email"]).fill("owner@example.com")
     page.get_by_label(words["auth.password"], exact=True).fill(DEMO_PASSWORDS["owner"])
     page.get_by_role("button", name=words["auth.submit"]).click()
@@ -149,6 +166,7 @@ def test_every_page_renders_without_exception_in_both_languages(browser_page):
                 page.wait_for_url(f"**/{path}*")
             settle(page)
             check(page, (path or "home") + ("" if lang == "en" else "-zh"))
+            assert page.title() == TAB_TITLES[path], path
 
 
 def test_last_month_by_project_downloaded_as_csv(browser_page, env):

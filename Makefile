@@ -30,9 +30,9 @@ browser:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy || echo "mypy: not yet clean (strict typing is being added)"
+	$(BIN)/mypy
 
-test: install browser test-sqlite test-postgres
+test: install lint browser test-sqlite test-postgres
 
 test-sqlite: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -13,6 +13,7 @@ from ui.queries import home_overview
 from ui.safe import md
 
 ctx = page_header("home", needs_org=True, no_orgs="home.no_orgs")
+assert ctx.org_id is not None  # (needs_org: the page stopped otherwise)
 
 today = datetime.now(UTC).astimezone(ZoneInfo(ctx.timezone)).date()
 view = home_overview(ctx.org_id, today)

@@ -240,9 +240,10 @@ def load_demo_logins(members) -> str:
     with session_scope() as session:
         for email, role in members:
             password = DEMO_PASSWORDS[role]
-            if get_user(session, email) is None:
+            user = get_user(session, email)
+            if user is None:
                 add_user(session, Actor.cli(), email, password)
-            elif not _verify(get_user(session, email).password_hash, password):
+            elif not _verify(user.password_hash, password):
                 password = "(existing password kept)"
             shown.setdefault(role, (email, password))
     lines = [f"  {role:<6} {email}  password: {password}" for role, (email, password) in sorted(shown.items())]

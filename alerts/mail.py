@@ -64,7 +64,7 @@ class Mailer:
     def __enter__(self) -> Mailer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -79,7 +79,7 @@ class Mailer:
         s = self.settings
         if not s.smtp.host:
             raise SendFailure("SMTP_HOST is not set; the email waits in the outbox")
-        smtp = None
+        smtp: smtplib.SMTP | None = None
         try:
             if s.smtp.ssl:
                 smtp = smtplib.SMTP_SSL(

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import bindparam, select, text, update
 
@@ -27,15 +28,15 @@ from alerts.config import addresses_for, webhook_url
 from alerts.render import Message
 from alerts.rules import Candidate
 from models.access.audit import record as audit
-from models.access.roles import require_owner
-from models.db import get_engine, insert_for, session_scope
-from models.settings import get_settings
+from models.access.roles import Actor, require_owner
+from models.db import get_engine, insert_for, session_scope, table_of
+from models.settings import Settings, get_settings
 from models.tables import AlertDelivery, AlertEvent
 
 log = logging.getLogger("spendsight.alerts")
 
-EVENTS = AlertEvent.__table__
-DELIVERIES = AlertDelivery.__table__
+EVENTS = table_of(AlertEvent)
+DELIVERIES = table_of(AlertDelivery)
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 20
 BATCH = 100
@@ -47,7 +48,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
-def _json(value):
+def _json(value: object) -> str:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, date | datetime):
@@ -84,7 +85,9 @@ def merge(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (c.project_id, c.rule, c.threshold, c.period))
 
 
-def record(org_id: str, candidates: list[Candidate], render, now: datetime | None = None) -> list[int]:
+def record(
+    org_id: str, candidates: list[Candidate], render: Callable[[Candidate], Message], now: datetime | None = None
+) -> list[int]:
     """Insert the events not fired yet (and their deliveries); returns the ids this call created.
 
     `render(candidate) -> Message` is only called for candidates that are new.
@@ -136,7 +139,7 @@ def insert_event(
             .on_conflict_do_nothing(index_elements=["org_id", "project_id", "rule", "threshold", "period"])
             .returning(EVENTS.c.id)
         )
-        event_id = conn.execute(stmt).scalar()
+        event_id: int | None = conn.execute(stmt).scalar()
         if event_id is None:
             return None
         rows = [{"channel": "email", "recipient": address, "status": "pending", "last_error": ""} for address in to]
@@ -221,7 +224,7 @@ def _due(org_ids: list[str] | None, force: bool, now: datetime, channels: tuple[
         return list(conn.execute(query.order_by(DELIVERIES.c.id).limit(BATCH)).scalars())
 
 
-def claim(ids: list[int], now: datetime) -> tuple[str, list[dict]]:
+def claim(ids: list[int], now: datetime) -> tuple[str, list[dict[str, Any]]]:
     """Atomically take pending rows; returns the claim token and the rows this caller won."""
     token = uuid.uuid4().hex
     if not ids:
@@ -243,7 +246,8 @@ def claim(ids: list[int], now: datetime) -> tuple[str, list[dict]]:
         return token, [dict(r._mapping) for r in conn.execute(query)]
 
 
-def _finish(row: dict, token: str, now: datetime, failure: mail.SendFailure | None) -> str:
+def _finish(row: Mapping[str, Any], token: str, now: datetime, failure: mail.SendFailure | None) -> str:
+    values: dict[str, Any]  # column -> new value
     if failure is None:
         values = {"status": "sent", "sent_at": now, "last_error": "", "lease_until": None}
     elif failure.permanent or row["attempts"] >= MAX_ATTEMPTS:
@@ -260,7 +264,7 @@ def _finish(row: dict, token: str, now: datetime, failure: mail.SendFailure | No
         conn.execute(
             update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
         )
-    return values["status"]
+    return str(values["status"])
 
 
 def _note_waiting(org_ids: list[str] | None, reason: str) -> int:
@@ -293,10 +297,10 @@ def deliver(org_ids: list[str] | None = None, force: bool = False, now: datetime
     return report
 
 
-def _send(rows: list[dict], token: str, now: datetime, settings) -> DeliveryReport:
+def _send(rows: list[dict[str, Any]], token: str, now: datetime, settings: Settings) -> DeliveryReport:
     report = DeliveryReport()
 
-    def done(row: dict, failure: mail.SendFailure | None) -> None:
+    def done(row: Mapping[str, Any], failure: mail.SendFailure | None) -> None:
         status = _finish(row, token, now, failure)
         if status == "sent":
             report.sent += 1
@@ -345,7 +349,7 @@ def _send(rows: list[dict], token: str, now: datetime, settings) -> DeliveryRepo
 # --- reading, for the history page and the CLI -------------------------------------------------
 
 
-def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict]:
+def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Deliveries (with their event), newest first; superseded events appear once with status 'superseded'."""
     query = (
         select(
@@ -399,11 +403,11 @@ def counts(org_ids: list[str]) -> dict[str, int]:
         return {status: int(n) for status, n in conn.execute(sql, {"orgs": org_ids})}
 
 
-def retry_failed(actor, org_id: str) -> int:
+def retry_failed(actor: Actor, org_id: str) -> int:
     """Put an org's failed deliveries back in the queue (after fixing an address or the SMTP settings)."""
     with session_scope() as session:
         require_owner(session, actor, org_id)
-        n = session.execute(
+        n: int = session.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.org_id == org_id, DELIVERIES.c.status == "failed")
             .values(
@@ -412,6 +416,6 @@ def retry_failed(actor, org_id: str) -> int:
                 next_attempt_at=datetime.now(UTC),
                 last_error=f"queued again by {actor.label}",
             )
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # sqlmodel types Session.execute as any Result; an UPDATE's has rowcount
         audit(session, actor, "alert.retry", org_id, "deliveries", None, {"requeued": n})
         return n

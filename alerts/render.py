@@ -4,18 +4,23 @@ project names are user input), a one-line subject, and a short summary for webho
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for an annotation; jinja2 itself loads when a message is rendered (see below)
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @cache
-def _environments():
+def _environments() -> tuple[Environment, Environment]:
     """(html, text) jinja2 environments, made on first use: every ingest imports this module to check
     alerts, and most of them render nothing."""
     # lazy: as the docstring says (jinja2 costs ~0.15 s of every ingest otherwise).
@@ -56,7 +61,7 @@ FACT_LABELS = (
 )
 
 
-def usd(amount) -> str:
+def usd(amount: object) -> str:
     value = Decimal(str(amount))
     sign = "-" if value < 0 else ""
     return f"{sign}${abs(value):,.2f}"
@@ -76,7 +81,7 @@ class Message:
     summary: str
 
 
-def _fact_rows(facts: dict) -> list[tuple[str, str]]:
+def _fact_rows(facts: Mapping[str, object]) -> list[tuple[str, str]]:
     rows = []
     values = dict(facts)
     if values.get("p10_usd") is not None and values.get("p90_usd") is not None:
@@ -100,9 +105,9 @@ def render(
     project: str,
     rule: str,
     headline: str,
-    facts: dict,
-    top_models: list[tuple[str, Decimal]],
-    top_projects: list[tuple[str, Decimal]],
+    facts: Mapping[str, object],
+    top_models: Sequence[tuple[object, Decimal]],
+    top_projects: Sequence[tuple[object, Decimal]],
     public_url: str,
 ) -> Message:
     link = f"{public_url.rstrip('/')}/{PAGES.get(rule, DEFAULT_PAGE)}"

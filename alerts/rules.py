@@ -44,7 +44,7 @@ class Candidate:
     threshold: int
     period: str
     headline: str
-    facts: dict = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
     state: str = "fired"  # or "superseded": recorded, not sent, because a stronger one fired with it
 
     @property
@@ -61,7 +61,7 @@ class Candidate:
         return self.threshold + (1000 if self.rule == "forecast_hard" else 0)
 
 
-def scope_facts(fc: ScopeForecast, limit: Limit) -> dict:
+def scope_facts(fc: ScopeForecast, limit: Limit) -> dict[str, object]:
     return {
         "month": fc.forecast.month,
         "spent_usd": fc.spent,

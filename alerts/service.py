@@ -11,6 +11,7 @@ Entry points:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,11 +19,11 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from alerts import outbox
-from alerts.render import render
+from alerts.render import Message, render
 from alerts.rules import Candidate, org_candidates
 from models.access.audit import record
 from models.access.orgs import get_org, list_orgs
-from models.access.roles import require_owner
+from models.access.roles import Actor, require_owner
 from models.budgets import billing
 from models.db import bind_time, get_engine, session_scope
 from models.settings import get_settings
@@ -32,32 +33,33 @@ log = logging.getLogger("spendsight.alerts")
 
 WATCH_SECONDS = 10
 TOP_DRIVERS = 5
+Drivers = list[tuple[object, Decimal]]  # (model or project, cost this month), biggest first
 
 
 @dataclass
 class RunReport:
     events: list[int] = field(default_factory=list)
-    delivery: object = None
+    delivery: outbox.DeliveryReport = field(default_factory=outbox.DeliveryReport)
     errors: list[str] = field(default_factory=list)
 
 
-def _org_ids(org_ids) -> list[str]:
+def _org_ids(org_ids: Iterable[str] | None) -> list[str]:
     if org_ids is not None:
         return sorted(set(org_ids))
     with session_scope() as session:
         return [o.id for o in list_orgs(session)]
 
 
-def _renderer(org_id: str, now: datetime):
+def _renderer(org_id: str, now: datetime) -> Callable[[Candidate], Message]:
     """A render(candidate) for one org: names, top drivers of the month and the dashboard link."""
     with session_scope() as session:
         org = get_org(session, org_id)
         name, timezone = org.name, org.timezone
     today = billing.local_today(timezone, now)
     start, end = today.replace(day=1), today + timedelta(days=1)
-    cache: dict[str, tuple] = {}
+    cache: dict[str, tuple[Drivers, Drivers]] = {}
 
-    def drivers(project: str) -> tuple[list, list]:
+    def drivers(project: str) -> tuple[Drivers, Drivers]:
         if project not in cache:
             filters = {"project": [project]} if project else None
             models = spend(SpendQuery.make(org_id, start, end, by=("model",), filters=filters))
@@ -65,7 +67,7 @@ def _renderer(org_id: str, now: datetime):
             cache[project] = (_top(models, "model"), [] if project else _top(projects, "project"))
         return cache[project]
 
-    def render_candidate(c):
+    def render_candidate(c: Candidate) -> Message:
         top_models, top_projects = drivers(c.project_id)
         return render(
             org_id=org_id,
@@ -82,18 +84,20 @@ def _renderer(org_id: str, now: datetime):
     return render_candidate
 
 
-def _top(rows: list[SpendRow], key: str) -> list[tuple[object, Decimal]]:
+def _top(rows: list[SpendRow], key: str) -> Drivers:
     """The biggest TOP_DRIVERS costs of `rows` by `key`, leaving out what cost nothing."""
     return [(r.keys[key], r.cost) for r in sorted(rows, key=lambda r: -r.cost)[:TOP_DRIVERS] if r.cost > 0]
 
 
-def evaluate(org_ids=None, now: datetime | None = None, errors: list[str] | None = None) -> list[int]:
+def evaluate(
+    org_ids: Iterable[str] | None = None, now: datetime | None = None, errors: list[str] | None = None
+) -> list[int]:
     """Record every alert that should have fired and has not; returns the new event ids.
 
     An org whose evaluation fails is logged (and its error appended to `errors`) and skipped.
     """
     now = now or datetime.now(UTC)
-    created = []
+    created: list[int] = []
     for org_id in _org_ids(org_ids):
         try:
             candidates = org_candidates(org_id, now)
@@ -106,7 +110,7 @@ def evaluate(org_ids=None, now: datetime | None = None, errors: list[str] | None
     return created
 
 
-def after_usage(org_ids) -> None:
+def after_usage(org_ids: Iterable[str] | None) -> None:
     """New usage arrived for these orgs: evaluate them and send what is due now. Never raises."""
     ids = sorted(set(org_ids or ()))
     if not ids:
@@ -126,7 +130,7 @@ def run_once(org_id: str | None = None, now: datetime | None = None) -> RunRepor
     return report
 
 
-def deliver_now(actor, org_id: str, now: datetime | None = None):
+def deliver_now(actor: Actor, org_id: str, now: datetime | None = None) -> outbox.DeliveryReport:
     """An owner's "try pending messages now" for one org (like `alerts run` without evaluating)."""
     with session_scope() as session:
         require_owner(session, actor, org_id)
@@ -134,7 +138,7 @@ def deliver_now(actor, org_id: str, now: datetime | None = None):
     return outbox.deliver([org_id], force=True, now=now)
 
 
-def send_test(actor, org_id: str, now: datetime | None = None):
+def send_test(actor: Actor, org_id: str, now: datetime | None = None) -> outbox.DeliveryReport:
     """Queue a test message to every recipient of the org and send it now; returns the delivery report."""
     now = now or datetime.now(UTC)
     with session_scope() as session:

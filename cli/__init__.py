@@ -10,10 +10,13 @@ table below.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # the click that typer runs on: its own copy (typer._click), not the click package
+    from typer._click import Command, Context
 
 # command (or command group) -> the module whose Typer `app` defines it, in the order `--help` lists them
 COMMANDS = {
@@ -39,10 +42,10 @@ COMMANDS = {
 class LazyGroup(TyperGroup):
     """The root group: each command is looked up in its module's Typer app when it is asked for."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None

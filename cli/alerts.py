@@ -8,7 +8,7 @@ import typer
 
 from alerts import run_once, send_test
 from alerts.config import add_recipient, recipients, redact_url, remove_recipient, set_webhook
-from alerts.outbox import history
+from alerts.outbox import DeliveryReport, history
 from cli.common import EXIT_FAILED, fail
 from cli.store import ensure_db, org_exists
 from models.access.orgs import owner_emails
@@ -25,7 +25,7 @@ app.add_typer(alerts_app, name="alerts")
 alerts_app.add_typer(recipient_app, name="recipient")
 
 
-def _delivery_lines(delivery) -> None:
+def _delivery_lines(delivery: DeliveryReport) -> None:
     typer.echo(f"messages: {delivery}")
     for error in delivery.errors:
         typer.echo(f"  {error}", err=True)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import NoReturn
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TaskID, TimeRemainingColumn
 from rich.progress import Progress as Bars
 
 EXIT_FAILED = 1  # a collection, an alert run or a parallel ingest process failed
@@ -43,8 +43,8 @@ class Progress:
 
     def __init__(self, bars: Bars | None) -> None:
         self.bars = bars
-        self._tasks: dict[str, int] = {}
-        self._current: int | None = None
+        self._tasks: dict[str, TaskID] = {}
+        self._current: TaskID | None = None
 
     def file(self, path: object, size: int) -> None:
         """A new bar of `size` bytes (ingest calls it per file, then `bytes` as it reads)."""

@@ -103,13 +103,14 @@ def collect(
     if since_at and since_at > datetime.now(UTC):
         fail(f"--since {since} is in the future")
     if source:
-        chosen = [load_source(name=source)]
-        if chosen[0] is None or (org and chosen[0].org_id != org):
+        found = load_source(name=source)
+        if found is None or (org and found.org_id != org):
             fail(
                 f"--source {source!r}: no such source"
                 + (f" in {org}" if org else "")
                 + " (see `spendsight source list`)"
             )
+        chosen = [found]
     else:
         with session_scope() as session:
             chosen = [s for s in list_sources(session, org) if s.enabled]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
+from typing import Any, TypedDict
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ColumnDefault, Connection, text
 
-from models.db import insert_for, sqlite_text, utcnow
+from models.db import insert_for, sqlite_text, table_of, utcnow
 from models.spend.rollups import mark_dirty, touch
 from models.tables import (
     BUCKET_KEY,
@@ -20,15 +21,20 @@ from models.tables import (
     Usage,
 )
 
-USAGE_TABLE = Usage.__table__
+# Column -> value, as SQLAlchemy's insert takes a row (str, int, bool, Decimal, datetime values).
+RowDict = dict[str, Any]
+# A usage row as a list in USAGE_COLUMNS order: the bulk-ingest shape (see COL below).
+Record = list[Any]
+
+USAGE_TABLE = table_of(Usage)
 USAGE_COLUMNS = tuple(c.name for c in USAGE_TABLE.columns if c.name != "id")
 _DEFAULTS = {
-    c.name: (c.default.arg if c.default is not None and not callable(c.default.arg) else None)
+    c.name: (c.default.arg if isinstance(c.default, ColumnDefault) and not callable(c.default.arg) else None)
     for c in USAGE_TABLE.columns
 }
 
 
-def usage_row(**values) -> dict:
+def usage_row(**values: object) -> RowDict:
     """A complete usage row: defaults for every column not given."""
     row = {name: _DEFAULTS.get(name) for name in USAGE_COLUMNS}
     for counter in USAGE_COUNTERS:
@@ -47,7 +53,7 @@ _TEMPLATE = [0 if name in USAGE_COUNTERS else _DEFAULTS.get(name) for name in US
 sqlite_time = sqlite_text  # the driver-level insert writes SQLite times exactly as UTCDateTime does
 
 
-def blank_record() -> list:
+def blank_record() -> Record:
     """A usage record with every default filled in (ingested_at is set at insert time)."""
     return _TEMPLATE.copy()
 
@@ -55,17 +61,17 @@ def blank_record() -> list:
 _REQUEST_CONFLICT = "ON CONFLICT (org_id, request_id) WHERE request_id <> '' DO NOTHING"
 
 
-def insert_requests(conn: Connection, rows: Sequence[dict]) -> int:
+def insert_requests(conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
     """Insert logged requests (dicts), skipping ids already stored; returns how many were new."""
     return insert_request_records(conn, [[row[c] for c in USAGE_COLUMNS] for row in rows])
 
 
-def insert_request_records(conn: Connection, records: Sequence[list]) -> int:
+def insert_request_records(conn: Connection, records: Sequence[Record]) -> int:
     """Insert logged requests as records, skipping ids already stored; returns how many were new."""
     return insert_prepared(conn, prepare_records(conn.dialect.name, records))
 
 
-def prepare_records(dialect: str, records: Sequence[list]) -> tuple[str, list]:
+def prepare_records(dialect: str, records: Sequence[Record]) -> tuple[str, list[Record]]:
     """Rows ready for the driver, converted in place: take hourly_sums first, since SQLite rows carry
     their time as text. Done before taking the write lock, since it needs no database."""
     now = _now()
@@ -88,7 +94,7 @@ def prepare_records(dialect: str, records: Sequence[list]) -> tuple[str, list]:
     return dialect, list(records)
 
 
-def insert_prepared(conn: Connection, prepared: tuple[str, list]) -> int:
+def insert_prepared(conn: Connection, prepared: tuple[str, list[Record]]) -> int:
     """The ingest hot path, straight to the driver: executemany on SQLite (whose rowcount sums the
     rows actually inserted) and COPY on PostgreSQL."""
     dialect, rows = prepared
@@ -112,13 +118,13 @@ _dims_of = itemgetter(*(COL[d] for d in USAGE_DIMENSIONS))
 _counters_of = itemgetter(*(COL[c] for c in USAGE_COUNTERS))
 
 
-def hourly_sums(records: Sequence[list]) -> dict[tuple, list[int]]:
+def hourly_sums(records: Sequence[Record]) -> dict[tuple[str, datetime, *tuple[object, ...]], list[int]]:
     """(org_id, UTC hour, *dimensions) -> counter sums, for models.rollups.add_increments.
 
     Records are grouped first and each group's counters summed column by column with zip and sum,
     which run in C; adding record by record in Python cost more than parsing the line.
     """
-    groups: dict[tuple, list[list]] = {}
+    groups: dict[tuple[str, datetime, tuple[object, ...]], list[Record]] = {}
     hours: dict[datetime, datetime] = {}
     org, start = COL["org_id"], COL["bucket_start"]
     for record in records:
@@ -138,7 +144,9 @@ def hourly_sums(records: Sequence[list]) -> dict[tuple, list[int]]:
     }
 
 
-def mark_hours_dirty(conn: Connection, sums: dict[tuple, list[int]]) -> list[int]:
+def mark_hours_dirty(
+    conn: Connection, sums: Mapping[tuple[str, datetime, *tuple[object, ...]], list[int]]
+) -> list[int]:
     """Mark the hours behind hourly_sums' keys for a rebuild, in the caller's transaction."""
     return _mark(conn, ((org_id, hour) for org_id, hour, *_ in sums))
 
@@ -146,7 +154,7 @@ def mark_hours_dirty(conn: Connection, sums: dict[tuple, list[int]]) -> list[int
 _STAGE = "usage_stage"
 
 
-def _copy_requests(conn: Connection, records: Sequence[list]) -> int:
+def _copy_requests(conn: Connection, records: Sequence[Record]) -> int:
     """PostgreSQL: COPY into a session temp table, then one INSERT ... ON CONFLICT DO NOTHING.
 
     Multi-row VALUES statements cost psycopg more to prepare than the database to run; COPY
@@ -169,7 +177,7 @@ def _copy_requests(conn: Connection, records: Sequence[list]) -> int:
     return inserted
 
 
-def upsert_buckets(conn: Connection, rows: Sequence[dict]) -> int:
+def upsert_buckets(conn: Connection, rows: Sequence[Mapping[str, object]]) -> int:
     """Insert provider buckets; a bucket already stored is replaced (providers revise recent ones)."""
     if not rows:
         return 0
@@ -183,12 +191,12 @@ def upsert_buckets(conn: Connection, rows: Sequence[dict]) -> int:
     return len(rows)
 
 
-def mark_rows_dirty(conn: Connection, rows: Iterable[dict]) -> list[int]:
+def mark_rows_dirty(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> list[int]:
     """Record the time span these rows touch, per org, in the caller's transaction; returns the marks' ids."""
     return _mark(conn, ((row["org_id"], row["bucket_start"]) for row in rows))
 
 
-def _mark(conn: Connection, pairs) -> list[int]:
+def _mark(conn: Connection, pairs: Iterable[tuple[str, datetime]]) -> list[int]:
     by_org: dict[str, list[datetime]] = {}
     for org_id, moment in pairs:
         by_org.setdefault(org_id, []).append(moment)
@@ -204,7 +212,7 @@ def ensure_orgs(conn: Connection, org_ids: Iterable[str]) -> list[str]:
     ON CONFLICT DO NOTHING: parallel ingest workers may meet the same new org at the same time.
     """
     created = []
-    table = Organization.__table__
+    table = table_of(Organization)
     for org_id in sorted(set(org_ids)):
         if conn.execute(text("SELECT 1 FROM organization WHERE id = :o"), {"o": org_id}).first():
             continue
@@ -226,7 +234,19 @@ def _now() -> datetime:
     return utcnow()
 
 
-def quarantine(conn: Connection, entries: Sequence[dict]) -> None:
+class Rejection(TypedDict):
+    """Input kept in quarantine: where it was, which field, why, and the raw text."""
+
+    file: str
+    line: int
+    format: str
+    field: str
+    reason: str
+    raw: str
+    org_id: str
+
+
+def quarantine(conn: Connection, entries: Sequence[Rejection]) -> None:
     """Keep rejected input with its file, line, field and reason; the same rejection is kept once."""
     if not entries:
         return
@@ -246,6 +266,6 @@ def quarantine(conn: Connection, entries: Sequence[dict]) -> None:
                 "created_at": _now(),
             }
         )
-    table = Quarantine.__table__
+    table = table_of(Quarantine)
     insert = insert_for(conn, table)
     conn.execute(insert.on_conflict_do_nothing(index_elements=["file", "line", "raw_sha"]), rows)

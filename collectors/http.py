@@ -17,12 +17,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from models.settings import get_settings
 
 log = logging.getLogger("spendsight.collect")
+
+# A page of a listing as the provider sent it; page_problem() checks its shape before it is read.
+Page = dict[str, Any]
+Params = list[tuple[str, str]]  # a query string's pairs, repeated keys allowed
 
 # Anything shaped like a provider key, e.g. in an error body that echoes a partial key back.
 _KEYLIKE = re.compile(r"(sk-[A-Za-z0-9_\-.*]{3,}|[A-Za-z0-9_\-]{32,})")
@@ -54,7 +59,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): exponential, capped, 50-100% jitter."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling: float = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))  # (int ** int is typed Any)
         return ceiling * (0.5 + self.rng.random() / 2)
 
 
@@ -114,8 +119,8 @@ def _error_detail(response: httpx.Response, secret: str | None) -> str:
 
 
 def get_json(
-    client: httpx.Client, url: str, params, policy: RetryPolicy, secret: str | None = None, what: str = ""
-) -> dict:
+    client: httpx.Client, url: str, params: Params, policy: RetryPolicy, secret: str | None = None, what: str = ""
+) -> Page:
     """GET a JSON object, retrying transient failures within the policy; raises CollectError."""
     label = what or httpx.URL(url).path
     slept = 0.0
@@ -139,9 +144,10 @@ def get_json(
     raise GiveUp(f"{label}: {last}; gave up after {policy.attempts} attempts")
 
 
-def _attempt(client: httpx.Client, url: str, params, secret: str | None, label: str) -> dict:
+def _attempt(client: httpx.Client, url: str, params: Params, secret: str | None, label: str) -> Page:
     try:
-        response = client.get(url, params=params)
+        # (httpx types a list of pairs invariantly, as list[tuple[str, str | int | float | bool | None]])
+        response = client.get(url, params=params)  # type: ignore[arg-type]
         body = response.content  # reads the whole body: a cut-short body raises here
     except httpx.TimeoutException as exc:
         raise _Transient(f"timed out ({type(exc).__name__})") from None
@@ -169,12 +175,12 @@ def _attempt(client: httpx.Client, url: str, params, secret: str | None, label: 
 def paginate(
     client: httpx.Client,
     url: str,
-    params: Mapping | list,
+    params: Mapping[str, str] | list[tuple[str, str]],
     policy: RetryPolicy,
     secret: str | None = None,
     what: str = "",
     max_pages: int = 10_000,
-) -> Iterator[dict]:
+) -> Iterator[Page]:
     """Yield each page of a `has_more`/`next_page` listing; a malformed page is retried like a 5xx."""
     base = list(params.items()) if isinstance(params, Mapping) else list(params)
     token: str | None = None
@@ -188,7 +194,9 @@ def paginate(
     raise CollectError(f"{what or url}: more than {max_pages} pages; narrow the window")
 
 
-def _checked_page(client, url, query, policy, secret, what) -> dict:
+def _checked_page(
+    client: httpx.Client, url: str, query: Params, policy: RetryPolicy, secret: str | None, what: str
+) -> Page:
     """A page whose shape is usable; a half-written page (valid JSON, wrong shape) is fetched again."""
     for attempt in range(1, policy.attempts + 1):
         page = get_json(client, url, query, policy, secret, what)
@@ -201,7 +209,7 @@ def _checked_page(client, url, query, policy, secret, what) -> dict:
     raise GiveUp(f"{what or url}: {problem}; gave up after {policy.attempts} attempts")
 
 
-def page_problem(page: dict) -> str | None:
+def page_problem(page: Page) -> str | None:
     if not isinstance(page.get("data"), list):
         return "page has no data list"
     if not isinstance(page.get("has_more"), bool):

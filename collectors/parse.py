@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
-from collectors.base import usage_row
+from collectors.base import RowDict, usage_row
+
+# A JSON object as the provider sent it; every field is checked as it is read.
+JSONObject = Mapping[str, object]
 
 
-def count(result: dict, field: str, required: bool = False) -> int:
+def count(result: JSONObject, field: str, required: bool = False) -> int:
     """A non-negative integer field (missing or null: 0, unless required)."""
     value = result.get(field)
     if value is None:
@@ -21,7 +25,7 @@ def count(result: dict, field: str, required: bool = False) -> int:
     return value
 
 
-def name(result: dict, field: str, max_length: int = 200) -> str:
+def name(result: JSONObject, field: str, max_length: int = 200) -> str:
     """A dimension value: null when not grouped by it, which we store as ''."""
     value = result.get(field)
     if value is None:
@@ -33,7 +37,7 @@ def name(result: dict, field: str, max_length: int = 200) -> str:
     return value
 
 
-def flag(result: dict, field: str) -> bool:
+def flag(result: JSONObject, field: str) -> bool:
     value = result.get(field)
     if value is None:
         return False
@@ -42,7 +46,7 @@ def flag(result: dict, field: str) -> bool:
     return value
 
 
-def amount(value, field: str) -> Decimal:
+def amount(value: object, field: str) -> Decimal:
     """An exact Decimal from a JSON number or numeric string (floats go through their shortest repr)."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{field} must be a number, got {value!r}")
@@ -61,12 +65,12 @@ def amount(value, field: str) -> Decimal:
     return number
 
 
-def usage(context: dict, **values) -> dict:
+def usage(context: Mapping[str, object], **values: object) -> RowDict:
     """A usage bucket row: the window's context (org, source, time, width, kind) plus these values."""
     return usage_row(request_id="", **context, **values)
 
 
-def billed(context: dict, **values) -> dict:
+def billed(context: Mapping[str, object], **values: object) -> RowDict:
     row = {k: context[k] for k in ("org_id", "source", "provider", "bucket_start", "bucket_width")}
     row.update(project_id="", line_item="", model="", service_tier="", currency="USD")
     row.update(values)

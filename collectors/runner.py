@@ -12,16 +12,19 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+import httpx
 from sqlalchemy import Connection, text
 from sqlmodel import Session, select
 
-from collectors.base import upsert_buckets
-from collectors.http import AuthError, CollectError, RetryPolicy, make_client, scrub
-from models.db import bind_time, get_engine, insert_for, utcnow
+from collectors.base import RowDict, upsert_buckets
+from collectors.http import AuthError, CollectError, Page, RetryPolicy, make_client, scrub
+from collectors.parse import JSONObject
+from models.db import bind_time, get_engine, insert_for, table_of, utcnow
 from models.settings import SettingsError, get_settings
 from models.spend.rollups import mark_dirty, process_dirty
 from models.tables import BUCKET_KEY, USAGE_COUNTERS, BilledCost, Source, SourceCursor
@@ -36,6 +39,9 @@ BILLED_KEY = ("org_id", "source", "bucket_start", "project_id", "line_item", "mo
 
 # --- what a provider package declares --------------------------------------------------------
 
+# (result, context) -> usage/billed row, None to skip
+Parse = Callable[[JSONObject, Mapping[str, object]], RowDict | None]
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -46,8 +52,8 @@ class Endpoint:
     widths: tuple[int, ...]  # bucket widths in seconds this collector uses (3600 and/or 86400)
     limits: dict[int, int]  # the API's `limit` maximum (buckets per page) per width
     query: Callable[[datetime, datetime, int, int], list[tuple[str, str]]]  # (start, end, width, limit)
-    bucket_start: Callable[[dict], datetime]
-    parse: Callable[[dict, dict], dict | None]  # (result, context) -> usage/billed row, None to skip
+    bucket_start: Callable[[Page], datetime]
+    parse: Parse
     billed: bool = False  # rows go to billed_cost instead of usage
 
 
@@ -55,14 +61,15 @@ class Endpoint:
 class ProviderSpec:
     name: str
     headers: Callable[[str], dict[str, str]]  # admin key -> request headers
-    pages: Callable[..., Iterator[dict]]  # (client, url, query, policy, secret, what) -> pages
+    pages: Callable[..., Iterator[Page]]  # (client, url, query, policy, secret, what) -> pages
     endpoints: tuple[Endpoint, ...]
 
 
 def provider_spec(provider: str) -> ProviderSpec:
     if provider not in PROVIDERS:
         raise CollectError(f"unknown provider {provider!r}; choose from {', '.join(PROVIDERS)}")
-    return importlib.import_module(PROVIDERS[provider]).SPEC
+    spec: ProviderSpec = importlib.import_module(PROVIDERS[provider]).SPEC
+    return spec
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ def _acquire(source_id: int, billed: bool | None, wait: bool) -> list[threading.
     groups = [False, True] if billed is None else [billed]
     with _running_guard:
         locks = [_running.setdefault((source_id, g), threading.Lock()) for g in groups]
-    held = []
+    held: list[threading.Lock] = []
     for lock in locks:
         if not lock.acquire(blocking=wait):
             for other in held:
@@ -198,6 +205,7 @@ def run_source(
     Never raises for provider trouble: errors are recorded on the source and returned.
     With wait=False a run of the same source already in progress in this process is not waited for.
     """
+    assert source.id is not None  # a stored source (here and below)
     held = _acquire(source.id, billed, wait)
     if held is None:
         return SourceResult(source.name, source.org_id, skipped=True)
@@ -211,7 +219,14 @@ def run_source(
     return result
 
 
-def _run(source, billed, since, now, policy, progress) -> SourceResult:
+def _run(
+    source: Source,
+    billed: bool | None,
+    since: datetime | None,
+    now: datetime,
+    policy: RetryPolicy,
+    progress: Callable[[str, int, int], None] | None,
+) -> SourceResult:
     result = SourceResult(source.name, source.org_id)
     secret = None
     try:
@@ -220,6 +235,7 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
     except (CollectError, SettingsError) as exc:
         result.error = scrub(str(exc), secret)
         return result
+    assert source.id is not None
     lookback = timedelta(hours=get_settings().worker.lookback_hours)
     endpoints = [e for e in spec.endpoints if billed is None or e.billed == billed]
     cursors = _cursors(source.id)
@@ -253,14 +269,20 @@ def _run(source, billed, since, now, policy, progress) -> SourceResult:
 
 
 def _fetch_window(
-    client, spec: ProviderSpec, source: Source, endpoint: Endpoint, window: Window, policy: RetryPolicy, secret: str
-) -> tuple[list[dict], int]:
+    client: httpx.Client,
+    spec: ProviderSpec,
+    source: Source,
+    endpoint: Endpoint,
+    window: Window,
+    policy: RetryPolicy,
+    secret: str,
+) -> tuple[list[RowDict], int]:
     """Every page of one window, parsed; raises before anything is written if any page fails."""
     url = source.base_url.rstrip("/") + endpoint.path
     limit = min(window.buckets, endpoint.limits[window.width])
     query = endpoint.query(window.start, window.end, window.width, limit)
     what = f"{endpoint.name} {window.start:%Y-%m-%dT%H:%MZ}..{window.end:%Y-%m-%dT%H:%MZ}"
-    rows: list[dict] = []
+    rows: list[RowDict] = []
     buckets = 0
     for page in spec.pages(client, url, query, policy, secret, what):
         for bucket in page["data"]:
@@ -290,7 +312,7 @@ def _fetch_window(
     return rows, buckets
 
 
-def _bucket_start(endpoint: Endpoint, bucket: dict, what: str) -> datetime:
+def _bucket_start(endpoint: Endpoint, bucket: Page, what: str) -> datetime:
     try:
         return endpoint.bucket_start(bucket)
     except (KeyError, TypeError, ValueError) as exc:
@@ -300,8 +322,9 @@ def _bucket_start(endpoint: Endpoint, bucket: dict, what: str) -> datetime:
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list[dict], until: datetime) -> None:
+def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list[RowDict], until: datetime) -> None:
     """Replace the window's rows and move the cursor, in one transaction."""
+    assert source.id is not None
     with get_engine().begin() as conn:
         if conn.dialect.name == "postgresql":  # concurrent runs of one endpoint take turns
             conn.execute(
@@ -337,9 +360,9 @@ def _write_window(source: Source, endpoint: Endpoint, window: Window, rows: list
         set_cursor(conn, source.id, endpoint.name, until, len(rows))
 
 
-def merge_usage(rows: Sequence[dict]) -> list[dict]:
+def merge_usage(rows: Sequence[Mapping[str, Any]]) -> list[RowDict]:
     """One row per natural key (e.g. image sizes we do not keep collapse into one), counters summed."""
-    merged: dict[tuple, dict] = {}
+    merged: dict[tuple[object, ...], RowDict] = {}
     for row in rows:
         key = tuple(row[k] for k in BUCKET_KEY)
         if key in merged:
@@ -350,9 +373,9 @@ def merge_usage(rows: Sequence[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def merge_billed(rows: Sequence[dict]) -> list[dict]:
+def merge_billed(rows: Sequence[Mapping[str, Any]]) -> list[RowDict]:
     """One row per billed key; amounts (Decimal USD) summed, then rounded once to micro-dollars."""
-    merged: dict[tuple, dict] = {}
+    merged: dict[tuple[object, ...], RowDict] = {}
     for row in rows:
         key = tuple(row[k] for k in BILLED_KEY)
         if key in merged:
@@ -369,10 +392,10 @@ def merge_billed(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def _insert_billed(conn: Connection, rows: list[dict]) -> None:
+def _insert_billed(conn: Connection, rows: list[RowDict]) -> None:
     if not rows:
         return
-    table = BilledCost.__table__
+    table = table_of(BilledCost)
     stmt = insert_for(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(BILLED_KEY),
@@ -383,7 +406,7 @@ def _insert_billed(conn: Connection, rows: list[dict]) -> None:
 
 def set_cursor(conn: Connection, source_id: int, endpoint: str, until: datetime, rows: int) -> None:
     """Move an endpoint's cursor forward (never back: a backfill re-reads old ranges) in the caller's transaction."""
-    table = SourceCursor.__table__
+    table = table_of(SourceCursor)
     current = conn.execute(
         text("SELECT collected_until FROM source_cursor WHERE source_id = :s AND endpoint = :e").columns(
             collected_until=table.c.collected_until.type
@@ -409,7 +432,7 @@ def set_cursor(conn: Connection, source_id: int, endpoint: str, until: datetime,
 
 
 def _cursors(source_id: int) -> dict[str, datetime | None]:
-    table = SourceCursor.__table__
+    table = table_of(SourceCursor)
     with get_engine().connect() as conn:
         rows = conn.execute(table.select().where(table.c.source_id == source_id)).mappings().all()
     return {r["endpoint"]: r["collected_until"] for r in rows}
@@ -418,7 +441,7 @@ def _cursors(source_id: int) -> dict[str, datetime | None]:
 def _record_run(source: Source, result: SourceResult) -> None:
     """What the Sources page shows: last run, last success, rows, the (safe) error per source and endpoint."""
     now = utcnow()
-    cursor = SourceCursor.__table__
+    cursor = table_of(SourceCursor)
     with get_engine().begin() as conn:
         if result.skipped:
             return
@@ -437,7 +460,7 @@ def _record_run(source: Source, result: SourceResult) -> None:
                         source_id=source.id, endpoint=outcome.endpoint, collected_until=None, last_rows=0, **values
                     )
                 )
-        table = Source.__table__
+        table = table_of(Source)
         values = {
             "last_run_at": now,
             "last_error": result.errors()[:2000],

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import BigInteger, Connection, DateTime, Integer, String, Table, event
-from sqlalchemy.dialects.postgresql import Insert
+from sqlalchemy import BigInteger, Connection, DateTime, Dialect, Integer, String, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, create_engine
+from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlmodel import Session, SQLModel, create_engine
 
 from models.settings import get_settings
 
@@ -25,7 +27,7 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend.
 
     PostgreSQL stores timestamptz. SQLite has no time type, so the value is text in one fixed
@@ -37,26 +39,29 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(String(32))
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(self, value: datetime | None, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: Spendsight stores UTC-aware times only")
         return sqlite_text(value) if dialect.name == "sqlite" else value.astimezone(UTC)
 
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+    def process_result_value(self, value: str | datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+def as_utc(value: str | datetime) -> datetime:
+    """A stored time as either backend returns it (text on SQLite), read back aware in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def sqlite_text(moment: datetime) -> str:
@@ -71,9 +76,15 @@ def bind_time(conn: Connection, moment: datetime) -> object:
     return UTCDateTime().process_bind_param(moment, conn.dialect)
 
 
-def insert_for(conn: Connection, table: Table) -> Insert:
+def insert_for(conn: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """INSERT for `table` in the connection's dialect, so `.on_conflict_do_*` works on both backends."""
     return (sqlite_insert if conn.dialect.name == "sqlite" else pg_insert)(table)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Table of a table=True class (SQLModel sets `__table__` on the class but does not declare it)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 # 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is the auto-incrementing rowid.
@@ -84,7 +95,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _configure_sqlite(dbapi_conn, _record) -> None:
+def _configure_sqlite(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

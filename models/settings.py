@@ -23,7 +23,7 @@ class SettingsError(ValueError):
 PROVIDER_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1"}
 
 # Every group reads the environment and `.env` the same way; empty values count as unset.
-_ENV = {"env_file": ".env", "env_ignore_empty": True, "extra": "ignore", "populate_by_name": True}
+_ENV: SettingsConfigDict = {"env_file": ".env", "env_ignore_empty": True, "extra": "ignore", "populate_by_name": True}
 
 
 class SmtpSettings(BaseSettings):

@@ -58,7 +58,7 @@ def validate_source_name(value: str) -> str:
     return value
 
 
-def _public(source: Source) -> dict:
+def _public(source: Source) -> dict[str, object]:
     return {
         "name": source.name,
         "org_id": source.org_id,
@@ -163,7 +163,7 @@ STATUS_COLUMNS = (
 )
 
 
-def source_status(org_id: str) -> list[dict]:
+def source_status(org_id: str) -> list[dict[str, object]]:
     """One dict per source of the org. `key_set` says whether the key variable is set, never its value."""
     settings = get_settings()
     with session_scope() as session:
@@ -176,11 +176,11 @@ def source_status(org_id: str) -> list[dict]:
         return out
 
 
-def endpoint_status(org_id: str) -> list[dict]:
+def endpoint_status(org_id: str) -> list[dict[str, object]]:
     """Per source and endpoint: how far it is collected, the last run's rows and error."""
     with session_scope() as session:
         query = (
-            select(
+            select(  # type: ignore[call-overload]  # sqlmodel's select() is typed for up to 4 columns
                 Source.name,
                 SourceCursor.endpoint,
                 SourceCursor.collected_until,

@@ -4,6 +4,7 @@ sign-in, the inbox, budgets and alerts (logic lives in the domain packages besid
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -44,7 +45,7 @@ USAGE_DIMENSIONS = (
 )
 
 
-def _counter():
+def _counter() -> Any:  # sqlmodel.Field is typed Any so it fits any annotation
     return Field(default=0, sa_type=BigInteger)
 
 

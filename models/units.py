@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import overload
 
 ZERO = Decimal(0)
 MICRO = Decimal("0.000001")  # one micro-dollar: stored amounts are integers of these
@@ -17,6 +18,10 @@ def usd_to_micros(amount: Decimal) -> int:
     return int((Decimal(amount) * MICROS_PER_USD).to_integral_value(ROUND_HALF_EVEN))
 
 
+@overload
+def micros_to_usd(micros: int) -> Decimal: ...
+@overload
+def micros_to_usd(micros: int | None) -> Decimal | None: ...
 def micros_to_usd(micros: int | None) -> Decimal | None:
     if micros is None:
         return None

@@ -75,7 +75,9 @@ def sso_providers() -> list[str | None] | None:
         return None
     if not section:
         return None
-    named = [name for name, value in section.items() if hasattr(value, "get") and value.get("client_id")]
+    named: list[str | None] = [
+        name for name, value in section.items() if hasattr(value, "get") and value.get("client_id")
+    ]
     if section.get("client_id"):
         return [None, *named]
     return named or None

@@ -7,6 +7,7 @@ Changes are not made here: pages call the owner-checked services in models.budge
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -102,7 +103,7 @@ def forecast_scopes(org_id: str, today: date) -> list[str]:
     limited = [li.project_id for li in limits(org_id) if li.project_id]
     rows = spend(SpendQuery.make(org_id, today - timedelta(days=60), today + timedelta(days=1), by=("project",)))
     spending = sorted((r for r in rows if r.keys["project"] and r.cost > 0), key=lambda r: -r.cost)
-    return list(dict.fromkeys(limited + [r.keys["project"] for r in spending]))
+    return list(dict.fromkeys(limited + [str(r.keys["project"]) for r in spending]))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -184,7 +185,7 @@ def pick_history(history: pd.DataFrame, statuses=(), rules=(), timezone: str | N
         mask &= history["rule"].isin(list(rules))
     shown = history[mask]
     zone = ZoneInfo(timezone or "UTC")
-    local = {
+    local: dict[str, Any] = {  # column -> values (a Series, or a list with None where no time applies)
         c: shown[c].map(lambda v: v.astimezone(zone).replace(tzinfo=None) if v is not None and v == v else None)
         for c in ("created_at", "next_attempt_at", "sent_at")
     }

@@ -69,7 +69,8 @@ def stacked_spend(
         keep = list(totals.index[:top])
         if len(totals) > top:
             frame[color] = frame[color].where(frame[color].isin(keep), other)
-            frame = frame.groupby([x, color], as_index=False)[y].sum()
+            # (a DataFrame with as_index=False, where pandas-stubs say Series)
+            frame = frame.groupby([x, color], as_index=False)[y].sum()  # type: ignore[assignment]
             keep.append(other)
         colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(keep)}
         colors[other] = OTHER_COLOR

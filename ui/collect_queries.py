@@ -95,7 +95,9 @@ def keys_missing(org_id: str) -> bool:
 
 
 @st.cache_data(ttl=RECON_TTL_SECONDS, show_spinner=False)
-def reconciliation(org_id: str, start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def reconciliation(
+    org_id: str, start: date, end: date
+) -> tuple[pd.DataFrame, pd.DataFrame, _reconcile.ReconcileTotals]:
     """(rows per day and project, totals per day, overall totals); amounts are Decimal USD."""
     ensure_db()
     rows = _reconcile.reconcile(org_id, start, end)

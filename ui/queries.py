@@ -14,7 +14,7 @@ import streamlit as st
 from models.access.orgs import list_orgs
 from models.access.roles import Actor, role_of, visible_orgs
 from models.budgets.credits import credit_status
-from models.budgets.statement import org_summary, statement
+from models.budgets.statement import OrgSummary, org_summary, statement
 from models.db import session_scope
 from models.pricing.catalog import get_catalog
 from models.pricing.edit import catalog_table
@@ -64,7 +64,7 @@ def home_overview(org_id: str, today: date) -> _overview.Overview:
 
 
 @st.cache_data(ttl=10, show_spinner=False)
-def roles_for(email: str | None, system: bool = False) -> dict[str, str]:
+def roles_for(email: str | None, system: bool = False) -> dict[str, str | None]:
     """org id -> role for this member (all orgs as owner for a system actor)."""
     ensure_db()
     actor = Actor(email, system=system)
@@ -205,7 +205,7 @@ def statement_data(org_id: str, year: int, month: int):
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, dict]:
+def org_summaries(org_ids: tuple[str, ...], today: date) -> dict[str, OrgSummary]:
     """org id -> this month's billing, credit balance, members and sources."""
     return {org_id: org_summary(org_id, today) for org_id in org_ids}
 

@@ -102,7 +102,7 @@ def _preferences() -> tuple[str, str]:
             langs,
             index=langs.index(st.session_state[LANG_KEY]),
             key="lang_picker",
-            format_func=LANGUAGES.get,
+            format_func=LANGUAGES.__getitem__,
         )
         st.session_state[LANG_KEY] = lang
         currency = right.selectbox(
@@ -128,7 +128,7 @@ def render() -> PageContext:
     _menu(menu)
     rate = Decimal(1) if currency == "USD" else Decimal(str(get_settings().cny_per_usd))
     actor = auth.require_actor()  # the sign-in gate: stops the page until someone is signed in
-    roles = roles_for(actor.email if actor else None, actor.system if actor else False)
+    roles = roles_for(actor.email, actor.system)
     orgs = tuple(o for o in org_choices() if o["id"] in roles)
     if currency != "USD":
         st.sidebar.caption(t("sidebar.rate", rate=f"{rate:g}", currency=currency))

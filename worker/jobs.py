@@ -19,12 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 import alerts
 from collectors.logs.watch import scan
 from collectors.runner import SourceResult, run_source
-from models.db import bind_time, get_engine, utcnow
+from models.db import bind_time, get_engine, table_of, utcnow
 from models.settings import Settings, get_settings
 from models.spend.rollups import process_dirty
 from models.tables import Source
@@ -39,12 +39,12 @@ def _enabled_sources(requested_only: bool = False) -> list[Source]:
     with Session(get_engine(), expire_on_commit=False) as session:
         query = select(Source).where(Source.enabled == True)  # noqa: E712 (SQL expression)
         if requested_only:
-            query = query.where(Source.run_requested_at.is_not(None))
-        return list(session.exec(query.order_by(Source.id)))
+            query = query.where(col(Source.run_requested_at).is_not(None))
+        return list(session.exec(query.order_by(col(Source.id))))
 
 
 def _set_next_run(source_id: int, seconds: int) -> None:
-    table = Source.__table__
+    table = table_of(Source)
     with get_engine().begin() as conn:
         conn.execute(
             table.update().where(table.c.id == source_id).values(next_run_at=utcnow() + timedelta(seconds=seconds))
@@ -55,6 +55,7 @@ def collect_all(billed: bool, interval: int | None = None, wait: bool = False) -
     """One pass over the enabled sources (usage or costs); errors stay on each source."""
     results = []
     for source in _enabled_sources():
+        assert source.id is not None  # a stored source (and below)
         result = run_source(source, billed=billed, wait=wait)
         if interval and not billed and not result.skipped:
             _set_next_run(source.id, interval)
@@ -70,6 +71,7 @@ def collect_requested(interval: int | None = None) -> list[SourceResult]:
     results = []
     for source in _enabled_sources(requested_only=True):
         requested_at = source.run_requested_at
+        assert source.id is not None and requested_at is not None  # (selected for it)
         result = run_source(source, billed=None, wait=True)
         with get_engine().begin() as conn:
             # Only the request we served: one made during the run stays for the next poll.

@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from models.db import get_engine
 from models.settings import get_settings
@@ -24,8 +25,8 @@ class LeaderLock:
     """At most one worker per database acts: an advisory lock on PostgreSQL, a lock file on SQLite."""
 
     def __init__(self) -> None:
-        self._conn = None
-        self._fh = None
+        self._conn: Connection | None = None
+        self._fh: TextIO | None = None
 
     def try_acquire(self) -> bool:
         engine = get_engine()

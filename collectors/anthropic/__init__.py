@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from collectors.anthropic import client
@@ -15,7 +16,8 @@ from collectors.anthropic.settings import (
     USAGE_LIMITS,
     USAGE_PATH,
 )
-from collectors.parse import amount, billed, count, name, usage
+from collectors.base import RowDict
+from collectors.parse import JSONObject, amount, billed, count, name, usage
 from collectors.runner import Endpoint, ProviderSpec
 from models.pricing.catalog import normalize_tier
 from models.units import DAY, HOUR
@@ -24,13 +26,13 @@ __all__ = ["SPEC"]
 CENT = Decimal("0.01")
 
 
-def _tier(result: dict) -> tuple[str, bool]:
+def _tier(result: JSONObject) -> tuple[str, bool]:
     """(service_tier, batch): the batch tier is our batch flag on the standard tier."""
     tier = normalize_tier(name(result, "service_tier", 40))
     return ("", True) if tier == "batch" else (tier, False)
 
 
-def parse_messages(result: dict, context: dict) -> dict:
+def parse_messages(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     creation = result.get("cache_creation") or {}
     if not isinstance(creation, dict):
         raise ValueError(f"cache_creation must be an object keyed by TTL, got {creation!r}")
@@ -63,7 +65,7 @@ def parse_messages(result: dict, context: dict) -> dict:
     )
 
 
-def parse_cost(result: dict, context: dict) -> dict:
+def parse_cost(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     cents = amount(result.get("amount"), "amount")  # a string in cents: "123.45" is $1.2345
     tier = normalize_tier(name(result, "service_tier", 40))
     return billed(

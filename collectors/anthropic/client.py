@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 
 from collectors.anthropic.settings import API_VERSION, WIDTH_PARAM
-from collectors.http import RetryPolicy, paginate
+from collectors.http import Page, Params, RetryPolicy, paginate
 
 
 def headers(key: str) -> dict[str, str]:
@@ -19,7 +19,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def query(group_by: tuple[str, ...]):
+def query(group_by: tuple[str, ...]) -> Callable[[datetime, datetime, int, int], Params]:
     """The query builder for one report: starting_at/ending_at, group_by[] repeated."""
 
     def build(start: datetime, end: datetime, width: int, limit: int) -> list[tuple[str, str]]:
@@ -34,7 +34,7 @@ def query(group_by: tuple[str, ...]):
     return build
 
 
-def bucket_start(bucket: dict) -> datetime:
+def bucket_start(bucket: Page) -> datetime:
     value = bucket["starting_at"]
     if not isinstance(value, str):
         raise ValueError(f"starting_at must be an RFC 3339 time, got {value!r}")
@@ -51,6 +51,6 @@ def pages(
     policy: RetryPolicy,
     secret: str | None = None,
     what: str = "",
-) -> Iterator[dict]:
+) -> Iterator[Page]:
     """Every page of one report: `page=<next_page>` while `has_more`."""
     return paginate(client, url, params, policy, secret, what)

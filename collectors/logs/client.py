@@ -5,11 +5,17 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Callable, Iterator
+from io import BufferedIOBase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from collectors.base import Record
 from collectors.logs import formats
 from collectors.logs.formats import Reject
 from collectors.logs.settings import CSV_FIELDS, LITELLM_COLUMNS
+
+if TYPE_CHECKING:  # for an annotation: what loads msgspec stays the caller's choice
+    from collectors.logs.fast import FastPath
 
 # Arbitrarily long CSV fields (LiteLLM keeps whole messages in a cell).
 csv.field_size_limit(1 << 30)
@@ -25,8 +31,13 @@ class Item:
     __slots__ = ("line", "raw", "record", "reject", "ready")
 
     def __init__(
-        self, line: int, raw: str, record: dict | None = None, reject: Reject | None = None, ready: list | None = None
-    ):
+        self,
+        line: int,
+        raw: str,
+        record: formats.Parsed | None = None,
+        reject: Reject | None = None,
+        ready: Record | None = None,
+    ) -> None:
         self.line, self.raw, self.record, self.reject, self.ready = line, raw, record, reject, ready
 
 
@@ -35,7 +46,7 @@ class Position:
 
     __slots__ = ("offset", "line")
 
-    def __init__(self, offset: int = 0, line: int = 0):
+    def __init__(self, offset: int = 0, line: int = 0) -> None:
         self.offset, self.line = offset, line
 
 
@@ -53,12 +64,12 @@ class Lines:
         complete_only: bool = False,
         sized: Callable[[int], None] | None = None,
         stop: int | None = None,
-    ):
+    ) -> None:
         self.path, self.complete_only, self.stop = path, complete_only, stop
         self.position = Position(start.offset, start.line) if start else Position()
         self._sized = sized or (lambda n: None)
 
-    def _open(self):
+    def _open(self) -> BufferedIOBase:
         if self.path.suffix == ".gz":
             return gzip.open(self.path, "rb")
         return self.path.open("rb")
@@ -95,7 +106,7 @@ def detect_format(path: Path) -> str:
     return "jsonl-auto"
 
 
-def read_jsonl(lines: Lines, provider: str | None, fast=None) -> Iterator[Item]:
+def read_jsonl(lines: Lines, provider: str | None, fast: FastPath | None = None) -> Iterator[Item]:
     """JSONL: each line an OpenAI or Anthropic response, bare or wrapped.
 
     `fast` (a collectors.logs.fast.FastPath) turns common OpenAI lines into finished records.

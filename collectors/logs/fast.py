@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, final
 
 import msgspec
 
-from collectors.base import COL, blank_record
-from models.pricing.catalog import normalize_tier
+from collectors.base import COL, Record, blank_record
+from models.pricing.catalog import Catalog, normalize_tier
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=99_999_999_999)]  # larger: milliseconds, the general path's
@@ -36,6 +36,7 @@ class _CompletionDetails(msgspec.Struct):
     audio_tokens: Count | None = None
 
 
+@final  # (final: `type(x) is` narrows both ways)
 class _ChatUsage(msgspec.Struct):
     prompt_tokens: Count
     completion_tokens: Count | None = None
@@ -51,6 +52,7 @@ class _OutputDetails(msgspec.Struct):
     reasoning_tokens: Count | None = None
 
 
+@final
 class _ResponseUsage(msgspec.Struct):
     input_tokens: Count
     output_tokens: Count | None = None
@@ -58,6 +60,7 @@ class _ResponseUsage(msgspec.Struct):
     output_tokens_details: _OutputDetails | None = None
 
 
+@final
 class _Chat(msgspec.Struct, tag_field="object", tag="chat.completion"):
     id: Text
     model: Text
@@ -66,6 +69,7 @@ class _Chat(msgspec.Struct, tag_field="object", tag="chat.completion"):
     service_tier: Tier | None = None
 
 
+@final
 class _Response(msgspec.Struct, tag_field="object", tag="response"):
     id: Text
     model: Text
@@ -161,14 +165,14 @@ def _trimmed(text: str | None) -> bool:
 class FastPath:
     """Builds records for one ingest's defaults; `record(line)` is a usage record or None."""
 
-    def __init__(self, org: str | None, project: str | None, catalog):
+    def __init__(self, org: str | None, project: str | None, catalog: Catalog) -> None:
         self.org, self.project = org, project or ""
         self.thresholds = catalog.thresholds
         self.tiers: dict[str | None, str] = {}
         self.times: dict[int, datetime] = {}  # log lines arrive many to a second
         self.templates = {kind: self._template(kind) for kind in _KINDS.values()}
 
-    def _template(self, kind: str) -> list:
+    def _template(self, kind: str) -> Record:
         record, i = blank_record(), _I
         record[i["org_id"]] = self.org
         record[i["provider"]] = "openai"
@@ -178,7 +182,7 @@ class FastPath:
         record[i["requests"]] = 1
         return record
 
-    def record(self, line: str) -> list | None:
+    def record(self, line: str) -> Record | None:
         if not self.org or not line.startswith("{") or '_input_tokens"' in line:
             return None  # Anthropic-style usage keys (cache_read_/cache_creation_input_tokens): general path
         try:
@@ -194,7 +198,7 @@ class FastPath:
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
 
-    def _wrapped(self, line: _Wrapped) -> list | None:
+    def _wrapped(self, line: _Wrapped) -> Record | None:
         if line.org is not None and line.org != self.org:
             return None
         if not (_trimmed(line.project) and _trimmed(line.api_key_id) and _trimmed(line.user)):
@@ -208,7 +212,7 @@ class FastPath:
             record[i["user_id"]] = line.user or ""
         return record
 
-    def _build(self, body: _Chat | _Response, timestamp: int | None, batch: bool) -> list | None:
+    def _build(self, body: _Chat | _Response, timestamp: int | None, batch: bool) -> Record | None:
         if not body.id or not body.model or not _trimmed(body.id) or not _trimmed(body.model):
             return None
         if body.model.startswith("claude"):
@@ -223,7 +227,9 @@ class FastPath:
             if timestamp is None:
                 return None  # no time in the line: the general path applies --at or says it is missing
         usage = body.usage
-        if type(body) is _Chat:
+        details: _PromptDetails | _InputDetails | None
+        out: _CompletionDetails | _OutputDetails | None
+        if type(usage) is _ChatUsage:  # (the usage of a _Chat)
             prompt = usage.prompt_tokens
             details, out = usage.prompt_tokens_details, usage.completion_tokens_details
             cached = (details.cached_tokens or 0) if details else 0

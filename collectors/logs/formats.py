@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from collectors.logs.settings import CSV_COUNT_FIELDS
 
+# A parsed JSON object or CSV row: every field is checked as it is read.
+JSONObject = Mapping[str, object]
+# What a parser makes of a line: field -> value (str, int, bool, datetime), read by ingest._to_record.
+Parsed = dict[str, Any]
+
 
 class Reject(Exception):
     """This line cannot be ingested; `field` names the offending field."""
 
-    def __init__(self, field: str, reason: str):
+    def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)
         self.field = field
         self.reason = reason
@@ -22,7 +29,7 @@ class Reject(Exception):
 # --- small typed getters ---------------------------------------------------------------------
 
 
-def count(obj: dict, key: str, where: str, required: bool = False) -> int:
+def count(obj: JSONObject, key: str, where: str, required: bool = False) -> int:
     value = obj.get(key) if isinstance(obj, dict) else None
     if type(value) is int and value >= 0:  # the common case, checked first: this runs per field per line
         return value
@@ -37,12 +44,12 @@ def count(obj: dict, key: str, where: str, required: bool = False) -> int:
     return int(value)
 
 
-def sub(obj: dict, key: str) -> dict:
+def sub(obj: JSONObject, key: str) -> JSONObject:
     value = obj.get(key) if isinstance(obj, dict) else None
     return value if isinstance(value, dict) else {}
 
 
-def parse_time(value, field: str = "timestamp") -> datetime:
+def parse_time(value: object, field: str = "timestamp") -> datetime:
     """ISO 8601 (naive means UTC), or Unix seconds/milliseconds."""
     if isinstance(value, bool) or value is None or value == "":
         raise Reject(field, f"missing {field}")
@@ -76,7 +83,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def text_field(obj: dict, key: str, max_length: int = 200) -> str:
+def text_field(obj: JSONObject, key: str, max_length: int = 200) -> str:
     value = obj.get(key) if isinstance(obj, dict) else None
     if type(value) is str and len(value) <= max_length and not value[-1:].isspace() and not value[:1].isspace():
         return value
@@ -95,7 +102,7 @@ def text_field(obj: dict, key: str, max_length: int = 200) -> str:
 WRAPPER_KEYS = ("timestamp", "created_at", "org", "project", "api_key_id", "user")
 
 
-def load_json_line(line: str) -> dict:
+def load_json_line(line: str) -> dict[str, object]:
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -105,7 +112,7 @@ def load_json_line(line: str) -> dict:
     return obj
 
 
-def unwrap(obj: dict) -> tuple[dict, dict]:
+def unwrap(obj: JSONObject) -> tuple[JSONObject, JSONObject]:
     """Split an attribution wrapper {"timestamp", "org", ..., "response": {...}} from its payload."""
     inner = obj.get("response")
     if isinstance(inner, dict) and "custom_id" not in obj and ("body" not in inner or "usage" in inner):
@@ -114,7 +121,7 @@ def unwrap(obj: dict) -> tuple[dict, dict]:
     return {}, obj
 
 
-def detect_provider(payload: dict) -> str:
+def detect_provider(payload: JSONObject) -> str:
     """'anthropic' or 'openai', judging by the payload's shape."""
     if payload.get("type") == "message" or isinstance(payload.get("result"), dict):
         return "anthropic"
@@ -126,9 +133,9 @@ def detect_provider(payload: dict) -> str:
     return "openai"
 
 
-def parse_openai(payload: dict) -> dict:
+def parse_openai(payload: JSONObject) -> Parsed:
     """A Chat Completions, Responses or Embeddings response, or a Batch API output line."""
-    record: dict = {"provider": "openai"}
+    record: Parsed = {"provider": "openai"}
     body = payload
     if "custom_id" in payload:
         response = sub(payload, "response")
@@ -183,12 +190,12 @@ def parse_openai(payload: dict) -> dict:
     return record
 
 
-def parse_anthropic(payload: dict) -> dict:
+def parse_anthropic(payload: JSONObject) -> Parsed:
     """A Messages response, or a Message Batches result line."""
-    record: dict = {"provider": "anthropic"}
+    record: Parsed = {"provider": "anthropic"}
     message = payload
-    if isinstance(payload.get("result"), dict):
-        result = payload["result"]
+    result = payload.get("result")
+    if isinstance(result, dict):
         if result.get("type") != "succeeded":
             raise Reject("result.type", f"batch result {result.get('type')!r}; only succeeded requests are billed")
         message = sub(result, "message")
@@ -225,7 +232,7 @@ def parse_anthropic(payload: dict) -> dict:
     return record
 
 
-def apply_wrapper(record: dict, wrapper: dict) -> None:
+def apply_wrapper(record: Parsed, wrapper: JSONObject) -> None:
     if not wrapper:
         return
     for key, target in (("org", "org"), ("project", "project"), ("api_key_id", "api_key_id"), ("user", "user")):
@@ -241,9 +248,9 @@ def apply_wrapper(record: dict, wrapper: dict) -> None:
 # --- CSV ------------------------------------------------------------------------------------
 
 
-def parse_csv_row(row: dict, mapping: dict[str, str]) -> dict:
+def parse_csv_row(row: Mapping[str, str | None], mapping: dict[str, str]) -> Parsed:
     """A generic CSV row, read through the FIELD -> column mapping."""
-    record: dict = {"kind": "completions", "requests": 1}
+    record: Parsed = {"kind": "completions", "requests": 1}
     for field, column in mapping.items():
         raw = row.get(column)
         value = raw.strip() if isinstance(raw, str) else raw
@@ -275,7 +282,7 @@ def _csv_int(value: str, column: str) -> int:
     return int(number)
 
 
-def parse_litellm_row(row: dict) -> dict:
+def parse_litellm_row(row: Mapping[str, str | None]) -> Parsed:
     """A row of LiteLLM's spend-log export (LiteLLM_SpendLogs columns)."""
     model = (row.get("model") or "").strip()
     provider = (row.get("custom_llm_provider") or "").strip().lower()
@@ -283,7 +290,7 @@ def parse_litellm_row(row: dict) -> dict:
         prefix, rest = model.split("/", 1)
         provider = provider or prefix.lower()
         model = rest
-    record: dict = {
+    record: Parsed = {
         "kind": (row.get("call_type") or "completions").strip() or "completions",
         "request_id": (row.get("request_id") or "").strip(),
         "model": model,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from collectors.base import (
     COL,
+    Record,
+    Rejection,
     blank_record,
     ensure_orgs,
     hourly_sums,
@@ -35,7 +37,7 @@ from collectors.logs.parallel import Helpers, splittable, workers
 from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
 from models.access.orgs import validate_org_id
 from models.db import get_engine, sqlite_writer_lock
-from models.pricing.catalog import get_catalog, normalize_tier
+from models.pricing.catalog import Catalog, get_catalog, normalize_tier
 from models.spend.rollups import add_increments, process_dirty
 from models.tables import USAGE_COUNTERS
 from models.validation import ValidationError
@@ -160,8 +162,8 @@ def _few_collections() -> Iterator[None]:
 
 def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Defaults, result: IngestResult) -> None:
     catalog = get_catalog()
-    rows: list[dict] = []
-    rejects: list[dict] = []
+    rows: list[Record] = []
+    rejects: list[Rejection] = []
     name = str(path)
     for item in items:
         result.read += 1
@@ -193,7 +195,7 @@ def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Default
 
 
 class _Missing(Exception):
-    def __init__(self, reject):
+    def __init__(self, reject: Reject) -> None:
         self.reject = reject
 
 
@@ -204,9 +206,10 @@ _WIDTH, _REQUEST, _REQUESTS = COL["bucket_width"], COL["request_id"], COL["reque
 _COUNTERS = {name: COL[name] for name in USAGE_COUNTERS if name != "requests"}
 
 
-def _to_record(item: Item, fmt: str, defaults: Defaults, catalog) -> list:
+def _to_record(item: Item, fmt: str, defaults: Defaults, catalog: Catalog) -> Record:
     """A parsed line as a usage record, attributed with the command line's defaults where it is silent."""
     rec = item.record
+    assert rec is not None  # an item with neither a reject nor a ready record holds a parsed one
     get = rec.get  # this runs once per line: local lookups are measurably faster here
     org = get("org") or defaults.org
     if not org:
@@ -250,7 +253,7 @@ def _to_record(item: Item, fmt: str, defaults: Defaults, catalog) -> list:
     return record
 
 
-def _flush(records: list[list], rejects: list[dict], result: IngestResult) -> None:
+def _flush(records: list[Record], rejects: list[Rejection], result: IngestResult) -> None:
     """One transaction per batch: rows, their rollups (or dirty marks) and quarantined lines together.
 
     Everything that needs no database (driver rows, hourly sums) is prepared before the write lock,

@@ -22,9 +22,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: nothing beyond the standard library loads at run time
+    from collectors.logs.ingest import Defaults, IngestResult
 
 BLOCK = 1 << 20
 MIN_PART_BYTES = 8 << 20
@@ -91,7 +96,7 @@ def splittable(path: Path, fmt: str) -> bool:
 class Helpers:
     """Helper processes, started ahead of need; each is handed one range at a time."""
 
-    def __init__(self, count: int):
+    def __init__(self, count: int) -> None:
         self._errors = [tempfile.TemporaryFile("w+") for _ in range(count)]  # never a full pipe
         self._procs = [
             subprocess.Popen(
@@ -105,7 +110,7 @@ class Helpers:
         ]
 
     @classmethod
-    def for_paths(cls, paths, fmt: str) -> Helpers | None:
+    def for_paths(cls, paths: Iterable[str | Path], fmt: str) -> Helpers | None:
         """Helpers when some file will be read in parallel (the command line starts them first thing)."""
         count = workers() - 1
         if count < 1 or not any(splittable(Path(p), fmt) for p in paths):
@@ -119,6 +124,7 @@ class Helpers:
         """Let the helpers finish and exit; returns the last stderr line of each that failed."""
         failures = []
         for proc, stderr in zip(self._procs, self._errors):
+            assert proc.stdin is not None and proc.stdout is not None  # (started with PIPEs)
             try:
                 proc.stdin.close()
             except OSError:
@@ -138,14 +144,21 @@ class Helpers:
             proc.kill()
         self.close()
 
-    def ingest(self, path: Path, fmt: str, defaults, result, on_bytes=None) -> None:
+    def ingest(
+        self,
+        path: Path,
+        fmt: str,
+        defaults: Defaults,
+        result: IngestResult,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
         """Ingest `path`: this process reads the first range, helpers the others; counts go to `result`."""
         from collectors.logs.client import Lines, Position
         from collectors.logs.ingest import ingest_lines
 
         parts = plan(path, len(self) + 1)
         lock = threading.Lock()
-        answers: list[dict | None] = [None] * len(parts)
+        answers: list[dict[str, Any] | None] = [None] * len(parts)
         failures: list[str] = []
 
         def report(n: int) -> None:
@@ -153,7 +166,8 @@ class Helpers:
                 with lock:
                     on_bytes(n)
 
-        def drive(i: int, proc: subprocess.Popen) -> None:
+        def drive(i: int, proc: subprocess.Popen[str]) -> None:
+            assert proc.stdin is not None and proc.stdout is not None
             try:
                 request = {"path": str(path), "part": asdict(parts[i]), "fmt": fmt, "defaults": _encode(defaults)}
                 proc.stdin.write(json.dumps(request) + "\n")
@@ -194,10 +208,11 @@ class Helpers:
             failures = self.close() + failures
             raise RuntimeError(f"{path}: a parallel ingest process failed: {failures[0] if failures else 'no answer'}")
         for answer in answers[1:]:
+            assert answer is not None  # (checked above)
             _merge(result, answer)
 
 
-def _encode(defaults) -> dict:
+def _encode(defaults: Defaults) -> dict[str, str | None]:
     return {
         "org": defaults.org,
         "project": defaults.project,
@@ -207,7 +222,7 @@ def _encode(defaults) -> dict:
 
 
 @contextmanager
-def _batched(report):
+def _batched(report: Callable[[int], None]) -> Iterator[Callable[[int], None]]:
     """A per-line byte counter that passes totals on every few MiB (and the rest at the end)."""
     pending = [0]
 
@@ -222,7 +237,7 @@ def _batched(report):
         report(pending[0])
 
 
-def _merge(result, part: dict) -> None:
+def _merge(result: IngestResult, part: Mapping[str, Any]) -> None:
     result.read += part["read"]
     result.ingested += part["ingested"]
     result.duplicate += part["duplicate"]
@@ -232,7 +247,7 @@ def _merge(result, part: dict) -> None:
     result.problems = sorted(result.problems + part["problems"], key=_problem_order)[:5]
 
 
-def _problem_order(problem: str):
+def _problem_order(problem: str) -> tuple[str, int]:
     """Problems read "file:line: field: reason"; order them by file, then line."""
     name, _, number = problem.partition(": ")[0].rpartition(":")
     return (name, int(number) if number.isdigit() else 0)

@@ -26,7 +26,7 @@ SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".log")
 
 def inbox_files(root: Path) -> list[tuple[Path, str, str | None]]:
     """(file, org id, project) for every log under root/<org>/ or root/<org>/<project>/."""
-    found = []
+    found: list[tuple[Path, str, str | None]] = []
     if not root.is_dir():
         return found
     for org_dir in sorted(p for p in root.iterdir() if p.is_dir()):

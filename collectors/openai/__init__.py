@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from collectors.base import RowDict
 from collectors.openai import client
 from collectors.openai.settings import (
     COSTS_GROUP_BY,
@@ -11,15 +14,15 @@ from collectors.openai.settings import (
     USAGE_LIMITS,
     USAGE_PATH,
 )
-from collectors.parse import amount, billed, count, flag, name, usage
-from collectors.runner import Endpoint, ProviderSpec
+from collectors.parse import JSONObject, amount, billed, count, flag, name, usage
+from collectors.runner import Endpoint, Parse, ProviderSpec
 from models.pricing.catalog import normalize_tier
 from models.units import DAY, HOUR
 
 __all__ = ["SPEC"]
 
 
-def _dims(result: dict) -> dict:
+def _dims(result: JSONObject) -> dict[str, str]:
     return {
         "project_id": name(result, "project_id"),
         "user_id": name(result, "user_id"),
@@ -28,7 +31,7 @@ def _dims(result: dict) -> dict:
     }
 
 
-def parse_completions(result: dict, context: dict) -> dict:
+def parse_completions(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     return usage(
         context,
         **_dims(result),
@@ -44,8 +47,8 @@ def parse_completions(result: dict, context: dict) -> dict:
     )
 
 
-def _requests_and(counter: str, field: str):
-    def parse(result: dict, context: dict) -> dict:
+def _requests_and(counter: str, field: str) -> Parse:
+    def parse(result: JSONObject, context: Mapping[str, object]) -> RowDict:
         return usage(
             context,
             **_dims(result),
@@ -56,12 +59,12 @@ def _requests_and(counter: str, field: str):
     return parse
 
 
-def parse_vector_stores(result: dict, context: dict) -> None:
+def parse_vector_stores(result: JSONObject, context: Mapping[str, object]) -> None:
     count(result, "usage_bytes", required=True)  # validated; storage has no usage counter (billed via costs)
     return None
 
 
-def parse_code_interpreter(result: dict, context: dict) -> dict:
+def parse_code_interpreter(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     return usage(
         context,
         project_id=name(result, "project_id"),
@@ -69,12 +72,12 @@ def parse_code_interpreter(result: dict, context: dict) -> dict:
     )
 
 
-def parse_web_search(result: dict, context: dict) -> dict:
+def parse_web_search(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     # num_model_requests are completions requests, already counted there: only the calls count here.
     return usage(context, **_dims(result), web_search_calls=count(result, "num_requests", required=True))
 
 
-def parse_file_search(result: dict, context: dict) -> dict:
+def parse_file_search(result: JSONObject, context: Mapping[str, object]) -> RowDict:
     return usage(
         context,
         project_id=name(result, "project_id"),
@@ -84,7 +87,7 @@ def parse_file_search(result: dict, context: dict) -> dict:
     )
 
 
-def parse_cost(result: dict, context: dict) -> dict | None:
+def parse_cost(result: JSONObject, context: Mapping[str, object]) -> RowDict | None:
     money = result.get("amount")
     if not isinstance(money, dict):
         raise ValueError(f"amount must be an object with value and currency, got {money!r}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 
-from collectors.http import RetryPolicy, paginate
+from collectors.http import Page, Params, RetryPolicy, paginate
 from collectors.openai.settings import WIDTH_PARAM
 
 
@@ -15,7 +15,7 @@ def headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "Accept": "application/json"}
 
 
-def query(group_by: tuple[str, ...]):
+def query(group_by: tuple[str, ...]) -> Callable[[datetime, datetime, int, int], Params]:
     """The query builder for one endpoint: start_time/end_time in Unix seconds, group_by repeated."""
 
     def build(start: datetime, end: datetime, width: int, limit: int) -> list[tuple[str, str]]:
@@ -30,7 +30,7 @@ def query(group_by: tuple[str, ...]):
     return build
 
 
-def bucket_start(bucket: dict) -> datetime:
+def bucket_start(bucket: Page) -> datetime:
     value = bucket["start_time"]
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"start_time must be Unix seconds, got {value!r}")
@@ -44,6 +44,6 @@ def pages(
     policy: RetryPolicy,
     secret: str | None = None,
     what: str = "",
-) -> Iterator[dict]:
+) -> Iterator[Page]:
     """Every page of one listing: `page=<next_page>` while `has_more`."""
     return paginate(client, url, params, policy, secret, what)

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.access.roles import Actor, PermissionDenied, owned_orgs
 from models.tables import AuditLog
 
 
 def record(
-    session: Session, actor: Actor, action: str, org_id: str = "", entity: str = "", before=None, after=None
+    session: Session,
+    actor: Actor,
+    action: str,
+    org_id: str = "",
+    entity: str = "",
+    before: object = None,
+    after: object = None,
 ) -> AuditLog:
     """Add an audit row in the caller's transaction, so the change and its record commit together."""
     row = AuditLog(
@@ -22,16 +28,16 @@ def record(
     return row
 
 
-def _dump(value) -> str:
+def _dump(value: object) -> str:
     if value is None:
         return ""
     return json.dumps(value, default=str, sort_keys=True)
 
 
 def entries(session: Session, org_ids: list[str] | None = None, limit: int = 500) -> list[AuditLog]:
-    query = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    query = select(AuditLog).order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
     if org_ids is not None:
-        query = query.where(AuditLog.org_id.in_(org_ids))
+        query = query.where(col(AuditLog.org_id).in_(org_ids))
     return list(session.exec(query))
 
 
@@ -53,11 +59,11 @@ def owner_entries(
         raise PermissionDenied(f"only owners can read the audit log; {actor.label} does not own {', '.join(refused)}")
     if not org_ids:
         return []
-    query = select(AuditLog).where(AuditLog.org_id.in_(org_ids))
+    query = select(AuditLog).where(col(AuditLog.org_id).in_(org_ids))
     if since is not None:
         query = query.where(AuditLog.at >= since)
     if action:
         query = query.where(AuditLog.action == action)
     if actor_contains.strip():
-        query = query.where(AuditLog.actor.contains(actor_contains.strip().lower(), autoescape=True))
-    return list(session.exec(query.order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)))
+        query = query.where(col(AuditLog.actor).contains(actor_contains.strip().lower(), autoescape=True))
+    return list(session.exec(query.order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)))

@@ -12,11 +12,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.access import audit
 from models.access.roles import Actor, PermissionDenied
@@ -119,7 +120,7 @@ def set_password(session: Session, actor: Actor, email: str, password: str) -> U
     user.password_changed_at = utcnow()
     session.add(user)
     revoke_sessions(session, email)
-    session.exec(delete(SignInFailure).where(SignInFailure.key == _email_key(email)))
+    session.exec(delete(SignInFailure).where(col(SignInFailure.key) == _email_key(email)))
     audit.record(session, actor, "user.passwd", entity=email)
     session.flush()
     return user
@@ -139,14 +140,20 @@ def remove_user(session: Session, actor: Actor, email: str) -> None:
     session.flush()
 
 
-def list_users(session: Session, now: datetime | None = None) -> list[dict]:
+class UserRow(TypedDict):
+    email: str
+    created_at: datetime
+    sessions: int  # live sessions
+
+
+def list_users(session: Session, now: datetime | None = None) -> list[UserRow]:
     """Users with how many live sessions each has (for `spendsight user list`)."""
     now = now or utcnow()
     live = dict(
         session.exec(
             select(UserSession.email, func.count())
             .where(
-                UserSession.revoked_at.is_(None),
+                col(UserSession.revoked_at).is_(None),
                 UserSession.expires_at > now,
                 UserSession.last_seen_at > now - SESSION_IDLE,
             )
@@ -200,14 +207,14 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
             )
         user = get_user(session, email) if email else None
         ok = _verify(user.password_hash if user else dummy, password or "") and user is not None
-        if not ok:
+        if not ok or user is None:
             for key, _limit in keys:
                 session.add(SignInFailure(key=key, at=now))
             return SignIn(error=WRONG_CREDENTIALS)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
             session.add(user)
-        session.exec(delete(SignInFailure).where(SignInFailure.key == _email_key(email)))
+        session.exec(delete(SignInFailure).where(col(SignInFailure.key) == _email_key(email)))
     return SignIn(token=start_session(email, "password", now=now))
 
 
@@ -232,8 +239,8 @@ def start_session(email: str, method: str = "password", now: datetime | None = N
     token = secrets.token_urlsafe(32)
     with session_scope() as session:
         # Housekeeping: sessions long over and failures out of the window are of no further use.
-        session.exec(delete(UserSession).where(UserSession.expires_at < now - timedelta(days=1)))
-        session.exec(delete(SignInFailure).where(SignInFailure.at < now - FAILURE_WINDOW))
+        session.exec(delete(UserSession).where(col(UserSession.expires_at) < now - timedelta(days=1)))
+        session.exec(delete(SignInFailure).where(col(SignInFailure.at) < now - FAILURE_WINDOW))
         session.add(
             UserSession(
                 token_sha256=_digest(token),
@@ -286,7 +293,9 @@ def end_session(token: str | None, now: datetime | None = None) -> None:
 
 
 def revoke_sessions(session: Session, email: str, now: datetime | None = None) -> int:
-    rows = session.exec(select(UserSession).where(UserSession.email == email, UserSession.revoked_at.is_(None))).all()
+    rows = session.exec(
+        select(UserSession).where(UserSession.email == email, col(UserSession.revoked_at).is_(None))
+    ).all()
     for row in rows:
         row.revoked_at = now or utcnow()
         session.add(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlmodel import Session, select
 
@@ -54,9 +55,9 @@ def create_org(
     return org
 
 
-def update_org(session: Session, org_id: str, **changes) -> Organization:
+def update_org(session: Session, org_id: str, **changes: str) -> Organization:
     org = get_org(session, org_id)
-    validators = {
+    validators: dict[str, Callable[[str], str]] = {
         "name": lambda v: validate_name(v, "organization name"),
         "environment": lambda v: validate_choice(v, ENVIRONMENTS, "environment"),
         "timezone": validate_timezone,
@@ -125,7 +126,7 @@ def create_org_as(
         raise PermissionDenied("sign in to create an organization")
     with session_scope() as session:
         org = create_org(session, org_id, name, environment, timezone)
-        if not actor.system:
+        if not actor.system and actor.email:  # (one of the two, checked above)
             set_member(session, org.id, actor.email, "owner")
         record(
             session,
@@ -139,7 +140,7 @@ def create_org_as(
     return org
 
 
-def update_org_as(actor: Actor, org_id: str, **changes) -> Organization:
+def update_org_as(actor: Actor, org_id: str, **changes: str) -> Organization:
     """Rename an organization or change its environment or time zone (owners; audited).
 
     A time-zone change re-cuts the daily rollups (days are in the org's zone)."""

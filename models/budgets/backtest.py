@@ -13,10 +13,11 @@ from __future__ import annotations
 import csv
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, TypedDict
 
 from models.budgets import billing
 from models.budgets.forecast import DEFAULT, Params, forecast_month
@@ -88,9 +89,21 @@ def naive_run_rate(daily: Mapping[date, Decimal], as_of: date) -> Decimal:
     return mtd / as_of.day * billing.days_in_month(as_of)
 
 
-def backtest(daily: Mapping[date, Decimal], as_of_days=AS_OF_DAYS, params: Params = DEFAULT) -> dict:
+class Run(TypedDict):
+    month: str
+    as_of_day: int
+    p10: float
+    p50: float
+    p90: float
+    actual: float
+
+
+def backtest(
+    daily: Mapping[date, Decimal], as_of_days: Sequence[int] = AS_OF_DAYS, params: Params = DEFAULT
+) -> dict[str, Any]:
     """{"runs": [{"month", "as_of_day", "p10", "p50", "p90", "actual"}, ...], "summary": {...}}."""
-    runs, naive = [], []
+    runs: list[Run] = []
+    naive: list[float] = []
     for year, month in complete_months(daily):
         start, end = billing.month_bounds(year, month)
         actual = sum((v for d, v in daily.items() if start <= d < end), Decimal(0))
@@ -112,8 +125,8 @@ def backtest(daily: Mapping[date, Decimal], as_of_days=AS_OF_DAYS, params: Param
     return {"runs": runs, "summary": summarize(runs, naive)}
 
 
-def summarize(runs: list[dict], naive: list[float]) -> dict:
-    def stats(indices: list[int]) -> dict:
+def summarize(runs: Sequence[Run], naive: Sequence[float]) -> dict[str, Any]:
+    def stats(indices: list[int]) -> dict[str, Any]:
         scored = [i for i in indices if runs[i]["actual"] > 0]
         if not scored:
             return {"runs": len(indices), "mape_forecast": None, "mape_naive": None, "coverage_p10_p90": None}
@@ -147,7 +160,7 @@ SERIES_START = date(2024, 1, 1)
 SERIES_DAYS = 456  # 2024-01-01 .. 2025-03-31: 15 complete months
 
 
-def _days(n: int = SERIES_DAYS):
+def _days(n: int = SERIES_DAYS) -> list[date]:
     return [SERIES_START + timedelta(days=i) for i in range(n)]
 
 

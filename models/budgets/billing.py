@@ -113,4 +113,4 @@ def daily_spend(org_id: str, start: date, end: date, project: str | None = None)
         return {}
     filters = {"project": [project]} if project is not None else None
     rows = spend(SpendQuery.make(org_id, start, end, by=("day",), filters=filters))
-    return {date.fromisoformat(r.keys["day"]): r.cost for r in rows}
+    return {date.fromisoformat(str(r.keys["day"])): r.cost for r in rows}

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TypedDict
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models.access.audit import record
 from models.access.orgs import get_org
@@ -38,13 +39,14 @@ class GrantStatus:
 
 
 def _grant(row: CreditGrant) -> billing.Grant:
+    assert row.id is not None  # read from the table
     return billing.Grant(row.id, micros_to_usd(row.amount_micros), row.granted_on, row.expires_on)
 
 
 def add_credit(
     actor: Actor,
     org_id: str,
-    amount,
+    amount: object,
     expires_on: date,
     granted_on: date | None = None,
     note: str = "",
@@ -125,7 +127,9 @@ def remove_credit(actor: Actor, org_id: str, grant_id: int) -> None:
 def _grant_rows(org_id: str) -> list[CreditGrant]:
     with session_scope() as session:
         query = select(CreditGrant).where(CreditGrant.org_id == org_id)
-        return list(session.exec(query.order_by(CreditGrant.expires_on, CreditGrant.granted_on, CreditGrant.id)))
+        return list(
+            session.exec(query.order_by(col(CreditGrant.expires_on), col(CreditGrant.granted_on), col(CreditGrant.id)))
+        )
 
 
 def _consumption(org_id: str, rows: list[CreditGrant], through: date) -> billing.Consumption:
@@ -161,10 +165,10 @@ def credit_status(org_id: str, today: date | None = None, now: datetime | None =
             state = "active"
         out.append(
             GrantStatus(
-                row.id,
+                grant.id,
                 org_id,
                 grant.amount,
-                _micro(used.used_by_grant.get(row.id, ZERO)),
+                _micro(used.used_by_grant.get(grant.id, ZERO)),
                 _micro(remaining),
                 row.granted_on,
                 row.expires_on,
@@ -175,7 +179,16 @@ def credit_status(org_id: str, today: date | None = None, now: datetime | None =
     return out
 
 
-def month_billing(org_id: str, year: int, month: int) -> dict:
+class MonthBilling(TypedDict):
+    spent_usd: Decimal
+    credits_applied_usd: Decimal
+    billable_usd: Decimal
+    soft_limit_usd: Decimal | None
+    hard_limit_usd: Decimal | None
+    quota_usd: Decimal | None
+
+
+def month_billing(org_id: str, year: int, month: int) -> MonthBilling:
     """Spend, credits applied and billable amount for one calendar month in the org's time zone.
 
     Returns Decimal values {"spent_usd", "credits_applied_usd", "billable_usd", "soft_limit_usd",

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -143,7 +144,9 @@ def forecast_month(
             out.cum_p50.append(None)
             out.cum_p90.append(None)
     if horizon:
-        out.p10, out.p50, out.p90 = out.cum_p10[-1], out.cum_p50[-1], out.cum_p90[-1]
+        p10, p50, p90 = out.cum_p10[-1], out.cum_p50[-1], out.cum_p90[-1]
+        assert p10 is not None and p50 is not None and p90 is not None  # a projected day ends the month
+        out.p10, out.p50, out.p90 = p10, p50, p90
     return out
 
 
@@ -162,7 +165,7 @@ class ScopeForecast:
     hard_cross: date | None
     today_fraction: float | None = None
 
-    def track_record(self) -> dict:
+    def track_record(self) -> dict[str, Any]:
         """How the forecast did on this scope's past months (models/budgets/forecast_track.py). Read and
         computed on first use only: the alert pass never needs it."""
         as_of = self.forecast.as_of
@@ -187,7 +190,7 @@ class ScopeForecast:
     def spent(self) -> Decimal:
         return self.forecast.spent
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """The `spendsight forecast --format json` contract, keys in this order."""
         return {
             "org": self.org_id,
@@ -205,10 +208,13 @@ class ScopeForecast:
         }
 
 
-_HISTORY: OrderedDict = OrderedDict()  # (org, project, month) -> (stamp, daily spend before the month)
+# What the cached days depend on: the database, the price catalog, and the days' row count and counter sums.
+HistoryStamp = tuple[object, ...]
+# (org, project, month) -> (stamp, daily spend before the month)
+_HISTORY: OrderedDict[tuple[str, str | None, date], tuple[HistoryStamp, dict[date, float]]] = OrderedDict()
 
 
-def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> tuple:
+def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> HistoryStamp:
     """What the cached days depend on: the price catalog and the rolled-up counters of those days
     (one aggregate in the database, far cheaper than pricing 500 days of rows)."""
     where = "org_id = :org AND day >= :start AND day < :end" + ("" if project is None else " AND project_id = :project")
@@ -219,7 +225,7 @@ def _history_stamp(org_id: str, project: str | None, start: date, end: date) -> 
     return (str(engine.url), get_catalog().fingerprint, *(int(v or 0) for v in row))
 
 
-def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tuple[dict[date, float], tuple]:
+def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tuple[dict[date, float], HistoryStamp]:
     """Daily spend in USD as floats (the model's input; money shown to people comes from
     billing.daily_spend), priced like models.spend but one matrix product per price instead of a
     Python loop over every row; and the same days' counter sums (what `_history_stamp` checks)."""
@@ -234,7 +240,7 @@ def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tu
     if not rows:
         return {}, stamp
     catalog = get_catalog()
-    keys: dict[tuple, int] = {}
+    keys: dict[tuple[Any, ...], int] = {}  # (provider, model, tier, batch, band, price_date): database values
     key_of = np.array([keys.setdefault(tuple(r[1:7]), len(keys)) for r in rows])
     rates = np.zeros((len(keys), len(USAGE_COUNTERS)))
     for (provider, model, tier, batch, band, price_date), i in keys.items():
@@ -249,7 +255,7 @@ def _priced_days(org_id: str, project: str | None, start: date, end: date) -> tu
     return out, stamp
 
 
-def _as_day(value) -> date:
+def _as_day(value: object) -> date:
     return (
         value
         if isinstance(value, date) and not isinstance(value, datetime)
@@ -270,7 +276,7 @@ def _history_before(org_id: str, project: str | None, month_start: date) -> dict
     hit = _HISTORY.get(key)
     if hit is not None and hit[0] == _history_stamp(org_id, project, start, month_start):
         _HISTORY.move_to_end(key)
-        return hit[1]
+        return dict(hit[1])
     daily, stamp = _priced_days(org_id, project, start, month_start)  # a cold read stamps from its own rows
     _HISTORY[key] = (stamp, daily)
     _HISTORY.move_to_end(key)

@@ -133,7 +133,9 @@ def _capped_cum(v: np.ndarray, cap: float) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(np.minimum(v, bar))])
 
 
-def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> dict:
+def _methods(
+    v: np.ndarray, cum: np.ndarray, o: Origins, months: list[tuple[date, int, int]], t: Tuning
+) -> dict[str, np.ndarray]:
     """Remaining-days spend of every candidate at every origin (NaN where a candidate cannot say),
     plus the per-origin noise scale and weekday factors."""
     k = len(o.end)
@@ -285,7 +287,7 @@ def _methods(v: np.ndarray, cum: np.ndarray, o: Origins, months, t: Tuning) -> d
 def _scale(sigma: np.ndarray, rest: np.ndarray, ndays: np.ndarray, t: Tuning) -> np.ndarray:
     """How uncertain the month total is at an origin, in log units (before calibration)."""
     left = np.maximum(rest, 1)
-    return rest / ndays * np.sqrt(sigma**2 / left + sigma**2 / 14 + t.drift**2)
+    return np.asarray(rest / ndays * np.sqrt(sigma**2 / left + sigma**2 / 14 + t.drift**2))
 
 
 def _nanquantile(a: np.ndarray, q: float) -> np.ndarray:
@@ -301,7 +303,15 @@ def _nanquantile(a: np.ndarray, q: float) -> np.ndarray:
     return np.where(n > 0, out, np.nan)
 
 
-def _combine(forecasts, damp, mtd, actual, scale, month_pos, t: Tuning):
+def _combine(
+    forecasts: np.ndarray,
+    damp: np.ndarray,
+    mtd: np.ndarray,
+    actual: np.ndarray,
+    scale: np.ndarray,
+    month_pos: np.ndarray,
+    t: Tuning,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Months in order: each row's weights and band from the rows (months) before it only."""
     k, n_methods = forecasts.shape
     gap = month_pos[:, None] - month_pos[None, :]  # row j, earlier row i
@@ -387,7 +397,7 @@ def history(daily: Mapping[date, Decimal | float], end: date, days: int = HISTOR
     return start, np.array([float(daily.get(start + timedelta(days=i), 0)) for i in range(max(n, 0))])
 
 
-_CACHE: OrderedDict = OrderedDict()
+_CACHE: OrderedDict[tuple[bytes, date, tuple[int, ...], bool, Tuning], dict[int, DayResult]] = OrderedDict()
 
 
 def evaluate(
@@ -414,14 +424,16 @@ def evaluate(
     return result
 
 
-def _evaluate(values, first, days, current, t):
+def _evaluate(values: np.ndarray, first: date, days: tuple[int, ...], current: bool, t: Tuning) -> dict[int, DayResult]:
     n = len(values)
     cum = np.concatenate([[0.0], np.cumsum(values)])
     months = months_of(first, n + 1 if current else n)  # with `current`, the month of the next day
     last = len(months) - 1
     complete = [i for i, (_, s, nd) in enumerate(months) if s >= 0 and s + nd <= n]
     complete = complete[-(2 * MAX_MONTHS) :]  # a backtest or a track record shows at most two years
-    plans = []  # (d, rows: (month position, complete days seen, month total or NaN, a target row))
+    plans: list[
+        tuple[int, list[tuple[int, int, float, bool]]]
+    ] = []  # (d, rows: (month position, complete days seen, month total or NaN, a target row))
     for d in days:
         rows = []
         for i in complete:
@@ -444,7 +456,8 @@ def _evaluate(values, first, days, current, t):
     o = Origins(end=mstart + done - 1, done=done, ndays=ndays, mstart=mstart, month=pos)
     m = _methods(values, cum, o, months, t)
     scale = _scale(m["sigma"], m["rest"], ndays, t)
-    out, at = {}, 0
+    out: dict[int, DayResult] = {}
+    at = 0
     for d, rows in plans:
         if not rows:
             continue

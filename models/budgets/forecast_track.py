@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any  # the track record is JSON for the CLI and the page
 
 from models.budgets import billing
 from models.budgets.forecast_ensemble import DEFAULT_TUNING, HISTORY_DAYS, Tuning, evaluate, history
@@ -36,7 +37,7 @@ def track_record(
     as_of: date,
     today_fraction: float | None = None,
     params: Tuning = DEFAULT_TUNING,
-) -> dict:
+) -> dict[str, Any]:
     """{"as_of_days", "months": [{"month", "actual_usd", "runs": [...]}, ...], "summary": {...}}.
 
     Months are the complete ones with spend before the month of `as_of` (at most twelve); a run is
@@ -46,7 +47,7 @@ def track_record(
     end = as_of if today_fraction is None else as_of - timedelta(days=1)
     end = min(end, as_of.replace(day=1) - timedelta(days=1))  # the month in progress has no actual yet
     start, values = history(daily, end, READ_DAYS)
-    by_month: dict[date, dict] = {}
+    by_month: dict[date, dict[str, Any]] = {}
     if len(values):
         for day, result in evaluate(values, start, AS_OF_DAYS, current=False, tuning=params).items():
             for i, month in enumerate(result.months):
@@ -77,7 +78,7 @@ def track_record(
     return {"as_of_days": list(AS_OF_DAYS), "months": months, "summary": summarize(months)}
 
 
-def summarize(months: list[dict]) -> dict:
+def summarize(months: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean absolute error of p50 and of the run-rate (percent of the actual), their ratio, how often
     the band held the actual, and whether the forecast beat the run-rate."""
     runs = [r for m in months for r in m["runs"]]

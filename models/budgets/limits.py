@@ -9,6 +9,7 @@ is *billable* (see `models.budgets.credits.month_billing`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -55,7 +56,7 @@ class Limit:
     def scope(self) -> str:
         return self.project_id or "(organization)"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "org": self.org_id,
             "project": self.project_id or None,
@@ -82,7 +83,7 @@ def _limit_view(row: BudgetLimit) -> Limit:
 # --- validation ------------------------------------------------------------------------------
 
 
-def parse_usd(value, field: str, allow_zero: bool = False) -> Decimal:
+def parse_usd(value: object, field: str, allow_zero: bool = False) -> Decimal:
     """A dollar amount from user input: '120', '12.50', Decimal; clear errors otherwise."""
     text = str(value).strip().lstrip("$").replace(",", "") if not isinstance(value, Decimal) else value
     try:
@@ -100,7 +101,7 @@ def parse_usd(value, field: str, allow_zero: bool = False) -> Decimal:
     return amount
 
 
-def parse_thresholds(value) -> tuple[int, ...]:
+def parse_thresholds(value: str | Iterable[object]) -> tuple[int, ...]:
     """'50,80,100' or [50, 80, 100] -> (50, 80, 100): percentages of the soft limit, ascending."""
     items = value.split(",") if isinstance(value, str) else list(value)
     out = []
@@ -125,7 +126,14 @@ def parse_thresholds(value) -> tuple[int, ...]:
 
 
 def set_limit(
-    actor: Actor, org_id: str, project_id: str | None = None, *, soft=KEEP, hard=KEEP, quota=KEEP, thresholds=KEEP
+    actor: Actor,
+    org_id: str,
+    project_id: str | None = None,
+    *,
+    soft: object = KEEP,
+    hard: object = KEEP,
+    quota: object = KEEP,
+    thresholds: str | Iterable[object] | KeepType | None = KEEP,
 ) -> Limit:
     """Create or change the limit of an org (project None/"") or one of its projects.
 
@@ -145,7 +153,7 @@ def set_limit(
                 continue
             micros = None if value is None else usd_to_micros(parse_usd(value, f"{name} limit"))
             setattr(row, f"{name}_micros", micros)
-        if thresholds is not KEEP:
+        if not isinstance(thresholds, KeepType):  # (KEEP is its one instance)
             row.thresholds = ",".join(map(str, parse_thresholds(thresholds) if thresholds else DEFAULT_THRESHOLDS))
         _check_order(row)
         row.updated_at = utcnow()

@@ -6,16 +6,18 @@ from models.budgets.credits.month_billing. The printable statement is a self-con
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Protocol, TypedDict, cast
 
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 from sqlmodel import select
 
 from models.access.orgs import get_org, members
-from models.budgets.credits import credit_status, month_billing
+from models.budgets.credits import MonthBilling, credit_status, month_billing
 from models.db import session_scope
 from models.spend.explore import explore
 from models.tables import Source
@@ -48,7 +50,7 @@ class Statement:
     tokens: int
     unpriced_requests: int
     billed: Decimal | None
-    billing: dict
+    billing: MonthBilling
     by_project: pd.DataFrame  # project, requests, input_tokens, output_tokens, cost_usd, prev_cost_usd, delta_pct
     by_model: pd.DataFrame  # model, provider, requests, input_tokens, output_tokens, cost_usd, share
     by_project_model: pd.DataFrame  # project, model, requests, cost_usd
@@ -74,7 +76,8 @@ def statement(org_id: str, year: int, month: int) -> Statement:
         ["project", "requests", "input_tokens", "output_tokens", "cost_usd", "prev_cost_usd", "delta_pct"]
     ].copy()
     by_model = models.table[["model", "provider", "requests", "input_tokens", "output_tokens", "cost_usd"]].copy()
-    by_model["share"] = [(c / total).quantize(Decimal("0.0001")) if total else ZERO for c in by_model["cost_usd"]]
+    # (pandas-stubs list no Decimal among a column's scalars; an object column holds it exactly)
+    by_model["share"] = [(c / total).quantize(Decimal("0.0001")) if total else ZERO for c in by_model["cost_usd"]]  # type: ignore[assignment]
     by_project_model = pairs.table[["project", "model", "requests", "cost_usd"]].copy()
     billing = month_billing(org_id, year, month)
     return Statement(
@@ -148,17 +151,39 @@ _TEMPLATE = """<!doctype html>
 {% if notes %}<h2>{{ t.notes }}</h2><ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """
+
+
+class _ProjectRow(Protocol):  # a row of Statement.by_project, as itertuples() gives it
+    project: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    prev_cost_usd: Decimal
+    delta_pct: Decimal | None
+
+
+class _ModelRow(Protocol):  # a row of Statement.by_model
+    model: str
+    provider: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal
+    share: Decimal
+
+
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
 def render_html(
     s: Statement,
     labels: dict[str, str],
-    money,
-    number,
-    percent,
+    money: Callable[[Decimal], str],
+    number: Callable[[int], str],
+    percent: Callable[[Decimal], str],
     summary: list[tuple[str, str]],
-    notes: list[str] = (),
+    notes: Sequence[str] = (),
     lang: str = "en",
     empty: str = "(none)",
 ) -> str:
@@ -173,7 +198,7 @@ def render_html(
             "previous": money(r.prev_cost_usd),
             "change": percent(r.delta_pct) if r.delta_pct is not None else "–",
         }
-        for r in s.by_project.itertuples()
+        for r in cast(Iterator[_ProjectRow], s.by_project.itertuples())
     ]
     models = [
         {
@@ -184,7 +209,7 @@ def render_html(
             "cost": money(r.cost_usd),
             "share": percent(r.share),
         }
-        for r in s.by_model.itertuples()
+        for r in cast(Iterator[_ModelRow], s.by_model.itertuples())
     ]
     change = (s.total - s.previous_total) / s.previous_total if s.previous_total else None
     total = {
@@ -211,12 +236,19 @@ def render_html(
 # --- per-organization summary (Organizations page) -------------------------------------------
 
 
-def org_summary(org_id: str, today: date) -> dict:
+class OrgSummary(TypedDict):
+    billing: MonthBilling
+    credit_balance: Decimal
+    members: list[dict[str, str]]  # email, role
+    sources: list[dict[str, object]]
+
+
+def org_summary(org_id: str, today: date) -> OrgSummary:
     """This month's spend, credits, limits and the organization's members and sources."""
     billing = month_billing(org_id, today.year, today.month)
     with session_scope() as session:
         people = [{"email": m.email, "role": m.role} for m in members(session, org_id)]
-        sources = [
+        sources: list[dict[str, object]] = [
             {
                 "name": s.name,
                 "provider": s.provider,

@@ -16,9 +16,10 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from importlib.metadata import version as _pkg_version
 from pathlib import Path
+from typing import Any
 
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelPrice, TieredPrices, Usage
+from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, Usage
 from genai_prices.units import (
     _get_registry,  # the registry is the only list of valid price keys
 )
@@ -135,7 +136,7 @@ class Price:
     def _genai_cost(self, usage: dict[str, int]) -> Decimal:
         return self.model_price.calc_price(Usage(**usage))["total_price"]
 
-    def cost(self, counts: Mapping[str, int]) -> Decimal:
+    def cost(self, counts: Mapping[str, int | Decimal]) -> Decimal:
         """Exact USD for these counters, summed over any number of requests."""
         total = Decimal(0)
         for counter, coefficient in self.coefficients.items():
@@ -157,7 +158,7 @@ class Catalog:
     path: str = ""
 
     def __post_init__(self) -> None:
-        self._cache: dict[tuple, Price | None] = {}
+        self._cache: dict[tuple[str, str, datetime, str, bool, int], Price | None] = {}
         self._lock = threading.Lock()
 
     # --- lookup ----------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class Catalog:
             self._cache[key] = price
         return price
 
-    def _resolve(self, provider, model, at, tier, batch, band) -> Price | None:
+    def _resolve(self, provider: str, model: str, at: datetime, tier: str, batch: bool, band: int) -> Price | None:
         day = at.date()
         notes: list[str] = []
         override = self._override(provider, model, day)
@@ -219,8 +220,9 @@ class Catalog:
                 notes.append("batch price from genai-prices")
             if tier_done:
                 notes.append(f"{tier} tier price from genai-prices")
-            if getattr(base, "requests_kcount", None) is not None:
-                extra["requests_kcount"] = base.requests_kcount
+            kcount = getattr(base, "requests_kcount", None)
+            if isinstance(kcount, Decimal):  # (a flat price: genai-prices never tiers it)
+                extra["requests_kcount"] = kcount
                 base = _without(base, "requests_kcount")
         base = _flatten_tiers(base, band)
         factor = Decimal(1)  # batch and tier multipliers: token prices only, not tool calls
@@ -291,7 +293,7 @@ def _is_genai_key(key: str) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _genai_model(provider: str | None, model: str):
+def _genai_model(provider: str | None, model: str) -> tuple[str, ModelInfo] | None:
     snapshot = get_snapshot()
     candidates = [provider] if provider else [None]
     for provider_id in candidates:
@@ -303,7 +305,7 @@ def _genai_model(provider: str | None, model: str):
     return None
 
 
-def _has_variant(info, at: datetime, key: str, value: str) -> bool:
+def _has_variant(info: ModelInfo, at: datetime, key: str, value: str) -> bool:
     for variant in info.price_variants or ():
         if variant.when.get(key) == value and len(variant.when) == 1:
             if variant.constraint is None or variant.constraint.active(at):
@@ -311,7 +313,7 @@ def _has_variant(info, at: datetime, key: str, value: str) -> bool:
     return False
 
 
-def _items(price: ModelPrice) -> dict:
+def _items(price: ModelPrice) -> dict[str, Any]:  # its set fields: Decimal or TieredPrices
     return {k: v for k, v in price.__dict__.items() if not k.startswith("_") and v is not None}
 
 
@@ -364,7 +366,7 @@ def genai_models() -> list[tuple[str, str, str]]:
 # --- loading prices.toml ---------------------------------------------------------------------
 
 
-def _decimal(value, where: str) -> Decimal:
+def _decimal(value: object, where: str) -> Decimal:
     if isinstance(value, bool):
         raise PriceFileError(f"{where}: expected a number, got {value!r}")
     try:
@@ -376,7 +378,7 @@ def _decimal(value, where: str) -> Decimal:
     return result
 
 
-def _date(value, where: str) -> date | None:
+def _date(value: object, where: str) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -481,7 +483,7 @@ def load_catalog(path: Path | None) -> Catalog:
     return parse_prices(default_prices_text(), DEFAULT_PRICES_FILE)
 
 
-_current: tuple[tuple, Catalog] | None = None
+_current: tuple[tuple[str, int | None, int | None], Catalog] | None = None
 _current_lock = threading.Lock()
 
 
@@ -492,7 +494,7 @@ def get_catalog() -> Catalog:
     path = get_settings().prices_file
     try:
         stat = path.stat()
-        stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+        stamp: tuple[str, int | None, int | None] = (str(path), stat.st_mtime_ns, stat.st_size)
     except FileNotFoundError:
         stamp = (str(path), None, None)
     with _current_lock:

@@ -12,13 +12,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from models.access.audit import record
 from models.access.roles import Actor, PermissionDenied, require_owner
@@ -57,14 +57,16 @@ def catalog_table(at: date, catalog: Catalog | None = None) -> pd.DataFrame:
         price = catalog.resolve(provider, model, at)
         if price is None:
             continue
-        record = {"provider": provider, "model": model, "name": names.get((provider, model), model)}
+        record: dict[str, object] = {"provider": provider, "model": model, "name": names.get((provider, model), model)}
         record.update({k: price.per_mtok(k) for k in TABLE_KEYS})
         record.update(origin=price.origin, notes="; ".join(price.notes))
         records.append(record)
     return pd.DataFrame(records, columns=["provider", "model", "name", *TABLE_KEYS, "origin", "notes"])
 
 
-def search(frame: pd.DataFrame, query: str, providers=(), only_overrides: bool = False) -> pd.DataFrame:
+def search(
+    frame: pd.DataFrame, query: str, providers: Sequence[str] = (), only_overrides: bool = False
+) -> pd.DataFrame:
     """Rows whose provider, model or name contains every word of `query` (case-insensitive), from any of
     `providers` (all when empty), only overridden prices if asked."""
     mask = pd.Series(True, index=frame.index)
@@ -137,7 +139,7 @@ def render_override(
     return "\n".join(lines) + "\n"
 
 
-def _number(value, key: str) -> str:
+def _number(value: object, key: str) -> str:
     try:
         number = Decimal(str(value))
     except ArithmeticError:
@@ -180,7 +182,7 @@ def without_override(text: str, line: int) -> str:
     raise ValidationError(f"line {line}: there is no [[override]] entry starting on that line")
 
 
-def _require_price_owner(session, actor: Actor) -> list[str]:
+def _require_price_owner(session: Session, actor: Actor) -> list[str]:
     """Prices apply to every organization: only an owner of all of them (or the CLI) may change them."""
     org_ids = list(session.exec(select(Organization.id).order_by(Organization.id)))
     if actor.system:
@@ -193,7 +195,12 @@ def _require_price_owner(session, actor: Actor) -> list[str]:
 
 
 def save_text(
-    actor: Actor, new_text: str, action: str = "price.edit", entity: str = "prices.toml", before=None, after=None
+    actor: Actor,
+    new_text: str,
+    action: str = "price.edit",
+    entity: str = "prices.toml",
+    before: object = None,
+    after: object = None,
 ) -> Catalog:
     """Replace prices.toml with `new_text` after checking the actor and validating the whole file.
 

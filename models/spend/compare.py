@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict
 
 import pandas as pd
 import tiktoken
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 from tiktoken.model import encoding_name_for_model
 
 from models.db import get_engine
@@ -154,7 +155,7 @@ def workload(
         return result
     where = ["org_id IN :orgs", "day >= :start", "day < :end"]
     params: dict[str, object] = {"orgs": list(org_ids), "start": start, "end": end}
-    binds = [bindparam("orgs", expanding=True)]
+    binds: list[BindParameter[Any]] = [bindparam("orgs", expanding=True)]
     for i, (name, values) in enumerate(sorted(filters.items())):
         column = FILTER_COLUMNS[name]
         params[f"f{i}"] = [v in ("1", "true", "True") for v in values] if column == "batch" else list(values)
@@ -207,7 +208,8 @@ def reprice(
     catalog = catalog or get_catalog()
     at = at or datetime.now(UTC).date()
     requests = Decimal(work.requests)
-    today_cost: Decimal | None = ZERO
+    today_cost: Decimal | None
+    today_cost = ZERO  # (apart from the declaration, so mypy narrows it to Decimal in the loop)
     for part in work.parts:
         price = catalog.resolve(part.provider, part.model, at, part.service_tier, part.batch, part.band)
         if price is None:
@@ -219,7 +221,8 @@ def reprice(
     options = []
     current = set(work.models)
     for provider, model in dict.fromkeys(candidates):
-        cost: Decimal | None = ZERO
+        cost: Decimal | None
+        cost = ZERO  # (as today_cost)
         notes: list[str] = []
         for part in work.parts:
             price = catalog.resolve(provider, model, at, "", part.batch, part.band)
@@ -253,17 +256,17 @@ class Profile:
     @classmethod
     def make(
         cls,
-        requests_per_day,
-        prompt_tokens,
-        completion_tokens,
-        cache_hit_rate=0,
-        batch_share=0,
-        max_tokens=None,
-        n=1,
-        best_of=1,
-        days=30,
+        requests_per_day: object,
+        prompt_tokens: object,
+        completion_tokens: object,
+        cache_hit_rate: object = 0,
+        batch_share: object = 0,
+        max_tokens: object = None,
+        n: object = 1,
+        best_of: object = 1,
+        days: object = 30,
     ) -> Profile:
-        def number(value, name, lo=0, hi=None, whole=False):
+        def number(value: object, name: str, lo: int = 0, hi: int | None = None, whole: bool = False) -> Decimal:
             try:
                 result = Decimal(str(value))
             except (InvalidOperation, ValueError):
@@ -370,9 +373,16 @@ def what_if(
 
 # --- token estimate --------------------------------------------------------------------------
 
+
+class _EncodingSpec(TypedDict):
+    sha256: str
+    pat_str: str
+    special_tokens: dict[str, int]
+
+
 # The two OpenAI encodings in use, as tiktoken defines them; the rank files ship in bpe-openai's wheel
 # and are checked against tiktoken's published sha256 before use (tiktoken itself would download them).
-_ENCODINGS = {
+_ENCODINGS: dict[str, _EncodingSpec] = {
     "cl100k_base": {
         "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
         "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",  # noqa: E501 (tiktoken's pattern, verbatim)
@@ -400,7 +410,7 @@ _ENCODINGS = {
         "special_tokens": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
     },
 }
-_encoders: dict[str, object] = {}
+_encoders: dict[str, tiktoken.Encoding | None] = {}
 _encoder_lock = threading.Lock()
 CHARS_PER_TOKEN = 4  # the usual rule of thumb, used only when no encoding file is installed
 
@@ -413,7 +423,7 @@ def _rank_file(name: str) -> Path | None:
     return path if path.exists() else None
 
 
-def encoding(name: str):
+def encoding(name: str) -> tiktoken.Encoding | None:
     """A tiktoken Encoding built offline from the shipped rank file, or None when it is not installed."""
     with _encoder_lock:
         if name in _encoders:
@@ -510,7 +520,8 @@ def parse_scores(content: str | bytes, catalog: Catalog | None = None, source: s
                 f"(found {', '.join(columns) or 'nothing'})"
             )
     known = set(catalog_models(catalog))
-    scores, errors, seen = [], [], {}
+    scores, errors = [], []
+    seen: dict[Candidate, int] = {}
     for line, row in rows[1:]:
         cells = dict(zip(columns, (c.strip() for c in row)))
         if len(row) > len(columns):
@@ -548,6 +559,14 @@ def parse_scores(content: str | bytes, catalog: Catalog | None = None, source: s
     return scores
 
 
+class _Point(TypedDict):
+    model: str
+    provider: str
+    score: Decimal
+    cost_per_1k: Decimal | None
+    dominated: NotRequired[bool]
+
+
 def frontier(
     scores: Sequence[Score], profile: Profile, at: date | None = None, catalog: Catalog | None = None
 ) -> pd.DataFrame:
@@ -555,7 +574,7 @@ def frontier(
     dominated: True when another model costs no more and scores at least as well, one of them strictly."""
     rows = what_if(profile, [(s.provider, s.model) for s in scores], at, catalog)
     cost = {(r.provider, r.model): r.per_1k_requests for r in rows}
-    records = [
+    records: list[_Point] = [
         {"model": s.model, "provider": s.provider, "score": s.score, "cost_per_1k": cost[(s.provider, s.model)]}
         for s in scores
     ]

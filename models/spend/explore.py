@@ -14,14 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy import bindparam, text
 
-from models.db import UTCDateTime, bind_time, get_engine
+from models.db import as_utc, bind_time, get_engine
 from models.pricing.catalog import Catalog
-from models.spend.queries import FILTER_COLUMNS, SpendQuery, key_value, merge, spend
+from models.spend.queries import FILTER_COLUMNS, SpendQuery, SpendRow, key_value, merge, spend
 from models.spend.rollups import daily_table
 from models.units import MICRO, add_months, month_start
 
@@ -30,7 +31,12 @@ DIMENSIONS = ("org", "project", "model", "provider", "api_key", "user")
 GRAINS = ("day", "week", "month")
 COUNTER_COLUMNS = ("requests", "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 # What a provider's bill is broken down by; a grouping or filter outside these has no billed figure.
-BILLED_DIMENSIONS = {"org": "org_id", "project": "project_id", "model": "model", "provider": "provider"}
+BILLED_DIMENSIONS: dict[str, Literal["org_id", "project_id", "model", "provider"]] = {
+    "org": "org_id",
+    "project": "project_id",
+    "model": "model",
+    "provider": "provider",
+}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 ZERO = Decimal(0)
 
@@ -143,9 +149,9 @@ def explore(
         rows = spend(SpendQuery.make(org_ids, start, end, by=keys, filters=filters), catalog)
     else:
         rows = series_rows if split else merge(series_rows, keys)
-    records = []
+    records: list[dict[str, Any]] = []  # the table's rows: group keys, int counters, Decimal money
     for row in rows:
-        record = {k: row.keys[k] for k in keys}
+        record: dict[str, Any] = {k: row.keys[k] for k in keys}
         record.update({c: row.counters[c] for c in COUNTER_COLUMNS})
         record["cost_usd"] = row.cost
         record["unpriced_requests"] = row.unpriced_requests
@@ -195,7 +201,7 @@ def explore(
         else:
             wanted = [r for r in billed if _billed_matches(r, filters)]
             result.billed_total = sum((r["amount_usd"] for r in wanted), ZERO)
-            sums: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+            sums: dict[tuple[object, ...], Decimal] = defaultdict(lambda: ZERO)
             for r in wanted:
                 sums[tuple(_billed_key(r, k, grain) for k in keys)] += r["amount_usd"]
             index = {tuple(rec[k] for k in keys): rec for rec in records}
@@ -224,7 +230,7 @@ def explore(
     return result
 
 
-def _series(rows, grain, color) -> pd.DataFrame:
+def _series(rows: Iterable[SpendRow], grain: str, color: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"period": r.keys[grain], "group": str(r.keys[color[0]]) if color else "", "cost_usd": r.cost} for r in rows],
         columns=["period", "group", "cost_usd"],
@@ -234,12 +240,21 @@ def _series(rows, grain, color) -> pd.DataFrame:
 # --- billed amounts (provider cost APIs) -----------------------------------------------------
 
 
-def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[dict]:
+class BilledCost(TypedDict):
+    org_id: str
+    provider: str
+    project_id: str
+    model: str
+    day: date  # in the org's time zone
+    amount_usd: Decimal
+
+
+def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[BilledCost]:
     """Provider-billed amounts whose bucket falls on a local day of its org in [start, end)."""
     if not org_ids:
         return []
     with get_engine().connect() as conn:
-        zones = dict(
+        zones: dict[str, str] = dict(
             conn.execute(
                 text("SELECT id, timezone FROM organization WHERE id IN :orgs").bindparams(
                     bindparam("orgs", expanding=True)
@@ -260,9 +275,9 @@ def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[dict]:
             .mappings()
             .all()
         )
-    out = []
+    out: list[BilledCost] = []
     for rec in result:
-        moment = UTCDateTime().process_result_value(_as_datetime(rec["bucket_start"]), None)
+        moment = as_utc(_as_datetime(rec["bucket_start"]))
         day = moment.astimezone(ZoneInfo(zones.get(rec["org_id"]) or "UTC")).date()
         if start <= day < end:
             out.append(
@@ -278,17 +293,17 @@ def billed_costs(org_ids: Sequence[str], start: date, end: date) -> list[dict]:
     return out
 
 
-def _as_datetime(value) -> datetime:
+def _as_datetime(value: object) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
 
 
-def _billed_matches(record: dict, filters: Mapping[str, tuple[str, ...]]) -> bool:
+def _billed_matches(record: BilledCost, filters: Mapping[str, Iterable[str]]) -> bool:
     return all(str(record[BILLED_DIMENSIONS[name]]) in values for name, values in filters.items())
 
 
-def _billed_key(record: dict, name: str, grain: str):
+def _billed_key(record: BilledCost, name: str, grain: str) -> object:
     if name in GRAINS:
         return key_value(name, record["day"], None)
     return record[BILLED_DIMENSIONS[name]]
@@ -307,7 +322,7 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
     by_table: dict[str, list[str]] = defaultdict(list)
     for name in names:
         by_table[daily_table([FILTER_COLUMNS[name]])].append(FILTER_COLUMNS[name])
-    found: dict[str, set] = {FILTER_COLUMNS[name]: set() for name in names}
+    found: dict[str, set[str]] = {FILTER_COLUMNS[name]: set() for name in names}
     with get_engine().connect() as conn:
         for table, columns in by_table.items():
             listed = ", ".join(columns)
@@ -326,7 +341,7 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
 # --- exports ---------------------------------------------------------------------------------
 
 
-def neutralize(value):
+def neutralize(value: object) -> object:
     """A text cell a spreadsheet will not run as a formula (prefixed with a quote); others unchanged."""
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
@@ -351,13 +366,14 @@ def display_frame(
     money = [c for c in ("cost_usd", "prev_cost_usd", "delta_usd", "billed_usd") if c in frame.columns]
     factor = Decimal(str(rate))
     for column in money:
-        frame[column] = [(Decimal(v) * factor).quantize(MICRO) for v in frame[column]]
+        # pandas-stubs list no Decimal among a column's scalars; an object column holds it exactly.
+        frame[column] = [(Decimal(v) * factor).quantize(MICRO) for v in frame[column]]  # type: ignore[assignment]
     if "delta_pct" in frame.columns:
         frame["delta_pct"] = [
             None if v is None or v != v else Decimal(v).quantize(Decimal("0.0001")) for v in frame["delta_pct"]
-        ]
+        ]  # type: ignore[assignment]  # (Decimal, as above)
     if total is not None:
-        row = {c: "" for c in keys}
+        row: dict[str, Any] = {c: "" for c in keys}  # a frame row: text keys, Decimal money, int counts
         if keys:
             row[keys[0]] = total
         for column in frame.columns:
@@ -382,7 +398,7 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _csv_value(value):
+def _csv_value(value: object) -> object:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, bool):
@@ -398,9 +414,12 @@ def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[st
     # lazy: openpyxl takes 0.2-0.4 s to import and only an Excel download needs it.
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     ws = book.active
+    assert isinstance(ws, Worksheet)  # a new workbook's one sheet
     ws.title = _sheet_name(sheet)
     ws.append([neutralize(str(c)) for c in frame.columns])
     for cell in ws[1]:
@@ -408,15 +427,15 @@ def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[st
     money_like = {i for i, c in enumerate(frame.columns) if frame[c].map(lambda v: isinstance(v, Decimal)).any()}
     for row in frame.itertuples(index=False):
         ws.append([_excel_value(v) for v in row])
-    for row in ws.iter_rows(min_row=2):
-        for i, cell in enumerate(row):
+    for cells in ws.iter_rows(min_row=2):
+        for i, cell in enumerate(cells):
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # never a formula, whatever it starts with
             elif i in money_like and cell.value is not None:
                 cell.number_format = "#,##0.00####"
     for i, column in enumerate(frame.columns, start=1):
         width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = min(48, max(10, width + 2))
+        ws.column_dimensions[get_column_letter(i)].width = min(48, max(10, width + 2))
     ws.freeze_panes = "A2"
     if notes:
         about = book.create_sheet("About")
@@ -430,7 +449,7 @@ def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[st
     return buffer.getvalue()
 
 
-def _excel_value(value):
+def _excel_value(value: object) -> object:
     if value is None or (isinstance(value, float) and value != value):
         return None
     if isinstance(value, Decimal):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,7 +11,7 @@ import pandas as pd
 from sqlalchemy import text
 
 from models.db import get_engine
-from models.spend.queries import SpendQuery, spend
+from models.spend.queries import SpendQuery, SpendRow, spend
 from models.units import month_start
 
 
@@ -25,7 +26,7 @@ class Overview:
     daily: pd.DataFrame  # day, cost_usd (float for charts), requests
     top_models: pd.DataFrame  # model, provider, cost_usd, requests, share
     top_projects: pd.DataFrame  # project, cost_usd, requests, share
-    unpriced: list[dict] = field(default_factory=list)
+    unpriced: list[dict[str, object]] = field(default_factory=list)
     last_usage_day: date | None = None
 
 
@@ -44,7 +45,7 @@ def overview(org_id: str, today: date, history_days: int = 60) -> Overview:
     by_day = spend(SpendQuery.make(org_id, min(prev_start, hist_start), end, by=("day",)))
     models = spend(SpendQuery.make(org_id, first, end, by=("model", "provider")))
     projects = spend(SpendQuery.make(org_id, first, end, by=("project",)))
-    days = [(date.fromisoformat(r.keys["day"]), r) for r in by_day]
+    days = [(date.fromisoformat(str(r.keys["day"])), r) for r in by_day]
     daily = pd.DataFrame(
         [
             {"day": day, "cost_usd": float(r.cost), "requests": r.counters["requests"]}
@@ -82,10 +83,10 @@ def overview(org_id: str, today: date, history_days: int = 60) -> Overview:
     )
 
 
-def _top(rows, keys, total: Decimal, limit: int = 8) -> pd.DataFrame:
+def _top(rows: Sequence[SpendRow], keys: tuple[str, ...], total: Decimal, limit: int = 8) -> pd.DataFrame:
     records = []
     for r in sorted(rows, key=lambda r: r.cost, reverse=True)[:limit]:
-        record = {k: r.keys[k] or "(none)" for k in keys}
+        record: dict[str, object] = {k: r.keys[k] or "(none)" for k in keys}
         record.update(
             cost_usd=float(r.cost),
             requests=r.counters["requests"],

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import BindParameter, bindparam, text
 
 from models.db import get_engine
 from models.pricing.catalog import Catalog, get_catalog
@@ -45,7 +46,14 @@ class SpendQuery:
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
-    def make(cls, org_ids: Iterable[str] | str, start: date, end: date, by: Sequence[str] = (), filters=None):
+    def make(
+        cls,
+        org_ids: Iterable[str] | str,
+        start: date,
+        end: date,
+        by: Sequence[str] = (),
+        filters: Mapping[str, Iterable[object]] | None = None,
+    ) -> SpendQuery:
         org_ids = (org_ids,) if isinstance(org_ids, str) else tuple(org_ids)
         unknown = [b for b in by if b not in BY_COLUMNS]
         if unknown:
@@ -70,13 +78,14 @@ class SpendRow:
     unpriced_tokens: int = 0
 
 
-def key_value(name: str, day: date | None, value):
-    if name == "day":
-        return day.isoformat()
-    if name == "week":
-        return (day - timedelta(days=day.weekday())).isoformat()
-    if name == "month":
-        return day.strftime("%Y-%m")
+def key_value(name: str, day: date | None, value: object) -> object:
+    if day is not None:  # read whenever the grouping is by day, week or month
+        if name == "day":
+            return day.isoformat()
+        if name == "week":
+            return (day - timedelta(days=day.weekday())).isoformat()
+        if name == "month":
+            return day.strftime("%Y-%m")
     if name == "batch":
         return bool(value)
     return value
@@ -90,7 +99,7 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     group_cols = list(dict.fromkeys([BY_COLUMNS[b] for b in query.by] + list(PRICE_COLUMNS)))
     where = ["org_id IN :orgs", "day >= :start", "day < :end"]
     params: dict[str, object] = {"orgs": list(query.org_ids), "start": query.start, "end": query.end}
-    binds = [bindparam("orgs", expanding=True)]
+    binds: list[BindParameter[Any]] = [bindparam("orgs", expanding=True)]
     for i, (name, values) in enumerate(query.filters):
         column = FILTER_COLUMNS[name]
         if column == "batch":
@@ -117,8 +126,10 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     at = {column: i for i, column in enumerate(group_cols)}
     day_at, by_at, n = at.get("day"), [at[BY_COLUMNS[b]] for b in query.by], len(group_cols)
     price_at = [at[c] for c in PRICE_COLUMNS]
-    terms_of: dict[tuple, list | None] = {}  # price key -> [(counter position, USD per unit)], None: unpriced
-    sums: dict[tuple, list] = {}  # group key -> [*counters, cost, unpriced requests, unpriced tokens]
+    terms_of: dict[
+        tuple[object, ...], list[tuple[int, Decimal]] | None
+    ] = {}  # price key -> [(counter position, USD per unit)], None: unpriced
+    sums: dict[tuple[object, ...], list[Any]] = {}  # group key -> [*counters, cost, unpriced requests, unpriced tokens]
     width = len(USAGE_COUNTERS)
     for rec in result:
         day = _as_date(rec[day_at]) if day_at is not None else None
@@ -167,7 +178,7 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
 def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
     """Rows of a finer grouping added up per `by` (a subset of their keys): what spend() with that
     `by` returns for the same query, without reading the rollup again. Decimal sums are exact."""
-    out: dict[tuple, SpendRow] = {}
+    out: dict[tuple[object, ...], SpendRow] = {}
     for row in rows:
         key = tuple(row.keys[b] for b in by)
         into = out.get(key)
@@ -188,14 +199,14 @@ _ROW_KEYS = {
     "rollup_daily_project": {"day", "price_date", *PROJECT_DIMENSIONS},
 }
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
-_UNSEEN = object()
+_UNSEEN: list[tuple[int, Decimal]] = []  # "not looked up yet" for terms_of.get, by identity (typed like its values)
 
 
-def _sort_key(key: tuple) -> tuple:
+def _sort_key(key: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((v is None, str(v)) for v in key)
 
 
-def _as_date(value) -> date:
+def _as_date(value: object) -> date:
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])

@@ -10,10 +10,12 @@ empty when nothing was billed that day for that project.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from typing import TypedDict
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from models.db import UTCDateTime, bind_time, get_engine
 from models.pricing.catalog import Catalog, get_catalog
@@ -24,17 +26,38 @@ RECONCILE_COLUMNS = ("day", "provider", "project", "estimated_usd", "billed_usd"
 PCT = Decimal("0.01")
 
 
+class ReconcileRow(TypedDict):
+    day: str  # ISO date, UTC
+    provider: str
+    project: str
+    estimated_usd: Decimal
+    billed_usd: Decimal
+    drift_pct: Decimal | None
+
+
+class ReconcileTotals(TypedDict):
+    estimated_usd: Decimal
+    billed_usd: Decimal
+    drift_pct: Decimal | None
+
+
+class DayAmounts(TypedDict):
+    day: str
+    estimated_usd: Decimal
+    billed_usd: Decimal
+
+
 def drift_pct(estimated: Decimal, billed: Decimal) -> Decimal | None:
     if not billed:
         return None
     return ((estimated - billed) / billed * 100).quantize(PCT)
 
 
-def _day(value) -> date:
+def _day(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _providers(conn, org_id: str) -> list[str]:
+def _providers(conn: Connection, org_id: str) -> list[str]:
     rows = conn.execute(
         text(
             "SELECT DISTINCT provider FROM source WHERE org_id = :org "
@@ -45,11 +68,11 @@ def _providers(conn, org_id: str) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = None) -> list[dict]:
+def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = None) -> list[ReconcileRow]:
     """Rows of RECONCILE_COLUMNS for UTC days [start, end); amounts are Decimal USD."""
     catalog = catalog or get_catalog()
-    est: dict[tuple, Decimal] = defaultdict(Decimal)
-    billed: dict[tuple, Decimal] = defaultdict(Decimal)
+    est: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
+    billed: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
     with get_engine().connect() as conn:
         providers = _providers(conn, org_id)
         if not providers:
@@ -89,7 +112,7 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
         est[key] += price.cost({c: int(rec[c] or 0) for c in USAGE_COUNTERS}) if price is not None else Decimal(0)
     for bucket_start, provider, project, micros in bills:
         billed[(bucket_start.date(), provider, project)] += Decimal(int(micros or 0)) * MICRO
-    out = []
+    out: list[ReconcileRow] = []
     for key in sorted(set(est) | set(billed)):
         e, b = est.get(key, Decimal(0)).quantize(MICRO), billed.get(key, Decimal(0)).quantize(MICRO)
         out.append(
@@ -105,14 +128,14 @@ def reconcile(org_id: str, start: date, end: date, catalog: Catalog | None = Non
     return out
 
 
-def totals(rows: list[dict]) -> dict:
+def totals(rows: Sequence[ReconcileRow]) -> ReconcileTotals:
     """Estimated, billed and drift over the rows (for a page's headline numbers)."""
     e = sum((r["estimated_usd"] for r in rows), Decimal(0))
     b = sum((r["billed_usd"] for r in rows), Decimal(0))
     return {"estimated_usd": e, "billed_usd": b, "drift_pct": drift_pct(e, b)}
 
 
-def by_day(rows: list[dict]) -> list[dict]:
+def by_day(rows: Sequence[ReconcileRow]) -> list[DayAmounts]:
     """Estimated and billed summed per day (for a chart), in day order."""
     days: dict[str, list[Decimal]] = {}
     for r in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -15,12 +16,12 @@ REPORT_BY = ("day", "week", "month", "model", "project", "api_key", "user", "pro
 REPORT_COLUMNS = ("requests", "input_tokens", "cached_input_tokens", "output_tokens", "cost_usd", "unpriced_requests")
 
 
-def report_rows(org_id: str, start: date, end: date, by: tuple[str, ...] = ()) -> list[dict]:
+def report_rows(org_id: str, start: date, end: date, by: tuple[str, ...] = ()) -> list[dict[str, object]]:
     """One dict per group, keys in contract order; cost_usd is a Decimal rounded to the micro-dollar."""
     rows = spend(SpendQuery.make(org_id, start, end, by=by))
     if not rows and not by:
         rows = spend(SpendQuery.make(org_id, start, end))  # still one (zero) total row
-    out = []
+    out: list[dict[str, object]] = []
     for row in rows:
         record = {b: row.keys[b] for b in by}
         record.update(
@@ -37,7 +38,7 @@ def report_rows(org_id: str, start: date, end: date, by: tuple[str, ...] = ()) -
     return out
 
 
-def render(rows: list[dict], columns: list[str], fmt: str) -> str:
+def render(rows: Sequence[Mapping[str, object]], columns: list[str], fmt: str) -> str:
     if fmt == "json":
         return json.dumps([{c: _json_value(r[c]) for c in columns} for r in rows], indent=2) + "\n"
     buffer = io.StringIO()
@@ -48,13 +49,13 @@ def render(rows: list[dict], columns: list[str], fmt: str) -> str:
     return buffer.getvalue()
 
 
-def _json_value(value):
+def _json_value(value: object) -> object:
     if isinstance(value, Decimal):
         return float(value)
     return value
 
 
-def _csv_value(value):
+def _csv_value(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value

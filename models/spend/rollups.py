@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, Row, text
 
 from models.db import UTCDateTime, bind_time, get_engine, sqlite_text
 from models.tables import (
@@ -24,7 +25,7 @@ _PROJECT_AT = [USAGE_DIMENSIONS.index(d) for d in PROJECT_DIMENSIONS]  # where t
 KEY_COLUMNS = ("api_key_id", "user_id")  # what only rollup_daily has
 
 
-def daily_table(columns) -> str:
+def daily_table(columns: Iterable[str]) -> str:
     """The daily rollup a query touching these columns should read: rollup_daily_project unless it
     needs the api key or user (the smaller table holds the same sums without them)."""
     return "rollup_daily" if any(c in KEY_COLUMNS for c in columns) else "rollup_daily_project"
@@ -83,7 +84,9 @@ def _rebuild_hourly(conn: Connection, org_id: str, h0: datetime, h1: datetime) -
     )
 
 
-def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
+def _rebuild_daily(
+    conn: Connection, org_id: str, tz: ZoneInfo, first_day: date, last_day: date, h0: datetime, h1: datetime
+) -> None:
     for table in ("rollup_daily", "rollup_daily_project"):
         conn.execute(
             text(f"DELETE FROM {table} WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
@@ -96,7 +99,7 @@ def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
         {"org": org_id, "h0": bind_time(conn, h0), "h1": bind_time(conn, h1)},
     )
     n_dims = len(USAGE_DIMENSIONS)
-    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(USAGE_COUNTERS))
+    sums: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * len(USAGE_COUNTERS))
     day_of: dict[datetime, tuple[date, date]] = {}
     for row in rows:
         hour = row[0]
@@ -112,9 +115,9 @@ def _rebuild_daily(conn, org_id, tz, first_day, last_day, h0, h1) -> None:
     _insert_daily(conn, "rollup_daily_project", org_id, PROJECT_DIMENSIONS, _project_sums(sums))
 
 
-def _project_sums(daily: dict[tuple, list[int]]) -> dict[tuple, list[int]]:
+def _project_sums(daily: Mapping[tuple[object, ...], list[int]]) -> dict[tuple[object, ...], list[int]]:
     """(day, price_date, *USAGE_DIMENSIONS) sums added up over api keys and users."""
-    out: dict[tuple, list[int]] = {}
+    out: dict[tuple[object, ...], list[int]] = {}
     for (day, price_date, *dims), values in daily.items():
         key = (day, price_date, *(dims[i] for i in _PROJECT_AT))
         acc = out.get(key)
@@ -126,7 +129,9 @@ def _project_sums(daily: dict[tuple, list[int]]) -> dict[tuple, list[int]]:
     return out
 
 
-def _insert_daily(conn: Connection, table: str, org_id: str, dims: tuple[str, ...], sums: dict) -> None:
+def _insert_daily(
+    conn: Connection, table: str, org_id: str, dims: tuple[str, ...], sums: Mapping[tuple[object, ...], list[int]]
+) -> None:
     columns = ("day", "price_date", *dims, *USAGE_COUNTERS)
     payload = [dict(zip(columns, key + tuple(values)), org_id=org_id) for key, values in sums.items()]
     conn.execute(
@@ -138,7 +143,7 @@ def _insert_daily(conn: Connection, table: str, org_id: str, dims: tuple[str, ..
     )
 
 
-def _utc_type():
+def _utc_type() -> UTCDateTime:
     return UTCDateTime()
 
 
@@ -157,21 +162,21 @@ def _record_state(conn: Connection, org_id: str, tz_name: str) -> None:
         )
 
 
-def add_increments(conn: Connection, hourly: dict[tuple, list[int]]) -> None:
+def add_increments(conn: Connection, hourly: Mapping[tuple[str, datetime, *tuple[object, ...]], list[int]]) -> None:
     """Add new usage to the rollups directly: `hourly` maps (org_id, hour, *dims) to counter sums.
 
     Only valid for rows that were all newly inserted in this same transaction (request logs are
     insert-only): then adding their sums gives exactly what a rebuild would, without re-reading
     the hour. Anything else (replaced buckets, duplicates) goes through mark_dirty and a rebuild.
     """
-    by_org: dict[str, dict[tuple, list[int]]] = defaultdict(dict)
+    by_org: dict[str, dict[tuple[datetime, *tuple[object, ...]], list[int]]] = defaultdict(dict)
     for key, values in hourly.items():
         by_org[key[0]][key[1:]] = values
     n = len(USAGE_COUNTERS)
     for org_id, rows in by_org.items():
         _lock_org(conn, org_id)
         tz = org_timezone(conn, org_id)
-        daily: dict[tuple, list[int]] = defaultdict(lambda: [0] * n)
+        daily: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * n)
         hourly_rows = []
         for (hour, *dims), values in rows.items():
             hourly_rows.append(
@@ -212,7 +217,11 @@ def add_increments(conn: Connection, hourly: dict[tuple, list[int]]) -> None:
 
 
 def _upsert_add(
-    conn: Connection, table: str, time_keys: tuple[str, ...], rows: list[dict], key: tuple[str, ...] = ROLLUP_KEY
+    conn: Connection,
+    table: str,
+    time_keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    key: tuple[str, ...] = ROLLUP_KEY,
 ) -> None:
     """executemany straight on the driver: this runs for every ingest batch, under the write lock."""
     if not rows:
@@ -241,7 +250,7 @@ def _upsert_add(
         cursor.close()
 
 
-def fill_project_rollup(engine=None) -> bool:
+def fill_project_rollup(engine: Engine | None = None) -> bool:
     """Fill rollup_daily_project from rollup_daily once, for a database made before it existed;
     returns whether it did. Cheap when there is nothing to do (init_db calls it on every start)."""
     engine = engine or get_engine()
@@ -325,7 +334,7 @@ def process_dirty(org_id: str | None = None, ids: list[int] | None = None) -> in
     if ids is not None:
         wanted = set(ids)
         rows = [r for r in rows if r.id in wanted]
-    by_org: dict[str, list] = defaultdict(list)
+    by_org: dict[str, list[Row[Any]]] = defaultdict(list)
     for row in rows:
         by_org[row.org_id].append(row)
     for org, items in by_org.items():
@@ -336,8 +345,8 @@ def process_dirty(org_id: str | None = None, ids: list[int] | None = None) -> in
     return len(rows)
 
 
-def _merge_ranges(items) -> list[tuple[datetime, datetime, list]]:
-    groups: list[tuple[datetime, datetime, list]] = []
+def _merge_ranges(items: Iterable[Row[Any]]) -> list[tuple[datetime, datetime, list[Row[Any]]]]:
+    groups: list[tuple[datetime, datetime, list[Row[Any]]]] = []
     for item in sorted(items, key=lambda r: r.start):
         if groups and item.start <= groups[-1][1]:
             lo, hi, members = groups[-1]

@@ -284,6 +284,8 @@ class Proxy:
             ]
             request_id = response.headers.get("x-request-id") or response.headers.get("request-id") or ""
             streaming = response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", "")
+            # Usage is queued (and counted) before the client gets the answer's last byte, so the
+            # client's next request already sees this one's cost.
             if streaming:
                 scanner = context.scanner = StreamScanner(self.provider, drop_usage)
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -291,18 +293,19 @@ class Proxy:
                     out = scanner.feed(chunk)
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
+                self._finish(context, scanner.usage(), request_id)
+                self.metrics.requests.labels(self.provider, self.route.path, "200").inc()
                 await send({"type": "http.response.body", "body": scanner.tail()})
-                usage = scanner.usage()
             else:
                 content = await response.aread()
+                status = response.status_code
+                self._finish(context, from_body(self.provider, content) if status == 200 else None, request_id)
+                self.metrics.requests.labels(self.provider, self.route.path, str(status)).inc()
                 headers.append((b"content-length", str(len(content)).encode()))
-                await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+                await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": content})
-                usage = from_body(self.provider, content) if response.status_code == 200 else None
         finally:
             await response.aclose()
-        self.metrics.requests.labels(self.provider, self.route.path, str(response.status_code)).inc()
-        self._finish(context, usage, request_id)
 
     def _finish(self, context: _Context, usage: dict[str, Any] | None, header_id: str, cancelled: bool = False) -> None:
         """Queue the usage (or give back the reservation). A stream cut short without usage keeps its

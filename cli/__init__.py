@@ -37,6 +37,7 @@ COMMANDS = {
     "alerts": "cli.alerts",
     "user": "cli.users",
     "gateway": "cli.gateway",
+    "otlp": "cli.otlp",
 }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from models.budgets import billing
 from models.budgets.credits import credit_status
@@ -23,6 +24,7 @@ from models.gateway import (
     key_identities,
     lock_budget,
     set_spent,
+    upstream_allowed,
     upstreams,
 )
 from models.settings import SettingsError, get_settings
@@ -149,7 +151,13 @@ class GatewayState:
     def _resolve_upstreams(self, ups: dict[tuple[str, str], UpstreamView]) -> dict[tuple[str, str], Upstream]:
         settings = get_settings()
         out = {}
+        with Session(self.engine) as session:
+            allowed = {scope for scope, view in ups.items() if upstream_allowed(session, view)}
+            session.commit()  # (a binding made for an upstream stored before bindings existed)
         for scope, view in ups.items():
+            if scope not in allowed:
+                log.warning("gateway: the operator's policy no longer allows %s for %s", view.key_env, scope[0])
+                continue
             try:
                 out[scope] = Upstream(view.base_url.rstrip("/"), settings.secret(view.key_env).get_secret_value())
             except SettingsError:

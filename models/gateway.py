@@ -18,9 +18,9 @@ from sqlmodel import Session, col, select
 
 from models.access.audit import record
 from models.access.orgs import get_org
+from models.access.policy import PolicyError, check_base_url, check_key_env, check_key_env_at_run
 from models.access.roles import Actor, require_owner
 from models.db import bind_time, insert_for, session_scope, table_of, utcnow
-from models.settings import PROVIDER_BASE_URLS
 from models.sources import validate_base_url, validate_key_env
 from models.tables import GatewayBudget, GatewayKey, GatewayUpstream
 from models.validation import CONTROL_RE, ValidationError, validate_project
@@ -172,11 +172,17 @@ def set_upstream(
     if provider not in GATEWAY_PROVIDERS:
         raise ValidationError(f"provider {provider!r}: choose {' or '.join(GATEWAY_PROVIDERS)}")
     key_env = validate_key_env(key_env)
-    url = validate_base_url(base_url or PROVIDER_BASE_URLS[provider])
+    try:
+        url = validate_base_url(check_base_url(base_url, provider))
+    except PolicyError as exc:
+        raise ValidationError(str(exc)) from None
     with session_scope() as session:
         require_owner(session, actor, org_id)
         get_org(session, org_id)
-        check_upstream_policy(session, org_id, provider, key_env, url, shared_key)
+        try:  # the same key-name policy as sources: declared names, bound to one org unless shared
+            check_key_env(session, org_id=org_id, name=key_env, shared=shared_key, by=actor.label)
+        except PolicyError as exc:
+            raise ValidationError(str(exc)) from None
         row = session.exec(
             select(GatewayUpstream).where(GatewayUpstream.org_id == org_id, GatewayUpstream.provider == provider)
         ).first()
@@ -200,17 +206,19 @@ def set_upstream(
         return UpstreamView(org_id, provider, key_env, url)
 
 
-def check_upstream_policy(
-    session: Session, org_id: str, provider: str, key_env: str, base_url: str, shared_key: bool
-) -> None:
-    """The operator's key-name and base-URL policy, the one sources follow."""
-    # models.access.policy (issue 11) is being written alongside; until it lands, the checks
-    # sources already make (a variable's name, an http(s) URL) are what applies.
-
-
 def upstreams(conn: Connection) -> dict[tuple[str, str], UpstreamView]:
     rows = conn.execute(text("SELECT org_id, provider, key_env, base_url FROM gateway_upstream"))
     return {(r[0], r[1]): UpstreamView(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+def upstream_allowed(session: Session, view: UpstreamView) -> bool:
+    """Before the gateway reads an upstream's key: the variable is still declared and bound to the org."""
+    try:
+        check_key_env_at_run(session, org_id=view.org_id, name=view.key_env)
+        check_base_url(view.base_url, view.provider)
+    except PolicyError:
+        return False
+    return True
 
 
 def list_upstreams(session: Session, org_id: str | None = None) -> list[UpstreamView]:

@@ -28,9 +28,8 @@ def upstream():
 def gw_env(monkeypatch):
     monkeypatch.setenv("SPENDSIGHT_GATEWAY_REFRESH_SECONDS", "0.3")
     monkeypatch.setenv("SPENDSIGHT_GATEWAY_FLUSH_SECONDS", "0.1")
-    monkeypatch.setenv("GW_OPENAI_KEY", UPSTREAM_OPENAI_KEY)
-    monkeypatch.setenv("GW_ANTHROPIC_KEY", UPSTREAM_ANTHROPIC_KEY)
-    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", "http://127.0.0.1")
+    monkeypatch.setenv("OPENAI_GW_KEY", UPSTREAM_OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_GW_KEY", UPSTREAM_ANTHROPIC_KEY)
     reset_settings()
 
 
@@ -62,10 +61,12 @@ class Gateway:
 
 
 @pytest.fixture
-def org(gw_env, upstream):
+def org(gw_env, upstream, monkeypatch):
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", f"{upstream.url}/openai/v1,{upstream.url}/anthropic/v1")
+    reset_settings()
     make_org(ORG)
-    set_upstream(Actor.cli(), ORG, "openai", "GW_OPENAI_KEY", upstream.url + "/openai/v1")
-    set_upstream(Actor.cli(), ORG, "anthropic", "GW_ANTHROPIC_KEY", upstream.url + "/anthropic/v1")
+    set_upstream(Actor.cli(), ORG, "openai", "OPENAI_GW_KEY", upstream.url + "/openai/v1")
+    set_upstream(Actor.cli(), ORG, "anthropic", "ANTHROPIC_GW_KEY", upstream.url + "/anthropic/v1")
     return ORG
 
 

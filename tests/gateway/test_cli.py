@@ -44,6 +44,15 @@ def test_upstream_names_a_variable_never_a_key(cli, monkeypatch):
     )
     assert code == 2 and "sk-live-123" not in err
     assert cli("gateway", "upstream", "set", "--org", "org-a", "--provider", "mistral", "--key-env", "X")[0] == 2
+    # The operator's policy, as for sources: declared names only, one org per variable unless shared.
+    assert (
+        cli("gateway", "upstream", "set", "--org", "org-a", "--provider", "openai", "--key-env", "SMTP_PASSWORD")[0]
+        == 2
+    )
+    make_org("org-b")
+    args = ("gateway", "upstream", "set", "--org", "org-b", "--provider", "openai", "--key-env", "OPENAI_GW_KEY")
+    assert cli(*args)[0] == 2
+    assert cli(*args, "--shared-key")[0] == 0
     assert (
         cli(
             "gateway",

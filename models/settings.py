@@ -76,6 +76,20 @@ class IngestSettings(BaseSettings):
     parallel_min_bytes: int = 64 << 20
 
 
+class PolicySettings(BaseSettings):
+    """The operator's trust boundary (docs/security.md): who creates orgs, which key variables and hosts
+    a member may name. Comma-separated lists; empty means the strict default."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_", **_ENV)
+
+    org_creators: str = ""  # emails that may create orgs on the page; empty: only the CLI
+    key_envs: str = "OPENAI_*KEY*,ANTHROPIC_*KEY*"  # names or shell patterns a key variable may have
+    allowed_base_urls: str = ""  # URL prefixes besides each provider's official API root
+    allowed_webhook_hosts: str = ""  # empty: any host resolving only to public addresses
+    # Some OIDC providers never send `email_verified`; only then may the operator trust a bare email.
+    oidc_trust_unverified_email: bool = False
+
+
 class Settings(BaseSettings):
     """Everything configurable, read once per process: top-level paths, then one group per concern."""
 
@@ -105,6 +119,10 @@ class Settings(BaseSettings):
     @cached_property
     def ingest(self) -> IngestSettings:
         return IngestSettings()
+
+    @cached_property
+    def policy(self) -> PolicySettings:
+        return PolicySettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -557,3 +557,32 @@ class ProviderKeyAction(SQLModel, table=True):
     ok: bool = False
     error: str = Field(default="", max_length=500)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- key variables bound to orgs (issue 11) --------------------------------------------------
+# A key variable (its name; values are never stored) belongs to the first org that names it, for
+# sources, gateway upstreams and admin keys alike (models/access/policy.check_key_env). Another
+# org gets a row only when the operator shares the variable from the CLI (`--shared-key`).
+
+
+class KeyEnvBinding(SQLModel, table=True):
+    """One org allowed to use one key variable; the first row for a name is its owner."""
+
+    __tablename__ = "key_env_binding"
+    __table_args__ = (
+        UniqueConstraint("name", "org_id", name="uq_key_env_binding"),
+        # One first owner per name, also when two orgs claim a variable at the same moment.
+        Index(
+            "uq_key_env_first_owner",
+            "name",
+            unique=True,
+            sqlite_where=text("shared = 0"),
+            postgresql_where=text("shared = false"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=100)
+    shared: bool = False  # granted by the operator although another org had it first
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)

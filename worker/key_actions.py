@@ -20,6 +20,7 @@ from decimal import Decimal
 import alerts
 from collectors.anthropic.keys import KeyActionError, KeyStatus, set_key_status
 from models.access.orgs import get_org
+from models.access.policy import PolicyError, check_base_url, check_key_env_at_run
 from models.budgets import billing
 from models.budgets.key_links import linked_scopes, note_action
 from models.budgets.limits import get_limit
@@ -50,7 +51,12 @@ def _switch(link: ProviderKeyLink, status: KeyStatus) -> None:
         source = session.get(Source, link.source_id)
         if source is None or source.org_id != link.org_id or source.provider != "anthropic":
             raise KeyActionError("the source that holds the admin key is gone or is not this org's anthropic source")
-        key_env, base_url = source.key_env, source.base_url
+        try:  # the operator's policy, checked again at the moment a key is read (as a collection does)
+            check_key_env_at_run(session, org_id=link.org_id, name=source.key_env)
+            base_url = check_base_url(source.base_url, "anthropic")
+        except PolicyError as exc:
+            raise KeyActionError(str(exc)) from None
+        key_env = source.key_env
     try:
         secret = get_settings().secret(key_env).get_secret_value()
     except SettingsError as exc:

@@ -133,6 +133,17 @@ def test_a_failed_call_is_recorded_mailed_once_and_retried(org, admin, smtp):
     assert [(a.action, a.ok) for a in history] == [("deactivate", True), ("deactivate", False)]
 
 
+def test_the_operator_policy_is_checked_again_when_the_key_is_read(org, admin, monkeypatch):
+    spend(org, 150)
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", "https://llm-proxy.example.com")
+    from models.settings import reset_settings
+
+    reset_settings()
+    [outcome] = enforce(now=NOW)  # the source's local URL is no longer allowed: no call, no key sent
+    assert not outcome.ok and "is not allowed" in outcome.error
+    assert admin.headers_seen == []
+
+
 def test_the_admin_key_never_leaves_the_server(org, admin, smtp, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_ADMIN_KEY", ADMIN_KEY + "-wrong")  # the API refuses it: 401
     spend(org, 150)
@@ -153,7 +164,7 @@ def test_the_admin_key_never_leaves_the_server(org, admin, smtp, monkeypatch):
 def test_members_who_are_not_owners_cannot_list_keys(org, admin):
     make_org("org-b", owners=("bob@example.com",))
     with session_scope() as session:
-        add_source(session, CLI, "org-b", "anthropic", "ANTHROPIC_ADMIN_KEY", admin.base_url, name="b-anthropic")
+        add_source(session, CLI, "org-b", "anthropic", "ANTHROPIC_B_ADMIN_KEY", admin.base_url, name="b-anthropic")
     with pytest.raises(PermissionDenied):
         link_key(Actor("rita@example.com"), org, None, "acme-anthropic", KEY_B)  # a reader
     with pytest.raises(PermissionDenied):

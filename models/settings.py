@@ -90,6 +90,30 @@ class PolicySettings(BaseSettings):
     oidc_trust_unverified_email: bool = False
 
 
+class OtlpSettings(BaseSettings):
+    """The OTLP/HTTP traces receiver (SPENDSIGHT_OTLP_*): body limit and where attribution is read."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_OTLP_", **_ENV)
+
+    # The spec's recommended limit, applied to the body as sent and again after gunzip.
+    max_body_bytes: int = 64 << 20
+    # Attribute names, comma-separated, looked up on the span first, then on its resource.
+    project_attributes: str = "service.name"
+    user_attributes: str = "enduser.id"
+
+    @property
+    def project_keys(self) -> tuple[str, ...]:
+        return _names(self.project_attributes)
+
+    @property
+    def user_keys(self) -> tuple[str, ...]:
+        return _names(self.user_attributes)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 class Settings(BaseSettings):
     """Everything configurable, read once per process: top-level paths, then one group per concern."""
 
@@ -123,6 +147,10 @@ class Settings(BaseSettings):
     @cached_property
     def policy(self) -> PolicySettings:
         return PolicySettings()
+
+    @cached_property
+    def otlp(self) -> OtlpSettings:
+        return OtlpSettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -586,3 +586,23 @@ class KeyEnvBinding(SQLModel, table=True):
     shared: bool = False  # granted by the operator although another org had it first
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: str = Field(default="", max_length=320)
+
+
+# --- OTLP ingest tokens ----------------------------------------------------------------------
+
+
+class IngestToken(SQLModel, table=True):
+    """A bearer token an application sends with its OTLP spans: it names the one org they land in.
+
+    Only the token's SHA-256 is kept (it is 256 random bits, so a fast hash is enough to make the
+    stored value useless to whoever reads the database).
+    """
+
+    __tablename__ = "ingest_token"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    token_sha256: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

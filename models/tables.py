@@ -521,3 +521,52 @@ class AlertDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_id: str = Field(default="", max_length=200)
+
+
+# --- key variables bound to orgs (issue 11) --------------------------------------------------
+# A key variable (its name; values are never stored) belongs to the first org that names it, for
+# sources, gateway upstreams and admin keys alike (models/access/policy.check_key_env). Another
+# org gets a row only when the operator shares the variable from the CLI (`--shared-key`).
+
+
+class KeyEnvBinding(SQLModel, table=True):
+    """One org allowed to use one key variable; the first row for a name is its owner."""
+
+    __tablename__ = "key_env_binding"
+    __table_args__ = (
+        UniqueConstraint("name", "org_id", name="uq_key_env_binding"),
+        # One first owner per name, also when two orgs claim a variable at the same moment.
+        Index(
+            "uq_key_env_first_owner",
+            "name",
+            unique=True,
+            sqlite_where=text("shared = 0"),
+            postgresql_where=text("shared = false"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=100)
+    shared: bool = False  # granted by the operator although another org had it first
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+# --- OTLP ingest tokens ----------------------------------------------------------------------
+
+
+class IngestToken(SQLModel, table=True):
+    """A bearer token an application sends with its OTLP spans: it names the one org they land in.
+
+    Only the token's SHA-256 is kept (it is 256 random bits, so a fast hash is enough to make the
+    stored value useless to whoever reads the database).
+    """
+
+    __tablename__ = "ingest_token"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    token_sha256: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -594,6 +594,7 @@ class RollupMonthlyProject(ProjectRollupDims, UsageCounters, table=True):
     price_lo: date  # the first and last UTC date (price date) of that usage
     price_hi: date
 
+
 # --- provider-side action --------------------------------------------------------------------
 # For traffic that bypasses the gateway, an owner may list provider API keys under a limit: when the
 # limit's hard cap is reached the worker sets them inactive through the provider's Admin API, and back

@@ -8,7 +8,7 @@ from sqlmodel import SQLModel
 
 from models import tables  # noqa: F401  (importing it registers every table on SQLModel.metadata)
 from models.db import get_engine
-from models.spend.rollups import fill_project_rollup
+from models.spend.rollups import fill_new_rollups
 
 
 def init_db(engine: Engine | None = None) -> Engine:
@@ -16,7 +16,7 @@ def init_db(engine: Engine | None = None) -> Engine:
     engine = engine or get_engine()
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
-    fill_project_rollup(engine)  # a table added after the database was made starts from its sums
+    fill_new_rollups(engine)  # tables added after the database was made start from its sums
     return engine
 
 

@@ -36,6 +36,8 @@ COMMANDS = {
     "backtest": "cli.budgets",
     "alerts": "cli.alerts",
     "user": "cli.users",
+    "fx": "cli.statements",
+    "statement": "cli.statements",
 }
 
 

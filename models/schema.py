@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from models import tables  # noqa: F401  (importing it registers every table on SQLModel.metadata)
+from models.budgets.limits import backfill_versions
 from models.db import get_engine
 from models.spend.rollups import fill_project_rollup
 
@@ -15,4 +16,7 @@ def init_db(engine: Engine | None = None) -> Engine:
     engine = engine or get_engine()
     SQLModel.metadata.create_all(engine)
     fill_project_rollup(engine)  # a table added after the database was made starts from its sums
+    with Session(engine) as session:  # limits set before their history was kept get a first version
+        if backfill_versions(session):
+            session.commit()
     return engine

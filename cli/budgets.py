@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import fail, parse_day, usd_text
+from cli.keys import key_app
 from cli.store import ensure_db, org_exists
 from models.access.roles import Actor
 from models.budgets.backtest import BacktestInputError, read_daily_csv
@@ -25,6 +26,7 @@ credit_app = typer.Typer(
 limit_app = typer.Typer(no_args_is_help=True, help="Monthly soft/hard limits, approved quota and alert thresholds.")
 app.add_typer(credit_app, name="credit")
 app.add_typer(limit_app, name="limit")
+limit_app.add_typer(key_app, name="key")
 
 
 def _money_option(value: str | None, option: str):

@@ -76,6 +76,44 @@ class IngestSettings(BaseSettings):
     parallel_min_bytes: int = 64 << 20
 
 
+class PolicySettings(BaseSettings):
+    """The operator's trust boundary (docs/security.md): who creates orgs, which key variables and hosts
+    a member may name. Comma-separated lists; empty means the strict default."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_", **_ENV)
+
+    org_creators: str = ""  # emails that may create orgs on the page; empty: only the CLI
+    key_envs: str = "OPENAI_*KEY*,ANTHROPIC_*KEY*"  # names or shell patterns a key variable may have
+    allowed_base_urls: str = ""  # URL prefixes besides each provider's official API root
+    allowed_webhook_hosts: str = ""  # empty: any host resolving only to public addresses
+    # Some OIDC providers never send `email_verified`; only then may the operator trust a bare email.
+    oidc_trust_unverified_email: bool = False
+
+
+class OtlpSettings(BaseSettings):
+    """The OTLP/HTTP traces receiver (SPENDSIGHT_OTLP_*): body limit and where attribution is read."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_OTLP_", **_ENV)
+
+    # The spec's recommended limit, applied to the body as sent and again after gunzip.
+    max_body_bytes: int = 64 << 20
+    # Attribute names, comma-separated, looked up on the span first, then on its resource.
+    project_attributes: str = "service.name"
+    user_attributes: str = "enduser.id"
+
+    @property
+    def project_keys(self) -> tuple[str, ...]:
+        return _names(self.project_attributes)
+
+    @property
+    def user_keys(self) -> tuple[str, ...]:
+        return _names(self.user_attributes)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
 class StatementSettings(BaseSettings):
     """When a month's statement closes, how far back corrections are looked for (SPENDSIGHT_STATEMENT_*)."""
 
@@ -117,6 +155,14 @@ class Settings(BaseSettings):
     @cached_property
     def ingest(self) -> IngestSettings:
         return IngestSettings()
+
+    @cached_property
+    def policy(self) -> PolicySettings:
+        return PolicySettings()
+
+    @cached_property
+    def otlp(self) -> OtlpSettings:
+        return OtlpSettings()
 
     @cached_property
     def statement(self) -> StatementSettings:

@@ -523,6 +523,91 @@ class AlertDelivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=200)
 
 
+# --- provider-side action --------------------------------------------------------------------
+# For traffic that bypasses the gateway, an owner may list provider API keys under a limit: when the
+# limit's hard cap is reached the worker sets them inactive through the provider's Admin API, and back
+# to active when spend is under the cap again (a new month, a raised limit). `state` is what Spendsight
+# last set, so it only ever re-activates keys it deactivated itself.
+
+
+class ProviderKeyLink(SQLModel, table=True):
+    """An Anthropic API key that a limit switches off at its hard cap (opt-in, per limit scope)."""
+
+    __tablename__ = "provider_key_link"
+    __table_args__ = (UniqueConstraint("org_id", "project_id", "api_key_id", name="uq_provider_key_link"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default=ORG_WIDE, max_length=200)  # the limit's scope ("" = the org's)
+    source_id: int = Field(foreign_key="source.id", ondelete="CASCADE")  # whose admin key acts
+    api_key_id: str = Field(max_length=100)  # apikey_... (never the key itself)
+    state: str = Field(default="active", max_length=20)  # active | inactive (as Spendsight last set it)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+class ProviderKeyAction(SQLModel, table=True):
+    """One attempt to switch a linked key: what, why, and how the Admin API answered (status only)."""
+
+    __tablename__ = "provider_key_action"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    link_id: int = Field(foreign_key="provider_key_link.id", index=True, ondelete="CASCADE")
+    org_id: str = Field(index=True, max_length=100)
+    action: str = Field(max_length=20)  # deactivate | reactivate
+    reason: str = Field(default="", max_length=300)
+    ok: bool = False
+    error: str = Field(default="", max_length=500)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- key variables bound to orgs (issue 11) --------------------------------------------------
+# A key variable (its name; values are never stored) belongs to the first org that names it, for
+# sources, gateway upstreams and admin keys alike (models/access/policy.check_key_env). Another
+# org gets a row only when the operator shares the variable from the CLI (`--shared-key`).
+
+
+class KeyEnvBinding(SQLModel, table=True):
+    """One org allowed to use one key variable; the first row for a name is its owner."""
+
+    __tablename__ = "key_env_binding"
+    __table_args__ = (
+        UniqueConstraint("name", "org_id", name="uq_key_env_binding"),
+        # One first owner per name, also when two orgs claim a variable at the same moment.
+        Index(
+            "uq_key_env_first_owner",
+            "name",
+            unique=True,
+            sqlite_where=text("shared = 0"),
+            postgresql_where=text("shared = false"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=100)
+    shared: bool = False  # granted by the operator although another org had it first
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+# --- OTLP ingest tokens ----------------------------------------------------------------------
+
+
+class IngestToken(SQLModel, table=True):
+    """A bearer token an application sends with its OTLP spans: it names the one org they land in.
+
+    Only the token's SHA-256 is kept (it is 256 random bits, so a fast hash is enough to make the
+    stored value useless to whoever reads the database).
+    """
+
+    __tablename__ = "ingest_token"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    token_sha256: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 # --- statements that stay true (issue 16) ----------------------------------------------------
 # Limits and display rates are effective-dated so a past month reads what was in force then;
 # a closed month's statement is a stored snapshot, and later corrections are dated restatements.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
@@ -96,6 +96,14 @@ def floats(frame):
         if out[column].map(lambda v: isinstance(v, Decimal)).any():
             out[column] = [float(v) if isinstance(v, Decimal) else v for v in out[column]]
     return out
+
+
+def short_day(day: str | date, lang_code: str = "en") -> str:
+    """A day as a reader says it: "Nov 12" in English, "11月12日" in Chinese."""
+    value = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+    if lang_code == "zh":
+        return f"{value.month}月{value.day}日"
+    return f"{value:%b} {value.day}"
 
 
 def today_in(timezone: str):

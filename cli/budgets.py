@@ -124,6 +124,12 @@ def limit_set(
     hard: Annotated[str | None, typer.Option(help="Hard limit in USD per month ('off' clears).")] = None,
     quota: Annotated[str | None, typer.Option(help="Approved monthly usage limit in USD ('off' clears).")] = None,
     thresholds: Annotated[str | None, typer.Option(help="Alert at these % of the soft limit, e.g. 50,80,100.")] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict", help="Gateway reserves each request's worst-case cost, so the hard limit holds."
+        ),
+    ] = None,
 ) -> None:
     """Set limits; options not given keep their value."""
     ensure_db()
@@ -134,12 +140,13 @@ def limit_set(
         "thresholds": KEEP if thresholds is None else thresholds,
     }
     try:
-        limit = set_limit(Actor.cli(), org, project, **values)
+        limit = set_limit(Actor.cli(), org, project, **values, strict=KEEP if strict is None else strict)
     except ValidationError as exc:
         fail(str(exc))
     typer.echo(
         f"{org} {limit.scope}: soft {usd_text(limit.soft_usd)}, hard {usd_text(limit.hard_usd)}, "
         f"quota {usd_text(limit.quota_usd)}, thresholds {','.join(map(str, limit.thresholds))}%"
+        + (", strict" if limit.strict else "")
     )
 
 

@@ -76,6 +76,24 @@ class IngestSettings(BaseSettings):
     parallel_min_bytes: int = 64 << 20
 
 
+class GatewaySettings(BaseSettings):
+    """The gateway in the request path (SPENDSIGHT_GATEWAY_*): where it listens, how often it refreshes
+    spend and limits, how it batches usage writes, how long it waits for a provider."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_GATEWAY_", **_ENV)
+
+    host: str = "127.0.0.1"
+    port: int = 8788
+    refresh_seconds: float = 2.0  # spend, limits and keys re-read from the database (enforcement lag)
+    flush_seconds: float = 0.5  # usage writes batched at least this often
+    queue_size: int = 100_000  # records waiting for the database before requests wait for room
+    batch_size: int = 5_000
+    connect_timeout_seconds: float = 10.0
+    upstream_timeout_seconds: float = 600.0  # between bytes from the provider (long generations stream)
+    max_connections: int = 512  # the shared upstream connection pool
+    max_body_bytes: int = 32 << 20
+
+
 class PolicySettings(BaseSettings):
     """The operator's trust boundary (docs/security.md): who creates orgs, which key variables and hosts
     a member may name. Comma-separated lists; empty means the strict default."""
@@ -155,6 +173,10 @@ class Settings(BaseSettings):
     @cached_property
     def ingest(self) -> IngestSettings:
         return IngestSettings()
+
+    @cached_property
+    def gateway(self) -> GatewaySettings:
+        return GatewaySettings()
 
     @cached_property
     def policy(self) -> PolicySettings:

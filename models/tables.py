@@ -412,6 +412,9 @@ class BudgetLimitBase(SQLModel):
     hard_micros: int | None = Field(default=None, sa_type=BigInteger)
     quota_micros: int | None = Field(default=None, sa_type=BigInteger)  # approved monthly usage limit
     thresholds: str = Field(default="50,80,100", max_length=200)  # percent of the soft limit
+    # Strict: the gateway reserves each request's worst-case cost before forwarding it, so the hard
+    # limit is never passed (one database round trip per request; see docs/gateway.md).
+    strict: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class BudgetLimit(BudgetLimitBase, table=True):
@@ -521,6 +524,77 @@ class AlertDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     message_id: str = Field(default="", max_length=200)
+
+
+# --- gateway ---------------------------------------------------------------------------------
+# Applications call providers through `spendsight gateway` with a gateway key; the gateway checks
+# limits before forwarding and records usage into `usage` (source "gateway", api_key_id the key's id).
+
+
+class GatewayKey(SQLModel, table=True):
+    """A key applications send to the gateway: only the SHA-256 of the token is kept."""
+
+    __tablename__ = "gateway_key"
+    __table_args__ = (UniqueConstraint("key_sha256", name="uq_gateway_key_sha"),)
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=40, unique=True)  # "gk_..." : what usage rows and logs name
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default="", max_length=200)  # "" = the request picks (OpenAI-Project header)
+    name: str = Field(default="", max_length=200)
+    key_sha256: str = Field(max_length=64)
+    prefix: str = Field(default="", max_length=20)  # the token's first characters, to tell keys apart
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str = Field(default="", max_length=320)
+
+
+class GatewayUpstream(SQLModel, table=True):
+    """Which provider key (by variable name) and base URL the gateway uses for one org."""
+
+    __tablename__ = "gateway_upstream"
+    __table_args__ = (UniqueConstraint("org_id", "provider", name="uq_gateway_upstream"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    provider: str = Field(max_length=40)
+    key_env: str = Field(max_length=200)  # the variable's name, never its value
+    base_url: str = Field(max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=320)
+
+
+class GatewayRejection(SQLModel, table=True):
+    """A request the gateway refused without forwarding: who, which scope, why."""
+
+    __tablename__ = "gateway_rejection"
+    __table_args__ = (
+        UniqueConstraint("rejection_id", name="uq_gateway_rejection"),  # journal replay adds nothing twice
+        Index("ix_gateway_rejection_org_at", "org_id", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    rejection_id: str = Field(max_length=40)
+    at: datetime = Field(sa_type=UTCDateTime)
+    org_id: str = Field(max_length=100)
+    project_id: str = Field(default="", max_length=200)
+    key_id: str = Field(default="", max_length=40)
+    provider: str = Field(default="", max_length=40)
+    model: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=40)  # hard_limit_reached | quota_reached | credit_exhausted
+
+
+class GatewayBudget(SQLModel, table=True):
+    """Strict limits' shared state per scope and month: reservations are taken with one conditional
+    UPDATE (spent + reserved + cost <= hard), so replicas on one database never pass the limit."""
+
+    __tablename__ = "gateway_budget"
+    __table_args__ = (UniqueConstraint("org_id", "project_id", "period", name="uq_gateway_budget"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(max_length=100)
+    project_id: str = Field(default="", max_length=200)
+    period: str = Field(max_length=7)  # YYYY-MM in the org's time zone
+    spent_micros: int = Field(default=0, sa_type=BigInteger)  # recorded spend, as of the last refresh
+    reserved_micros: int = Field(default=0, sa_type=BigInteger)  # requests in flight, worst case
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 # --- provider-side action --------------------------------------------------------------------

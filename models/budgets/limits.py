@@ -52,6 +52,7 @@ class Limit:
     thresholds: tuple[int, ...]
     updated_at: datetime | None = None
     updated_by: str = ""
+    strict: bool = False  # the gateway reserves worst-case cost before forwarding (docs/gateway.md)
 
     @property
     def scope(self) -> str:
@@ -65,6 +66,7 @@ class Limit:
             "hard_usd": self.hard_usd,
             "quota_usd": self.quota_usd,
             "thresholds": list(self.thresholds),
+            "strict": self.strict,
         }
 
 
@@ -78,6 +80,7 @@ def _limit_view(row: BudgetLimit) -> Limit:
         parse_thresholds(row.thresholds),
         row.updated_at,
         row.updated_by,
+        bool(row.strict),
     )
 
 
@@ -135,12 +138,14 @@ def set_limit(
     hard: object = KEEP,
     quota: object = KEEP,
     thresholds: str | Iterable[object] | KeepType | None = KEEP,
+    strict: bool | KeepType = KEEP,
     now: datetime | None = None,
 ) -> Limit:
     """Create or change the limit of an org (project None/"") or one of its projects.
 
     Each of soft, hard, quota and thresholds is KEEP (unchanged), None (cleared; thresholds go back
-    to 50,80,100) or a new value. Soft must not exceed hard, nor hard the approved quota.
+    to 50,80,100) or a new value. Soft must not exceed hard, nor hard the approved quota. `strict`
+    (KEEP or a bool) makes the gateway reserve each request's worst case against the hard limit.
     """
     project_id = validate_project(project_id)
     with session_scope() as session:
@@ -157,6 +162,10 @@ def set_limit(
             setattr(row, f"{name}_micros", micros)
         if not isinstance(thresholds, KeepType):  # (KEEP is its one instance)
             row.thresholds = ",".join(map(str, parse_thresholds(thresholds) if thresholds else DEFAULT_THRESHOLDS))
+        if not isinstance(strict, KeepType):
+            if not isinstance(strict, bool):
+                raise ValidationError("strict must be true or false")
+            row.strict = strict
         _check_order(row)
         row.updated_at = now or utcnow()
         row.updated_by = actor.label
@@ -238,6 +247,7 @@ def _new_version(session: Session, row: BudgetLimit, actor: Actor, at: datetime)
             hard_micros=row.hard_micros,
             quota_micros=row.quota_micros,
             thresholds=row.thresholds,
+            strict=row.strict,
             valid_from=at,
             changed_by=actor.label,
         )
@@ -254,6 +264,7 @@ def _version_view(row: BudgetLimitVersion) -> Limit:
         parse_thresholds(row.thresholds),
         row.valid_from,
         row.changed_by,
+        bool(row.strict),
     )
 
 
@@ -298,6 +309,7 @@ def backfill_versions(session: Session) -> int:
                     hard_micros=row.hard_micros,
                     quota_micros=row.quota_micros,
                     thresholds=row.thresholds,
+                    strict=row.strict,
                     valid_from=row.updated_at,
                     changed_by=row.updated_by,
                 )

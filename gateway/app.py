@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
+from gateway.estimate import warm_tokenizers
 from gateway.metrics import Metrics
 from gateway.proxy import Proxy, Route
 from gateway.recorder import Recorder
@@ -70,6 +71,7 @@ class GatewayApp:
             for path, route in ROUTES.items()
         }
         self._refresher: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         routes: list[BaseRoute] = [
             StarletteRoute("/healthz", self.healthz, methods=["GET"]),
             StarletteRoute("/metrics", self.metrics_page, methods=["GET"]),
@@ -93,6 +95,8 @@ class GatewayApp:
         except Exception as exc:  # the database is down at start: serve with what comes later
             log.warning("gateway: first refresh failed (%s)", type(exc).__name__)
         await self.recorder.start()
+        # The tokenizers strict limits estimate with take a second to build: not on a request.
+        self._warm = asyncio.create_task(asyncio.to_thread(warm_tokenizers))
         self._refresher = asyncio.create_task(self._refresh_loop())
         try:
             yield

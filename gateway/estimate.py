@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from models.pricing.catalog import Catalog
-from models.spend.compare import count_tokens
+from models.spend.compare import count_tokens, encoding
 
 ANTHROPIC_FACTOR = Decimal("1.25")
 
@@ -61,3 +61,8 @@ def worst_case_micros(
         raise EstimateError(f"this scope has a strict spend limit and no price is known for model {model!r}")
     cost = price.cost({"requests": 1, "input_tokens": prompt, "output_tokens": output})
     return math.ceil(cost * 1_000_000)
+
+
+def warm_tokenizers() -> None:
+    for name in ("o200k_base", "cl100k_base"):
+        encoding(name)

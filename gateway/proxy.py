@@ -149,13 +149,11 @@ class Proxy:
         strict = self.state.strict_scopes(ident.org_id, project)
         held: list[list[Any]] = []
         if strict:
-            try:
-                micros = worst_case_micros(self.catalog, self.provider, self.route.path, model, body, payload)
+            try:  # tokenizing the body is CPU work and the reservation a database round trip: a thread
+                held_or_scope = await asyncio.to_thread(self._reserve, ident.org_id, strict, model, body, payload)
             except EstimateError as exc:
                 await self._error(send, 400, str(exc), "strict_limit_needs_bound")
                 return
-            try:
-                held_or_scope = await asyncio.to_thread(self._reserve, ident.org_id, strict, micros)
             except Exception as exc:  # no database, no reservation: a strict limit fails closed
                 log.warning("gateway: reservation failed (%s)", type(exc).__name__)
                 await self._error(send, 503, "the spend limit cannot be checked right now; try again")
@@ -242,8 +240,11 @@ class Proxy:
         )
         await self._error(send, 429, rejection_message(reason, ident.org_id, scope), reason)
 
-    def _reserve(self, org_id: str, strict: list[tuple[str, str, int]], micros: int) -> list[list[Any]] | str:
-        """Reserve on every strict scope, all or none; the refusing scope's project when refused."""
+    def _reserve(
+        self, org_id: str, strict: list[tuple[str, str, int]], model: str, body: bytes, payload: dict[str, Any]
+    ) -> list[list[Any]] | str:
+        """Reserve the worst case on every strict scope, all or none; the refusing scope's project when refused."""
+        micros = worst_case_micros(self.catalog, self.provider, self.route.path, model, body, payload)
         held: list[list[Any]] = []
         with self.state.engine.begin() as conn:
             for project, period, hard in strict:

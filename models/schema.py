@@ -9,7 +9,7 @@ from sqlmodel import Session, SQLModel
 from models import tables  # noqa: F401  (importing it registers every table on SQLModel.metadata)
 from models.budgets.limits import backfill_versions
 from models.db import get_engine
-from models.spend.rollups import fill_project_rollup
+from models.spend.rollups import fill_new_rollups
 
 
 def init_db(engine: Engine | None = None) -> Engine:
@@ -17,7 +17,7 @@ def init_db(engine: Engine | None = None) -> Engine:
     engine = engine or get_engine()
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
-    fill_project_rollup(engine)  # a table added after the database was made starts from its sums
+    fill_new_rollups(engine)  # tables added after the database was made start from its sums
     with Session(engine) as session:  # limits set before their history was kept get a first version
         if backfill_versions(session):
             session.commit()

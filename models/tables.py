@@ -526,6 +526,78 @@ class AlertDelivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=200)
 
 
+# --- rollups by API key, by user, and by month (issue 17) ------------------------------------
+# Each page reads the smallest of these that holds what it groups and filters by (the choice is
+# models.spend.rollups.ROLLUPS): a split by key does not pay for the users, one by user not for the
+# keys, and a range of months reads a row per month instead of one per day.
+
+KEY_DIMENSIONS = (*PROJECT_DIMENSIONS, "api_key_id")
+USER_DIMENSIONS = (*PROJECT_DIMENSIONS, "user_id")
+KEY_ROLLUP_KEY = ("org_id",) + KEY_DIMENSIONS
+USER_ROLLUP_KEY = ("org_id",) + USER_DIMENSIONS
+
+
+class ProjectRollupDims(SQLModel):
+    """The dimensions of rollup_daily_project (every dimension but api key and user)."""
+
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    project_id: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    batch: bool = False
+    context_band: int = Field(default=0, sa_type=BigInteger)
+
+
+class RollupDailyKey(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily summed over users: what a split or filter by API key reads."""
+
+    __tablename__ = "rollup_daily_key"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *KEY_ROLLUP_KEY, name="uq_rollup_daily_key"),
+        Index("ix_rollup_daily_key_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    api_key_id: str = Field(default="", max_length=200)
+    day: date
+    price_date: date
+
+
+class RollupDailyUser(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily summed over API keys: what a split or filter by user reads."""
+
+    __tablename__ = "rollup_daily_user"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *USER_ROLLUP_KEY, name="uq_rollup_daily_user"),
+        Index("ix_rollup_daily_user_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    user_id: str = Field(default="", max_length=200)
+    day: date
+    price_date: date
+
+
+class RollupMonthlyProject(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily_project summed per local month, with the days and UTC price dates it spans.
+
+    One row per month and group, not per price date: a reader uses it only where the catalog's
+    price is the same on every date from price_lo to price_hi, and for a part of a month only when
+    day_lo..day_hi lies inside the range asked for; elsewhere it reads the daily rows.
+    """
+
+    __tablename__ = "rollup_monthly_project"
+    __table_args__ = (
+        UniqueConstraint("month", *PROJECT_ROLLUP_KEY, name="uq_rollup_monthly_project"),
+        Index("ix_rollup_monthly_project_org_month", "org_id", "month"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    month: date  # the first local day of the month
+    day_lo: date  # the first and last local day with usage in the sums
+    day_hi: date
+    price_lo: date  # the first and last UTC date (price date) of that usage
+    price_hi: date
+
+
 # --- gateway ---------------------------------------------------------------------------------
 # Applications call providers through `spendsight gateway` with a gateway key; the gateway checks
 # limits before forwarding and records usage into `usage` (source "gateway", api_key_id the key's id).

@@ -41,6 +41,7 @@ BILLED_DIMENSIONS: dict[str, Literal["org_id", "project_id", "model", "provider"
     "provider": "provider",
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+KEY_NAMES = ("api_key", "user")
 ZERO = Decimal(0)
 
 
@@ -320,11 +321,13 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
     names = [name for name in DIMENSIONS if name != "org"]
     if not org_ids:
         return {name: [] for name in names}
-    # One scan per rollup, not one per dimension: project, model and provider come from the smaller
-    # rollup_daily_project, api key and user from rollup_daily.
+    # Two scans, not one per dimension: project, model and provider from the smallest daily rollup
+    # that holds them, api key and user together from the one that holds both (a scan each of the
+    # key and the user rollups would read about as many rows twice).
     by_table: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        by_table[daily_table([FILTER_COLUMNS[name]])].append(FILTER_COLUMNS[name])
+    for together in ([n for n in names if n not in KEY_NAMES], [n for n in names if n in KEY_NAMES]):
+        columns = [FILTER_COLUMNS[name] for name in together]
+        by_table[daily_table(columns)] += columns
     found: dict[str, set[str]] = {FILTER_COLUMNS[name]: set() for name in names}
     with get_engine().connect() as conn:
         for table, columns in by_table.items():

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import anthropic
+import httpx
 import openai
 import pytest
 from sqlalchemy import text
@@ -124,7 +125,9 @@ def test_a_strict_limit_is_never_passed_by_200_concurrent_requests(gateway, key,
     assert wait_for(lambda: gateway.app.state.strict_scopes(ORG, ""), 5)
 
     async def burst() -> list[object]:
-        aclient = openai.AsyncOpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0)
+        aclient = openai.AsyncOpenAI(
+            base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, timeout=httpx.Timeout(120, connect=60)
+        )
         calls = [
             aclient.chat.completions.create(
                 model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=40
@@ -139,6 +142,8 @@ def test_a_strict_limit_is_never_passed_by_200_concurrent_requests(gateway, key,
     results = asyncio.run(burst())
     passed = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, openai.RateLimitError)]
+    others = [r for r in results if isinstance(r, Exception) and not isinstance(r, openai.RateLimitError)]
+    assert not others, others[:3]
     assert len(passed) + len(refused) == 200 and passed and refused
     assert all(r.code == "hard_limit_reached" for r in refused)
     assert wait_for(lambda: len(usage_rows()) == 1 + len(passed), 10)

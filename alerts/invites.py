@@ -19,8 +19,9 @@ from models.settings import get_settings
 from models.validation import ValidationError, validate_email
 
 
-def invite_link(token: str) -> str:
-    return f"{get_settings().auth.url}/auth/invite?{urlencode({'token': token})}"
+def invite_link(token: str, lang: str = "en") -> str:
+    """The front route's set-a-password page, in the email's language."""
+    return f"{get_settings().auth.url}/auth/invite?{urlencode({'token': token, 'lang': lang})}"
 
 
 def invite_member(actor: Actor, org_id: str, email: str, lang: str = "en", now: datetime | None = None) -> NewInvite:
@@ -36,7 +37,7 @@ def invite_member(actor: Actor, org_id: str, email: str, lang: str = "en", now: 
         org_name = get_org(session, org_id).name
     chosen = get_preferences(email)
     lang = chosen.lang if chosen.lang != "en" else (lang if lang in ("en", "zh") else "en")
-    link = invite_link(invite.token)
+    link = invite_link(invite.token, lang)
     words = ALERTS.words(lang, "invite")
     inviter = actor.label
     expires = f"{invite.expires_at:%Y-%m-%d %H:%M}"

@@ -161,7 +161,7 @@ def sign_in(page, lang: str = "en", email: str = "owner@example.com", then: str 
 
     gate = page.get_by_role("link", name=keys(lang)["auth.submit"], exact=True)
     signed = page.get_by_text(signed_in_text(then or lang))
-    gate.or_(signed).first.wait_for(timeout=45_000)
+    gate.or_(signed).first.wait_for(timeout=120_000)  # a loaded 2-core machine can take a minute
     if signed.count():
         return
     gate.click()
@@ -169,7 +169,7 @@ def sign_in(page, lang: str = "en", email: str = "owner@example.com", then: str 
     page.get_by_label(words["email"]).fill(email)
     page.get_by_label(words["password"], exact=True).fill(DEMO_PASSWORDS["owner" if "owner" in email else "reader"])
     page.get_by_role("button", name=words["submit"]).click()
-    signed.wait_for(timeout=45_000)
+    signed.wait_for(timeout=120_000)
 
 
 def settle(page) -> None:

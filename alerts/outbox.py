@@ -31,6 +31,7 @@ from models.access.audit import record as audit
 from models.access.preferences import preferences_of
 from models.access.roles import Actor, require_owner
 from models.db import get_engine, insert_for, session_scope, table_of
+from models.fx import rate_on
 from models.settings import Settings, get_settings
 from models.tables import AlertDelivery, AlertEvent, AlertMessage
 
@@ -87,12 +88,13 @@ def merge(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (c.project_id, c.rule, c.threshold, c.period))
 
 
-def readers(addresses: Iterable[str]) -> dict[str, Reader]:
-    """The recipients who chose another language or currency than English in USD, and how to write to them."""
+def readers(addresses: Iterable[str], now: datetime | None = None) -> dict[str, Reader]:
+    """The recipients who chose another language or currency than English in USD, and how to write to
+    them (CNY at the rate in force on the day the alert fired)."""
     addresses = list(addresses)
     with session_scope() as session:
         chosen = preferences_of(session, addresses)
-    rate = Decimal(str(get_settings().cny_per_usd))
+    rate = rate_on("CNY", (now or datetime.now(UTC)).date()).rate
     out = {}
     for address in addresses:
         p = chosen.get(address.strip().lower())
@@ -124,7 +126,7 @@ def record(
         hook = webhook_url(org_id) if c.state == "fired" else None
         written: dict[Reader, Message] = {}
         localized = {}
-        for address, reader in readers(to).items():
+        for address, reader in readers(to, now).items():
             if reader not in written:
                 written[reader] = render(c, reader)
             localized[address] = written[reader]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from alerts.strings import ALERTS, money
+from models.fx import rate_text
 
 if TYPE_CHECKING:  # for an annotation; jinja2 itself loads when a message is rendered (see below)
     from jinja2 import Environment
@@ -65,6 +66,9 @@ FACTS = (
     "remaining_usd",
     "expires_on",
     "days_left",
+    "api_key_id",
+    "key_status",
+    "error",
 )
 
 
@@ -171,7 +175,7 @@ def render(
         "top_models": [(name or words["none"], reader.money(cost)) for name, cost in top_models],
         "top_projects": [(name or words["none"], reader.money(cost)) for name, cost in top_projects],
         "words": words | {"footer_why": ALERTS(reader.lang, "mail.footer_why", org_id=org_id)},
-        "rate_note": ALERTS(reader.lang, "mail.rate", rate=f"{reader.rate:g}") if reader.currency != "USD" else "",
+        "rate_note": ALERTS(reader.lang, "mail.rate", rate=rate_text(reader.rate)) if reader.currency != "USD" else "",
     }
     scope = f"{org_name} / {project}" if project else org_name
     subject = one_line(f"[Spendsight] {scope}: {headline}", 250)

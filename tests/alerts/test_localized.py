@@ -70,7 +70,7 @@ def test_an_invitation_email_carries_a_one_time_link_to_the_front_route(smtp, or
         assert str(msg["Subject"]) == "[Spendsight] ana@example.com 邀请您加入 Acme"
         text = msg.get_body(("plain",)).get_content()
         link = re.search(r"(http://\S+/auth/invite\?token=\S+)", text).group(1)
-        with httpx.Client() as browser:
+        with httpx.Client(timeout=60) as browser:
             page = browser.get(link)
             assert page.status_code == 200 and "设置密码" in page.text and "new@example.com" in page.text
             csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

@@ -53,7 +53,7 @@ def set_cookie_header(response: httpx.Response, name: str) -> str:
 
 
 def test_sign_in_sets_an_httponly_lax_cookie_holding_only_the_session_token(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         response = sign_in(client, front, next=f"{DASHBOARD}/Forecast?org=org-a")
         assert response.status_code == 303
         assert response.headers["location"] == f"{DASHBOARD}/Forecast?org=org-a"
@@ -69,7 +69,7 @@ def test_sign_in_sets_an_httponly_lax_cookie_holding_only_the_session_token(fron
 
 
 def test_a_signed_in_visitor_goes_straight_on_and_a_revoked_or_expired_cookie_does_not(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front)
         token = client.cookies[COOKIE]
         again = client.get(front + "/auth/signin", params={"next": "/Statement"})
@@ -78,7 +78,7 @@ def test_a_signed_in_visitor_goes_straight_on_and_a_revoked_or_expired_cookie_do
             auth.revoke_sessions(session, "ana@example.com")
         assert client.get(front + "/auth/signin").status_code == 200  # the form again
     assert auth.check_session(token) == (None, "revoked")
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front)
         with session_scope() as session:
             row = session.exec(select(UserSession).where(UserSession.revoked_at.is_(None))).one()
@@ -103,7 +103,7 @@ def test_the_secure_flag_follows_https(front, monkeypatch, secure, proxy, forwar
     monkeypatch.setenv("SPENDSIGHT_AUTH_TRUST_PROXY", proxy)
     reset_settings()
     headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
-    with httpx.Client(headers=headers) as client:
+    with httpx.Client(headers=headers, timeout=60) as client:
         response = sign_in(client, front)
     assert response.status_code == 303
     assert ("; secure" in set_cookie_header(response, COOKIE).lower()) is expected
@@ -112,7 +112,7 @@ def test_the_secure_flag_follows_https(front, monkeypatch, secure, proxy, forwar
 def test_an_https_auth_url_makes_the_cookie_secure(front, monkeypatch):
     monkeypatch.setenv("SPENDSIGHT_AUTH_URL", "https://spend.example.com")
     reset_settings()
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         response = sign_in(client, front)
     assert "; secure" in set_cookie_header(response, COOKIE).lower()
 
@@ -135,7 +135,7 @@ def test_an_https_auth_url_makes_the_cookie_secure(front, monkeypatch):
 )
 def test_next_never_leaves_the_dashboard(front, target):
     assert safe_next(target, get_settings()) == DASHBOARD + "/"
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         response = sign_in(client, front, next=target)
     assert response.status_code == 303 and response.headers["location"] == DASHBOARD + "/"
 
@@ -154,7 +154,7 @@ def test_next_keeps_a_deep_link_into_the_dashboard(monkeypatch):
 
 
 def test_wrong_passwords_are_answered_alike_then_rate_limited(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         wrong = sign_in(client, front, password="not the password")
         unknown = sign_in(client, front, email="nobody@example.com", password="whatever it is")
         assert wrong.status_code == unknown.status_code == 401
@@ -171,7 +171,7 @@ def test_wrong_passwords_are_answered_alike_then_rate_limited(front):
 
 
 def test_a_post_without_the_forms_token_is_refused(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         response = client.post(
             front + "/auth/signin", data={"email": "ana@example.com", "password": PASSWORD, "csrf": "guessed"}
         )
@@ -186,7 +186,7 @@ def test_a_post_without_the_forms_token_is_refused(front):
 
 
 def test_the_page_speaks_the_browsers_or_the_chosen_language(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         assert (
             "登录 Spendsight" in client.get(front + "/auth/signin", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text
         )
@@ -203,17 +203,17 @@ def test_the_page_speaks_the_browsers_or_the_chosen_language(front):
 def test_a_language_picked_on_the_sign_in_page_becomes_the_members_first_choice(front):
     from models.access.preferences import saved_preferences, set_preferences
 
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front, lang="zh")
     assert saved_preferences("ana@example.com").lang == "zh"
     set_preferences(Actor("ana@example.com"), "ana@example.com", lang="en")
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front, lang="zh")  # a saved choice is not overwritten by a link's ?lang=
     assert saved_preferences("ana@example.com").lang == "en"
 
 
 def test_sign_out_revokes_the_session_and_clears_the_cookie(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front)
         token = client.cookies[COOKIE]
         # From another site: a page that asks, the session untouched.
@@ -231,7 +231,7 @@ def test_sign_out_revokes_the_session_and_clears_the_cookie(front):
 
 
 def test_sign_out_by_the_confirming_form(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         sign_in(client, front)
         token = client.cookies[COOKIE]
         client.get(front + "/auth/signout")  # no Sec-Fetch-Site (an older browser, a script): the form
@@ -243,7 +243,7 @@ def test_sign_out_by_the_confirming_form(front):
 
 
 def test_the_csrf_cookie_is_strict_and_scoped_to_the_auth_pages(front):
-    with httpx.Client() as client:
+    with httpx.Client(timeout=60) as client:
         page = client.get(front + "/auth/signin")
     header = set_cookie_header(page, CSRF_COOKIE).lower()
     assert "httponly" in header and "samesite=strict" in header and "path=/auth" in header

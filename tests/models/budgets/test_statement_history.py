@@ -134,3 +134,12 @@ def test_a_price_override_after_close_is_a_restatement_too(october):
     assert month_statement(october, 2026, 10)[0].total == Decimal("2.15")
     assert restate(OWNER, october, 2026, 10) is None  # nothing new since
     assert len(audit("statement.restate")) == 1
+
+
+def test_two_changes_at_the_same_instant_leave_one_version(october):
+    set_limit(OWNER, october, soft="10", now=SEPT)
+    set_limit(OWNER, october, soft="11", now=SEPT)  # e.g. the demo seeded again
+    assert statement(october, 2026, 10).billing["soft_limit_usd"] == Decimal("11")
+    clear_limit(OWNER, october, now=SEPT)
+    set_limit(OWNER, october, soft="12", now=SEPT)
+    assert statement(october, 2026, 10).billing["soft_limit_usd"] == Decimal("12")

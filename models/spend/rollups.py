@@ -284,17 +284,21 @@ def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | Non
     return row[0], row[1]
 
 
-def rebuild_org(org_id: str) -> None:
-    """Rebuild every rollup of one org (after a time-zone change, or on request)."""
-    with get_engine().begin() as conn:
-        conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
-        conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
-        conn.execute(text("DELETE FROM rollup_daily_project WHERE org_id = :org"), {"org": org_id})
-        span = usage_span(conn, org_id)
-        if span:
-            refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1))
-        else:
-            _record_state(conn, org_id, org_timezone(conn, org_id).key)
+def rebuild_org(org_id: str, conn: Connection | None = None) -> None:
+    """Rebuild every rollup of one org (after a time-zone change, or on request); in `conn`'s
+    transaction when given, so a zone change and its rebuild commit or roll back together."""
+    if conn is None:
+        with get_engine().begin() as own:
+            rebuild_org(org_id, own)
+            return
+    conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
+    conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
+    conn.execute(text("DELETE FROM rollup_daily_project WHERE org_id = :org"), {"org": org_id})
+    span = usage_span(conn, org_id)
+    if span:
+        refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1))
+    else:
+        _record_state(conn, org_id, org_timezone(conn, org_id).key)
 
 
 def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) -> list[int]:

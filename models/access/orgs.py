@@ -154,7 +154,7 @@ def update_org_as(actor: Actor, org_id: str, **changes: str) -> Organization:
             record(session, actor, "org.update", org_id, org_id, before, after)
         if before.get("timezone", org.timezone) != org.timezone:
             # Same transaction: a failed rebuild leaves the old zone and its rollups, never a mix.
-            rebuild_org(org_id, session.connection())
+            rebuild_org(org_id, conn=session.connection())
     return org
 
 

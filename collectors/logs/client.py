@@ -132,6 +132,8 @@ def first_line(path: Path) -> str:
 def detect_format(path: Path) -> str:
     """Guess a file's format from its name and first meaningful line."""
     name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl-auto"  # named so: a first line that is not JSON is quarantined, not read as a CSV header
     first = first_line(path)
     if name.endswith(".csv") or (first and not first.lstrip().startswith("{")):
         header = set(next(csv.reader([first]), []))

@@ -19,11 +19,11 @@ from ui.format import (
     in_currency,
     money_column,
     number,
-    signed_percent,
     today_in,
     tokens,
 )
 from ui.i18n import t
+from ui.layout import change_delta
 from ui.page import page_header
 from ui.queries import dimension_choices, explore_data
 
@@ -92,8 +92,7 @@ metrics[0].metric(
     t("explore.total"),
     ctx.money(result.total_cost),
     border=True,
-    delta=f"{ctx.money(result.delta)} ({signed_percent(result.delta_pct)})" if result.delta is not None else None,
-    delta_color="inverse",
+    **change_delta(result.total_cost, result.previous_cost, ctx.money, t("explore.no_previous")),
     help=t("explore.previous"),
 )
 metrics[1].metric(t("explore.requests"), number(result.total_requests), border=True)

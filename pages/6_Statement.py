@@ -14,10 +14,10 @@ from ui.format import (
     money_column,
     number,
     percent,
-    signed_percent,
     today_in,
 )
 from ui.i18n import t
+from ui.layout import card_grid, change_delta
 from ui.page import page_header
 from ui.queries import org_summaries, statement_data
 from ui.safe import md
@@ -42,13 +42,12 @@ st.caption(f"{t('statement.period')}: {s.start} – {s.end - timedelta(days=1)} 
 bill = s.billing
 soft, hard = bill.get("soft_limit_usd"), bill.get("hard_limit_usd")
 change = (s.total - s.previous_total) / s.previous_total if s.previous_total else None
-cols = st.columns(5)
+cols = card_grid(5, per_row=3)  # five in a row cut CNY figures off at 1280 px
 cols[0].metric(
     t("statement.spend"),
     ctx.money(s.total),
     border=True,
-    delta_color="inverse",
-    delta=f"{ctx.money(s.total - s.previous_total)} ({signed_percent(change)})",
+    **change_delta(s.total, s.previous_total, ctx.money, t("statement.no_previous")),
     help=t("statement.vs_previous"),
 )
 cols[1].metric(t("statement.credits"), ctx.money(bill["credits_applied_usd"]), border=True)

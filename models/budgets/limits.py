@@ -156,6 +156,8 @@ def set_limit(
         if not isinstance(thresholds, KeepType):  # (KEEP is its one instance)
             row.thresholds = ",".join(map(str, parse_thresholds(thresholds) if thresholds else DEFAULT_THRESHOLDS))
         _check_order(row)
+        if before is not None and _limit_view(row).as_dict() == before:
+            return _limit_view(row)  # an identical re-save: nothing written, nothing audited
         row.updated_at = utcnow()
         row.updated_by = actor.label
         session.add(row)

@@ -66,8 +66,8 @@ def sentence(actor: str, action: str, entity: str, before_text: str, after_text:
     if action == "member.set" and isinstance(after, dict):
         role = t(f"role.{after.get('role', 'reader')}")
         if isinstance(before, dict):
-            old = t(f"role.{before.get('role', 'reader')}")
-            return t("audit.say.who", who=actor, what=t("audit.say.member_change", email=entity, old=old, new=role))
+            was = t(f"role.{before.get('role', 'reader')}")
+            return t("audit.say.who", who=actor, what=t("audit.say.member_change", email=entity, old=was, new=role))
         return t("audit.say.who", who=actor, what=t("audit.say.member_add", email=entity, role=role))
     if action == "member.remove":
         return t("audit.say.who", who=actor, what=t("audit.say.member_remove", email=entity))

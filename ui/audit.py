@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,11 @@ def _usd(value: object) -> str:
     return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
 
 
+def _joined(parts: list[str]) -> str:
+    """Clauses joined as the language joins them ("a; b" / "a；b")."""
+    return reduce(lambda a, b: t("audit.say.and", a=a, b=b), parts) if parts else ""
+
+
 def _scope(entity: str) -> str:
     project = entity.split(":", 1)[1] if entity.startswith("limit:") else entity
     return t("audit.say.org_scope") if project in ("*", "") else project
@@ -60,7 +66,7 @@ def sentence(actor: str, action: str, entity: str, before_text: str, after_text:
         if old.get("thresholds") != after.get("thresholds") and after.get("thresholds") is not None:
             marks = ", ".join(f"{v}%" for v in after["thresholds"])
             parts.append(t("audit.say.thresholds", scope=scope, new=marks))
-        return t("audit.say.who", who=actor, what=t("audit.say.and").join(parts) or t("audit.say.resaved", scope=scope))
+        return t("audit.say.who", who=actor, what=_joined(parts) or t("audit.say.resaved", scope=scope))
     if action == "limit.clear":
         return t("audit.say.who", who=actor, what=t("audit.say.limit_clear", scope=_scope(entity)))
     if action == "member.set" and isinstance(after, dict):
@@ -77,7 +83,7 @@ def sentence(actor: str, action: str, entity: str, before_text: str, after_text:
             for name, value in after.items()
             if before.get(name) != value
         ]
-        return t("audit.say.who", who=actor, what=t("audit.say.and").join(changes))
+        return t("audit.say.who", who=actor, what=_joined(changes))
     return t("audit.say.who", who=actor, what=t("audit.say.generic", action=action, entity=entity))
 
 

@@ -155,8 +155,10 @@ def frontier(
     symbol: str = "$",
     frontier_name: str = "frontier",
     dominated_name: str = "dominated",
+    x_title: str | None = None,
+    y_title: str | None = None,
 ) -> go.Figure:
-    """Cost (x) against quality (y); the non-dominated models joined by a line."""
+    """Cost (x) against quality (y); the non-dominated models joined by a line; axes titled."""
     kind = frame[dominated].map({True: dominated_name, False: frontier_name})
     fig = px.scatter(
         frame.assign(kind=kind),
@@ -183,6 +185,7 @@ def frontier(
         )
     )
     fig = _style(fig, money_axis=False, height=420)
-    fig.update_xaxes(tickprefix=symbol, title=None)
+    fig.update_xaxes(tickprefix=symbol, title=x_title)
+    fig.update_yaxes(title=y_title)
     fig.update_layout(hovermode="closest")
     return fig

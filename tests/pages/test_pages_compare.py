@@ -43,7 +43,7 @@ def test_what_would_project_y_cost_on_model_z():
     )
     assert not at.exception
     assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "$5.99"]
-    assert at.metric[2].label == "Saving, each model on the cheapest of its kind"
+    assert at.metric[2].label == "Saving, model by model"
     by_model = _frame(at, "best_model")
     assert by_model[["model", "kind", "cost_usd", "best_model", "best_usd"]].values.tolist() == [
         ["gpt-4o", "chat", 6.375, "gpt-4o-mini", 0.3825]

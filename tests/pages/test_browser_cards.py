@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.pages.test_browser import ARTIFACTS, browser_page, server, settle, sign_in  # noqa: F401 (fixtures)
+from tests.pages.test_browser import ARTIFACTS, browser_page, front_route, server, settle, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -281,6 +281,7 @@ def load_demo_budgets(now: datetime) -> None:
     actor = Actor.cli()
     now = now.astimezone(UTC)
     prod = forecast_scope("org-prod", now=now)
+    since = now - timedelta(days=DEMO_DAYS)  # in force since the demo's first day, so past statements show them
     if prod is not None and prod.p50 > 0:
         set_limit(
             actor,
@@ -289,6 +290,7 @@ def load_demo_budgets(now: datetime) -> None:
             hard=_round(prod.p50 * Decimal("1.3"), ROUND_CEILING),
             quota=_round(prod.p50 * Decimal("2"), ROUND_CEILING),
             thresholds=DEFAULT_THRESHOLDS,
+            now=since,
         )
     rag = forecast_scope("org-prod", project="search-rag", now=now)
     if rag is not None and rag.p50 > 0:
@@ -299,6 +301,7 @@ def load_demo_budgets(now: datetime) -> None:
             soft=_round(rag.p50 * Decimal("1.1"), ROUND_CEILING),
             hard=_round(rag.p50 * Decimal("1.5"), ROUND_CEILING),
             thresholds=(80, 100),
+            now=since,
         )
     with session_scope() as session:
         tz = get_org(session, "org-staging").timezone

@@ -38,6 +38,8 @@ COMMANDS = {
     "user": "cli.users",
     "gateway": "cli.gateway",
     "otlp": "cli.otlp",
+    "fx": "cli.statements",
+    "statement": "cli.statements",
 }
 
 

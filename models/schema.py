@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from models import tables  # noqa: F401  (importing it registers every table on SQLModel.metadata)
+from models.budgets.limits import backfill_versions
 from models.db import get_engine
 from models.spend.rollups import fill_new_rollups
 
@@ -17,6 +18,9 @@ def init_db(engine: Engine | None = None) -> Engine:
     SQLModel.metadata.create_all(engine)
     add_missing_columns(engine)
     fill_new_rollups(engine)  # tables added after the database was made start from its sums
+    with Session(engine) as session:  # limits set before their history was kept get a first version
+        if backfill_versions(session):
+            session.commit()
     return engine
 
 

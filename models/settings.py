@@ -132,6 +132,18 @@ def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
+class StatementSettings(BaseSettings):
+    """When a month's statement closes, how far back corrections are looked for (SPENDSIGHT_STATEMENT_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_STATEMENT_", **_ENV)
+
+    # The worker closes a month this many days after it ends (in the org's zone): late logs and
+    # provider revisions of the last days usually arrive by then.
+    close_after_days: int = 3
+    restate_months: int = 3  # closed months checked for later corrections on each run
+    interval_seconds: int = 3600
+
+
 class Settings(BaseSettings):
     """Everything configurable, read once per process: top-level paths, then one group per concern."""
 
@@ -173,6 +185,10 @@ class Settings(BaseSettings):
     @cached_property
     def otlp(self) -> OtlpSettings:
         return OtlpSettings()
+
+    @cached_property
+    def statement(self) -> StatementSettings:
+        return StatementSettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod

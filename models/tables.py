@@ -752,3 +752,88 @@ class IngestToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: str = Field(default="", max_length=320)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- statements that stay true (issue 16) ----------------------------------------------------
+# Limits and display rates are effective-dated so a past month reads what was in force then;
+# a closed month's statement is a stored snapshot, and later corrections are dated restatements.
+
+
+class BudgetLimitVersion(BudgetLimitBase, table=True):
+    """One version of a limit, in force from `valid_from` until `valid_to` (None: still in force).
+
+    Written in the same transaction as every change to `budget_limit`; a cleared limit closes its
+    last version. The statement of a past month reads the version in force then."""
+
+    __tablename__ = "budget_limit_version"
+    __table_args__ = (
+        UniqueConstraint("org_id", "project_id", "valid_from", name="uq_budget_limit_version"),
+        Index("ix_budget_limit_version_scope", "org_id", "project_id", "valid_from"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changed_by: str = Field(default="", max_length=320)
+
+
+class FxRate(SQLModel, table=True):
+    """A display-currency rate (units of `currency` per USD) in force from the day `since` (UTC)."""
+
+    __tablename__ = "fx_rate"
+    __table_args__ = (UniqueConstraint("currency", "since", name="uq_fx_rate_currency_since"),)
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(max_length=3)
+    since: date
+    rate_millionths: int = Field(sa_type=BigInteger)  # 7.10 CNY/USD = 7_100_000 (exact, no float)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+class StatementSnapshot(SQLModel, table=True):
+    """A month's statement as frozen at close (version 0) and each dated restatement after it (1, 2, ...)."""
+
+    __tablename__ = "statement_snapshot"
+    __table_args__ = (UniqueConstraint("org_id", "month", "version", name="uq_statement_snapshot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    month: str = Field(max_length=7)  # YYYY-MM
+    version: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    total_micros: int = Field(sa_type=BigInteger)
+    billable_micros: int = Field(sa_type=BigInteger)
+    reason: str = Field(default="", max_length=300)  # "closed", or what changed in a restatement
+    body: str = Field(sa_type=Text)  # JSON: totals, billing, limits, line items (models.budgets.snapshots)
+
+
+class StatementSubscription(SQLModel, table=True):
+    """A member who gets the org's statement by email when a month closes."""
+
+    __tablename__ = "statement_subscription"
+    __table_args__ = (UniqueConstraint("org_id", "email", name="uq_statement_subscription"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    email: str = Field(max_length=320)
+    lang: str = Field(default="en", max_length=5)
+    currency: str = Field(default="USD", max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StatementDelivery(SQLModel, table=True):
+    """One statement email per subscriber and month: the unique row makes it go out exactly once."""
+
+    __tablename__ = "statement_delivery"
+    __table_args__ = (UniqueConstraint("org_id", "month", "email", name="uq_statement_delivery"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=100)
+    month: str = Field(max_length=7)
+    email: str = Field(max_length=320)
+    status: str = Field(default="pending", max_length=20)  # pending | sending | sent | failed
+    attempts: int = 0
+    claimed_by: str = Field(default="", max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=1000)
+    message_id: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

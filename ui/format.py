@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo
 
 import streamlit as st
 
+from models.fx import rate_text
+from ui.i18n import t
+
 SYMBOLS = {"USD": "$", "CNY": "¥"}
 CURRENCIES = ("USD", "CNY")
 CENT = Decimal("0.01")
@@ -106,3 +109,11 @@ def short_day(day: str | date, lang_code: str = "en") -> str:
 def today_in(timezone: str):
     """Today's date in an organization's time zone."""
     return datetime.now(UTC).astimezone(ZoneInfo(timezone or "UTC")).date()
+
+
+def rate_words(rate) -> str:
+    """'at 7.10 CNY/USD since 2026-10-01' in the page's language (a models.fx.Rate)."""
+    text = rate_text(rate.rate)
+    if rate.since is None:
+        return t("fx.default", rate=text, currency=rate.currency)
+    return t("fx.since", rate=text, currency=rate.currency, day=rate.since)

@@ -136,6 +136,7 @@ def test_json_encoding_gzip_and_retries_are_stored_once(cli, token):
         assert response.json() == {}  # full success: partial_success left unset
     assert (totals.stored, totals.duplicate, totals.ignored) == (5, 15, 4)
     assert usage_count() == 5
+    assert rows("SELECT org_id FROM rollup_state") == [("acme",)]  # what the worker's alerts-watch reads
     assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5))
     ids = rows("SELECT request_id FROM usage ORDER BY request_id")
     assert all(r[0].startswith("otlp:") and len(r[0]) == len("otlp:") + 32 + 1 + 16 for r in ids)

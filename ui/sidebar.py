@@ -41,6 +41,7 @@ MENU = (
     ("pages/9_Organizations.py", "orgs.title", ":material/domain:"),
     ("pages/10_Prices.py", "prices.title", ":material/sell:"),
     ("pages/11_Audit_log.py", "audit.title", ":material/history:"),
+    ("pages/12_Gateway.py", "gateway.title", ":material/router:"),
 )
 
 

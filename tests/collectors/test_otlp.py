@@ -146,7 +146,8 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
     same_call = genai_attributes(**{"gen_ai.response.id": "chatcmpl-abc", "enduser.id": "ana", "team": "search"})
     spans = make_spans([same_call, same_call], service="svc")  # two spans of one call: stored once
     settings = OtlpSettings(project_attributes="team,service.name", user_attributes="enduser.id")
-    with serve(settings) as running:
+    notified: list[str] = []
+    with serve(settings, on_usage=notified.append) as running:
         response = httpx.post(
             running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
         )
@@ -154,6 +155,7 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
     assert rows("SELECT request_id, project_id, user_id, source FROM usage") == [
         ("chatcmpl-abc", "search", "ana", "otlp")
     ]
+    assert notified == ["acme"]  # the hook an embedding server (the gateway) gets after new usage
 
 
 def test_a_token_writes_only_to_its_own_org(cli, token):

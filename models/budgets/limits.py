@@ -149,6 +149,8 @@ def set_limit(
                 raise ValidationError("strict must be true or false")
             row.strict = strict
         _check_order(row)
+        if before is not None and _limit_view(row).as_dict() == before:
+            return _limit_view(row)  # an identical re-save: nothing written, nothing audited
         row.updated_at = now or utcnow()
         row.updated_by = actor.label
         session.add(row)

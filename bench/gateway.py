@@ -244,8 +244,12 @@ def measure(env: dict[str, str], data: Path, up_port: int, gw_port: int, spendsi
             f"(first-after-warm-up {rss[1] if len(rss) > 1 else rss[0]:.0f}, end {rss[-1]:.0f})"
         )
 
-        direct_ttfb = asyncio.run(ttfb(up_port, "/openai/v1/chat/completions", UPSTREAM_KEY, 300))
-        via_ttfb = asyncio.run(ttfb(gw_port, "/openai/v1/chat/completions", key, 300))
+        try:
+            direct_ttfb = asyncio.run(ttfb(up_port, "/openai/v1/chat/completions", UPSTREAM_KEY, 300))
+            via_ttfb = asyncio.run(ttfb(gw_port, "/openai/v1/chat/completions", key, 300))
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            print(f"stream time to first byte: not measured ({type(exc).__name__})")
+            direct_ttfb = via_ttfb = [0.0]
         delta = (pct(via_ttfb, 50) - pct(direct_ttfb, 50)) * 1e3
         print(
             f"stream time to first byte p50: direct {pct(direct_ttfb, 50) * 1e3:.2f} ms, gateway "

@@ -217,6 +217,12 @@ BAD_LINES = [
     json.dumps({"timestamp": 1762776000, "response": {**EMBED, "usage": {"total_tokens": 3}}}),
     json.dumps({**CHAT, "id": "x" * 300}),
     json.dumps({"timestamp": 1762776000, "project": " padded ", "response": {**CHAT, "id": "padded"}}),
+    json.dumps({"timestamp": 1762776000, "user": "a\u0000b", "response": {**CHAT, "id": "nul"}}),  # NUL
+    json.dumps({"timestamp": "2300-01-01T00:00:00Z", "response": {**CHAT, "id": "far"}}),
+    json.dumps({"timestamp": 1762776000, "response": {**EMBED, "usage": {"prompt_tokens": 2**60}}}),
+    json.dumps({"timestamp": 1762776000, "response": {**MESSAGE, "id": "m-big", "usage": {"input_tokens": 1e30}}}),
+    '{"timestamp": 1762776000, "response": {"id": "nan", "object": "chat.completion", "model": "gpt-4o", '
+    '"usage": {"prompt_tokens": NaN}}}',
 ]
 
 

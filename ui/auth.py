@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from models.access import auth as _auth
+from models.access.policy import oidc_email_verified
 from models.access.roles import Actor
 from models.validation import ValidationError, validate_email
 from ui.i18n import t
@@ -56,7 +57,7 @@ def _sso_email() -> str | None:
     raw = st.user.get("email")
     if not raw or not isinstance(raw, str):
         return None
-    if st.user.get("email_verified") is False:
+    if not oidc_email_verified(st.user):
         return None
     try:
         return validate_email(raw)

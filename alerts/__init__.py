@@ -4,6 +4,7 @@ each alert fire once per (org, project, rule, threshold, period), and email/webh
 The entry points live in alerts/service.py; this module only re-exports them.
 """
 
+from alerts.rules import Candidate
 from alerts.service import (
     WATCH_SECONDS,
     RunReport,
@@ -11,18 +12,21 @@ from alerts.service import (
     after_usage,
     deliver_now,
     evaluate,
+    notify,
     run_cycle,
     run_once,
     send_test,
 )
 
 __all__ = [
+    "Candidate",
     "WATCH_SECONDS",
     "RunReport",
     "Watcher",
     "after_usage",
     "deliver_now",
     "evaluate",
+    "notify",
     "run_cycle",
     "run_once",
     "send_test",

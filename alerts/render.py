@@ -58,6 +58,9 @@ FACT_LABELS = (
     ("remaining_usd", "Credit left"),
     ("expires_on", "Expires"),
     ("days_left", "Days left at current rate"),
+    ("api_key_id", "Anthropic API key"),
+    ("key_status", "Key status now"),
+    ("error", "What went wrong"),
 )
 
 

@@ -28,7 +28,7 @@ from models.budgets.forecast import (
     MIN_HISTORY_DAYS,
     ScopeForecast,
     detect_spike,
-    forecast_scope,
+    forecast_org_scopes,
 )
 from models.budgets.limits import Limit, limits
 from models.db import session_scope
@@ -190,9 +190,11 @@ def org_candidates(org_id: str, now: datetime | None = None) -> list[Candidate]:
         timezone = get_org(session, org_id).timezone
     today = billing.local_today(timezone, now)
     out: list[Candidate] = []
-    for limit in limits(org_id):
-        fc = forecast_scope(org_id, limit.project_id or None, now=now)
-        out += limit_candidates(limit, fc)
+    org_limits = limits(org_id)
+    # Every limit's scope forecast from one read of the org (not one per limit: issue 15's cost target).
+    forecasts = forecast_org_scopes(org_id, [limit.project_id or None for limit in org_limits], now=now)
+    for limit in org_limits:
+        out += limit_candidates(limit, forecasts[limit.project_id or None])
     daily = billing.daily_spend(org_id, today - timedelta(days=35), today + timedelta(days=1))
     grants = credit_status(org_id, today)
     if grants:

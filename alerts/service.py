@@ -5,6 +5,7 @@ Entry points:
 - `run_cycle()` and `Watcher()`: the worker's jobs (full evaluation every alert_interval_seconds, a
   quick look at orgs whose rollups changed and at due retries every WATCH_SECONDS).
 - `run_once(org_id)`: `spendsight alerts run`: evaluate, then try every pending message now.
+- `notify(org_id, candidates)`: events from outside the rules (provider key actions), same outbox.
 - `send_test(actor, org_id)`: `spendsight alerts test`: a test message through the same outbox.
 """
 
@@ -120,6 +121,20 @@ def after_usage(org_ids: Iterable[str] | None) -> None:
         outbox.deliver(ids)
     except Exception:
         log.exception("alert delivery failed")
+
+
+def notify(org_id: str, candidates: list[Candidate], now: datetime | None = None) -> list[int]:
+    """Record events that come from outside the rules (a provider key switched off, say) and send them.
+
+    Same outbox, so each fires once per (org, project, rule, threshold, period); never raises on delivery.
+    """
+    now = now or datetime.now(UTC)
+    created = outbox.record(org_id, candidates, _renderer(org_id, now), now)
+    try:
+        outbox.deliver([org_id])
+    except Exception:
+        log.exception("alert delivery failed")
+    return created
 
 
 def run_once(org_id: str | None = None, now: datetime | None = None) -> RunReport:

@@ -157,6 +157,7 @@ def main() -> None:
         def cold() -> None:
             forecast_ensemble._CACHE.clear()
             forecast_module._HISTORY.clear()
+            forecast_module._ORG_HISTORY.clear()
 
         def timed(label: str, work) -> float:
             started, cpu = time.perf_counter(), time.process_time()

@@ -36,6 +36,10 @@ COMMANDS = {
     "backtest": "cli.budgets",
     "alerts": "cli.alerts",
     "user": "cli.users",
+    "gateway": "cli.gateway",
+    "otlp": "cli.otlp",
+    "fx": "cli.statements",
+    "statement": "cli.statements",
 }
 
 

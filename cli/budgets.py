@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import fail, parse_day, usd_text
+from cli.keys import key_app
 from cli.store import ensure_db, org_exists
 from models.access.roles import Actor
 from models.budgets.backtest import BacktestInputError, read_daily_csv
@@ -25,6 +26,7 @@ credit_app = typer.Typer(
 limit_app = typer.Typer(no_args_is_help=True, help="Monthly soft/hard limits, approved quota and alert thresholds.")
 app.add_typer(credit_app, name="credit")
 app.add_typer(limit_app, name="limit")
+limit_app.add_typer(key_app, name="key")
 
 
 def _money_option(value: str | None, option: str):
@@ -122,6 +124,12 @@ def limit_set(
     hard: Annotated[str | None, typer.Option(help="Hard limit in USD per month ('off' clears).")] = None,
     quota: Annotated[str | None, typer.Option(help="Approved monthly usage limit in USD ('off' clears).")] = None,
     thresholds: Annotated[str | None, typer.Option(help="Alert at these % of the soft limit, e.g. 50,80,100.")] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option(
+            "--strict/--no-strict", help="Gateway reserves each request's worst-case cost, so the hard limit holds."
+        ),
+    ] = None,
 ) -> None:
     """Set limits; options not given keep their value."""
     ensure_db()
@@ -132,12 +140,13 @@ def limit_set(
         "thresholds": KEEP if thresholds is None else thresholds,
     }
     try:
-        limit = set_limit(Actor.cli(), org, project, **values)
+        limit = set_limit(Actor.cli(), org, project, **values, strict=KEEP if strict is None else strict)
     except ValidationError as exc:
         fail(str(exc))
     typer.echo(
         f"{org} {limit.scope}: soft {usd_text(limit.soft_usd)}, hard {usd_text(limit.hard_usd)}, "
         f"quota {usd_text(limit.quota_usd)}, thresholds {','.join(map(str, limit.thresholds))}%"
+        + (", strict" if limit.strict else "")
     )
 
 

@@ -76,6 +76,24 @@ class IngestSettings(BaseSettings):
     parallel_min_bytes: int = 64 << 20
 
 
+class GatewaySettings(BaseSettings):
+    """The gateway in the request path (SPENDSIGHT_GATEWAY_*): where it listens, how often it refreshes
+    spend and limits, how it batches usage writes, how long it waits for a provider."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_GATEWAY_", **_ENV)
+
+    host: str = "127.0.0.1"
+    port: int = 8788
+    refresh_seconds: float = 2.0  # spend, limits and keys re-read from the database (enforcement lag)
+    flush_seconds: float = 0.5  # usage writes batched at least this often
+    queue_size: int = 100_000  # records waiting for the database before requests wait for room
+    batch_size: int = 5_000
+    connect_timeout_seconds: float = 10.0
+    upstream_timeout_seconds: float = 600.0  # between bytes from the provider (long generations stream)
+    max_connections: int = 512  # the shared upstream connection pool
+    max_body_bytes: int = 32 << 20
+
+
 class PolicySettings(BaseSettings):
     """The operator's trust boundary (docs/security.md): who creates orgs, which key variables and hosts
     a member may name. Comma-separated lists; empty means the strict default."""
@@ -88,6 +106,42 @@ class PolicySettings(BaseSettings):
     allowed_webhook_hosts: str = ""  # empty: any host resolving only to public addresses
     # Some OIDC providers never send `email_verified`; only then may the operator trust a bare email.
     oidc_trust_unverified_email: bool = False
+
+
+class OtlpSettings(BaseSettings):
+    """The OTLP/HTTP traces receiver (SPENDSIGHT_OTLP_*): body limit and where attribution is read."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_OTLP_", **_ENV)
+
+    # The spec's recommended limit, applied to the body as sent and again after gunzip.
+    max_body_bytes: int = 64 << 20
+    # Attribute names, comma-separated, looked up on the span first, then on its resource.
+    project_attributes: str = "service.name"
+    user_attributes: str = "enduser.id"
+
+    @property
+    def project_keys(self) -> tuple[str, ...]:
+        return _names(self.project_attributes)
+
+    @property
+    def user_keys(self) -> tuple[str, ...]:
+        return _names(self.user_attributes)
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+class StatementSettings(BaseSettings):
+    """When a month's statement closes, how far back corrections are looked for (SPENDSIGHT_STATEMENT_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_STATEMENT_", **_ENV)
+
+    # The worker closes a month this many days after it ends (in the org's zone): late logs and
+    # provider revisions of the last days usually arrive by then.
+    close_after_days: int = 3
+    restate_months: int = 3  # closed months checked for later corrections on each run
+    interval_seconds: int = 3600
 
 
 class Settings(BaseSettings):
@@ -121,8 +175,20 @@ class Settings(BaseSettings):
         return IngestSettings()
 
     @cached_property
+    def gateway(self) -> GatewaySettings:
+        return GatewaySettings()
+
+    @cached_property
     def policy(self) -> PolicySettings:
         return PolicySettings()
+
+    @cached_property
+    def otlp(self) -> OtlpSettings:
+        return OtlpSettings()
+
+    @cached_property
+    def statement(self) -> StatementSettings:
+        return StatementSettings()
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -412,6 +412,9 @@ class BudgetLimitBase(SQLModel):
     hard_micros: int | None = Field(default=None, sa_type=BigInteger)
     quota_micros: int | None = Field(default=None, sa_type=BigInteger)  # approved monthly usage limit
     thresholds: str = Field(default="50,80,100", max_length=200)  # percent of the soft limit
+    # Strict: the gateway reserves each request's worst-case cost before forwarding it, so the hard
+    # limit is never passed (one database round trip per request; see docs/gateway.md).
+    strict: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class BudgetLimit(BudgetLimitBase, table=True):
@@ -523,6 +526,185 @@ class AlertDelivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=200)
 
 
+# --- rollups by API key, by user, and by month (issue 17) ------------------------------------
+# Each page reads the smallest of these that holds what it groups and filters by (the choice is
+# models.spend.rollups.ROLLUPS): a split by key does not pay for the users, one by user not for the
+# keys, and a range of months reads a row per month instead of one per day.
+
+KEY_DIMENSIONS = (*PROJECT_DIMENSIONS, "api_key_id")
+USER_DIMENSIONS = (*PROJECT_DIMENSIONS, "user_id")
+KEY_ROLLUP_KEY = ("org_id",) + KEY_DIMENSIONS
+USER_ROLLUP_KEY = ("org_id",) + USER_DIMENSIONS
+
+
+class ProjectRollupDims(SQLModel):
+    """The dimensions of rollup_daily_project (every dimension but api key and user)."""
+
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    project_id: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    batch: bool = False
+    context_band: int = Field(default=0, sa_type=BigInteger)
+
+
+class RollupDailyKey(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily summed over users: what a split or filter by API key reads."""
+
+    __tablename__ = "rollup_daily_key"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *KEY_ROLLUP_KEY, name="uq_rollup_daily_key"),
+        Index("ix_rollup_daily_key_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    api_key_id: str = Field(default="", max_length=200)
+    day: date
+    price_date: date
+
+
+class RollupDailyUser(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily summed over API keys: what a split or filter by user reads."""
+
+    __tablename__ = "rollup_daily_user"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *USER_ROLLUP_KEY, name="uq_rollup_daily_user"),
+        Index("ix_rollup_daily_user_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    user_id: str = Field(default="", max_length=200)
+    day: date
+    price_date: date
+
+
+class RollupMonthlyProject(ProjectRollupDims, UsageCounters, table=True):
+    """rollup_daily_project summed per local month, with the days and UTC price dates it spans.
+
+    One row per month and group, not per price date: a reader uses it only where the catalog's
+    price is the same on every date from price_lo to price_hi, and for a part of a month only when
+    day_lo..day_hi lies inside the range asked for; elsewhere it reads the daily rows.
+    """
+
+    __tablename__ = "rollup_monthly_project"
+    __table_args__ = (
+        UniqueConstraint("month", *PROJECT_ROLLUP_KEY, name="uq_rollup_monthly_project"),
+        Index("ix_rollup_monthly_project_org_month", "org_id", "month"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    month: date  # the first local day of the month
+    day_lo: date  # the first and last local day with usage in the sums
+    day_hi: date
+    price_lo: date  # the first and last UTC date (price date) of that usage
+    price_hi: date
+
+
+# --- gateway ---------------------------------------------------------------------------------
+# Applications call providers through `spendsight gateway` with a gateway key; the gateway checks
+# limits before forwarding and records usage into `usage` (source "gateway", api_key_id the key's id).
+
+
+class GatewayKey(SQLModel, table=True):
+    """A key applications send to the gateway: only the SHA-256 of the token is kept."""
+
+    __tablename__ = "gateway_key"
+    __table_args__ = (UniqueConstraint("key_sha256", name="uq_gateway_key_sha"),)
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=40, unique=True)  # "gk_..." : what usage rows and logs name
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default="", max_length=200)  # "" = the request picks (OpenAI-Project header)
+    name: str = Field(default="", max_length=200)
+    key_sha256: str = Field(max_length=64)
+    prefix: str = Field(default="", max_length=20)  # the token's first characters, to tell keys apart
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_by: str = Field(default="", max_length=320)
+
+
+class GatewayUpstream(SQLModel, table=True):
+    """Which provider key (by variable name) and base URL the gateway uses for one org."""
+
+    __tablename__ = "gateway_upstream"
+    __table_args__ = (UniqueConstraint("org_id", "provider", name="uq_gateway_upstream"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    provider: str = Field(max_length=40)
+    key_env: str = Field(max_length=200)  # the variable's name, never its value
+    base_url: str = Field(max_length=500)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_by: str = Field(default="", max_length=320)
+
+
+class GatewayRejection(SQLModel, table=True):
+    """A request the gateway refused without forwarding: who, which scope, why."""
+
+    __tablename__ = "gateway_rejection"
+    __table_args__ = (
+        UniqueConstraint("rejection_id", name="uq_gateway_rejection"),  # journal replay adds nothing twice
+        Index("ix_gateway_rejection_org_at", "org_id", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    rejection_id: str = Field(max_length=40)
+    at: datetime = Field(sa_type=UTCDateTime)
+    org_id: str = Field(max_length=100)
+    project_id: str = Field(default="", max_length=200)
+    key_id: str = Field(default="", max_length=40)
+    provider: str = Field(default="", max_length=40)
+    model: str = Field(default="", max_length=200)
+    reason: str = Field(max_length=40)  # hard_limit_reached | quota_reached | credit_exhausted
+
+
+class GatewayBudget(SQLModel, table=True):
+    """Strict limits' shared state per scope and month: reservations are taken with one conditional
+    UPDATE (spent + reserved + cost <= hard), so replicas on one database never pass the limit."""
+
+    __tablename__ = "gateway_budget"
+    __table_args__ = (UniqueConstraint("org_id", "project_id", "period", name="uq_gateway_budget"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(max_length=100)
+    project_id: str = Field(default="", max_length=200)
+    period: str = Field(max_length=7)  # YYYY-MM in the org's time zone
+    spent_micros: int = Field(default=0, sa_type=BigInteger)  # recorded spend, as of the last refresh
+    reserved_micros: int = Field(default=0, sa_type=BigInteger)  # requests in flight, worst case
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- provider-side action --------------------------------------------------------------------
+# For traffic that bypasses the gateway, an owner may list provider API keys under a limit: when the
+# limit's hard cap is reached the worker sets them inactive through the provider's Admin API, and back
+# to active when spend is under the cap again (a new month, a raised limit). `state` is what Spendsight
+# last set, so it only ever re-activates keys it deactivated itself.
+
+
+class ProviderKeyLink(SQLModel, table=True):
+    """An Anthropic API key that a limit switches off at its hard cap (opt-in, per limit scope)."""
+
+    __tablename__ = "provider_key_link"
+    __table_args__ = (UniqueConstraint("org_id", "project_id", "api_key_id", name="uq_provider_key_link"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    project_id: str = Field(default=ORG_WIDE, max_length=200)  # the limit's scope ("" = the org's)
+    source_id: int = Field(foreign_key="source.id", ondelete="CASCADE")  # whose admin key acts
+    api_key_id: str = Field(max_length=100)  # apikey_... (never the key itself)
+    state: str = Field(default="active", max_length=20)  # active | inactive (as Spendsight last set it)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+class ProviderKeyAction(SQLModel, table=True):
+    """One attempt to switch a linked key: what, why, and how the Admin API answered (status only)."""
+
+    __tablename__ = "provider_key_action"
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    link_id: int = Field(foreign_key="provider_key_link.id", index=True, ondelete="CASCADE")
+    org_id: str = Field(index=True, max_length=100)
+    action: str = Field(max_length=20)  # deactivate | reactivate
+    reason: str = Field(default="", max_length=300)
+    ok: bool = False
+    error: str = Field(default="", max_length=500)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
 # --- key variables bound to orgs (issue 11) --------------------------------------------------
 # A key variable (its name; values are never stored) belongs to the first org that names it, for
 # sources, gateway upstreams and admin keys alike (models/access/policy.check_key_env). Another
@@ -550,3 +732,108 @@ class KeyEnvBinding(SQLModel, table=True):
     shared: bool = False  # granted by the operator although another org had it first
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     created_by: str = Field(default="", max_length=320)
+
+
+# --- OTLP ingest tokens ----------------------------------------------------------------------
+
+
+class IngestToken(SQLModel, table=True):
+    """A bearer token an application sends with its OTLP spans: it names the one org they land in.
+
+    Only the token's SHA-256 is kept (it is 256 random bits, so a fast hash is enough to make the
+    stored value useless to whoever reads the database).
+    """
+
+    __tablename__ = "ingest_token"
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    token_sha256: str = Field(max_length=64, unique=True)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- statements that stay true (issue 16) ----------------------------------------------------
+# Limits and display rates are effective-dated so a past month reads what was in force then;
+# a closed month's statement is a stored snapshot, and later corrections are dated restatements.
+
+
+class BudgetLimitVersion(BudgetLimitBase, table=True):
+    """One version of a limit, in force from `valid_from` until `valid_to` (None: still in force).
+
+    Written in the same transaction as every change to `budget_limit`; a cleared limit closes its
+    last version. The statement of a past month reads the version in force then."""
+
+    __tablename__ = "budget_limit_version"
+    __table_args__ = (
+        UniqueConstraint("org_id", "project_id", "valid_from", name="uq_budget_limit_version"),
+        Index("ix_budget_limit_version_scope", "org_id", "project_id", "valid_from"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_to: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    changed_by: str = Field(default="", max_length=320)
+
+
+class FxRate(SQLModel, table=True):
+    """A display-currency rate (units of `currency` per USD) in force from the day `since` (UTC)."""
+
+    __tablename__ = "fx_rate"
+    __table_args__ = (UniqueConstraint("currency", "since", name="uq_fx_rate_currency_since"),)
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(max_length=3)
+    since: date
+    rate_millionths: int = Field(sa_type=BigInteger)  # 7.10 CNY/USD = 7_100_000 (exact, no float)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+
+
+class StatementSnapshot(SQLModel, table=True):
+    """A month's statement as frozen at close (version 0) and each dated restatement after it (1, 2, ...)."""
+
+    __tablename__ = "statement_snapshot"
+    __table_args__ = (UniqueConstraint("org_id", "month", "version", name="uq_statement_snapshot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    month: str = Field(max_length=7)  # YYYY-MM
+    version: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(default="", max_length=320)
+    total_micros: int = Field(sa_type=BigInteger)
+    billable_micros: int = Field(sa_type=BigInteger)
+    reason: str = Field(default="", max_length=300)  # "closed", or what changed in a restatement
+    body: str = Field(sa_type=Text)  # JSON: totals, billing, limits, line items (models.budgets.snapshots)
+
+
+class StatementSubscription(SQLModel, table=True):
+    """A member who gets the org's statement by email when a month closes."""
+
+    __tablename__ = "statement_subscription"
+    __table_args__ = (UniqueConstraint("org_id", "email", name="uq_statement_subscription"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(foreign_key="organization.id", index=True, ondelete="CASCADE", max_length=100)
+    email: str = Field(max_length=320)
+    lang: str = Field(default="en", max_length=5)
+    currency: str = Field(default="USD", max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class StatementDelivery(SQLModel, table=True):
+    """One statement email per subscriber and month: the unique row makes it go out exactly once."""
+
+    __tablename__ = "statement_delivery"
+    __table_args__ = (UniqueConstraint("org_id", "month", "email", name="uq_statement_delivery"),)
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=100)
+    month: str = Field(max_length=7)
+    email: str = Field(max_length=320)
+    status: str = Field(default="pending", max_length=20)  # pending | sending | sent | failed
+    attempts: int = 0
+    claimed_by: str = Field(default="", max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_error: str = Field(default="", max_length=1000)
+    message_id: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

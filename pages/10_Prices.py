@@ -4,6 +4,8 @@ from datetime import date
 
 import streamlit as st
 
+from models.fx import CURRENCIES as FX_CURRENCIES
+from models.fx import rate_text, set_rate
 from models.pricing.catalog import PriceFileError
 from models.pricing.edit import (
     EDITABLE_KEYS,
@@ -16,10 +18,10 @@ from models.pricing.edit import (
 )
 from models.settings import get_settings
 from ui import actions
-from ui.format import today_in
+from ui.format import rate_words, today_in
 from ui.i18n import t
 from ui.page import page_header
-from ui.queries import catalog_fingerprint, owns_every_org, price_table, refresh
+from ui.queries import catalog_fingerprint, day_rate, fx_rates, owns_every_org, price_table, refresh
 from ui.safe import md
 
 ctx = page_header("prices", flash="pr_flash")
@@ -69,6 +71,18 @@ elif entries is not None:
         | {"provider": t("common.provider"), "model": t("common.model")},
     )
 
+st.markdown(f"#### {t('fx.title')}")
+st.caption(t("fx.help"))
+dated = fx_rates("CNY")
+if not dated:
+    st.info(t("fx.none", currency="CNY", rate=rate_words(day_rate("CNY", today_in("UTC")))))
+else:
+    st.dataframe(
+        [{t("fx.col.since"): str(r.since), t("fx.col.rate"): rate_text(r.rate)} for r in dated],
+        hide_index=True,
+        width="content",
+    )
+
 if not owns_every_org(ctx.actor):
     st.caption(t("prices.readonly"))
     st.stop()
@@ -115,3 +129,14 @@ with st.expander(t("prices.raw")):
     text = st.text_area("prices.toml", value=read_text(), height=360, key="pr_raw")
     if st.button(t("prices.raw_save"), key="pr_raw_save"):
         attempt(lambda: save_text(ctx.actor, text), t("common.saved"))
+
+with st.expander(t("fx.title"), expanded=False), st.form("pr_fx", clear_on_submit=False):
+    f = st.columns([1, 1.2, 1.2])
+    fx_currency = f[0].selectbox(t("fx.currency"), list(FX_CURRENCIES), key="pr_fx_currency")
+    fx_rate = f[1].text_input(t("fx.rate"), placeholder="7.10", key="pr_fx_rate")
+    fx_since = f[2].date_input(t("fx.since_day"), value=today_in("UTC"), key="pr_fx_since")
+    if st.form_submit_button(t("fx.save"), type="primary"):
+        attempt(
+            lambda: set_rate(ctx.actor, fx_currency, fx_rate.strip(), fx_since),
+            lambda r: t("fx.saved", label=rate_words(r)),
+        )

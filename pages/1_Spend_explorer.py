@@ -19,13 +19,14 @@ from ui.format import (
     in_currency,
     money_column,
     number,
+    rate_words,
     signed_percent,
     today_in,
     tokens,
 )
 from ui.i18n import t
 from ui.page import page_header
-from ui.queries import dimension_choices, explore_data
+from ui.queries import day_rate, dimension_choices, explore_data
 
 ctx = page_header("explore", needs_org=True)
 
@@ -157,7 +158,8 @@ money_cols = {
 }
 config = money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")}
 shown = display_frame(result, ctx.rate, labels, empty=t("common.none"))
-exported = display_frame(result, ctx.rate, labels, empty=t("common.none"), total=t("common.total"))
+exported = display_frame(result, ctx.rate, labels, empty=t("common.none"), total=t("common.total"), cents=True)
+percents = [labels["delta_pct"]]  # ratios: 12.5% in the CSV, 0.0% in Excel
 
 st.markdown(f"#### {t('explore.table')}")
 st.dataframe(floats(shown), hide_index=True, width="stretch", column_config=config)
@@ -173,7 +175,7 @@ about = [
     (t("explore.about.period"), f"{start} – {end}"),
     (t("explore.about.group_by"), ", ".join(labels[d] for d in group_by)),
     (t("explore.about.filters"), "; ".join(f"{labels[d]}={','.join(v)}" for d, v in filters.items() if v)),
-    (t("explore.about.currency"), f"{ctx.currency} ({ctx.rate} / USD)"),
+    (t("explore.about.currency"), f"{ctx.currency} ({rate_words(day_rate(ctx.currency, datetime.now(UTC).date()))})"),
     (t("explore.about.generated"), datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
 ]
 if result.previous:
@@ -182,7 +184,7 @@ name = f"{t('explore.export_name')}-{start}-{last}"
 left, right, _ = st.columns([1, 1, 4])
 left.download_button(
     t("common.download_csv"),
-    to_csv(exported),
+    to_csv(exported, percents),
     f"{name}.csv",
     "text/csv",
     key="ex_csv",
@@ -191,7 +193,7 @@ left.download_button(
 )
 right.download_button(
     t("common.download_excel"),
-    to_excel(exported, t("explore.title"), about),
+    to_excel(exported, t("explore.title"), about, percents),
     f"{name}.xlsx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     key="ex_xlsx",

@@ -1,28 +1,37 @@
-"""Monthly statement of one organization: totals, per project and model, credits applied, limits; printable."""
+"""Monthly statement of one organization: totals, per project and model, credits applied, limits; printable.
+
+A closed month shows its frozen statement and any dated restatements; figures in another currency use
+the month's own rate and say which.
+"""
 
 from datetime import timedelta
 
 import streamlit as st
 
+from models.budgets.billing import month_bounds
 from models.budgets.statement import months_with_usage, render_html
-from models.spend.explore import to_csv
+from models.budgets.statement_export import statement_csv, statement_xlsx
+from models.budgets.subscriptions import subscribe
+from models.settings import get_settings
 from models.units import add_months
-from ui import charts
+from ui import actions, charts
 from ui.format import (
     floats,
     in_currency,
     money_column,
     number,
     percent,
+    rate_words,
     signed_percent,
     today_in,
 )
+from ui.format import money as format_money
 from ui.i18n import t
 from ui.page import page_header
-from ui.queries import org_summaries, statement_data
+from ui.queries import closed_statement, display_rate, my_subscription, org_summaries, refresh
 from ui.safe import md
 
-ctx = page_header("statement", needs_org=True)
+ctx = page_header("statement", needs_org=True, flash="st_flash")
 
 today = today_in(ctx.timezone)
 months = months_with_usage(ctx.org_id, today)
@@ -34,10 +43,38 @@ year, month = st.columns([1, 4])[0].selectbox(
     format_func=lambda m: f"{m[0]:04d}-{m[1]:02d}",
     key="st_month",
 )
-s = statement_data(ctx.org_id, year, month)
+s, history = closed_statement(ctx.org_id, year, month)
+rate = display_rate(ctx.currency, year, month, today)  # the month's own rate, not today's
+
+
+def money(amount) -> str:
+    return format_money(amount, ctx.currency, rate.rate)
+
+
 badge = ":orange-badge[🧪 " + t("env.staging") + "]" if ctx.is_staging else ":green-badge[" + t("env.prod") + "]"
 st.markdown(f"### {md(s.org_name)} · {s.label} {badge}")
 st.caption(f"{t('statement.period')}: {s.start} – {s.end - timedelta(days=1)} ({s.timezone})")
+if ctx.currency != "USD":
+    st.caption(t("closing.rate", currency=ctx.currency, rate=rate_words(rate)))
+if history:
+    st.info(t("closing.closed", day=f"{history[0].created_at:%Y-%m-%d}"))
+    for v in history[1:]:
+        st.warning(
+            t("closing.restated", day=f"{v.created_at:%Y-%m-%d}", diff=money(v.difference_usd), reason=md(v.reason))
+        )
+elif month_bounds(year, month)[1] <= today:
+    st.caption(t("closing.open", days=get_settings().statement.close_after_days))
+if ctx.role in ("reader", "owner") and ctx.actor is not None and ctx.actor.email:
+    mine = my_subscription(ctx.org_id, ctx.actor.email)
+    wanted = st.toggle(t("closing.subscribe"), value=mine is not None, help=t("closing.subscribe_help"), key="st_sub")
+    if wanted != (mine is not None):
+        actor, org_id, lang, currency = ctx.actor, ctx.org_id, ctx.lang, ctx.currency
+        actions.attempt(
+            lambda: subscribe(actor, org_id, wanted, lang=lang, currency=currency),
+            t("closing.subscribed" if wanted else "closing.unsubscribed"),
+            "st_flash",
+            refresh,
+        )
 
 bill = s.billing
 soft, hard = bill.get("soft_limit_usd"), bill.get("hard_limit_usd")
@@ -45,25 +82,25 @@ change = (s.total - s.previous_total) / s.previous_total if s.previous_total els
 cols = st.columns(5)
 cols[0].metric(
     t("statement.spend"),
-    ctx.money(s.total),
+    money(s.total),
     border=True,
     delta_color="inverse",
-    delta=f"{ctx.money(s.total - s.previous_total)} ({signed_percent(change)})",
+    delta=f"{money(s.total - s.previous_total)} ({signed_percent(change)})",
     help=t("statement.vs_previous"),
 )
-cols[1].metric(t("statement.credits"), ctx.money(bill["credits_applied_usd"]), border=True)
-cols[2].metric(t("statement.billable"), ctx.money(bill["billable_usd"]), border=True)
+cols[1].metric(t("statement.credits"), money(bill["credits_applied_usd"]), border=True)
+cols[2].metric(t("statement.billable"), money(bill["billable_usd"]), border=True)
 cols[3].metric(
     t("statement.soft"),
-    ctx.money(soft) if soft is not None else t("statement.not_set"),
+    money(soft) if soft is not None else t("statement.not_set"),
     border=True,
     delta=t("statement.used", pct=percent(s.total / soft)) if soft else None,
     delta_arrow="off",
     delta_color="off",
 )
-cols[4].metric(t("statement.hard"), ctx.money(hard) if hard is not None else t("statement.not_set"), border=True)
+cols[4].metric(t("statement.hard"), money(hard) if hard is not None else t("statement.not_set"), border=True)
 if s.billed is not None:
-    st.caption(f"{t('statement.billed')}: {ctx.money(s.billed)}")
+    st.caption(f"{t('statement.billed')}: {money(s.billed)}")
 if s.unpriced_requests:
     st.warning(t("statement.unpriced", n=number(s.unpriced_requests)))
 if s.requests == 0:
@@ -96,7 +133,9 @@ def section(title: str, frame, label: str) -> None:
     st.markdown(f"#### {title}")
     shown = floats(
         in_currency(
-            frame.assign(**{label: frame[label].replace("", t("common.none"))}), ("cost_usd", "prev_cost_usd"), ctx.rate
+            frame.assign(**{label: frame[label].replace("", t("common.none"))}),
+            ("cost_usd", "prev_cost_usd"),
+            rate.rate,
         )
     )
     chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
@@ -110,22 +149,22 @@ with left:
 with right:
     section(t("statement.by_model"), s.by_model, "model")
 with st.expander(t("statement.detail")):
-    detail = floats(in_currency(s.by_project_model, ("cost_usd",), ctx.rate))
+    detail = floats(in_currency(s.by_project_model, ("cost_usd",), rate.rate))
     st.dataframe(detail, hide_index=True, width="stretch", column_config=config)
 
 summary = [
-    (t("statement.spend"), ctx.money(s.total)),
-    (t("statement.previous"), ctx.money(s.previous_total)),
-    (t("statement.credits"), ctx.money(bill["credits_applied_usd"])),
-    (t("statement.billable"), ctx.money(bill["billable_usd"])),
-    (t("statement.soft"), ctx.money(soft) if soft is not None else t("statement.not_set")),
-    (t("statement.hard"), ctx.money(hard) if hard is not None else t("statement.not_set")),
+    (t("statement.spend"), money(s.total)),
+    (t("statement.previous"), money(s.previous_total)),
+    (t("statement.credits"), money(bill["credits_applied_usd"])),
+    (t("statement.billable"), money(bill["billable_usd"])),
+    (t("statement.soft"), money(soft) if soft is not None else t("statement.not_set")),
+    (t("statement.hard"), money(hard) if hard is not None else t("statement.not_set")),
 ]
 balance = org_summaries((ctx.org_id,), today)[ctx.org_id]["credit_balance"]
 if balance is not None:
-    summary.append((t("statement.credit_balance"), ctx.money(balance)))
+    summary.append((t("statement.credit_balance"), money(balance)))
 if s.billed is not None:
-    summary.append((t("statement.billed"), ctx.money(s.billed)))
+    summary.append((t("statement.billed"), money(s.billed)))
 words = {
     k: t(f"statement.{k}")
     for k in ("title", "period", "generated", "summary", "by_project", "by_model", "previous", "change", "share")
@@ -143,7 +182,12 @@ words = {
 notes = [t("statement.unpriced", n=number(s.unpriced_requests))] if s.unpriced_requests else []
 html = render_html(s, words, ctx.money, number, percent, summary, notes, ctx.lang, t("common.none"))
 name = f"{t('statement.file')}-{s.org_id}-{s.label}"
-a, b, _ = st.columns([1.3, 1, 3])
+sheets = {
+    "by_project": t("closing.sheet_project"),
+    "by_model": t("closing.sheet_model"),
+    "by_project_model": t("closing.sheet_detail"),
+}
+a, b, c, _ = st.columns([1.3, 1, 1, 2])
 a.download_button(
     t("statement.download_html"),
     html,
@@ -156,11 +200,38 @@ a.download_button(
 )
 b.download_button(
     t("common.download_csv"),
-    to_csv(detail.rename(columns=labels)),
+    statement_csv(s, labels, rate.rate, t("common.none"), t("common.total")),
     f"{name}.csv",
     "text/csv",
     key="st_csv",
     on_click="ignore",
     width="stretch",
 )
+c.download_button(
+    t("common.download_excel"),
+    statement_xlsx(s, labels, rate.rate, t("common.none"), t("common.total"), sheets, summary),
+    f"{name}.xlsx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    key="st_xlsx",
+    on_click="ignore",
+    width="stretch",
+)
+if history:
+    with st.expander(t("closing.history")):
+        st.dataframe(
+            [
+                {
+                    t("closing.col.when"): f"{v.created_at:%Y-%m-%d %H:%M}",
+                    t("closing.col.kind"): t("closing.kind_closed")
+                    if v.version == 0
+                    else t("closing.kind_restated", n=v.version),
+                    t("closing.col.spend", currency=ctx.currency): round(float(v.total_usd * rate.rate), 2),
+                    t("closing.col.difference", currency=ctx.currency): round(float(v.difference_usd * rate.rate), 2),
+                    t("closing.col.reason"): v.reason,
+                }
+                for v in history
+            ],
+            hide_index=True,
+            width="stretch",
+        )
 st.caption(t("statement.print_tip"))

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from ui.collect_charts import estimated_vs_billed
-from ui.collect_queries import flagged, reconciliation
+from ui.collect_queries import cause_label, explained_days, flagged, reconciliation, reconciliation_causes
 from ui.format import floats, in_currency, money_column, signed_percent
 from ui.i18n import t
 from ui.page import page_header
@@ -35,7 +35,19 @@ n = flagged(rows, threshold)
 if n:
     st.warning(t("recon.flagged", n=n, pct=f"{threshold:g}"))
 
-chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
+causes, days = reconciliation_causes(ctx.org_id, start, end)
+st.subheader(t("recon.why_title"))
+sentences = explained_days(daily, days, threshold)
+SHOWN = 5
+for sentence in sentences[:SHOWN]:
+    st.markdown(f"- {sentence}")
+if len(sentences) > SHOWN:
+    with st.expander(t("recon.why_more", n=len(sentences))):
+        st.markdown("\n".join(f"- {s}" for s in sentences[SHOWN:]))
+if not sentences:
+    st.caption(t("recon.why_none", pct=f"{threshold:g}"))
+
+chart_tab, causes_tab, table_tab = st.tabs([t("common.chart"), t("recon.causes_tab"), t("common.table")])
 shown_daily = in_currency(daily, ["estimated_usd", "billed_usd"], ctx.rate)
 chart_tab.plotly_chart(
     estimated_vs_billed(shown_daily, t("recon.estimated"), t("recon.billed"), ctx.symbol), width="stretch"
@@ -48,6 +60,22 @@ chart_tab.dataframe(
         "day": t("recon.col.day"),
         "estimated_usd": money_column(t("recon.col.estimated"), ctx.currency),
         "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
+    },
+)
+causes_tab.dataframe(
+    floats(in_currency(causes, ["amount_usd"], ctx.rate)).assign(
+        cause=causes["cause"].map(cause_label), project=causes["project"].replace("", t("recon.default_project"))
+    ),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "day": t("recon.col.day"),
+        "provider": t("recon.col.provider"),
+        "project": t("recon.col.project"),
+        "cause": t("recon.col.cause"),
+        "model": t("recon.col.model"),
+        "amount_usd": money_column(t("recon.col.amount"), ctx.currency),
+        "share_pct": st.column_config.NumberColumn(t("recon.col.share"), format="%.0f%%"),
     },
 )
 shown = floats(in_currency(rows, ["estimated_usd", "billed_usd"], ctx.rate)).assign(

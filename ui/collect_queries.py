@@ -10,7 +10,8 @@ import streamlit as st
 
 from models import sources as _sources
 from models.spend import reconcile as _reconcile
-from ui.i18n import t
+from ui.format import number, short_day, signed_percent
+from ui.i18n import lang, t
 from ui.queries import ensure_db
 
 STATUS_TTL_SECONDS = 10
@@ -109,6 +110,56 @@ def reconciliation(
     )
 
 
+CAUSE_COLUMNS = ("day", "provider", "project", "cause", "model", "amount_usd", "share_pct")
+
+
+@st.cache_data(ttl=RECON_TTL_SECONDS, show_spinner=False)
+def reconciliation_causes(org_id: str, start: date, end: date) -> tuple[pd.DataFrame, list[_reconcile.DayCause]]:
+    """(each day and project's named causes with their part of the gap, each day's main cause)."""
+    ensure_db()
+    causes = _reconcile.explain(org_id, start, end)
+    return pd.DataFrame(causes, columns=list(CAUSE_COLUMNS)), _reconcile.day_causes(causes)
+
+
+def cause_sentence(row: _reconcile.DayCause) -> str:
+    """ "92% of the gap on Nov 12 is gpt-5-pro usage with no price (1,234,567 tokens)." """
+    cause = row["cause"]
+    if cause == "price_change" and not row["since"]:
+        cause = "price_differs"
+    share = row["share_pct"]
+    return t(
+        f"recon.why.{cause}",
+        pct="–" if share is None else f"{share:.0f}%",
+        day=short_day(row["day"], lang()),
+        model=row["model"],
+        provider=row["provider"],
+        tokens=number(row["tokens"]),
+        tier=row["tier"],
+        since=short_day(row["since"], lang()) if row["since"] else "",
+        change=signed_percent(None if row["change_pct"] is None else row["change_pct"] / 100),
+    )
+
+
+def cause_label(cause: str) -> str:
+    return t(f"recon.cause.{cause}")
+
+
+def explained_days(daily: pd.DataFrame, days: list[_reconcile.DayCause], pct: float) -> list[str]:
+    """Sentences for the days whose estimate and bill differ by more than pct percent (or that have no
+    bill yet), newest first."""
+    limit = Decimal(str(pct))
+    drift = {
+        str(r.day): _reconcile.drift_pct(Decimal(str(r.estimated_usd)), Decimal(str(r.billed_usd)))
+        for r in daily.itertuples()
+    }
+    out = []
+    for row in sorted(days, key=lambda r: r["day"], reverse=True):
+        d = drift.get(row["day"])
+        if row["cause"] == "not_billed" or (d is not None and abs(d) > limit):
+            out.append(cause_sentence(row))
+    return out
+
+
 def flagged(frame: pd.DataFrame, pct: float) -> int:
     """How many rows drift more than pct percent (either way)."""
     limit = Decimal(str(pct))
@@ -119,3 +170,4 @@ def refresh() -> None:
     source_status.clear()
     endpoint_status.clear()
     reconciliation.clear()
+    reconciliation_causes.clear()

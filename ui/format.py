@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
 import streamlit as st
+
+from models.fx import rate_text
+from ui.i18n import t
 
 SYMBOLS = {"USD": "$", "CNY": "¥"}
 CURRENCIES = ("USD", "CNY")
@@ -95,6 +98,22 @@ def floats(frame):
     return out
 
 
+def short_day(day: str | date, lang_code: str = "en") -> str:
+    """A day as a reader says it: "Nov 12" in English, "11月12日" in Chinese."""
+    value = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+    if lang_code == "zh":
+        return f"{value.month}月{value.day}日"
+    return f"{value:%b} {value.day}"
+
+
 def today_in(timezone: str):
     """Today's date in an organization's time zone."""
     return datetime.now(UTC).astimezone(ZoneInfo(timezone or "UTC")).date()
+
+
+def rate_words(rate) -> str:
+    """'at 7.10 CNY/USD since 2026-10-01' in the page's language (a models.fx.Rate)."""
+    text = rate_text(rate.rate)
+    if rate.since is None:
+        return t("fx.default", rate=text, currency=rate.currency)
+    return t("fx.since", rate=text, currency=rate.currency, day=rate.since)

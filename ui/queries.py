@@ -14,8 +14,11 @@ import streamlit as st
 from models.access.orgs import list_orgs
 from models.access.roles import Actor, role_of, visible_orgs
 from models.budgets.credits import credit_status
-from models.budgets.statement import OrgSummary, org_summary, statement
+from models.budgets.snapshots import month_statement
+from models.budgets.statement import OrgSummary, org_summary
+from models.budgets.subscriptions import subscription
 from models.db import session_scope
+from models.fx import Rate, month_rate, rate_on, rates
 from models.pricing.catalog import get_catalog
 from models.pricing.edit import catalog_table
 from models.schema import init_db
@@ -200,8 +203,30 @@ def owns_every_org(actor) -> bool:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def statement_data(org_id: str, year: int, month: int):
-    return statement(org_id, year, month)
+def closed_statement(org_id: str, year: int, month: int):
+    """(statement, versions): a closed month's last stored version, or an open month's live figures."""
+    return month_statement(org_id, year, month)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def display_rate(currency: str, year: int, month: int, today: date) -> Rate:
+    """The rate a month's figures use (its last day's, or today's in the month in progress)."""
+    return month_rate(currency, year, month, today)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def day_rate(currency: str, day: date) -> Rate:
+    return rate_on(currency, day)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def fx_rates(currency: str) -> list[Rate]:
+    return rates(currency)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def my_subscription(org_id: str, email: str | None) -> dict[str, str] | None:
+    return subscription(org_id, email)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -8,17 +8,17 @@ they survive page switches (Streamlit forgets widget keys of widgets a page did 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import streamlit as st
 
 from models.access.roles import Actor
-from models.settings import get_settings
 from ui import auth
-from ui.format import CURRENCIES, symbol
+from ui.format import CURRENCIES, rate_words, symbol
 from ui.format import money as format_money
 from ui.i18n import LANGUAGES, t
-from ui.queries import org_choices, roles_for
+from ui.queries import day_rate, org_choices, roles_for
 
 LANG_KEY = "lang"
 CURRENCY_KEY = "currency"
@@ -126,12 +126,13 @@ def render() -> PageContext:
     menu = st.sidebar.container()  # first in the sidebar, filled once the language is known
     lang, currency = _preferences()
     _menu(menu)
-    rate = Decimal(1) if currency == "USD" else Decimal(str(get_settings().cny_per_usd))
+    today_rate = day_rate(currency, datetime.now(UTC).date())  # dated rates: today's, stated below
+    rate = today_rate.rate
     actor = auth.require_actor()  # the sign-in gate: stops the page until someone is signed in
     roles = roles_for(actor.email, actor.system)
     orgs = tuple(o for o in org_choices() if o["id"] in roles)
     if currency != "USD":
-        st.sidebar.caption(t("sidebar.rate", rate=f"{rate:g}", currency=currency))
+        st.sidebar.caption(t("fx.sidebar", currency=currency, rate=rate_words(today_rate)))
     if not orgs:
         return PageContext(actor, None, "", "", "UTC", None, (), currency, rate, lang)
     ids = [o["id"] for o in orgs]

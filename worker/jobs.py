@@ -7,6 +7,10 @@
 - `collect-requested`: every few seconds, the sources an owner asked to run now (Sources page).
 - `alerts`: every `alert_interval_seconds` (60), evaluate every org and send what is due.
 - `alerts-watch`: every few seconds, evaluate orgs whose rollups changed and send due retries.
+- `provider-keys`: every `alert_interval_seconds`, switch listed Anthropic keys off at a hard limit
+  (and on again below it); also right after new usage arrives.
+- `statements`: every `statement.interval_seconds` (3600), close last month's statements that are
+  due, restate closed months whose figures changed, and email statements to subscribers.
 After each collection or inbox pass the rollups are brought up to date (the collectors do it) and
 alerts are evaluated for the orgs touched. A source whose run is already in progress is skipped.
 """
@@ -22,12 +26,15 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 import alerts
+from alerts.statements import deliver_statements
 from collectors.logs.watch import scan
 from collectors.runner import SourceResult, run_source
+from models.budgets.snapshots import run_closes
 from models.db import bind_time, get_engine, table_of, utcnow
 from models.settings import Settings, get_settings
 from models.spend.rollups import process_dirty
 from models.tables import Source
+from worker.key_actions import enforce as enforce_provider_keys
 from worker.scheduler import Job
 
 log = logging.getLogger("spendsight.collect")
@@ -94,6 +101,7 @@ def notify_alerts(org_ids: Iterable[str]) -> None:
         alerts.after_usage(sorted(set(org_ids)))
     except Exception:
         log.exception("alert evaluation after collection failed")
+    enforce_provider_keys(sorted(set(org_ids)))  # never raises: one org's trouble is logged
 
 
 def scan_inbox(root: Path) -> None:
@@ -116,7 +124,19 @@ def alert_jobs(settings: Settings) -> list[Job]:
     return [
         Job("alerts", alerts.run_cycle, settings.worker.alert_interval_seconds),
         Job("alerts-watch", alerts.Watcher(), alerts.WATCH_SECONDS),
+        Job("provider-keys", enforce_provider_keys, settings.worker.alert_interval_seconds),
     ]
+
+
+def statements(settings: Settings) -> dict[str, int]:
+    """Close what is due, restate what changed, then send the statement emails that are waiting."""
+    group = settings.statement
+    done = run_closes(close_after_days=group.close_after_days, restate_months=group.restate_months)
+    return done | deliver_statements()
+
+
+def statement_jobs(settings: Settings) -> list[Job]:
+    return [Job("statements", lambda: statements(settings), max(60, settings.statement.interval_seconds))]
 
 
 def default_jobs(settings: Settings | None = None) -> list[Job]:
@@ -128,4 +148,5 @@ def default_jobs(settings: Settings | None = None) -> list[Job]:
         Job("inbox", lambda: scan_inbox(inbox), settings.worker.inbox_interval_seconds),
         *collector_jobs(settings),
         *alert_jobs(settings),
+        *statement_jobs(settings),
     ]

@@ -114,3 +114,13 @@ def daily_spend(org_id: str, start: date, end: date, project: str | None = None)
     filters = {"project": [project]} if project is not None else None
     rows = spend(SpendQuery.make(org_id, start, end, by=("day",), filters=filters))
     return {date.fromisoformat(str(r.keys["day"])): r.cost for r in rows}
+
+
+def daily_spend_by_project(org_id: str, start: date, end: date) -> dict[str, dict[date, Decimal]]:
+    """Spend per project and local day for start <= day < end, in one query (days without usage absent)."""
+    if end <= start:
+        return {}
+    out: dict[str, dict[date, Decimal]] = {}
+    for r in spend(SpendQuery.make(org_id, start, end, by=("project", "day"))):
+        out.setdefault(str(r.keys["project"] or ""), {})[date.fromisoformat(str(r.keys["day"]))] = r.cost
+    return out

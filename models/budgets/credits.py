@@ -18,7 +18,7 @@ from models.access.audit import record
 from models.access.orgs import get_org
 from models.access.roles import Actor, require_owner
 from models.budgets import billing
-from models.budgets.limits import get_limit, parse_usd
+from models.budgets.limits import month_limit, parse_usd
 from models.db import session_scope
 from models.tables import CreditGrant
 from models.units import MICRO, ZERO, micros_to_usd, usd_to_micros
@@ -192,12 +192,15 @@ def month_billing(org_id: str, year: int, month: int) -> MonthBilling:
     """Spend, credits applied and billable amount for one calendar month in the org's time zone.
 
     Returns Decimal values {"spent_usd", "credits_applied_usd", "billable_usd", "soft_limit_usd",
-    "hard_limit_usd", "quota_usd"}; the limits are the org-wide ones and None where not set.
+    "hard_limit_usd", "quota_usd"}; the limits are the org-wide ones in force that month (from
+    their history, so changing today's limit leaves a past month as it was), None where not set.
     """
     start, end = billing.month_bounds(year, month)
+    with session_scope() as session:
+        timezone = get_org(session, org_id).timezone
     spent = sum(billing.daily_spend(org_id, start, end).values(), ZERO)
     applied = _consumption(org_id, _grant_rows(org_id), end).applied_between(start, end)
-    limit = get_limit(org_id)
+    limit = month_limit(org_id, timezone, start, end)
     return {
         "spent_usd": _micro(spent),
         "credits_applied_usd": _micro(applied),

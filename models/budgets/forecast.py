@@ -23,9 +23,9 @@ from models.access.orgs import get_org
 from models.budgets import billing
 from models.budgets.forecast_ensemble import DEFAULT_TUNING, METHODS, Tuning, evaluate, history
 from models.budgets.forecast_track import READ_DAYS, track_record
-from models.budgets.limits import get_limit
+from models.budgets.limits import get_limit, limits
 from models.db import get_engine, session_scope
-from models.pricing.catalog import get_catalog
+from models.pricing.catalog import Catalog, get_catalog
 from models.tables import USAGE_COUNTERS
 from models.units import MICRO
 
@@ -311,6 +311,138 @@ def forecast_scope(
     return ScopeForecast(
         org_id, project, timezone, result, soft, hard, result.cross_date(soft), result.cross_date(hard), fraction
     )
+
+
+# --- every scope of one org at once (the alert pass) -----------------------------------------
+# The alert pass forecasts each limit of an org: the org's and its projects'. Read per scope, that is
+# two or three queries per series and pricing the same rows once per scope; here it is one aggregate
+# (are the cached days still what they were?), at most one read of the org's history, one read of the
+# month in progress and one of its limits, whatever the number of scopes.
+
+OrgHistory = tuple[dict[str, HistoryStamp], dict[str, dict[date, float]]]  # per project: stamp, days
+_ORG_HISTORY: OrderedDict[tuple[str, date], OrgHistory] = OrderedDict()
+
+
+def _org_stamps(org_id: str, start: date, end: date) -> dict[str, HistoryStamp]:
+    """Per project: the rolled-up counters of the days (what its cached history depends on)."""
+    sums = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+    sql = (
+        f"SELECT project_id, COUNT(*), {sums} FROM rollup_daily_project "
+        "WHERE org_id = :org AND day >= :start AND day < :end GROUP BY project_id"
+    )
+    engine = get_engine()
+    with engine.connect() as conn:
+        rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end}).all()
+    base = (str(engine.url), get_catalog().fingerprint)
+    return {str(r[0]): (*base, *(int(v or 0) for v in r[1:])) for r in rows}
+
+
+def _org_priced_days(org_id: str, start: date, end: date) -> dict[str, dict[date, float]]:
+    """Daily spend per project, priced as `_priced_days` does, from one read of the org's rows."""
+    columns = ("project_id", "day", "provider", "model", "service_tier", "batch", "context_band", "price_date")
+    sql = (
+        f"SELECT {', '.join(columns)}, {', '.join(USAGE_COUNTERS)} FROM rollup_daily_project "
+        "WHERE org_id = :org AND day >= :start AND day < :end"
+    )
+    with get_engine().connect() as conn:
+        rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end}).all()
+    if not rows:
+        return {}
+    n = len(columns)
+    # Column-wise (one zip over the rows) rather than a slice per row: the org's rows are thousands.
+    cols = list(zip(*rows))
+    counts = np.nan_to_num(np.array(cols[n:], dtype=float).T.reshape(len(rows), len(USAGE_COUNTERS)))
+    keys: dict[tuple[Any, ...], int] = {}
+    key_of = np.array([keys.setdefault(k, len(keys)) for k in zip(*cols[2:n])])
+    catalog = get_catalog()
+    rates = np.array([_rates(catalog, k) for k in keys]).reshape(len(keys), len(USAGE_COUNTERS))
+    cost = (counts * rates[key_of]).sum(1)
+    out: dict[str, dict[date, float]] = {}
+    as_day: dict[object, date] = {}  # the same few hundred day values, parsed once each
+    for project, raw_day, usd in zip(cols[0], cols[1], cost.tolist()):
+        days = out.setdefault(str(project), {})
+        day = as_day.get(raw_day) or as_day.setdefault(raw_day, _as_day(raw_day))
+        days[day] = days.get(day, 0.0) + usd
+    return out
+
+
+# (catalog fingerprint, provider, model, tier, batch, band, price date) -> USD per unit of each counter.
+# Every org's rows carry one price date per day, so without this each org resolves the same few
+# hundred (model, day) prices again; the fingerprint keys it to the catalog in force.
+_RATES: dict[tuple[Any, ...], list[float]] = {}
+
+
+def _rates(catalog: Catalog, key: tuple[Any, ...]) -> list[float]:
+    full = (catalog.fingerprint, *key)
+    hit = _RATES.get(full)
+    if hit is None:
+        provider, model, tier, batch, band, price_date = key
+        price = catalog.resolve(provider, model, _as_day(price_date), tier, bool(batch), int(band or 0))
+        hit = [0.0] * len(USAGE_COUNTERS)
+        for counter, usd in price.coefficients.items() if price is not None else ():
+            hit[USAGE_COUNTERS.index(counter)] = float(usd)
+        if len(_RATES) > 100_000:
+            _RATES.clear()
+        _RATES[full] = hit
+    return hit
+
+
+def _org_history(org_id: str, month_start: date) -> dict[str, dict[date, float]]:
+    """Per project, the daily spend of the FETCH_DAYS before `month_start`; cached per org and month
+    while every project's counters and the catalog are unchanged (one aggregate query checks)."""
+    start = month_start - timedelta(days=FETCH_DAYS)
+    key = (org_id, month_start)
+    stamps = _org_stamps(org_id, start, month_start)
+    hit = _ORG_HISTORY.get(key)
+    if hit is not None and hit[0] == stamps:
+        _ORG_HISTORY.move_to_end(key)
+        return hit[1]
+    days = _org_priced_days(org_id, start, month_start)
+    # A row written between the two reads would make the stamps older than the days: harmless, the
+    # next pass sees a changed stamp and reads again.
+    _ORG_HISTORY[key] = (stamps, days)
+    _ORG_HISTORY.move_to_end(key)
+    while len(_ORG_HISTORY) > 1024:
+        _ORG_HISTORY.popitem(last=False)
+    return days
+
+
+def forecast_org_scopes(
+    org_id: str, projects: list[str | None], now: datetime | None = None
+) -> dict[str | None, ScopeForecast]:
+    """`forecast_scope(org_id, p, now=now)` for each p in `projects` (None: the whole org), reading the
+    database once per kind instead of once per scope."""
+    with session_scope() as session:
+        timezone = get_org(session, org_id).timezone
+    now = now or datetime.now(UTC)
+    as_of = billing.local_today(timezone, now)
+    fraction = billing.fraction_of_day_elapsed(timezone, now)
+    month_start = as_of.replace(day=1)
+    history = _org_history(org_id, month_start)
+    month = billing.daily_spend_by_project(org_id, month_start, as_of + timedelta(days=1))
+    scope_limits = {limit.project_id: limit for limit in limits(org_id)}
+    out: dict[str | None, ScopeForecast] = {}
+    for project in projects:
+        if project is None:
+            past: dict[date, float] = {}
+            for days in history.values():
+                for day, usd in days.items():
+                    past[day] = past.get(day, 0.0) + usd
+            current: dict[date, Decimal] = {}
+            for days_d in month.values():
+                for day, cost in days_d.items():
+                    current[day] = current.get(day, Decimal(0)) + cost
+        else:
+            past, current = dict(history.get(project, {})), dict(month.get(project, {}))
+        daily: dict[date, Decimal | float] = {**past, **current}
+        result = forecast_month(daily, as_of, fraction)
+        limit = scope_limits.get(project or "")
+        soft = limit.soft_usd if limit else None
+        hard = limit.hard_usd if limit else None
+        out[project] = ScopeForecast(
+            org_id, project, timezone, result, soft, hard, result.cross_date(soft), result.cross_date(hard), fraction
+        )
+    return out
 
 
 # --- spikes ----------------------------------------------------------------------------------

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.access.audit import record
 from models.access.orgs import get_org
 from models.access.roles import Actor, require_owner
 from models.db import session_scope, utcnow
-from models.tables import BudgetLimit
+from models.tables import BudgetLimit, BudgetLimitVersion
 from models.units import micros_to_usd, usd_to_micros
 from models.validation import ValidationError, validate_project
 
@@ -51,6 +52,7 @@ class Limit:
     thresholds: tuple[int, ...]
     updated_at: datetime | None = None
     updated_by: str = ""
+    strict: bool = False  # the gateway reserves worst-case cost before forwarding (docs/gateway.md)
 
     @property
     def scope(self) -> str:
@@ -64,6 +66,7 @@ class Limit:
             "hard_usd": self.hard_usd,
             "quota_usd": self.quota_usd,
             "thresholds": list(self.thresholds),
+            "strict": self.strict,
         }
 
 
@@ -77,6 +80,7 @@ def _limit_view(row: BudgetLimit) -> Limit:
         parse_thresholds(row.thresholds),
         row.updated_at,
         row.updated_by,
+        bool(row.strict),
     )
 
 
@@ -134,11 +138,14 @@ def set_limit(
     hard: object = KEEP,
     quota: object = KEEP,
     thresholds: str | Iterable[object] | KeepType | None = KEEP,
+    strict: bool | KeepType = KEEP,
+    now: datetime | None = None,
 ) -> Limit:
     """Create or change the limit of an org (project None/"") or one of its projects.
 
     Each of soft, hard, quota and thresholds is KEEP (unchanged), None (cleared; thresholds go back
-    to 50,80,100) or a new value. Soft must not exceed hard, nor hard the approved quota.
+    to 50,80,100) or a new value. Soft must not exceed hard, nor hard the approved quota. `strict`
+    (KEEP or a bool) makes the gateway reserve each request's worst case against the hard limit.
     """
     project_id = validate_project(project_id)
     with session_scope() as session:
@@ -155,11 +162,16 @@ def set_limit(
             setattr(row, f"{name}_micros", micros)
         if not isinstance(thresholds, KeepType):  # (KEEP is its one instance)
             row.thresholds = ",".join(map(str, parse_thresholds(thresholds) if thresholds else DEFAULT_THRESHOLDS))
+        if not isinstance(strict, KeepType):
+            if not isinstance(strict, bool):
+                raise ValidationError("strict must be true or false")
+            row.strict = strict
         _check_order(row)
-        row.updated_at = utcnow()
+        row.updated_at = now or utcnow()
         row.updated_by = actor.label
         session.add(row)
         session.flush()
+        _new_version(session, row, actor, row.updated_at)
         view = _limit_view(row)
         record(session, actor, "limit.set", org_id, f"limit:{project_id or '*'}", before, view.as_dict())
         return view
@@ -177,8 +189,8 @@ def _usd(micros: int) -> str:
     return f"${micros_to_usd(micros):,.2f}"
 
 
-def clear_limit(actor: Actor, org_id: str, project_id: str | None = None) -> bool:
-    """Remove a limit (and so its alerts); False when there was none."""
+def clear_limit(actor: Actor, org_id: str, project_id: str | None = None, now: datetime | None = None) -> bool:
+    """Remove a limit (and so its alerts); False when there was none. Its history stays."""
     project_id = validate_project(project_id)
     with session_scope() as session:
         require_owner(session, actor, org_id)
@@ -186,6 +198,7 @@ def clear_limit(actor: Actor, org_id: str, project_id: str | None = None) -> boo
         if row is None:
             return False
         record(session, actor, "limit.clear", org_id, f"limit:{project_id or '*'}", _limit_view(row).as_dict(), None)
+        _close_version(session, org_id, project_id, now or utcnow())
         session.delete(row)
         return True
 
@@ -206,3 +219,100 @@ def limits(org_id: str) -> list[Limit]:
     with session_scope() as session:
         rows = session.exec(select(BudgetLimit).where(BudgetLimit.org_id == org_id).order_by(BudgetLimit.project_id))
         return [_limit_view(r) for r in rows]
+
+
+# --- history: the limit in force at a time -----------------------------------------------------
+# budget_limit holds today's limit; budget_limit_version every version with the time it took effect,
+# written in the same transaction as the change, so a past month's statement reads what applied then.
+
+
+def _close_version(session: Session, org_id: str, project_id: str, at: datetime) -> None:
+    query = select(BudgetLimitVersion).where(
+        BudgetLimitVersion.org_id == org_id,
+        BudgetLimitVersion.project_id == project_id,
+        col(BudgetLimitVersion.valid_to).is_(None),
+    )
+    for open_version in session.exec(query):
+        open_version.valid_to = at
+        session.add(open_version)
+
+
+def _new_version(session: Session, row: BudgetLimit, actor: Actor, at: datetime) -> None:
+    _close_version(session, row.org_id, row.project_id, at)
+    session.add(
+        BudgetLimitVersion(
+            org_id=row.org_id,
+            project_id=row.project_id,
+            soft_micros=row.soft_micros,
+            hard_micros=row.hard_micros,
+            quota_micros=row.quota_micros,
+            thresholds=row.thresholds,
+            strict=row.strict,
+            valid_from=at,
+            changed_by=actor.label,
+        )
+    )
+
+
+def _version_view(row: BudgetLimitVersion) -> Limit:
+    return Limit(
+        row.org_id,
+        row.project_id,
+        micros_to_usd(row.soft_micros),
+        micros_to_usd(row.hard_micros),
+        micros_to_usd(row.quota_micros),
+        parse_thresholds(row.thresholds),
+        row.valid_from,
+        row.changed_by,
+        bool(row.strict),
+    )
+
+
+def limit_in_force(org_id: str, start: datetime, end: datetime, project_id: str | None = None) -> Limit | None:
+    """The limit that applied during [start, end): the last version that took effect before `end`
+    and was still in force after `start` (a month's limit is the one it ended with)."""
+    project_id = validate_project(project_id)
+    with session_scope() as session:
+        query = (
+            select(BudgetLimitVersion)
+            .where(
+                BudgetLimitVersion.org_id == org_id,
+                BudgetLimitVersion.project_id == project_id,
+                BudgetLimitVersion.valid_from < end,
+            )
+            .order_by(col(BudgetLimitVersion.valid_from).desc())
+        )
+        row = session.exec(query).first()  # newer versions took effect after the period
+        return _version_view(row) if row and (row.valid_to is None or row.valid_to > start) else None
+
+
+def month_limit(org_id: str, timezone: str, start: date, end: date) -> Limit | None:
+    """The org-wide limit in force in the local month [start, end) of an org in `timezone`."""
+    zone = ZoneInfo(timezone or "UTC")
+    return limit_in_force(
+        org_id, datetime.combine(start, datetime.min.time(), zone), datetime.combine(end, datetime.min.time(), zone)
+    )
+
+
+def backfill_versions(session: Session) -> int:
+    """A version for every limit that has none (databases from before history was kept): it is taken
+    to have applied since it was last changed, which is all that is known."""
+    done = {(v.org_id, v.project_id) for v in session.exec(select(BudgetLimitVersion))}
+    added = 0
+    for row in session.exec(select(BudgetLimit)):
+        if (row.org_id, row.project_id) not in done:
+            session.add(
+                BudgetLimitVersion(
+                    org_id=row.org_id,
+                    project_id=row.project_id,
+                    soft_micros=row.soft_micros,
+                    hard_micros=row.hard_micros,
+                    quota_micros=row.quota_micros,
+                    thresholds=row.thresholds,
+                    strict=row.strict,
+                    valid_from=row.updated_at,
+                    changed_by=row.updated_by,
+                )
+            )
+            added += 1
+    return added

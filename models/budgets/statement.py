@@ -55,6 +55,8 @@ class Statement:
     by_model: pd.DataFrame  # model, provider, requests, input_tokens, output_tokens, cost_usd, share
     by_project_model: pd.DataFrame  # project, model, requests, cost_usd
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    closed_at: datetime | None = None  # a closed month: when its statement was frozen
+    version: int = 0  # 0 as closed (or live), n for its n-th restatement
 
     @property
     def label(self) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_prices.data_snapshot import get_snapshot
-from genai_prices.types import ModelInfo, ModelPrice, TieredPrices, Usage
+from genai_prices.types import ModelInfo, ModelPrice, StartDateConstraint, TieredPrices, Usage
 from genai_prices.units import (
     _get_registry,  # the registry is the only list of valid price keys
 )
@@ -159,7 +159,37 @@ class Catalog:
 
     def __post_init__(self) -> None:
         self._cache: dict[tuple[str, str, datetime, str, bool, int], Price | None] = {}
+        self._changes: dict[tuple[str, str], tuple[date, ...]] = {}
         self._lock = threading.Lock()
+
+    def steady(self, provider: str, model: str, first: date, last: date) -> bool:
+        """Whether resolve() prices this model alike on every date from `first` to `last` (any tier,
+        batch or band): no dated change takes effect after `first` and on or before `last`.
+
+        What a month rollup row needs to be priced once at its first date. Conservative: a date
+        counts when a price could change on it, whether or not the price differs."""
+        if last <= first:
+            return True
+        key = (provider, model)
+        changes = self._changes.get(key)
+        if changes is None:
+            changes = self._changes[key] = self._change_dates(provider, model)
+        return not any(first < day <= last for day in changes)
+
+    def _change_dates(self, provider: str, model: str) -> tuple[date, ...]:
+        """The dates on which a price of this model may change (resolve() prices at midnight UTC, so
+        genai-prices' time-of-day prices never change from one date to the next)."""
+        days: set[date | None] = {o.since for o in self.overrides if o.matches(provider, model)}
+        for discount in self.discounts:  # by model only: resolve() matches them on genai-prices' provider
+            if fnmatch.fnmatchcase(model, discount.model):
+                days |= {discount.since, discount.until}
+        found = _genai_model(provider, model)
+        if found is not None:
+            info = found[1]
+            conditions = [] if isinstance(info.prices, ModelPrice) else [c.constraint for c in info.prices]
+            conditions += [v.constraint for v in info.price_variants or ()]
+            days |= {c.start_date for c in conditions if isinstance(c, StartDateConstraint)}
+        return tuple(sorted(d for d in days if d is not None))
 
     # --- lookup ----------------------------------------------------------------------------
 

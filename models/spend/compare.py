@@ -35,6 +35,7 @@ from tiktoken.model import encoding_name_for_model
 from models.db import get_engine
 from models.pricing.catalog import Catalog, genai_models, get_catalog
 from models.spend.queries import FILTER_COLUMNS, SpendQuery, spend
+from models.spend.rollups import daily_table
 from models.tables import USAGE_COUNTERS
 
 ZERO = Decimal(0)
@@ -162,8 +163,9 @@ def workload(
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
     keys = "provider, model, service_tier, batch, context_band"
+    table = daily_table(FILTER_COLUMNS[name] for name in filters)  # the smallest that holds the filters
     sql = (
-        f"SELECT {keys}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} FROM rollup_daily "
+        f"SELECT {keys}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} FROM {table} "
         f"WHERE {' AND '.join(where)} GROUP BY {keys} ORDER BY {keys}"
     )
     with get_engine().connect() as conn:

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal, TypedDict
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, text
 
@@ -25,6 +26,8 @@ from models.pricing.catalog import Catalog
 from models.spend.queries import FILTER_COLUMNS, SpendQuery, SpendRow, key_value, merge, spend
 from models.spend.rollups import daily_table
 from models.units import MICRO, add_months, month_start
+
+CENT = Decimal("0.01")
 
 PRESETS = ("this_month", "last_month", "last_30", "last_90", "custom")
 DIMENSIONS = ("org", "project", "model", "provider", "api_key", "user")
@@ -38,6 +41,7 @@ BILLED_DIMENSIONS: dict[str, Literal["org_id", "project_id", "model", "provider"
     "provider": "provider",
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+KEY_NAMES = ("api_key", "user")
 ZERO = Decimal(0)
 
 
@@ -317,11 +321,13 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
     names = [name for name in DIMENSIONS if name != "org"]
     if not org_ids:
         return {name: [] for name in names}
-    # One scan per rollup, not one per dimension: project, model and provider come from the smaller
-    # rollup_daily_project, api key and user from rollup_daily.
+    # Two scans, not one per dimension: project, model and provider from the smallest daily rollup
+    # that holds them, api key and user together from the one that holds both (a scan each of the
+    # key and the user rollups would read about as many rows twice).
     by_table: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        by_table[daily_table([FILTER_COLUMNS[name]])].append(FILTER_COLUMNS[name])
+    for together in ([n for n in names if n not in KEY_NAMES], [n for n in names if n in KEY_NAMES]):
+        columns = [FILTER_COLUMNS[name] for name in together]
+        by_table[daily_table(columns)] += columns
     found: dict[str, set[str]] = {FILTER_COLUMNS[name]: set() for name in names}
     with get_engine().connect() as conn:
         for table, columns in by_table.items():
@@ -354,10 +360,12 @@ def display_frame(
     labels: Mapping[str, str] | None = None,
     empty: str = "(none)",
     total: str | None = None,
+    cents: bool = False,
 ) -> pd.DataFrame:
     """The table as shown: money in display units (exact Decimal), blank keys named, columns labelled.
 
-    With `total`, a last row holding the column totals (named `total` in the first column)."""
+    With `total`, a last row holding the column totals (named `total` in the first column); with
+    `cents`, money is rounded to the cent first, so an exported total is the sum of its rows."""
     labels = labels or {}
     frame = result.table.copy()
     keys = [c for c in frame.columns if c in DIMENSIONS or c in GRAINS]
@@ -367,7 +375,9 @@ def display_frame(
     factor = Decimal(str(rate))
     for column in money:
         # pandas-stubs list no Decimal among a column's scalars; an object column holds it exactly.
-        frame[column] = [(Decimal(v) * factor).quantize(MICRO) for v in frame[column]]  # type: ignore[assignment]
+        frame[column] = [
+            (Decimal(v) * factor).quantize(CENT if cents else MICRO, ROUND_HALF_EVEN) for v in frame[column]
+        ]  # type: ignore[assignment]
     if "delta_pct" in frame.columns:
         frame["delta_pct"] = [
             None if v is None or v != v else Decimal(v).quantize(Decimal("0.0001")) for v in frame["delta_pct"]
@@ -388,55 +398,61 @@ def display_frame(
     return frame.rename(columns={c: labels.get(c, c) for c in frame.columns})
 
 
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with a byte-order mark so spreadsheets read 中文) of exactly these rows and columns."""
+def to_csv(frame: pd.DataFrame, percent_columns: Iterable[str] = ()) -> bytes:
+    """UTF-8 CSV (with a byte-order mark so spreadsheets read 中文) of exactly these rows and columns:
+    money (Decimal) to the cent, ratios in `percent_columns` as percentages (12.5%), counts as integers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([neutralize(str(c)) for c in frame.columns])
+    percent = [c in set(percent_columns) for c in frame.columns]
     for row in frame.itertuples(index=False):
-        writer.writerow([_csv_value(v) for v in row])
+        writer.writerow([_csv_value(v, p) for v, p in zip(row, percent)])
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def _csv_value(value: object) -> object:
+def _csv_value(value: object, percent: bool = False) -> object:
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool):  # a flag reads as a word people use, not true/false
+        return "yes" if value else "no"
+    if percent and isinstance(value, Decimal | float | int):
+        return f"{Decimal(str(value)) * 100:.1f}%"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return format(value.quantize(CENT, ROUND_HALF_EVEN), "f")
+    if isinstance(value, float):
+        return format(Decimal(str(value)).quantize(CENT, ROUND_HALF_EVEN), "f")
+    if hasattr(value, "item"):  # numpy integers from pandas
+        return value.item()
     return neutralize(value) if isinstance(value, str) else value
 
 
-def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[str, str]] = ()) -> bytes:
-    """An .xlsx of exactly these rows and columns (plus a sheet of what was asked for); text cells that
-    look like formulas are quoted and stored as text."""
+MONEY_FORMAT = "#,##0.00"
+PERCENT_FORMAT = "0.0%"
+COUNT_FORMAT = "#,##0"
+
+
+def to_excel(
+    frame: pd.DataFrame,
+    sheet: str = "Spend",
+    notes: Sequence[tuple[str, str]] = (),
+    percent_columns: Iterable[str] = (),
+    more: Sequence[tuple[str, pd.DataFrame]] = (),
+) -> bytes:
+    """An .xlsx of exactly these rows and columns (plus `more` sheets, and one of what was asked for):
+    money (Decimal) as numbers rounded to the cent shown as #,##0.00, `percent_columns` as 0.0%,
+    integer counts as #,##0; text cells that look like formulas are quoted and stored as text."""
     # lazy: openpyxl takes 0.2-0.4 s to import and only an Excel download needs it.
     from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     ws = book.active
     assert isinstance(ws, Worksheet)  # a new workbook's one sheet
     ws.title = _sheet_name(sheet)
-    ws.append([neutralize(str(c)) for c in frame.columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    money_like = {i for i, c in enumerate(frame.columns) if frame[c].map(lambda v: isinstance(v, Decimal)).any()}
-    for row in frame.itertuples(index=False):
-        ws.append([_excel_value(v) for v in row])
-    for cells in ws.iter_rows(min_row=2):
-        for i, cell in enumerate(cells):
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula, whatever it starts with
-            elif i in money_like and cell.value is not None:
-                cell.number_format = "#,##0.00####"
-    for i, column in enumerate(frame.columns, start=1):
-        width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-        ws.column_dimensions[get_column_letter(i)].width = min(48, max(10, width + 2))
-    ws.freeze_panes = "A2"
+    percent = set(percent_columns)
+    _fill_sheet(ws, frame, percent)
+    for name, extra in more:
+        _fill_sheet(book.create_sheet(_sheet_name(name)), extra, percent)
     if notes:
         about = book.create_sheet("About")
         for key, value in notes:
@@ -449,9 +465,55 @@ def to_excel(frame: pd.DataFrame, sheet: str = "Spend", notes: Sequence[tuple[st
     return buffer.getvalue()
 
 
-def _excel_value(value: object) -> object:
+def _fill_sheet(ws: Any, frame: pd.DataFrame, percent: set[str]) -> None:
+    from openpyxl.styles import Font  # lazy: as in to_excel
+    from openpyxl.utils import get_column_letter
+
+    ws.append([neutralize(str(c)) for c in frame.columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    formats: list[str | None] = []
+    for c in frame.columns:
+        values = [v for v in frame[c] if v is not None and not (isinstance(v, float) and v != v)]
+        if c in percent:
+            formats.append(PERCENT_FORMAT)
+        elif any(isinstance(v, Decimal) for v in values):
+            formats.append(MONEY_FORMAT)
+        elif values and all(_is_count(v) for v in values):
+            formats.append(COUNT_FORMAT)
+        else:
+            formats.append(None)
+    for row in frame.itertuples(index=False):
+        ws.append([_excel_value(v, f) for v, f in zip(row, formats)])
+    for cells in ws.iter_rows(min_row=2):
+        for cell, number_format in zip(cells, formats):
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever it starts with
+            elif number_format and cell.value is not None:
+                cell.number_format = number_format
+    for i, column in enumerate(frame.columns, start=1):
+        width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
+        ws.column_dimensions[get_column_letter(i)].width = min(48, max(10, width + 2))
+    ws.freeze_panes = "A2"
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def _excel_value(value: object, number_format: str | None = None) -> object:
     if value is None or (isinstance(value, float) and value != value):
         return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if hasattr(value, "item"):  # numpy scalars from pandas
+        value = value.item()
+    if number_format == MONEY_FORMAT and isinstance(value, Decimal | float):
+        return float(Decimal(str(value)).quantize(CENT, ROUND_HALF_EVEN))  # the cent, not 17 digits
+    if number_format == PERCENT_FORMAT and isinstance(value, Decimal | float):
+        return float(Decimal(str(value)).quantize(Decimal("0.000001")))
+    if number_format == COUNT_FORMAT and isinstance(value, float | Decimal):
+        return int(value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, str):

@@ -98,7 +98,9 @@ def _top(rows: Sequence[SpendRow], keys: tuple[str, ...], total: Decimal, limit:
 
 def last_usage_day(org_id: str) -> date | None:
     with get_engine().connect() as conn:
-        value = conn.execute(text("SELECT MAX(day) FROM rollup_daily WHERE org_id = :o"), {"o": org_id}).scalar()
+        value = conn.execute(
+            text("SELECT MAX(day) FROM rollup_daily_project WHERE org_id = :o"), {"o": org_id}
+        ).scalar()
     if value is None:
         return None
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -1,4 +1,4 @@
-"""Spend read from the daily rollups and priced at each usage's own date."""
+"""Spend read from the smallest rollup that answers it and priced at each usage's own date."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, text
+from sqlalchemy import BindParameter, Connection, bindparam, text
 
 from models.db import get_engine
 from models.pricing.catalog import Catalog, get_catalog
-from models.spend.rollups import daily_table
-from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS, USAGE_DIMENSIONS
+from models.spend.rollups import DAILY_ROLLUPS, choose_rollup
+from models.tables import USAGE_COUNTERS
+from models.units import add_months, month_start
 
 # `--by` names and the rollup column each one reads; week and month derive from the day.
 BY_COLUMNS = {
@@ -97,7 +98,7 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         return []
     catalog = catalog or get_catalog()
     group_cols = list(dict.fromkeys([BY_COLUMNS[b] for b in query.by] + list(PRICE_COLUMNS)))
-    where = ["org_id IN :orgs", "day >= :start", "day < :end"]
+    where: list[str] = ["org_id IN :orgs"]
     params: dict[str, object] = {"orgs": list(query.org_ids), "start": query.start, "end": query.end}
     binds: list[BindParameter[Any]] = [bindparam("orgs", expanding=True)]
     for i, (name, values) in enumerate(query.filters):
@@ -108,19 +109,17 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
             params[f"f{i}"] = list(values)
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
-    table = daily_table(group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters])
-    if set(group_cols) >= _ROW_KEYS[table]:
-        # Grouped by the rollup's own key (the explorer's day-by-day series): each row is its own
-        # group already, and the loop below adds up rows that share a key (several orgs'), where
-        # SQLite's GROUP BY would first sort every row (a third of the series' time at 10M requests).
-        sql = f"SELECT {', '.join(group_cols)}, {', '.join(USAGE_COUNTERS)} FROM {table} WHERE {' AND '.join(where)}"
-    else:
-        sql = (
-            f"SELECT {', '.join(group_cols)}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} "
-            f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
-        )
+    rollup = choose_rollup(
+        group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters],
+        (query.end - query.start).days,
+        by_day=bool({"day", "week"} & set(query.by)),
+    )
+    result: Sequence[Sequence[Any]]
     with get_engine().connect() as conn:
-        result = conn.execute(text(sql).bindparams(*binds), params).all()
+        if rollup.grain == "month":
+            result = _read_months(conn, query, group_cols, where, params, binds, catalog)
+        else:
+            result = _read_days(conn, rollup.table, group_cols, where, params, binds)
     # Plain tuples, positions and lists, and one price lookup per price key: this loop runs once per
     # (group, price key) row, tens of thousands of times for a 90-day page.
     at = {column: i for i, column in enumerate(group_cols)}
@@ -175,6 +174,94 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     return out
 
 
+def _read_days(
+    conn: Connection,
+    table: str,
+    group_cols: list[str],
+    where: list[str],
+    params: dict[str, object],
+    binds: list[BindParameter[Any]],
+    ranges: Sequence[tuple[date, date]] = (),
+) -> Sequence[Sequence[Any]]:
+    """(*group_cols, *counters) rows of a daily rollup in [start, end), or in each of `ranges`."""
+    if ranges:
+        params = dict(params)
+        spans = []
+        for i, (lo, hi) in enumerate(ranges):
+            params[f"d{i}"], params[f"e{i}"] = lo, hi
+            spans.append(f"(day >= :d{i} AND day < :e{i})")
+        where = [*where, "(" + " OR ".join(spans) + ")"]
+    else:
+        where = [*where, "day >= :start", "day < :end"]
+    if set(group_cols) >= _ROW_KEYS[table]:
+        # Grouped by the rollup's own key (the explorer's day-by-day series): each row is its own
+        # group already, and spend() adds up rows that share a key (several orgs'), where SQLite's
+        # GROUP BY would first sort every row (a third of the series' time at 10M requests).
+        sql = f"SELECT {', '.join(group_cols)}, {', '.join(USAGE_COUNTERS)} FROM {table} WHERE {' AND '.join(where)}"
+    else:
+        sql = (
+            f"SELECT {', '.join(group_cols)}, {', '.join(f'SUM({c}) AS {c}' for c in USAGE_COUNTERS)} "
+            f"FROM {table} WHERE {' AND '.join(where)} GROUP BY {', '.join(group_cols)}"
+        )
+    return conn.execute(text(sql).bindparams(*binds), params).all()
+
+
+def _read_months(
+    conn: Connection,
+    query: SpendQuery,
+    group_cols: list[str],
+    where: list[str],
+    params: dict[str, object],
+    binds: list[BindParameter[Any]],
+    catalog: Catalog,
+) -> list[Sequence[Any]]:
+    """(*group_cols, *counters) rows for [start, end) from month rows where they are exact, else days.
+
+    A month's rows stand for the part of it in the range when every row's days (day_lo..day_hi) lie
+    inside that part (always so for a whole month; at a partial edge, when no usage falls outside
+    it) and the catalog prices every row's model alike over its price dates: then each row is priced
+    once, at price_lo. Any other month reads rollup_daily_project for its part of the range, so
+    figures are exact either way; the day rows only cost time where prices change mid-month.
+    """
+    plain = [c for c in group_cols if c not in ("day", "price_date")]
+    grouped = ", ".join(["month", "price_lo", "price_hi", *plain])
+    sql = (
+        f"SELECT {grouped}, MIN(day_lo), MAX(day_hi), {', '.join(f'SUM({c})' for c in USAGE_COUNTERS)} "
+        f"FROM rollup_monthly_project WHERE {' AND '.join(where)} AND month >= :m0 AND month < :end "
+        f"GROUP BY {grouped}"
+    )
+    rows: dict[date, list[Sequence[Any]]] = {}
+    for rec in conn.execute(text(sql).bindparams(*binds), {**params, "m0": month_start(query.start)}):
+        rows.setdefault(_as_date(rec[0]), []).append(rec)
+    provider_at, model_at = 3 + plain.index("provider"), 3 + plain.index("model")
+    day_lo_at = 3 + len(plain)  # then day_hi, then the counters
+    out: list[Sequence[Any]] = []
+    days: list[tuple[date, date]] = []  # parts of the range read from daily rows
+    month = month_start(query.start)
+    while month < query.end:
+        lo, hi = max(query.start, month), min(query.end, add_months(month, 1))
+        recs = rows.get(month, [])
+        if all(
+            lo <= _as_date(r[day_lo_at])
+            and _as_date(r[day_lo_at + 1]) < hi
+            and catalog.steady(r[provider_at], r[model_at], _as_date(r[1]), _as_date(r[2]))
+            for r in recs
+        ):
+            values = {"day": month}
+            for r in recs:
+                values["price_date"] = _as_date(r[1])
+                values.update(zip(plain, r[3 : 3 + len(plain)]))
+                out.append([values[c] for c in group_cols] + list(r[day_lo_at + 2 :]))
+        elif days and days[-1][1] == lo:
+            days[-1] = (days[-1][0], hi)
+        else:
+            days.append((lo, hi))
+        month = add_months(month, 1)
+    if days:
+        out.extend(_read_days(conn, "rollup_daily_project", group_cols, where, params, binds, days))
+    return out
+
+
 def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
     """Rows of a finer grouping added up per `by` (a subset of their keys): what spend() with that
     `by` returns for the same query, without reading the rollup again. Decimal sums are exact."""
@@ -194,10 +281,7 @@ def merge(rows: Iterable[SpendRow], by: Sequence[str]) -> list[SpendRow]:
 
 _COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
 # What identifies a row of each daily rollup within one org (its unique key without org_id).
-_ROW_KEYS = {
-    "rollup_daily": {"day", "price_date", *USAGE_DIMENSIONS},
-    "rollup_daily_project": {"day", "price_date", *PROJECT_DIMENSIONS},
-}
+_ROW_KEYS = {r.table: {"day", "price_date", *r.dims} for r in DAILY_ROLLUPS}
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
 _UNSEEN: list[tuple[int, Decimal]] = []  # "not looked up yet" for terms_of.get, by identity (typed like its values)
 

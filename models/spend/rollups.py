@@ -1,34 +1,79 @@
-"""Hourly and daily rollups, rebuilt for exactly the hours a write touched."""
+"""Hourly, daily and monthly rollups, rebuilt for exactly the hours a write touched, and the choice
+of the smallest one that answers a query."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Row, text
 
 from models.db import UTCDateTime, bind_time, get_engine, sqlite_text
 from models.tables import (
+    KEY_DIMENSIONS,
     PROJECT_DIMENSIONS,
     PROJECT_ROLLUP_KEY,
     ROLLUP_KEY,
     USAGE_COUNTERS,
     USAGE_DIMENSIONS,
+    USER_DIMENSIONS,
 )
-from models.units import floor_hour
+from models.units import add_months, floor_hour, month_start
 
 _DIMS = ", ".join(USAGE_DIMENSIONS)
-_PROJECT_AT = [USAGE_DIMENSIONS.index(d) for d in PROJECT_DIMENSIONS]  # where they sit in a full key
-KEY_COLUMNS = ("api_key_id", "user_id")  # what only rollup_daily has
+KEY_COLUMNS = ("api_key_id", "user_id")  # what only rollup_daily has both of
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One rollup table: its time grain, the dimensions it keeps, and why it exists."""
+
+    table: str
+    grain: Literal["day", "month"]
+    dims: tuple[str, ...]
+    why: str
+
+
+# Every rollup a query may read, smallest first; choose_rollup() takes the first that holds what a
+# query groups and filters by.
+ROLLUPS = (
+    Rollup(
+        "rollup_monthly_project", "month", PROJECT_DIMENSIONS, "long ranges: a row per month and group, not per day"
+    ),
+    Rollup("rollup_daily_project", "day", PROJECT_DIMENSIONS, "no key or user: its size does not grow with them"),
+    Rollup("rollup_daily_key", "day", KEY_DIMENSIONS, "a split or filter by API key does not pay for users"),
+    Rollup("rollup_daily_user", "day", USER_DIMENSIONS, "a split or filter by user does not pay for API keys"),
+    Rollup("rollup_daily", "day", USAGE_DIMENSIONS, "key and user together: every dimension, the source of the rest"),
+)
+DAILY_ROLLUPS = tuple(r for r in ROLLUPS if r.grain == "day")
+MONTHLY = ROLLUPS[0]
+# A range longer than this reads months (and days only at its partial edges); a shorter one reads
+# days, since a month row would seldom lie inside it.
+MONTH_GRAIN_AFTER_DAYS = 60
+ROLLUP_TABLES = ("rollup_hourly", *(r.table for r in ROLLUPS))
+# Where each daily rollup's dimensions sit in a full (USAGE_DIMENSIONS) key.
+_DIMS_AT = {r.table: [USAGE_DIMENSIONS.index(d) for d in r.dims] for r in DAILY_ROLLUPS}
+
+
+def choose_rollup(columns: Iterable[str], days: int = 0, by_day: bool = False) -> Rollup:
+    """The smallest rollup that answers a query grouping or filtering by these columns over `days`
+    days; `by_day`: it groups by day or week, which month rows cannot answer."""
+    needed = set(columns) - {"day", "price_date", "org_id"}
+    for rollup in ROLLUPS:
+        if rollup.grain == "month" and (by_day or days <= MONTH_GRAIN_AFTER_DAYS):
+            continue
+        if needed <= set(rollup.dims):
+            return rollup
+    raise ValueError(f"no rollup holds {sorted(needed)}")
 
 
 def daily_table(columns: Iterable[str]) -> str:
-    """The daily rollup a query touching these columns should read: rollup_daily_project unless it
-    needs the api key or user (the smaller table holds the same sums without them)."""
-    return "rollup_daily" if any(c in KEY_COLUMNS for c in columns) else "rollup_daily_project"
+    """The daily rollup a query touching these columns should read (see choose_rollup)."""
+    return choose_rollup(columns, by_day=True).table
 
 
 _SUMS = ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
@@ -87,9 +132,9 @@ def _rebuild_hourly(conn: Connection, org_id: str, h0: datetime, h1: datetime) -
 def _rebuild_daily(
     conn: Connection, org_id: str, tz: ZoneInfo, first_day: date, last_day: date, h0: datetime, h1: datetime
 ) -> None:
-    for table in ("rollup_daily", "rollup_daily_project"):
+    for rollup in DAILY_ROLLUPS:
         conn.execute(
-            text(f"DELETE FROM {table} WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
+            text(f"DELETE FROM {rollup.table} WHERE org_id = :org AND day >= :d0 AND day <= :d1"),
             {"org": org_id, "d0": first_day, "d1": last_day},
         )
     rows = conn.execute(
@@ -109,17 +154,43 @@ def _rebuild_daily(
         acc = sums[days + tuple(row[1 : 1 + n_dims])]
         for i, value in enumerate(row[1 + n_dims :]):
             acc[i] += value or 0
-    if not sums:
-        return
-    _insert_daily(conn, "rollup_daily", org_id, USAGE_DIMENSIONS, sums)
-    _insert_daily(conn, "rollup_daily_project", org_id, PROJECT_DIMENSIONS, _project_sums(sums))
+    if sums:
+        for rollup in DAILY_ROLLUPS:
+            _insert_daily(conn, rollup.table, org_id, rollup.dims, _daily_sums(rollup.table, sums))
+    _rebuild_monthly(conn, org_id, first_day, last_day)
 
 
-def _project_sums(daily: Mapping[tuple[object, ...], list[int]]) -> dict[tuple[object, ...], list[int]]:
-    """(day, price_date, *USAGE_DIMENSIONS) sums added up over api keys and users."""
+def _rebuild_monthly(conn: Connection, org_id: str, first_day: date, last_day: date) -> None:
+    """The months holding these local days, summed again from rollup_daily_project (SQL: a month is
+    up to a month of daily rows, read where they lie)."""
+    m0, m1 = month_start(first_day), add_months(month_start(last_day), 1)
+    params = {"org": org_id, "m0": m0, "m1": m1}
+    conn.execute(
+        text("DELETE FROM rollup_monthly_project WHERE org_id = :org AND month >= :m0 AND month < :m1"), params
+    )
+    if conn.dialect.name == "sqlite":
+        month = "substr(day, 1, 8) || '01'"  # dates are ISO text; the first of the month as the Date type writes it
+    else:
+        month = "CAST(date_trunc('month', day) AS date)"
+    dims = ", ".join(PROJECT_ROLLUP_KEY)
+    conn.execute(
+        text(
+            f"INSERT INTO rollup_monthly_project (month, day_lo, day_hi, price_lo, price_hi, {dims}, {_COUNTERS}) "
+            f"SELECT {month} AS m, MIN(day), MAX(day), MIN(price_date), MAX(price_date), {dims}, {_SUMS} "
+            f"FROM rollup_daily_project WHERE org_id = :org AND day >= :m0 AND day < :m1 GROUP BY m, {dims}"
+        ),
+        params,
+    )
+
+
+def _daily_sums(table: str, daily: Mapping[tuple[object, ...], list[int]]) -> Mapping[tuple[object, ...], list[int]]:
+    """(day, price_date, *USAGE_DIMENSIONS) sums added up into one daily rollup's key."""
+    at = _DIMS_AT[table]
+    if len(at) == len(USAGE_DIMENSIONS):
+        return daily
     out: dict[tuple[object, ...], list[int]] = {}
     for (day, price_date, *dims), values in daily.items():
-        key = (day, price_date, *(dims[i] for i in _PROJECT_AT))
+        key = (day, price_date, *(dims[i] for i in at))
         acc = out.get(key)
         if acc is None:
             out[key] = list(values)
@@ -190,30 +261,65 @@ def add_increments(conn: Connection, hourly: Mapping[tuple[str, datetime, *tuple
             acc = daily[(hour.astimezone(tz).date(), hour.date(), *dims)]
             for i, value in enumerate(values):
                 acc[i] += value
-        daily_rows = [
-            {
-                "day": day,
-                "price_date": price_date,
-                "org_id": org_id,
-                **dict(zip(USAGE_DIMENSIONS, dims)),
-                **dict(zip(USAGE_COUNTERS, values)),
-            }
-            for (day, price_date, *dims), values in daily.items()
-        ]
-        project_rows = [
-            {
-                "day": day,
-                "price_date": price_date,
-                "org_id": org_id,
-                **dict(zip(PROJECT_DIMENSIONS, dims)),
-                **dict(zip(USAGE_COUNTERS, values)),
-            }
-            for (day, price_date, *dims), values in _project_sums(daily).items()
-        ]
+        for rollup in DAILY_ROLLUPS:
+            rows_of = [
+                {
+                    "day": day,
+                    "price_date": price_date,
+                    "org_id": org_id,
+                    **dict(zip(rollup.dims, dims)),
+                    **dict(zip(USAGE_COUNTERS, values)),
+                }
+                for (day, price_date, *dims), values in _daily_sums(rollup.table, daily).items()
+            ]
+            _upsert_add(conn, rollup.table, ("day", "price_date"), rows_of, ("org_id", *rollup.dims))
+        _upsert_monthly(conn, org_id, _daily_sums("rollup_daily_project", daily))
         _upsert_add(conn, "rollup_hourly", ("hour",), hourly_rows)
-        _upsert_add(conn, "rollup_daily", ("day", "price_date"), daily_rows)
-        _upsert_add(conn, "rollup_daily_project", ("day", "price_date"), project_rows, PROJECT_ROLLUP_KEY)
         _record_state(conn, org_id, tz.key)
+
+
+def _upsert_monthly(conn: Connection, org_id: str, project: Mapping[tuple[object, ...], list[int]]) -> None:
+    """Add project-daily increments to their months, widening each row's day and price-date span."""
+    months: dict[tuple[object, ...], list[Any]] = {}
+    for (day, price_date, *dims), values in project.items():
+        assert isinstance(day, date) and isinstance(price_date, date)
+        key = (month_start(day), *dims)
+        acc = months.get(key)
+        if acc is None:
+            months[key] = [day, day, price_date, price_date, *values]
+        else:
+            acc[0], acc[1] = min(acc[0], day), max(acc[1], day)
+            acc[2], acc[3] = min(acc[2], price_date), max(acc[3], price_date)
+            for i, value in enumerate(values):
+                acc[4 + i] += value
+    if not months:
+        return
+    spans = ("day_lo", "day_hi", "price_lo", "price_hi")
+    keys = ("month", *PROJECT_ROLLUP_KEY)
+    columns = (*keys, *spans, *USAGE_COUNTERS)
+    sqlite = conn.dialect.name == "sqlite"
+    least, greatest = ("min", "max") if sqlite else ("LEAST", "GREATEST")
+    t = "rollup_monthly_project"
+    sql = (
+        f"INSERT INTO {t} ({', '.join(columns)}) VALUES ({', '.join(['?' if sqlite else '%s'] * len(columns))}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(
+            [f"{c} = {least}({t}.{c}, excluded.{c})" for c in ("day_lo", "price_lo")]
+            + [f"{c} = {greatest}({t}.{c}, excluded.{c})" for c in ("day_hi", "price_hi")]
+            + [f"{c} = {t}.{c} + excluded.{c}" for c in USAGE_COUNTERS]
+        )
+    )
+    payload: list[list[Any]] = []
+    for (month, *dims), acc in months.items():
+        dates: list[Any] = [month, *acc[:4]]
+        if sqlite:  # the ISO text SQLAlchemy's Date type stores
+            dates = [d.isoformat() for d in dates]
+        payload.append([dates[0], org_id, *dims, *dates[1:], *acc[4:]])
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, payload)
+    finally:
+        cursor.close()
 
 
 def _upsert_add(
@@ -250,26 +356,41 @@ def _upsert_add(
         cursor.close()
 
 
-def fill_project_rollup(engine: Engine | None = None) -> bool:
-    """Fill rollup_daily_project from rollup_daily once, for a database made before it existed;
-    returns whether it did. Cheap when there is nothing to do (init_db calls it on every start)."""
+def fill_new_rollups(engine: Engine | None = None) -> list[str]:
+    """Fill rollups newer than the database from rollup_daily, once: the daily ones by summing it,
+    the monthly one from rollup_daily_project; returns the tables it filled. Cheap when there is
+    nothing to do (init_db calls it on every start)."""
     engine = engine or get_engine()
-    check = text("SELECT EXISTS (SELECT 1 FROM rollup_daily) AND NOT EXISTS (SELECT 1 FROM rollup_daily_project)")
-    with engine.connect() as conn:
-        if not conn.execute(check).scalar():
-            return False
-    dims, sums = ", ".join(PROJECT_ROLLUP_KEY), ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
-        filled = conn.execute(
-            text(
-                f"INSERT INTO rollup_daily_project (day, price_date, {dims}, {_COUNTERS}) "
-                f"SELECT day, price_date, {dims}, {sums} FROM rollup_daily "
-                f"WHERE NOT EXISTS (SELECT 1 FROM rollup_daily_project) GROUP BY day, price_date, {dims}"
-            )
-        ).rowcount
-    return bool(filled)
+    filled = []
+    for rollup in (*DAILY_ROLLUPS[:-1], MONTHLY):
+        source = "rollup_daily_project" if rollup is MONTHLY else "rollup_daily"
+        check = text(f"SELECT EXISTS (SELECT 1 FROM {source}) AND NOT EXISTS (SELECT 1 FROM {rollup.table})")
+        with engine.connect() as conn:
+            if not conn.execute(check).scalar():
+                continue
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
+            if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {rollup.table})")).scalar():
+                continue  # the other one did
+            if rollup is MONTHLY:
+                span = conn.execute(text("SELECT org_id, MIN(day), MAX(day) FROM rollup_daily_project GROUP BY org_id"))
+                for org_id, lo, hi in span.all():
+                    _rebuild_monthly(conn, org_id, _as_date(lo), _as_date(hi))
+            else:
+                dims = ", ".join(("org_id", *rollup.dims))
+                conn.execute(
+                    text(
+                        f"INSERT INTO {rollup.table} (day, price_date, {dims}, {_COUNTERS}) "
+                        f"SELECT day, price_date, {dims}, {_SUMS} FROM rollup_daily GROUP BY day, price_date, {dims}"
+                    )
+                )
+            filled.append(rollup.table)
+    return filled
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | None:
@@ -284,17 +405,28 @@ def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | Non
     return row[0], row[1]
 
 
-def rebuild_org(org_id: str) -> None:
-    """Rebuild every rollup of one org (after a time-zone change, or on request)."""
-    with get_engine().begin() as conn:
-        conn.execute(text("DELETE FROM rollup_hourly WHERE org_id = :org"), {"org": org_id})
-        conn.execute(text("DELETE FROM rollup_daily WHERE org_id = :org"), {"org": org_id})
-        conn.execute(text("DELETE FROM rollup_daily_project WHERE org_id = :org"), {"org": org_id})
+def rebuild_org(org_id: str, step: timedelta | None = None) -> None:
+    """Rebuild every rollup of one org (after a time-zone change, or on request): in one transaction,
+    or with `step`, a transaction per step of time (a large history without one huge transaction)."""
+    engine = get_engine()
+    with engine.begin() as conn:
+        _lock_org(conn, org_id)
+        for table in ROLLUP_TABLES:
+            conn.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
         span = usage_span(conn, org_id)
-        if span:
-            refresh(conn, org_id, floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1))
-        else:
+        if not span:
             _record_state(conn, org_id, org_timezone(conn, org_id).key)
+            return
+        lo, hi = floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1)
+        if step is None:
+            refresh(conn, org_id, lo, hi)
+            return
+    # Each step widens to whole local days, so neighbours may rebuild a shared day twice (the same
+    # result both times); each rebuilds its months from the days done so far, the last one whole.
+    while lo < hi:
+        with engine.begin() as conn:
+            refresh(conn, org_id, lo, min(lo + step, hi))
+        lo += step
 
 
 def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) -> list[int]:

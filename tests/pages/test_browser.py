@@ -193,7 +193,7 @@ def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     assert rows[0][0] == "Project" and rows[-1][0] == "Total"
     projects = {r[0] for r in rows[1:-1]}
     assert {"chat-assistant", "search-rag", "batch-summaries"} <= projects
-    # The total row adds up the rows (each to the micro-dollar), and is the explorer's exact total for
+    # The total row adds up the rows (each to the cent), and is the explorer's exact total for
     # last month in the org's time zone within that rounding.
     today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
     first = add_months(today.replace(day=1), -1)
@@ -201,4 +201,4 @@ def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     cost = rows[0].index("Estimated cost (USD)")
     total = Decimal(rows[-1][cost])
     assert total == sum(Decimal(r[cost]) for r in rows[1:-1])
-    assert abs(total - expected) <= Decimal("0.0000005") * (len(rows) - 2) and total > 100
+    assert abs(total - expected) <= Decimal("0.005") * (len(rows) - 2) and total > 100

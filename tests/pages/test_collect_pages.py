@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
@@ -151,3 +151,42 @@ def test_reconciliation_page_empty_state():
     assert not at.exception
     assert "Billed costs come from provider sources" in texts(at)
     assert not at.metric
+
+
+def _bill(day, amount_micros, model="", line_item=""):
+    with session_scope() as session:
+        session.add(
+            BilledCost(
+                org_id="org-p",
+                source="org-p-openai",
+                provider="openai",
+                bucket_start=day,
+                project_id="proj_a",
+                model=model,
+                line_item=line_item,
+                amount_micros=amount_micros,
+            )
+        )
+
+
+def test_reconciliation_page_says_why_in_words_in_both_languages():
+    org()
+    day = datetime(2026, 11, 12, tzinfo=UTC)
+    add_usage(
+        usage("org-p", day + timedelta(hours=3), model="gpt-4o", project_id="proj_a", input_tokens=1_000_000),
+        usage("org-p", day + timedelta(hours=4), model="gpt-6-pro", project_id="proj_a", input_tokens=1_234_567),
+        usage("org-p", day + timedelta(days=1, hours=4), model="gpt-4o", project_id="proj_a", input_tokens=10),
+    )
+    _bill(day, 4_500_000, model="gpt-4o")  # $2.50 estimated
+    _bill(day, 23_000_000, line_item="gpt-6-pro, input")  # no catalog price
+    window = {"rc_start": date(2026, 11, 1), "rc_end": date(2026, 12, 1)}
+    at = run_page(RECON, user=READER, session=window)
+    assert not at.exception
+    shown = texts(at)
+    assert "92% of the gap on Nov 12 is gpt-6-pro usage with no price (1,234,567 tokens)" in shown
+    assert "100% of the gap on Nov 13 is usage the provider has not billed yet." in shown
+    causes = at.dataframe[1].value
+    assert list(causes["cause"]) == ["Model with no price", "Not explained", "Not billed yet"]
+    assert list(causes["share_pct"]) == [92.0, 8.0, 100.0]
+    zh = run_page(RECON, user=READER, session={**window, "lang": "zh"})
+    assert "11月12日 的差额中 92% 来自没有价格的 gpt-6-pro 用量（1,234,567 个令牌）" in texts(zh)

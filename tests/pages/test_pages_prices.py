@@ -141,3 +141,20 @@ def test_owner_gets_the_line_and_field_of_a_bad_file(orgs, env):
     assert not at.exception
     assert "line 1 [[override]] field 'input_mtok': expected a number" in texts(at)
     assert not (env / "prices.toml").exists()
+
+
+def test_owner_sets_a_dated_display_rate_and_a_comma_is_refused(orgs):
+    from models.fx import rates
+
+    at = run_page(PAGE, user="owner@example.com")
+    at.text_input(key="pr_fx_rate").input("7,10")
+    at.date_input(key="pr_fx_since").set_value(date(2026, 10, 1))
+    at.button(key="FormSubmitter:pr_fx-Save rate").click().run()
+    assert not at.exception and "is not a number like 7.10" in texts(at) and rates("CNY") == []
+    at.text_input(key="pr_fx_rate").input("7.10")
+    at.button(key="FormSubmitter:pr_fx-Save rate").click().run()
+    assert not at.exception
+    assert "Saved: at 7.10 CNY/USD since 2026-10-01." in texts(at)
+    assert [(r.since, r.rate) for r in rates("CNY")] == [(date(2026, 10, 1), Decimal("7.10"))]
+    reader = run_page(PAGE, user="reader@example.com")
+    assert "7.10" in reader.dataframe[-1].value.to_csv() and not [b for b in reader.button if "fx" in str(b.key)]

@@ -40,3 +40,73 @@ def test_statement_in_chinese_yuan_and_empty_month():
     at = run_page(PAGE, user="finance@example.com", session={"st_month": (this_month.year, this_month.month)})
     assert not at.exception
     assert "No usage in" in texts(at)
+
+
+def test_a_past_month_is_unchanged_after_today_s_limit_change_and_shows_its_restatement(downloads):
+    """The finance reviewer's October: the limit in force then, frozen at close, a dated restatement."""
+    import io
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    from models.access.roles import Actor
+    from models.budgets.limits import set_limit
+    from models.budgets.snapshots import close_month, restate
+    from models.fx import set_rate
+
+    first = _last_month_usage()
+    owner = Actor.cli()
+    set_limit(owner, "org-s", soft="10", hard="20", now=datetime(first.year, first.month, 1, tzinfo=UTC))
+    before = run_page(PAGE, user="finance@example.com")
+    assert [m.value for m in before.metric[3:5]] == ["$10.00", "$20.00"]
+    set_limit(owner, "org-s", soft="500", hard="900")  # today's change
+    after = run_page(PAGE, user="finance@example.com")
+    assert not after.exception
+    assert [m.value for m in after.metric] == [m.value for m in before.metric]  # last month as it was
+
+    close_month(owner, "org-s", first.year, first.month)
+    late = datetime(first.year, first.month, 20, 12, tzinfo=UTC)
+    add_usage(usage("org-s", late, model="gpt-4o", project_id="web", input_tokens=400_000))  # a late log: +$1.00
+    frozen = run_page(PAGE, user="finance@example.com")
+    assert frozen.metric[0].value == "$3.65" and "Closed on" in texts(frozen)  # frozen until restated
+    restate(Actor("worker", system=True), "org-s", first.year, first.month)
+    set_rate(owner, "CNY", "7.00", first)  # the month's own rate, stated with its date
+    downloads.clear()
+    at = run_page(PAGE, user="finance@example.com", session={"currency": "CNY"})
+    assert not at.exception
+    assert at.metric[0].value == "¥32.55"  # $4.65 x 7.00
+    assert f"at 7.00 CNY/USD since {first}" in texts(at)
+    assert "spend ¥7.00 (spend +1.0000 USD" in texts(at)  # the restatement and its difference
+    book = load_workbook(io.BytesIO(next(d for d in downloads if d[:2] == b"PK")))
+    sheet = book["By project"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0] == [
+        "Project",
+        "Requests",
+        "Input tokens",
+        "Output tokens",
+        "Cost (CNY)",
+        "Previous month (CNY)",
+        "Change",
+    ]
+    assert rows[1][0] == "web" and rows[1][4] == 31.5 and rows[-1][:5] == ["Total", 3, 2_400_000, 100_000, 32.55]
+    assert sheet.cell(2, 5).number_format == "#,##0.00" and sheet.cell(2, 2).number_format == "#,##0"
+    assert isinstance(rows[-1][1], int)
+    share = book["By model"]
+    assert share.cell(2, 7).number_format == "0.0%" and 0 < share.cell(2, 7).value <= 1
+    csv_text = next(d for d in downloads if d.startswith(b"\xef\xbb\xbf")).decode("utf-8-sig")
+    assert csv_text.splitlines()[-1] == "Total,,3,32.55" and "true" not in csv_text.lower()
+    assert Decimal(csv_text.splitlines()[1].split(",")[-1]) == Decimal("31.50")
+
+
+def test_a_member_subscribes_to_the_monthly_email():
+    from models.budgets.subscriptions import subscription
+
+    _last_month_usage()
+    at = run_page(PAGE, user="finance@example.com", session={"currency": "CNY"})
+    at.toggle(key="st_sub").set_value(True).run()
+    assert not at.exception
+    assert subscription("org-s", "finance@example.com") == {"lang": "en", "currency": "CNY"}
+    assert "You will get the statement by email" in texts(at)
+    at.toggle(key="st_sub").set_value(False).run()
+    assert subscription("org-s", "finance@example.com") is None

@@ -124,7 +124,7 @@ def test_months_follow_the_org_time_zone():
 
 def test_month_billing_reports_the_org_limits():
     make_org("org-l")
-    set_limit(CLI, "org-l", soft="100", hard="150.50", quota=200)
+    set_limit(CLI, "org-l", soft="100", hard="150.50", quota=200, now=datetime(2026, 5, 20, tzinfo=UTC))
     bill = month_billing("org-l", 2026, 6)
     assert (bill["soft_limit_usd"], bill["hard_limit_usd"], bill["quota_usd"]) == (100, Decimal("150.5"), 200)
     assert all(isinstance(v, Decimal) for v in bill.values())

@@ -1,6 +1,6 @@
 """Monthly statement: totals, per project and model, credits applied, limits; printable HTML."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -48,7 +48,7 @@ def test_statement_totals_per_project_and_model(october):
 def test_credits_applied_and_limits_come_from_budgets(october):
     owner = Actor("owner@example.com")
     add_credit(owner, october, "1", date(2026, 12, 1), date(2026, 10, 1), note="trial")
-    set_limit(owner, october, soft="10", hard="20")
+    set_limit(owner, october, soft="10", hard="20", now=datetime(2026, 9, 1, tzinfo=UTC))
     s = statement(october, 2026, 10)
     assert s.billing["credits_applied_usd"] == Decimal("1")
     assert s.billing["billable_usd"] == Decimal("2.65")

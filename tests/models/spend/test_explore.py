@@ -163,28 +163,33 @@ def test_time_zone_decides_the_local_day_of_usage_and_bills():
 def test_exports_are_exactly_the_table_with_formulas_neutralised(two_projects):
     result = explore([two_projects], date(2026, 11, 1), date(2026, 12, 1), group_by=("project",))
     labels = {"project": "Project", "cost_usd": "Cost (CNY)"}
-    frame = display_frame(result, Decimal("7.1"), labels, total="Total")
+    frame = display_frame(result, Decimal("7.1"), labels, total="Total", cents=True)
     assert list(frame.columns)[:2] == ["Project", "requests"]
-    rows = list(csv.reader(io.StringIO(to_csv(frame).decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(to_csv(frame, ["delta_pct"]).decode("utf-8-sig"))))
     assert rows[0] == [str(c) for c in frame.columns]
     header = rows[0]
     web = rows[1]
-    assert web[0] == "web" and web[header.index("Cost (CNY)")] == "42.600000"  # $6.00 x 7.1
+    assert web[0] == "web" and web[header.index("Cost (CNY)")] == "42.60"  # $6.00 x 7.1, to the cent
     injected = rows[2]
     assert injected[0] == '\'=HYPERLINK("http://x")'
     assert injected[header.index("delta_pct")] == ""
     total = rows[-1]
-    assert total[0] == "Total" and total[header.index("Cost (CNY)")] == "60.350000"  # $8.50 x 7.1
-    assert total[header.index("requests")] == "3" and total[header.index("delta_pct")] == "2.4000"
+    assert total[0] == "Total" and total[header.index("Cost (CNY)")] == "60.35"  # $8.50 x 7.1
+    assert total[header.index("requests")] == "3" and total[header.index("delta_pct")] == "240.0%"
     assert len(rows) == 4
 
-    book = load_workbook(io.BytesIO(to_excel(frame, "Spend", notes=[("period", "2026-11"), ("by", "-x")])))
+    book = load_workbook(io.BytesIO(to_excel(frame, "Spend", [("period", "2026-11"), ("by", "-x")], ["delta_pct"])))
     sheet = book["Spend"]
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[0] == list(frame.columns)
     assert values[2][0] == '\'=HYPERLINK("http://x")' and sheet.cell(3, 1).data_type == "s"
     assert values[1][list(frame.columns).index("Cost (CNY)")] == pytest.approx(42.6)
     assert values[-1][0] == "Total" and len(values) == 4
+    cost, pct, requests = (list(frame.columns).index(c) + 1 for c in ("Cost (CNY)", "delta_pct", "requests"))
+    assert sheet.cell(4, cost).value == 60.35 and sheet.cell(4, cost).number_format == "#,##0.00"
+    assert sheet.cell(4, pct).value == 2.4 and sheet.cell(4, pct).number_format == "0.0%"
+    assert sheet.cell(4, requests).value == 3 and isinstance(sheet.cell(4, requests).value, int)
+    assert sheet.cell(4, requests).number_format == "#,##0"
     assert [c.value for c in book["About"][2]] == ["by", "'-x"]
 
 

@@ -1,6 +1,8 @@
-"""rollup_daily_project: rollup_daily summed over api keys and users, kept exact on every write path."""
+"""The smaller rollups (by project, by key, by user, by month): rollup_daily summed over what each
+leaves out, kept exact on every write path."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -8,19 +10,54 @@ from sqlalchemy import text
 from models.db import get_engine
 from models.schema import init_db
 from models.spend.queries import SpendQuery, spend
-from models.spend.rollups import daily_table, fill_project_rollup, rebuild_org
+from models.spend.rollups import DAILY_ROLLUPS, choose_rollup, daily_table, fill_new_rollups, rebuild_org
 from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS
 from tests.factories import add_usage, make_org, usage
 
 KEY = ("day", "price_date", "org_id", *PROJECT_DIMENSIONS)
 
 
-def project_rows(table: str) -> list[tuple]:
-    """The table's sums per (day, price_date, org, project dimensions), sorted."""
-    keys, sums = ", ".join(KEY), ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
+def project_rows(table: str, dims: tuple[str, ...] = PROJECT_DIMENSIONS) -> list[tuple]:
+    """The table's sums per (day, price_date, org, dims), sorted."""
+    keys, sums = ", ".join(("day", "price_date", "org_id", *dims)), ", ".join(f"SUM({c})" for c in USAGE_COUNTERS)
     with get_engine().connect() as conn:
         rows = conn.execute(text(f"SELECT {keys}, {sums} FROM {table} GROUP BY {keys}")).all()
     return sorted((str(r[0])[:10], str(r[1])[:10], *r[2:]) for r in rows)
+
+
+def month_rows(table: str) -> list[tuple]:
+    """Per (month, org, project dimensions): first and last day and price date, and the sums; from
+    rollup_monthly_project as stored, or from a daily rollup added up here."""
+    keys = ", ".join(("org_id", *PROJECT_DIMENSIONS))
+    counters = ", ".join(USAGE_COUNTERS)
+    with get_engine().connect() as conn:
+        if table == "rollup_monthly_project":
+            rows = conn.execute(
+                text(f"SELECT month, {keys}, day_lo, day_hi, price_lo, price_hi, {counters} FROM {table}")
+            ).all()
+            return sorted((str(r[0])[:10], *r[1:8], *(str(v)[:10] for v in r[8:12]), *r[12:]) for r in rows)
+        daily = conn.execute(text(f"SELECT day, price_date, {keys}, {', '.join(USAGE_COUNTERS)} FROM {table}")).all()
+    out: dict[tuple, list] = {}
+    for day, price_date, *rest in daily:
+        day, price_date = str(day)[:10], str(price_date)[:10]
+        dims, counts = tuple(rest[:7]), rest[7:]
+        acc = out.setdefault((day[:8] + "01", *dims), [day, day, price_date, price_date] + [0] * len(counts))
+        acc[0], acc[1], acc[2], acc[3] = (
+            min(acc[0], day),
+            max(acc[1], day),
+            min(acc[2], price_date),
+            max(acc[3], price_date),
+        )
+        for i, v in enumerate(counts):
+            acc[4 + i] += v
+    return sorted((*k, *v) for k, v in out.items())
+
+
+def assert_derived_rollups_exact() -> None:
+    """Every smaller rollup holds exactly rollup_daily's sums over what it leaves out."""
+    for rollup in DAILY_ROLLUPS[:-1]:
+        assert project_rows(rollup.table, rollup.dims) == project_rows("rollup_daily", rollup.dims), rollup.table
+    assert month_rows("rollup_monthly_project") == month_rows("rollup_daily")
 
 
 def stored(table: str) -> int:
@@ -74,30 +111,44 @@ def test_writes_keep_the_project_rollup_equal_to_the_daily_rollup_without_keys_a
     first.write_text("\n".join(lines[:120]) + "\n")
     ingest([first], "auto", Defaults(org="org-a"))  # all new: added as increments
     assert project_rows("rollup_daily_project") == project_rows("rollup_daily")
+    assert_derived_rollups_exact()
     grown = tmp_path / "b.jsonl"
     grown.write_text("\n".join(lines) + "\n")
     ingest([grown], "auto", Defaults(org="org-a"))  # some duplicates: rebuilt from raw
     expected = project_rows("rollup_daily")
     assert project_rows("rollup_daily_project") == expected
     assert stored("rollup_daily_project") == len(expected) < stored("rollup_daily")  # one row per key: summed
+    assert_derived_rollups_exact()
     rebuild_org("org-a")
     assert project_rows("rollup_daily_project") == expected
+    assert_derived_rollups_exact()
+    rebuild_org("org-a", step=timedelta(hours=7))  # a transaction per step: the same rollups
+    assert project_rows("rollup_daily_project") == expected
+    assert_derived_rollups_exact()
 
 
-def test_a_database_made_before_the_table_gets_it_filled_once():
+def test_a_database_made_before_the_tables_gets_them_filled_once():
     make_org("org-f")
     add_usage(*mixed_usage("org-f"))
     expected = project_rows("rollup_daily_project")
-    with get_engine().begin() as conn:
-        conn.execute(text("DELETE FROM rollup_daily_project"))  # as an older version left it
+    with get_engine().begin() as conn:  # as an older version left it
+        for table in ("rollup_daily_project", "rollup_daily_key", "rollup_daily_user", "rollup_monthly_project"):
+            conn.execute(text(f"DELETE FROM {table}"))
     init_db()  # every process start
     assert project_rows("rollup_daily_project") == expected
-    assert fill_project_rollup() is False  # already filled: nothing to do
+    assert_derived_rollups_exact()
+    assert fill_new_rollups() == []  # already filled: nothing to do
 
 
-def test_spend_reads_the_smaller_table_unless_keys_or_users_are_asked_for():
+def test_spend_reads_the_smallest_table_that_holds_what_it_asks_for():
     assert daily_table(["project_id", "model"]) == "rollup_daily_project"
-    assert daily_table(["model", "api_key_id"]) == daily_table(["user_id"]) == "rollup_daily"
+    assert daily_table(["model", "api_key_id"]) == "rollup_daily_key"
+    assert daily_table(["user_id", "project_id"]) == "rollup_daily_user"
+    assert daily_table(["api_key_id", "user_id"]) == "rollup_daily"
+    assert choose_rollup(["model", "provider"], days=90).table == "rollup_monthly_project"
+    assert choose_rollup(["model"], days=60).table == "rollup_daily_project"  # short: days
+    assert choose_rollup(["model"], days=365, by_day=True).table == "rollup_daily_project"
+    assert choose_rollup(["user_id"], days=365).table == "rollup_daily_user"  # no monthly by user
     make_org("org-s")
     add_usage(*mixed_usage("org-s"))
     from datetime import date

@@ -1,0 +1,274 @@
+"""The monthly statement by email: when an org's month closes, each subscriber gets it once, in their
+language and currency, as an HTML body with the XLSX attached.
+
+Exactly once: closing a month inserts one `statement_delivery` row per (org, month, subscriber),
+unique. Rows are claimed the way the alert outbox claims its rows (an UPDATE that one sender wins,
+a lease if it dies) and sent with the alert mailer (alerts.mail), so SMTP settings, retries and
+give-up work the same. The words are here, not in ui/locales: alerts may not import the UI.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+
+from alerts import mail
+from alerts.outbox import LEASE, MAX_ATTEMPTS, backoff
+from models.budgets.billing import local_today
+from models.budgets.snapshots import month_statement
+from models.budgets.statement import Statement, render_html
+from models.budgets.statement_export import statement_xlsx
+from models.budgets.subscriptions import subscription
+from models.db import get_engine, table_of
+from models.fx import Rate, month_rate, rate_text
+from models.settings import get_settings
+from models.tables import StatementDelivery
+
+log = logging.getLogger("spendsight.alerts")
+DELIVERIES = table_of(StatementDelivery)
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+SYMBOLS = {"USD": "$", "CNY": "¥"}
+
+WORDS = {
+    "en": {
+        "title": "Statement",
+        "period": "Period",
+        "generated": "generated",
+        "summary": "Summary",
+        "by_project": "By project",
+        "by_model": "By model",
+        "detail": "Project × model",
+        "previous": "Previous month",
+        "change": "Change",
+        "share": "Share",
+        "project": "Project",
+        "model": "Model",
+        "provider": "Provider",
+        "requests": "Requests",
+        "input_tokens": "Input tokens",
+        "output_tokens": "Output tokens",
+        "tokens": "Tokens",
+        "cost": "Cost",
+        "total": "Total",
+        "notes": "Notes",
+        "none": "(none)",
+        "spend": "Spend",
+        "credits": "Credits applied",
+        "billable": "Billable",
+        "soft": "Soft limit",
+        "hard": "Hard limit",
+        "not_set": "not set",
+        "rate": "Exchange rate",
+        "since": "since {day}",
+        "default_rate": "(the configured default)",
+        "restated": "Restated {day}: {reason}",
+        "env.prod": "production",
+        "env.staging": "staging",
+        "subject": "{org} statement {month}: {total}",
+        "intro": "The statement of {org} for {month} is attached as a spreadsheet.",
+    },
+    "zh": {
+        "title": "月度账单",
+        "period": "账期",
+        "generated": "生成于",
+        "summary": "摘要",
+        "by_project": "按项目",
+        "by_model": "按模型",
+        "detail": "项目 × 模型",
+        "previous": "上月",
+        "change": "变化",
+        "share": "占比",
+        "project": "项目",
+        "model": "模型",
+        "provider": "提供商",
+        "requests": "请求数",
+        "input_tokens": "输入令牌",
+        "output_tokens": "输出令牌",
+        "tokens": "令牌",
+        "cost": "费用",
+        "total": "合计",
+        "notes": "说明",
+        "none": "（无）",
+        "spend": "支出",
+        "credits": "已抵扣额度",
+        "billable": "应付金额",
+        "soft": "软限额",
+        "hard": "硬限额",
+        "not_set": "未设置",
+        "rate": "汇率",
+        "since": "自 {day} 起",
+        "default_rate": "（配置的默认汇率）",
+        "restated": "{day} 重述：{reason}",
+        "env.prod": "生产",
+        "env.staging": "预发布",
+        "subject": "{org} {month} 月度账单：{total}",
+        "intro": "{org} {month} 的月度账单见附件电子表格。",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+    xlsx: bytes
+    filename: str
+
+
+def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence[tuple[str, str]] = ()) -> Rendered:
+    """Subject, plain text, HTML and the XLSX of one statement in one language and currency."""
+    w = WORDS.get(lang, WORDS["en"])
+    symbol = SYMBOLS.get(rate.currency, rate.currency + " ")
+
+    def money(amount: Decimal | None) -> str:
+        if amount is None:
+            return w["not_set"]
+        value = (Decimal(str(amount)) * rate.rate).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+        return f"{'-' if value < 0 else ''}{symbol}{abs(value):,.2f}"
+
+    bill = s.billing
+    summary = [
+        (w["spend"], money(s.total)),
+        (w["previous"], money(s.previous_total)),
+        (w["credits"], money(bill["credits_applied_usd"])),
+        (w["billable"], money(bill["billable_usd"])),
+        (w["soft"], money(bill["soft_limit_usd"])),
+        (w["hard"], money(bill["hard_limit_usd"])),
+    ]
+    if rate.currency != "USD":
+        since = w["since"].format(day=rate.since) if rate.since else w["default_rate"]
+        summary.append((w["rate"], f"{rate_text(rate.rate)} {rate.currency}/USD {since}"))
+    notes = [w["restated"].format(day=day, reason=reason) for day, reason in restatements]
+    cost = f"{w['cost']} ({rate.currency})"
+    labels = {k: w[k] for k in w} | {"env": w[f"env.{s.environment}"], "cost": cost}
+    html = render_html(
+        s,
+        labels,
+        money,
+        lambda n: f"{n:,}",
+        lambda p: f"{float(p) * 100:.1f}%",
+        summary,
+        notes,
+        lang,
+        w["none"],
+    )
+    columns = {
+        "project": w["project"],
+        "model": w["model"],
+        "provider": w["provider"],
+        "requests": w["requests"],
+        "input_tokens": w["input_tokens"],
+        "output_tokens": w["output_tokens"],
+        "cost_usd": cost,
+        "prev_cost_usd": f"{w['previous']} ({rate.currency})",
+        "delta_pct": w["change"],
+        "share": w["share"],
+    }
+    sheets = {"by_project": w["by_project"], "by_model": w["by_model"], "by_project_model": w["detail"]}
+    xlsx = statement_xlsx(s, columns, rate.rate, w["none"], w["total"], sheets, summary)
+    subject = w["subject"].format(org=s.org_name, month=s.label, total=money(s.total))
+    intro = w["intro"].format(org=s.org_name, month=s.label)
+    text = "\n".join([intro, "", *(f"{k}: {v}" for k, v in summary), *notes]) + "\n"
+    return Rendered(subject, text, html, xlsx, f"statement-{s.org_id}-{s.label}.xlsx")
+
+
+# --- delivering ------------------------------------------------------------------------------
+
+
+def _claim(now: datetime) -> tuple[str, list[dict[str, Any]]]:
+    token = uuid.uuid4().hex
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
+            .values(status="pending", claimed_by="", lease_until=None)
+        )
+        ids = list(
+            conn.execute(
+                select(DELIVERIES.c.id)
+                .where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now)
+                .order_by(DELIVERIES.c.id)
+                .limit(100)
+            ).scalars()
+        )
+        if not ids:
+            return token, []
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
+            .values(status="sending", claimed_by=token, lease_until=now + LEASE, attempts=DELIVERIES.c.attempts + 1),
+            {"ids": ids},
+        )
+        rows = conn.execute(
+            select(DELIVERIES).where(DELIVERIES.c.claimed_by == token, DELIVERIES.c.status == "sending")
+        )
+        return token, [dict(r._mapping) for r in rows]
+
+
+def _finish(row: dict[str, Any], token: str, now: datetime, failure: mail.SendFailure | None) -> str:
+    if failure is None:
+        values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": "", "lease_until": None}
+    elif failure.permanent or row["attempts"] >= MAX_ATTEMPTS:
+        values = {"status": "failed", "last_error": failure.reason[:1000], "lease_until": None}
+    else:
+        values = {
+            "status": "pending",
+            "last_error": failure.reason[:1000],
+            "lease_until": None,
+            "next_attempt_at": now + backoff(row["attempts"]),
+        }
+    with get_engine().begin() as conn:
+        conn.execute(
+            update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
+        )
+    return str(values["status"])
+
+
+def deliver_statements(now: datetime | None = None) -> dict[str, int]:
+    """Send the statement emails that are due; delivery trouble stays on the rows, never raises."""
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    if not mail.smtp_configured(settings):
+        return counts
+    token, rows = _claim(now)
+    with mail.Mailer(settings) as mailer:
+        for row in rows:
+            failure: mail.SendFailure | None = None
+            try:
+                msg = _message(row, now)
+                if msg is None:
+                    failure = mail.SendFailure("unsubscribed before it was sent", permanent=True)
+                else:
+                    mailer.send(msg)
+            except mail.SendFailure as exc:
+                failure = exc
+            status = _finish(row, token, now, failure)
+            counts["sent" if status == "sent" else "failed" if status == "failed" else "retrying"] += 1
+            if failure is not None:
+                log.warning("statement %s %s to %s: %s", row["org_id"], row["month"], row["email"], failure.reason)
+    return counts
+
+
+def _message(row: dict[str, Any], now: datetime) -> EmailMessage | None:
+    wanted = subscription(row["org_id"], row["email"])
+    if wanted is None:
+        return None
+    year, month = int(row["month"][:4]), int(row["month"][5:])
+    s, versions = month_statement(row["org_id"], year, month)
+    rate = month_rate(wanted["currency"], year, month, local_today(s.timezone, now))
+    restated = [(f"{v.created_at:%Y-%m-%d}", v.reason) for v in versions if v.version > 0]
+    rendered = render_statement(s, wanted["lang"], rate, restated)
+    message_id = row["message_id"] or f"<statement-{row['id']}@spendsight>"
+    msg = mail.build_message(get_settings(), row["email"], rendered.subject, rendered.text, rendered.html, message_id)
+    msg.add_attachment(rendered.xlsx, maintype=XLSX[0], subtype=XLSX[1], filename=rendered.filename)
+    return msg

@@ -1,0 +1,116 @@
+"""`spendsight otlp`: the OTLP/HTTP traces receiver on its own, and its ingest tokens (`otlp token ...`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+from starlette.applications import Starlette
+
+from cli.common import fail
+from cli.store import after_usage, ensure_db, org_exists
+from collectors.otlp.receiver import PATH, routes
+from models.access.roles import Actor
+from models.access.tokens import create_token, list_tokens, revoke_token
+from models.validation import ValidationError
+
+app = typer.Typer()
+otlp_app = typer.Typer(help="OTLP/HTTP GenAI traces: run the receiver, manage ingest tokens.")
+token_app = typer.Typer(no_args_is_help=True, help="Ingest tokens: each writes its org's usage only.")
+app.add_typer(otlp_app, name="otlp")
+otlp_app.add_typer(token_app, name="token")
+
+ALERT_EVERY_SECONDS = 5.0  # new usage is checked against alert rules this often, not per request
+
+
+class AlertKick:
+    """Runs alert checks for orgs that received usage, at most every few seconds, off the request path."""
+
+    def __init__(self, every: float = ALERT_EVERY_SECONDS) -> None:
+        self.every = every
+        self.orgs: set[str] = set()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="otlp-alerts", daemon=True)
+
+    def __call__(self, org_id: str) -> None:
+        with self.lock:
+            self.orgs.add(org_id)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            with self.lock:
+                orgs, self.orgs = self.orgs, set()
+            if orgs:
+                after_usage(orgs)  # never raises: alerts log their own failures
+
+
+@otlp_app.callback(invoke_without_command=True)
+def otlp(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (4318 is OTLP/HTTP's).")] = 4318,
+) -> None:
+    """Receive OTLP/HTTP traces on POST /v1/traces and store their GenAI usage (runs until stopped)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not 0 < port < 65536:
+        fail(f"--port {port}: expected 1-65535")
+    ensure_db()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    kick = AlertKick()
+    kick.thread.start()
+    server = Starlette(routes=routes(on_usage=kick))
+    typer.echo(f"OTLP receiver on http://{host}:{port}{PATH} (protobuf and JSON, gzip or not)")
+    try:
+        uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        kick.stop.set()
+
+
+@token_app.command("create")
+def token_create(
+    org: Annotated[str, typer.Option(help="Organization id the token writes to.")],
+    name: Annotated[str, typer.Option(help="A label, e.g. the application's name.")] = "",
+    format: Annotated[str, typer.Option("--format", help="text|json")] = "text",
+) -> None:
+    """Create an ingest token; it is printed once and only its hash is kept."""
+    if format not in ("text", "json"):
+        fail(f"--format {format!r}: choose text or json")
+    ensure_db()
+    org_exists(org)
+    try:
+        token, info = create_token(Actor.cli(), org, name)
+    except ValidationError as exc:
+        fail(str(exc))
+    if format == "json":
+        typer.echo(json.dumps({"token": token, "id": info.id}))
+        return
+    typer.echo(f"token {info.id} for {info.org_id} (shown once; keep it secret):")
+    typer.echo(token)
+    typer.echo(f"exporters send it as: Authorization: Bearer {token[:8]}...")
+
+
+@token_app.command("list")
+def token_list(org: Annotated[str, typer.Option(help="Organization id.")]) -> None:
+    """List an org's ingest tokens (never the tokens themselves)."""
+    ensure_db()
+    org_exists(org)
+    for info in list_tokens(Actor.cli(), org):
+        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+        typer.echo(f"{info.id}\t{state}\t{info.created_at:%Y-%m-%d %H:%M}\t{info.name}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Option("--id", help="Token id (from `otlp token list`).")]) -> None:
+    """Revoke an ingest token: requests carrying it are refused from now on."""
+    ensure_db()
+    try:
+        info = revoke_token(Actor.cli(), token_id)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"revoked token {info.id} of {info.org_id}")

@@ -1,0 +1,70 @@
+"""`spendsight otlp` as a real process, and `spendsight otlp token create|list|revoke`."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from tests.collectors.otlp_util import genai_attributes, make_spans
+from tests.procs import Process, wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_token_create_prints_it_once_then_list_and_revoke(cli):
+    assert cli("org", "add", "--id", "acme", "--name", "Acme")[0] == 0
+    code, out, _ = cli("otlp", "token", "create", "--org", "acme", "--name", "chatbot", "--format", "json")
+    assert code == 0
+    created = json.loads(out)
+    assert set(created) == {"token", "id"} and created["token"].startswith("sst_")
+    code, out, _ = cli("otlp", "token", "list", "--org", "acme")
+    assert code == 0 and out.startswith(f"{created['id']}\tactive") and "chatbot" in out
+    assert created["token"] not in out
+    assert cli("otlp", "token", "revoke", "--id", str(created["id"]))[0] == 0
+    assert "\trevoked " in cli("otlp", "token", "list", "--org", "acme")[1]
+    assert cli("otlp", "token", "create", "--org", "nobody")[0] == 2
+    assert cli("otlp", "token", "create", "--org", "acme", "--format", "xml")[0] == 2
+    assert cli("otlp", "token", "revoke", "--id", "999")[0] == 2
+
+
+@pytest.fixture
+def server():
+    port = free_port()
+    proc = Process([sys.executable, "-m", "cli", "otlp", "--port", str(port)], dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert wait_for(lambda: listening(port), 60), "".join(proc.lines)
+        yield f"http://127.0.0.1:{port}/v1/traces", proc
+    finally:
+        proc.stop()
+
+
+def test_the_command_receives_an_exporters_spans_until_its_token_is_revoked(cli, server):
+    url, proc = server
+    cli("org", "add", "--id", "acme", "--name", "Acme")
+    created = json.loads(cli("otlp", "token", "create", "--org", "acme", "--format", "json")[1])
+    exporter = OTLPSpanExporter(endpoint=url, headers={"Authorization": f"Bearer {created['token']}"})
+    spans = make_spans([genai_attributes(input_tokens=100 * (i + 1)) for i in range(4)])
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    code, out, _ = cli("report", "--org", "acme", "--start", "2026-11-01", "--end", "2026-12-01", "--format", "json")
+    assert json.loads(out)[0]["input_tokens"] == 1000 and json.loads(out)[0]["requests"] == 4
+    cli("otlp", "token", "revoke", "--id", str(created["id"]))
+    assert exporter.export(make_spans([genai_attributes()])) == SpanExportResult.FAILURE
+    exporter.shutdown()
+    code, out, _ = cli("report", "--org", "acme", "--start", "2026-11-01", "--end", "2026-12-01", "--format", "json")
+    assert json.loads(out)[0]["requests"] == 4
+    assert wait_for(lambda: proc.said("stored=4"), 10), "".join(proc.lines)

@@ -1,0 +1,91 @@
+"""The gateway for real: uvicorn serving build_app() in a thread, in front of a local LLM API server."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.app import build_app
+from models.access.roles import Actor
+from models.db import get_engine
+from models.gateway import create_key, set_upstream
+from models.settings import get_settings, reset_settings
+from tests.factories import make_org
+from tests.llm_upstream import UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY, Served, Upstream
+
+ORG = "org-gw"
+
+
+@pytest.fixture
+def upstream():
+    app = Upstream()
+    served = Served(app).start()
+    served.app = app
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def gw_env(monkeypatch):
+    monkeypatch.setenv("SPENDSIGHT_GATEWAY_REFRESH_SECONDS", "0.3")
+    monkeypatch.setenv("SPENDSIGHT_GATEWAY_FLUSH_SECONDS", "0.1")
+    monkeypatch.setenv("OPENAI_GW_KEY", UPSTREAM_OPENAI_KEY)
+    monkeypatch.setenv("ANTHROPIC_GW_KEY", UPSTREAM_ANTHROPIC_KEY)
+    reset_settings()
+
+
+class Gateway:
+    """A running gateway; restart() stops it (gracefully) and starts a new one on the same data."""
+
+    def __init__(self) -> None:
+        self.served: Served | None = None
+        self.app = None
+
+    def start(self) -> Gateway:
+        self.app = build_app(get_settings())
+        self.served = Served(self.app).start()
+        return self
+
+    def stop(self) -> None:
+        if self.served is not None:
+            self.served.stop()
+            self.served = None
+
+    def restart(self) -> Gateway:
+        self.stop()
+        return self.start()
+
+    @property
+    def url(self) -> str:
+        assert self.served is not None
+        return self.served.url
+
+
+@pytest.fixture
+def org(gw_env, upstream, monkeypatch):
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", f"{upstream.url}/openai/v1,{upstream.url}/anthropic/v1")
+    reset_settings()
+    make_org(ORG)
+    set_upstream(Actor.cli(), ORG, "openai", "OPENAI_GW_KEY", upstream.url + "/openai/v1")
+    set_upstream(Actor.cli(), ORG, "anthropic", "ANTHROPIC_GW_KEY", upstream.url + "/anthropic/v1")
+    return ORG
+
+
+@pytest.fixture
+def key(org):
+    token, _view = create_key(Actor.cli(), org, name="test app")
+    return token
+
+
+@pytest.fixture
+def gateway(org):
+    gw = Gateway().start()
+    yield gw
+    gw.stop()
+
+
+def usage_rows(org_id: str = ORG) -> list[dict]:
+    from sqlalchemy import text
+
+    with get_engine().connect() as conn:
+        rows = conn.execute(text("SELECT * FROM usage WHERE org_id = :o AND source = 'gateway'"), {"o": org_id})
+        return [dict(r._mapping) for r in rows]

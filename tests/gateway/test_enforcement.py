@@ -1,0 +1,156 @@
+"""Limits that reject: hard limit, approved quota, used-up trial credit, and strict limits under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import anthropic
+import httpx
+import openai
+import pytest
+from sqlalchemy import text
+
+from models.access.roles import Actor
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
+from models.db import as_utc, get_engine
+from models.pricing.catalog import get_catalog
+from tests.factories import add_usage, usage
+from tests.gateway.conftest import ORG, usage_rows
+from tests.procs import wait_for
+
+
+def _client(gateway, key, **kw) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, **kw)
+
+
+def _chat(client, max_tokens: int = 50):
+    return client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=max_tokens
+    )
+
+
+def _rejected(call) -> openai.RateLimitError | None:
+    try:
+        call()
+    except openai.RateLimitError as exc:
+        return exc
+    return None
+
+
+def _recorded_micros() -> int:
+    """What the recorded gateway usage costs, priced like the gateway does."""
+    catalog, total = get_catalog(), Decimal(0)
+    for row in usage_rows():
+        at = as_utc(row["bucket_start"])
+        price = catalog.resolve(row["provider"], row["model"], at, row["service_tier"], False, row["context_band"])
+        total += price.cost(row)
+    return int(total * 1_000_000)
+
+
+def test_hard_limit_rejects_in_the_providers_shape_and_is_recorded(gateway, key, upstream):
+    client = _client(gateway, key)
+    _chat(client)
+    assert wait_for(lambda: len(usage_rows()) == 1, 10)
+    spent = _recorded_micros()
+    set_limit(Actor.cli(), ORG, hard=Decimal(spent * 2 - 1) / 1_000_000)  # two such requests pass it
+    assert wait_for(lambda: _rejected(lambda: None) is None and gateway.app.state.orgs[ORG].limits, 5)
+    _chat(client)  # the second: spent + this reaches the limit
+    error = _rejected(lambda: _chat(client))  # counted at once, before its row is even written
+    assert error is not None and error.status_code == 429
+    assert error.body == {
+        "message": error.body["message"],
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "hard_limit_reached",
+    }
+    calls = len(upstream.app.billed)
+    anth = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key=key, max_retries=0)
+    with pytest.raises(anthropic.RateLimitError) as info:
+        anth.messages.create(
+            model="claude-3-5-haiku-20241022", max_tokens=5, messages=[{"role": "user", "content": "x"}]
+        )
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "rate_limit_error"
+    assert info.value.body["error"]["code"] == "hard_limit_reached"
+    assert len(upstream.app.billed) == calls  # nothing forwarded
+    with get_engine().connect() as conn:
+        assert wait_for(
+            lambda: (
+                conn.execute(
+                    text("SELECT COUNT(*) FROM gateway_rejection WHERE reason = 'hard_limit_reached'")
+                ).scalar()
+                == 2
+            ),
+            5,
+        )
+        row = conn.execute(text("SELECT org_id, project_id, key_id, provider FROM gateway_rejection")).first()
+    assert row[0] == ORG and row[2].startswith("gk_") and row[3] == "openai"
+
+
+def test_spend_from_other_sources_rejects_within_seconds(gateway, key):
+    client = _client(gateway, key, project="proj-a")
+    set_limit(Actor.cli(), ORG, "proj-a", hard="1")
+    _chat(client)
+    now = datetime.now(UTC)
+    # Ingested logs (not the gateway) push the project past its limit.
+    add_usage(usage(ORG, now, project_id="proj-a", model="gpt-4o", input_tokens=10**6, output_tokens=10**5))
+    assert wait_for(lambda: _rejected(lambda: _chat(client)) is not None, 5)
+    other = _client(gateway, key, project="proj-b")
+    _chat(other)  # another project of the org is not limited
+
+
+def test_quota_and_credit(gateway, key):
+    client = _client(gateway, key)
+    now = datetime.now(UTC)
+    add_usage(usage(ORG, now, model="gpt-4o", input_tokens=10**6))  # $2.50
+    set_limit(Actor.cli(), ORG, quota="2")
+    assert wait_for(lambda: (e := _rejected(lambda: _chat(client))) is not None and e.code == "quota_reached", 5)
+    set_limit(Actor.cli(), ORG, quota=None)
+    today = date.today()
+    add_credit(Actor.cli(), ORG, "1", expires_on=today + timedelta(days=30), granted_on=today - timedelta(days=1))
+    assert wait_for(lambda: (e := _rejected(lambda: _chat(client))) is not None and e.code == "credit_exhausted", 5)
+    set_limit(Actor.cli(), ORG, hard="100")  # billing set up: requests flow again
+    assert wait_for(lambda: _rejected(lambda: _chat(client)) is None, 5)
+
+
+def test_a_strict_limit_is_never_passed_by_200_concurrent_requests(gateway, key, upstream):
+    client = _client(gateway, key)
+    _chat(client, max_tokens=40)
+    assert wait_for(lambda: len(usage_rows()) == 1, 10)
+    one = _recorded_micros()
+    hard = one * 30  # room for well under 200 worst cases
+    set_limit(Actor.cli(), ORG, hard=Decimal(hard) / 1_000_000, strict=True)
+    assert wait_for(lambda: gateway.app.state.strict_scopes(ORG, ""), 5)
+
+    async def burst() -> list[object]:
+        aclient = openai.AsyncOpenAI(
+            base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, timeout=httpx.Timeout(120, connect=60)
+        )
+        calls = [
+            aclient.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=40
+            )
+            for _ in range(200)
+        ]
+        try:
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await aclient.close()
+
+    results = asyncio.run(burst())
+    passed = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, openai.RateLimitError)]
+    others = [r for r in results if isinstance(r, Exception) and not isinstance(r, openai.RateLimitError)]
+    assert not others, others[:3]
+    assert len(passed) + len(refused) == 200 and passed and refused
+    assert all(r.code == "hard_limit_reached" for r in refused)
+    assert wait_for(lambda: len(usage_rows()) == 1 + len(passed), 10)
+    assert _recorded_micros() <= hard
+    with get_engine().connect() as conn:
+        assert wait_for(lambda: conn.execute(text("SELECT reserved_micros FROM gateway_budget")).scalar() == 0, 5)
+    # Without max_tokens the worst case is unbounded: refused with a clear message.
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    assert "max_tokens" in info.value.message

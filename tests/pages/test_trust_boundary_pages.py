@@ -42,9 +42,16 @@ def errors(at) -> str:
 
 
 @pytest.mark.parametrize("who", [READER, NOBODY, OWNER_B])
-def test_no_page_offers_org_creation_or_shows_a_secret(world, who):
+def test_no_attacker_sees_the_org_creation_form(world, who):
+    at = run_page("pages/9_Organizations.py", user=who)
+    assert not at.exception
+    assert "org_new_id" not in [w.key for w in at.text_input]
+
+
+def test_no_page_shows_a_secret_or_offers_org_creation_to_another_orgs_owner(world):
+    """Every page as the most capable attacker (an owner, of another org)."""
     for page in PAGES:
-        at = run_page(page, user=who)
+        at = run_page(page, user=OWNER_B)
         assert not at.exception, page
         assert "org_new_id" not in [w.key for w in at.text_input], page
         shown = repr(at) + texts(at)

@@ -22,22 +22,25 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from alerts import mail, webhook
 from alerts.config import addresses_for, webhook_url
-from alerts.render import Message
+from alerts.render import ENGLISH_USD, Message, Reader
 from alerts.rules import Candidate
 from models.access.audit import record as audit
+from models.access.preferences import preferences_of
 from models.access.roles import Actor, require_owner
 from models.db import get_engine, insert_for, session_scope, table_of
+from models.fx import rate_on
 from models.settings import Settings, get_settings
-from models.tables import AlertDelivery, AlertEvent
+from models.tables import AlertDelivery, AlertEvent, AlertMessage
 
 log = logging.getLogger("spendsight.alerts")
 
 EVENTS = table_of(AlertEvent)
 DELIVERIES = table_of(AlertDelivery)
+MESSAGES = table_of(AlertMessage)
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 20
 BATCH = 100
@@ -86,21 +89,49 @@ def merge(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (c.project_id, c.rule, c.threshold, c.period))
 
 
+def readers(addresses: Iterable[str], now: datetime | None = None) -> dict[str, Reader]:
+    """The recipients who chose another language or currency than English in USD, and how to write to
+    them (CNY at the rate in force on the day the alert fired)."""
+    addresses = list(addresses)
+    with session_scope() as session:
+        chosen = preferences_of(session, addresses)
+    rate = rate_on("CNY", (now or datetime.now(UTC)).date()).rate
+    out = {}
+    for address in addresses:
+        p = chosen.get(address.strip().lower())
+        if p is None:
+            continue
+        reader = Reader(p.lang, p.currency, rate if p.currency == "CNY" else Decimal(1))
+        if not reader.is_default:
+            out[address] = reader
+    return out
+
+
 def record(
-    org_id: str, candidates: list[Candidate], render: Callable[[Candidate], Message], now: datetime | None = None
+    org_id: str,
+    candidates: list[Candidate],
+    render: Callable[[Candidate, Reader], Message],
+    now: datetime | None = None,
 ) -> list[int]:
     """Insert the events not fired yet (and their deliveries); returns the ids this call created.
 
-    `render(candidate) -> Message` is only called for candidates that are new.
+    `render(candidate, reader) -> Message` is only called for candidates that are new: once in
+    English and USD (the event's own message), once per other language and currency a recipient chose.
     """
     done = fired_keys(org_id, (c.period for c in candidates))
     new = merge([c for c in candidates if c.key not in done])
     created = []
     for c in new:
-        message: Message = render(c)
+        message: Message = render(c, ENGLISH_USD)
         to = addresses_for(org_id, c.rule) if c.state == "fired" else []
         hook = webhook_url(org_id) if c.state == "fired" else None
-        event_id = insert_event(c, message, to, hook, now)
+        written: dict[Reader, Message] = {}
+        localized = {}
+        for address, reader in readers(to, now).items():
+            if reader not in written:
+                written[reader] = render(c, reader)
+            localized[address] = written[reader]
+        event_id = insert_event(c, message, to, hook, now, localized)
         if event_id is not None:
             created.append(event_id)
             log.info(
@@ -115,9 +146,15 @@ def record(
 
 
 def insert_event(
-    c: Candidate, message: Message, to: list[str], hook: str | None, now: datetime | None = None
+    c: Candidate,
+    message: Message,
+    to: list[str],
+    hook: str | None,
+    now: datetime | None = None,
+    localized: Mapping[str, Message] | None = None,
 ) -> int | None:
-    """One transaction: the event row first (or nothing, if someone else has it), then its deliveries."""
+    """One transaction: the event row first (or nothing, if someone else has it), then its deliveries
+    (and the messages written for recipients in another language or currency)."""
     now = now or datetime.now(UTC)
     values = {
         "org_id": c.org_id,
@@ -171,6 +208,20 @@ def insert_event(
                         "message_id": f"<alert-{event_id}-{i}-{token}@spendsight>",
                     }
                     for i, r in enumerate(rows)
+                ],
+            )
+        if localized:
+            conn.execute(
+                MESSAGES.insert(),
+                [
+                    {
+                        "event_id": event_id,
+                        "recipient": address,
+                        "subject": m.subject[:300],
+                        "body_text": m.text,
+                        "body_html": m.html,
+                    }
+                    for address, m in sorted(localized.items())
                 ],
             )
     return event_id
@@ -237,9 +288,20 @@ def claim(ids: list[int], now: datetime) -> tuple[str, list[dict[str, Any]]]:
             .values(status="sending", claimed_by=token, lease_until=now + LEASE, attempts=DELIVERIES.c.attempts + 1),
             {"ids": ids},
         )
+    # A recipient's own message (their language and currency) where one was written, else the event's.
     query = (
-        select(DELIVERIES, EVENTS.c.subject, EVENTS.c.body_text, EVENTS.c.body_html, EVENTS.c.summary)
+        select(
+            DELIVERIES,
+            func.coalesce(MESSAGES.c.subject, EVENTS.c.subject).label("subject"),
+            func.coalesce(MESSAGES.c.body_text, EVENTS.c.body_text).label("body_text"),
+            func.coalesce(MESSAGES.c.body_html, EVENTS.c.body_html).label("body_html"),
+            EVENTS.c.summary,
+        )
         .join(EVENTS, EVENTS.c.id == DELIVERIES.c.event_id)
+        .outerjoin(
+            MESSAGES,
+            (MESSAGES.c.event_id == DELIVERIES.c.event_id) & (MESSAGES.c.recipient == DELIVERIES.c.recipient),
+        )
         .where(DELIVERIES.c.claimed_by == token, DELIVERIES.c.status == "sending")
         .order_by(DELIVERIES.c.id)
     )

@@ -46,6 +46,9 @@ class Candidate:
     headline: str
     facts: dict[str, object] = field(default_factory=dict)
     state: str = "fired"  # or "superseded": recorded, not sent, because a stronger one fired with it
+    # The headline as a key of alerts/locales and its values, to write it in a recipient's language
+    # and currency (`headline` is the English-in-USD one, kept for the history page and webhooks).
+    say: tuple[str, dict[str, object]] | None = None
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -82,14 +85,19 @@ def limit_candidates(limit: Limit, fc: ScopeForecast) -> list[Candidate]:
     facts = scope_facts(fc, limit)
     spent, soft, hard = fc.spent, limit.soft_usd, limit.hard_usd
 
-    def add(rule: str, threshold: int, headline: str) -> None:
-        out.append(Candidate(limit.org_id, limit.project_id, rule, threshold, period, headline, facts))
+    def add(rule: str, threshold: int, headline: str, say: tuple[str, dict[str, object]]) -> None:
+        out.append(Candidate(limit.org_id, limit.project_id, rule, threshold, period, headline, facts, say=say))
 
     base, base_name = (soft, "soft") if soft is not None else (hard, "hard")
     if base is not None:
         for pct in limit.thresholds:
             if spent >= base * pct / 100:
-                add("threshold", pct, f"{pct}% of the {base_name} limit reached ({_usd(spent)} of {_usd(base)})")
+                add(
+                    "threshold",
+                    pct,
+                    f"{pct}% of the {base_name} limit reached ({_usd(spent)} of {_usd(base)})",
+                    ("threshold", {"pct": pct, "limit": base_name, "spent_usd": spent, "base_usd": base}),
+                )
     enough_history = fc.forecast.history_days >= MIN_HISTORY_DAYS
     if soft is not None and spent < soft and enough_history and fc.p50 >= soft:
         when = f" around {fc.soft_cross.isoformat()}" if fc.soft_cross else ""
@@ -97,6 +105,10 @@ def limit_candidates(limit: Limit, fc: ScopeForecast) -> list[Candidate]:
             "forecast_soft",
             100,
             f"forecast to exceed the soft limit this month{when} ({_usd(fc.p50)} expected, limit {_usd(soft)})",
+            (
+                "forecast_soft_on" if fc.soft_cross else "forecast_soft",
+                {"day": fc.soft_cross, "p50_usd": fc.p50, "limit_usd": soft},
+            ),
         )
     if hard is not None and spent < hard and enough_history and fc.p50 >= hard:
         when = f" around {fc.hard_cross.isoformat()}" if fc.hard_cross else ""
@@ -104,9 +116,18 @@ def limit_candidates(limit: Limit, fc: ScopeForecast) -> list[Candidate]:
             "forecast_hard",
             100,
             f"forecast to exceed the hard limit this month{when} ({_usd(fc.p50)} expected, limit {_usd(hard)})",
+            (
+                "forecast_hard_on" if fc.hard_cross else "forecast_hard",
+                {"day": fc.hard_cross, "p50_usd": fc.p50, "limit_usd": hard},
+            ),
         )
     if hard is not None and spent >= hard:
-        add("hard_limit", 100, f"hard limit reached ({_usd(spent)} of {_usd(hard)})")
+        add(
+            "hard_limit",
+            100,
+            f"hard limit reached ({_usd(spent)} of {_usd(hard)})",
+            ("hard_limit", {"spent_usd": spent, "hard_usd": hard}),
+        )
     return out
 
 
@@ -131,6 +152,7 @@ def credit_candidates(
                     period,
                     f"credit grant of {_usd(g.amount_usd)} is used up",
                     facts,
+                    say=("credit_used_up", {"amount_usd": g.amount_usd}),
                 )
             )
         elif rate > 0 and g.remaining_usd / rate <= CREDIT_DAYS:
@@ -146,6 +168,10 @@ def credit_candidates(
                     f"credit grant running out: {_usd(g.remaining_usd)} of {_usd(g.amount_usd)} left, "
                     f"{left} at the current rate",
                     facts | {"days_left": days},
+                    say=(
+                        "credit_running_out_today" if days == 0 else "credit_running_out",
+                        {"remaining_usd": g.remaining_usd, "amount_usd": g.amount_usd, "days": days},
+                    ),
                 )
             )
         if g.remaining_usd > 0 and (g.expires_on - today).days <= CREDIT_DAYS:
@@ -158,6 +184,7 @@ def credit_candidates(
                     period,
                     f"credit grant expires on {g.expires_on.isoformat()} with {_usd(g.remaining_usd)} unused",
                     facts,
+                    say=("credit_expiring", {"day": g.expires_on, "remaining_usd": g.remaining_usd}),
                 )
             )
     return out
@@ -178,6 +205,15 @@ def spike_candidates(org_id: str, today: date, daily: dict[date, Decimal]) -> li
                     day.isoformat(),
                     f"spend spike {label}: {_usd(spike.spend)}, {spike.ratio:.1f}x the usual {_usd(spike.baseline)}",
                     {"day": day, "day_spend_usd": spike.spend, "baseline_usd": spike.baseline},
+                    say=(
+                        "spike_today" if day == today else "spike_day",
+                        {
+                            "day": day,
+                            "spend_usd": spike.spend,
+                            "ratio": f"{spike.ratio:.1f}",
+                            "baseline_usd": spike.baseline,
+                        },
+                    ),
                 )
             )
     return out

@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from alerts import outbox
-from alerts.render import Message, render
+from alerts.render import ENGLISH_USD, Message, Reader, render
 from alerts.rules import Candidate, org_candidates
 from models.access.audit import record
 from models.access.orgs import get_org, list_orgs
@@ -51,7 +51,7 @@ def _org_ids(org_ids: Iterable[str] | None) -> list[str]:
         return [o.id for o in list_orgs(session)]
 
 
-def _renderer(org_id: str, now: datetime) -> Callable[[Candidate], Message]:
+def _renderer(org_id: str, now: datetime) -> Callable[[Candidate, Reader], Message]:
     """A render(candidate) for one org: names, top drivers of the month and the dashboard link."""
     with session_scope() as session:
         org = get_org(session, org_id)
@@ -68,7 +68,7 @@ def _renderer(org_id: str, now: datetime) -> Callable[[Candidate], Message]:
             cache[project] = (_top(models, "model"), [] if project else _top(projects, "project"))
         return cache[project]
 
-    def render_candidate(c: Candidate) -> Message:
+    def render_candidate(c: Candidate, reader: Reader = ENGLISH_USD) -> Message:
         top_models, top_projects = drivers(c.project_id)
         return render(
             org_id=org_id,
@@ -80,6 +80,8 @@ def _renderer(org_id: str, now: datetime) -> Callable[[Candidate], Message]:
             top_models=top_models,
             top_projects=top_projects,
             public_url=get_settings().public_url,
+            reader=reader,
+            say=c.say,
         )
 
     return render_candidate
@@ -160,7 +162,14 @@ def send_test(actor: Actor, org_id: str, now: datetime | None = None) -> outbox.
         require_owner(session, actor, org_id)
         record(session, actor, "alert.test", org_id, "test", None, {"at": now})
     candidate = Candidate(
-        org_id, "", "test", 0, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "test alert: email delivery works", {}
+        org_id,
+        "",
+        "test",
+        0,
+        now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "test alert: email delivery works",
+        {},
+        say=("test", {}),
     )
     outbox.record(org_id, [candidate], _renderer(org_id, now), now)
     return outbox.deliver([org_id], force=True, now=now)

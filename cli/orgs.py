@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from alerts.invites import invite_member
 from cli.common import fail
 from cli.store import ensure_db
 from models.access.orgs import create_org_as, list_orgs, remove_member_as, set_member_as, update_org_as
@@ -91,3 +92,18 @@ def member_remove(
     except ValidationError as exc:
         fail(str(exc))
     typer.echo(f"removed {email} from {org}")
+
+
+@member_app.command("invite")
+def member_invite(
+    org: Annotated[str, typer.Option(help="Organization id.")],
+    email: Annotated[str, typer.Option(help="A member of the organization without an account.")],
+    lang: Annotated[str, typer.Option(help="en|zh: the email's language if the member chose none")] = "en",
+) -> None:
+    """Email a member a one-time link to set a password (SMTP_* must be set)."""
+    ensure_db()
+    try:
+        invite = invite_member(Actor.cli(), org, email, lang)
+    except ValidationError as exc:
+        fail(str(exc))
+    typer.echo(f"invitation sent to {invite.email}; the link works once, until {invite.expires_at:%Y-%m-%d %H:%M} UTC")

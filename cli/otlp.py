@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Annotated
 
 import typer
@@ -12,7 +11,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from cli.common import fail
-from cli.store import after_usage, ensure_db, org_exists
+from cli.store import ensure_db, org_exists
 from collectors.otlp.receiver import PATH, routes
 from models.access.roles import Actor
 from models.access.tokens import create_token, list_tokens, revoke_token
@@ -23,30 +22,6 @@ otlp_app = typer.Typer(help="OTLP/HTTP GenAI traces: run the receiver, manage in
 token_app = typer.Typer(no_args_is_help=True, help="Ingest tokens: each writes its org's usage only.")
 app.add_typer(otlp_app, name="otlp")
 otlp_app.add_typer(token_app, name="token")
-
-ALERT_EVERY_SECONDS = 5.0  # new usage is checked against alert rules this often, not per request
-
-
-class AlertKick:
-    """Runs alert checks for orgs that received usage, at most every few seconds, off the request path."""
-
-    def __init__(self, every: float = ALERT_EVERY_SECONDS) -> None:
-        self.every = every
-        self.orgs: set[str] = set()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="otlp-alerts", daemon=True)
-
-    def __call__(self, org_id: str) -> None:
-        with self.lock:
-            self.orgs.add(org_id)
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.every):
-            with self.lock:
-                orgs, self.orgs = self.orgs, set()
-            if orgs:
-                after_usage(orgs)  # never raises: alerts log their own failures
 
 
 @otlp_app.callback(invoke_without_command=True)
@@ -62,14 +37,11 @@ def otlp(
         fail(f"--port {port}: expected 1-65535")
     ensure_db()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    kick = AlertKick()
-    kick.thread.start()
-    server = Starlette(routes=routes(on_usage=kick))
+    # Alerts are not evaluated here: every write updates the org's rollup_state, which the worker's
+    # alerts-watch job reads every few seconds (as for usage any other process writes).
+    server = Starlette(routes=routes())
     typer.echo(f"OTLP receiver on http://{host}:{port}{PATH} (protobuf and JSON, gzip or not)")
-    try:
-        uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        kick.stop.set()
+    uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
 
 
 @token_app.command("create")

@@ -56,7 +56,7 @@ def worst_case_micros(
     """Micro-dollars the request can cost at most (rounded up)."""
     prompt = prompt_tokens(provider, model, body)
     output = output_tokens(route, payload)
-    price = catalog.resolve(provider, model, datetime.now(UTC), "", False, catalog.band(prompt))
+    price = catalog.resolve(provider, model, datetime.now(UTC).date(), "", False, catalog.band(prompt))
     if price is None:
         raise EstimateError(f"this scope has a strict spend limit and no price is known for model {model!r}")
     cost = price.cost({"requests": 1, "input_tokens": prompt, "output_tokens": output})

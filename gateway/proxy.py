@@ -325,7 +325,8 @@ class Proxy:
         counts = {c: int(usage.get(c, 0) or 0) for c in USAGE_COUNTERS}
         counts["requests"] = 1
         band = self.catalog.band(counts["input_tokens"])
-        price = self.catalog.resolve(self.provider, model, context.started, tier, False, band)
+        # Priced by the UTC date, as spend() prices the rollups (and the catalog caches per date).
+        price = self.catalog.resolve(self.provider, model, context.started.date(), tier, False, band)
         cost = math.ceil(price.cost(counts) * 1_000_000) if price is not None else 0
         scopes = [[ident.org_id, ""]] + ([[ident.org_id, context.project]] if context.project else [])
         row = {

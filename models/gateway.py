@@ -20,7 +20,7 @@ from models.access.audit import record
 from models.access.orgs import get_org
 from models.access.policy import PolicyError, check_base_url, check_key_env, check_key_env_at_run
 from models.access.roles import Actor, require_owner
-from models.db import bind_time, insert_for, session_scope, table_of, utcnow
+from models.db import bind_time, get_engine, insert_for, session_scope, table_of, utcnow
 from models.sources import validate_base_url, validate_key_env
 from models.tables import GatewayBudget, GatewayKey, GatewayUpstream
 from models.validation import CONTROL_RE, ValidationError, validate_project
@@ -296,3 +296,35 @@ def budget_state(conn: Connection, org_id: str, project_id: str, period: str) ->
         {"o": org_id, "p": project_id, "m": period},
     ).first()
     return (int(row[0]), int(row[1])) if row else None
+
+
+# --- what the Gateway page shows --------------------------------------------------------------------
+
+
+def activity(org_id: str, since: datetime) -> list[tuple[str, str, int]]:
+    """(UTC minute 'YYYY-MM-DD HH:MM', series, count) since `since`: answered requests ("requests")
+    from the gateway's usage rows, and each rejection reason from gateway_rejection."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            minute_of = "substr({col}, 1, 16)"
+        else:
+            minute_of = "to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI')"
+        since_bound = bind_time(conn, since)
+        answered = conn.execute(
+            text(
+                f"SELECT {minute_of.format(col='bucket_start')} AS m, COUNT(*) FROM usage "
+                "WHERE org_id = :o AND source = 'gateway' AND bucket_start >= :s GROUP BY m"
+            ),
+            {"o": org_id, "s": since_bound},
+        ).all()
+        refused = conn.execute(
+            text(
+                f"SELECT {minute_of.format(col='at')} AS m, reason, COUNT(*) FROM gateway_rejection "
+                "WHERE org_id = :o AND at >= :s GROUP BY m, reason"
+            ),
+            {"o": org_id, "s": since_bound},
+        ).all()
+    out = [(str(m), "requests", int(n)) for m, n in answered]
+    out += [(str(m), str(reason), int(n)) for m, reason, n in refused]
+    return sorted(out)

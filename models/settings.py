@@ -76,6 +76,39 @@ class IngestSettings(BaseSettings):
     parallel_min_bytes: int = 64 << 20
 
 
+class AuthSettings(BaseSettings):
+    """The sign-in front route (gateway/signin.py) and the session cookie it sets (SPENDSIGHT_AUTH_*).
+
+    The cookie is host-only and ports do not separate cookies, so the front route and the dashboard
+    must be served under the same host name (e.g. both on 127.0.0.1, or both behind one proxy).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_AUTH_", **_ENV)
+
+    # Where browsers reach the front route (sign-in, sign-out, invites); links in pages and emails use it.
+    url: str = "http://127.0.0.1:8788"
+    # Secure cookie flag: "auto" sets it when the request (or the URL above) is https.
+    cookie_secure: str = "auto"
+    # Believe X-Forwarded-Proto / X-Forwarded-For from the proxy in front (only when there is one).
+    trust_proxy: bool = False
+    invite_hours: int = 72  # how long an invitation link works
+
+    @field_validator("cookie_secure", mode="after")
+    @classmethod
+    def _secure_choice(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("auto", "true", "false"):
+            raise ValueError("SPENDSIGHT_AUTH_COOKIE_SECURE must be auto, true or false")
+        return value
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("SPENDSIGHT_AUTH_URL must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class GatewaySettings(BaseSettings):
     """The gateway in the request path (SPENDSIGHT_GATEWAY_*): where it listens, how often it refreshes
     spend and limits, how it batches usage writes, how long it waits for a provider."""
@@ -173,6 +206,11 @@ class Settings(BaseSettings):
     @cached_property
     def ingest(self) -> IngestSettings:
         return IngestSettings()
+
+    @cached_property
+    def auth(self) -> AuthSettings:
+        """The sign-in front route; the dashboard it sends people back to is `public_url`."""
+        return AuthSettings()
 
     @cached_property
     def gateway(self) -> GatewaySettings:

@@ -526,6 +526,50 @@ class AlertDelivery(SQLModel, table=True):
     message_id: str = Field(default="", max_length=200)
 
 
+# --- sign-in: member preferences, invitations, localized alert messages (issue 16 "Sessions") -------
+
+LANGUAGES = ("en", "zh")
+DISPLAY_CURRENCIES = ("USD", "CNY")
+
+
+class UserPreference(SQLModel, table=True):
+    """A member's language and display currency, by email (SSO members have no `User` row)."""
+
+    __tablename__ = "user_preference"
+    email: str = Field(primary_key=True, max_length=320)
+    lang: str = Field(default="en", max_length=10)
+    currency: str = Field(default="USD", max_length=3)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Invite(SQLModel, table=True):
+    """A one-time link an owner sent so a member can set a password: only the token's SHA-256 is kept."""
+
+    __tablename__ = "invite"
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320, index=True)
+    org_id: str = Field(foreign_key="organization.id", ondelete="CASCADE", max_length=100)
+    invited_by: str = Field(max_length=320)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a newer invite replaced it
+
+
+class AlertMessage(SQLModel, table=True):
+    """An alert email rendered in one recipient's language and currency (when not English in USD)."""
+
+    __tablename__ = "alert_message"
+    __table_args__ = (UniqueConstraint("event_id", "recipient", name="uq_alert_message"),)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    event_id: int = Field(foreign_key="alert_event.id", index=True, ondelete="CASCADE", sa_type=BigIntPK)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(default="", max_length=300)
+    body_text: str = Field(default="", sa_type=Text)
+    body_html: str = Field(default="", sa_type=Text)
+
+
 # --- rollups by API key, by user, and by month (issue 17) ------------------------------------
 # Each page reads the smallest of these that holds what it groups and filters by (the choice is
 # models.spend.rollups.ROLLUPS): a split by key does not pay for the users, one by user not for the

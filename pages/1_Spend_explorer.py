@@ -24,6 +24,7 @@ from ui.format import (
     today_in,
     tokens,
 )
+from ui.format import money as format_money
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import day_rate, dimension_choices, explore_data
@@ -77,6 +78,17 @@ result = explore_data(
     tuple(orgs), start, end, tuple(group_by), grain, tuple((d, tuple(v)) for d, v in filters.items() if v), split
 )
 last = end - timedelta(days=1)
+# Dated display rates: the period's figures use the rate in force on its last day (today's for a
+# period still running), as a month's statement does, and say which.
+rate = day_rate(ctx.currency, min(last, today))
+
+
+def money(amount) -> str:
+    return format_money(amount, ctx.currency, rate.rate)
+
+
+if ctx.currency != "USD":
+    st.caption(t("closing.rate", currency=ctx.currency, rate=rate_words(rate)))
 if result.previous:
     st.caption(
         t(
@@ -91,16 +103,16 @@ if result.previous:
 metrics = st.columns(4)
 metrics[0].metric(
     t("explore.total"),
-    ctx.money(result.total_cost),
+    money(result.total_cost),
     border=True,
-    delta=f"{ctx.money(result.delta)} ({signed_percent(result.delta_pct)})" if result.delta is not None else None,
+    delta=f"{money(result.delta)} ({signed_percent(result.delta_pct)})" if result.delta is not None else None,
     delta_color="inverse",
     help=t("explore.previous"),
 )
 metrics[1].metric(t("explore.requests"), number(result.total_requests), border=True)
 metrics[2].metric(t("explore.tokens"), tokens(result.total_tokens), border=True)
 if result.billed_total is not None:
-    metrics[3].metric(t("explore.billed"), ctx.money(result.billed_total), border=True)
+    metrics[3].metric(t("explore.billed"), money(result.billed_total), border=True)
 if result.unpriced_requests:
     st.warning(t("explore.unpriced", n=number(result.unpriced_requests)))
 
@@ -109,7 +121,7 @@ if result.table.empty:
     st.stop()
 
 st.markdown(f"#### {t('explore.chart', grain=t('common.' + grain).lower())}")
-series = in_currency(result.series, ("cost_usd",), ctx.rate).rename(
+series = in_currency(result.series, ("cost_usd",), rate.rate).rename(
     columns={"period": t(f"common.{grain}"), "group": t(f"common.{group_by[0]}") if group_by else "group"}
 )
 chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
@@ -157,8 +169,8 @@ money_cols = {
     labels[c]: money_column(labels[c], ctx.currency) for c in ("cost_usd", "prev_cost_usd", "delta_usd", "billed_usd")
 }
 config = money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")}
-shown = display_frame(result, ctx.rate, labels, empty=t("common.none"))
-exported = display_frame(result, ctx.rate, labels, empty=t("common.none"), total=t("common.total"), cents=True)
+shown = display_frame(result, rate.rate, labels, empty=t("common.none"))
+exported = display_frame(result, rate.rate, labels, empty=t("common.none"), total=t("common.total"), cents=True)
 percents = [labels["delta_pct"]]  # ratios: 12.5% in the CSV, 0.0% in Excel
 
 st.markdown(f"#### {t('explore.table')}")
@@ -175,7 +187,7 @@ about = [
     (t("explore.about.period"), f"{start} – {end}"),
     (t("explore.about.group_by"), ", ".join(labels[d] for d in group_by)),
     (t("explore.about.filters"), "; ".join(f"{labels[d]}={','.join(v)}" for d, v in filters.items() if v)),
-    (t("explore.about.currency"), f"{ctx.currency} ({rate_words(day_rate(ctx.currency, datetime.now(UTC).date()))})"),
+    (t("explore.about.currency"), f"{ctx.currency} ({rate_words(rate)})"),
     (t("explore.about.generated"), datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
 ]
 if result.previous:

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from alerts.invites import invite_member
 from models.access.orgs import (
     create_org_as,
     remove_member_as,
@@ -10,13 +11,14 @@ from models.access.orgs import (
     update_org_as,
 )
 from models.access.policy import may_create_org
+from models.settings import get_settings
 from models.tables import ENVIRONMENTS, ROLES
 from models.validation import timezones
 from ui import actions
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
 from ui.page import page_header
-from ui.queries import credit_grants, org_summaries, refresh
+from ui.queries import credit_grants, member_accounts, org_summaries, refresh
 from ui.safe import md
 
 ctx = page_header("orgs", flash="org_flash")
@@ -118,12 +120,29 @@ members_tab, sources_tab, budget_tab, settings_tab = st.tabs(
 
 with members_tab:
     people = pd.DataFrame(summary["members"], columns=["email", "role"])
+    accounts = member_accounts(ctx.org_id)
+    people["account"] = [t(f"orgs.account.{accounts.get(e, 'none')}") for e in people["email"]]
     st.dataframe(
         people.assign(role=people["role"].map(lambda r: t(f"role.{r}"))),
         hide_index=True,
         width="stretch",
-        column_config={"email": t("orgs.email"), "role": t("orgs.role")},
+        column_config={"email": t("orgs.email"), "role": t("orgs.role"), "account": t("orgs.account_col")},
     )
+    without = [e for e in people["email"] if accounts.get(e, "none") != "account"]
+    if without:
+        st.caption(t("orgs.no_account", count=len(without)))
+    if ctx.is_owner and without:
+        with st.form("org_invite"):
+            st.markdown(f"**{t('orgs.invite')}**")
+            st.caption(t("orgs.invite_help", hours=get_settings().auth.invite_hours))
+            invitee = st.selectbox(t("orgs.email"), without, key="org_invite_email")
+            if st.form_submit_button(t("orgs.invite_send")):
+                attempt(
+                    lambda: invite_member(ctx.actor, ctx.org_id, invitee, ctx.lang),
+                    lambda inv: t(
+                        "orgs.invite_sent", email=md(inv.email), until=f"{inv.expires_at:%Y-%m-%d %H:%M} UTC"
+                    ),
+                )
     if ctx.is_owner:
         left, right = st.columns(2)
         with left.form("org_member"):

@@ -1,13 +1,18 @@
-"""Who is signed in to this browser session, the sign-in form, and sign-out.
+"""Who is signed in to this browser session, the sign-in gate, and sign-out.
 
-The browser session keeps only an opaque token (`st.session_state[TOKEN_KEY]`); `current_actor()`
-asks the server-side session table (models/auth.py) on every run whether it is still valid, so an
-email written into session state, a forged or stolen-then-revoked token, or an expired session
-never counts as signed in. With OIDC configured (an `[auth]` section in `.streamlit/secrets.toml`),
-Streamlit's `st.login` proves the identity and a server-side session is started for its email.
+Password sign-in happens on the front route (gateway/signin.py), which sets an HttpOnly cookie
+holding only an opaque session token; Streamlit cannot set cookies, but reads the ones the browser
+sent with `st.context.cookies`, so a reload, a second tab, a bookmark or an email's link is still
+signed in. `current_actor()` asks the server-side session table (models/access/auth.py) on every run
+whether the token is still valid, so a forged, revoked or expired one never counts. With OIDC
+configured (an `[auth]` section in `.streamlit/secrets.toml`), Streamlit's `st.login` proves the
+identity and a server-side session is started for its email, kept in this browser session's state.
 """
 
 from __future__ import annotations
+
+from html import escape
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
@@ -15,13 +20,25 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 from models.access import auth as _auth
 from models.access.policy import oidc_email_verified
 from models.access.roles import Actor
+from models.settings import get_settings
 from models.validation import ValidationError, validate_email
-from ui.i18n import t
+from ui.i18n import lang, t
 from ui.safe import md
 
-TOKEN_KEY = "auth_token"
-NOTICE_KEY = "auth_notice"  # why the form is shown again: expired | revoked | signed_out
+TOKEN_KEY = "auth_token"  # a session started here (OIDC), not from the cookie
+NOTICE_KEY = "auth_notice"  # why the gate is shown again: expired | revoked | signed_out
 SSO_DONE_KEY = "auth_sso_done"  # this browser session already had (and ended) an OIDC session
+FROM_COOKIE_KEY = "auth_from_cookie"  # the member signed in on the front route (sign out there too)
+# The cookie gateway/signin.py sets (ui/ may not import gateway/, so the name is written twice).
+COOKIE = "spendsight_session"
+
+
+def _cookie_token() -> str | None:
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # not in a browser session (a bare script run)
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 def current_actor() -> Actor | None:
@@ -33,6 +50,16 @@ def current_actor() -> Actor | None:
             return actor
         del st.session_state[TOKEN_KEY]
         st.session_state[NOTICE_KEY] = status if status in ("expired", "revoked") else "signed_out"
+    cookie = _cookie_token()
+    if cookie and cookie != token:
+        actor, status = _auth.check_session(cookie)
+        if actor is not None:
+            st.session_state[FROM_COOKIE_KEY] = True
+            st.session_state.pop(NOTICE_KEY, None)
+            return actor
+        if status in ("expired", "revoked"):
+            st.session_state[NOTICE_KEY] = status
+    st.session_state.pop(FROM_COOKIE_KEY, None)
     return _sso_actor()
 
 
@@ -84,20 +111,47 @@ def sso_providers() -> list[str | None] | None:
     return named or None
 
 
-def require_actor() -> Actor:
-    """The gate: the signed-in actor, or the sign-in form and st.stop() when nobody is signed in."""
-    actor = current_actor()
+def require_actor(actor: Actor | None = None) -> Actor:
+    """The gate: the signed-in actor, or the sign-in link and st.stop() when nobody is signed in."""
+    actor = actor or current_actor()
     if actor is None:
-        sign_in_form()
+        sign_in_gate()
         st.stop()
         # st.stop() only requests a stop; where no script runner honours it (a run that outlived
         # its session, a bare import) the page must still not go on without a signed-in member.
         raise StopException()
     with st.sidebar:
         st.caption(t("auth.signed_in_as", email=md(actor.email)))
-        if st.button(t("auth.sign_out"), key="auth_sign_out"):
+        if st.session_state.get(FROM_COOKIE_KEY) and not st.session_state.get(TOKEN_KEY):
+            # Only the front route can clear the cookie: sign out there (it comes back to its sign-in page).
+            st.markdown(_link(front_url("/auth/signout", lang=lang()), t("auth.sign_out")), unsafe_allow_html=True)
+        elif st.button(t("auth.sign_out"), key="auth_sign_out"):
             sign_out()
     return actor
+
+
+def front_url(path: str, **query: str) -> str:
+    """A page of the sign-in front route (SPENDSIGHT_AUTH_URL)."""
+    values = {k: v for k, v in query.items() if v}
+    return get_settings().auth.url + path + (f"?{urlencode(values)}" if values else "")
+
+
+def _link(url: str, label: str) -> str:
+    # target="_self": Streamlit opens links in a new tab unless told; the sign-in should happen in this one.
+    return f'<a href="{escape(url)}" target="_self" rel="noreferrer">{escape(label)}</a>'
+
+
+def _here() -> str:
+    """This page's address, so the front route brings the member back to it (a deep link stays deep)."""
+    try:
+        url = st.context.url
+    except Exception:
+        url = None
+    if not url:
+        return ""
+    query = urlencode({k: v for k, v in st.query_params.items() if k != "lang"})
+    base = url.split("?")[0].split("#")[0]
+    return f"{base}?{query}" if query else base
 
 
 def sign_out() -> None:
@@ -110,7 +164,9 @@ def sign_out() -> None:
     st.rerun()
 
 
-def sign_in_form() -> None:
+def sign_in_gate() -> None:
+    """Nobody signed in: a link to the front route's sign-in page (which sets the cookie and comes back
+    here), and the single sign-on buttons when OIDC is configured."""
     st.title(t("auth.title"))
     notice = st.session_state.get(NOTICE_KEY)
     if notice in ("expired", "revoked", "signed_out"):
@@ -118,26 +174,12 @@ def sign_in_form() -> None:
     if _sso_logged_in() and not st.session_state.get(SSO_DONE_KEY) and _sso_email() is None:
         raw = st.user.get("email")
         st.warning(t("auth.sso_unverified", email=md(raw)) if raw else t("auth.sso_missing_email"))
-    with st.form("sign_in", clear_on_submit=True):
-        email = st.text_input(t("auth.email"), key="sign_in_email", max_chars=320)
-        password = st.text_input(
-            t("auth.password"), type="password", key="sign_in_password", max_chars=_auth.MAX_PASSWORD
-        )
-        submitted = st.form_submit_button(t("auth.submit"), type="primary")
-    if submitted:
-        if not email.strip() or not password:
-            st.error(t("auth.missing"))
-        else:
-            result = _auth.authenticate(email, password, client=_client_address())
-            if result.ok:
-                st.session_state[TOKEN_KEY] = result.token
-                st.session_state.pop(NOTICE_KEY, None)
-                st.rerun()
-            if result.retry_after is not None:
-                minutes = max(1, -(-int(result.retry_after.total_seconds()) // 60))
-                st.error(t("auth.locked", minutes=minutes))
-            else:
-                st.error(t("auth.wrong"))
+    url = front_url("/auth/signin", next=_here(), lang=lang())
+    st.markdown(
+        f'<p style="font-size: 1.1rem;">{_link(url, t("auth.submit"))}</p>',
+        unsafe_allow_html=True,
+    )
+    st.caption(t("auth.signin_where"))
     providers = sso_providers()
     for provider in providers or ():
         label = t("auth.sso") + (f" ({provider})" if provider else "")
@@ -148,10 +190,3 @@ def sign_in_form() -> None:
             else:
                 st.login()
     st.caption(t("auth.help"))
-
-
-def _client_address() -> str | None:
-    try:
-        return st.context.ip_address
-    except Exception:  # not in a browser session (e.g. bare script run)
-        return None

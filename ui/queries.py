@@ -11,6 +11,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
+from models.access import invites as _invites
 from models.access.orgs import list_orgs
 from models.access.roles import Actor, role_of, visible_orgs
 from models.budgets.credits import credit_status
@@ -250,3 +251,9 @@ def credit_grants(org_id: str, today: date) -> list[dict]:
         }
         for g in credit_status(org_id, today)
     ]
+
+
+@st.cache_data(ttl=10, show_spinner=False)
+def member_accounts(org_id: str) -> dict[str, str]:
+    """email -> "account" | "invited" | "none": who of the org's members can sign in yet."""
+    return _invites.account_status(org_id)

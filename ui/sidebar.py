@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import streamlit as st
 
+from models.access.preferences import saved_preferences, set_preferences
 from models.access.roles import Actor
 from ui import auth
 from ui.format import CURRENCIES, rate_words, symbol
@@ -40,6 +41,7 @@ MENU = (
     ("pages/9_Organizations.py", "orgs.title", ":material/domain:"),
     ("pages/10_Prices.py", "prices.title", ":material/sell:"),
     ("pages/11_Audit_log.py", "audit.title", ":material/history:"),
+    ("pages/12_Gateway.py", "gateway.title", ":material/router:"),
 )
 
 
@@ -87,13 +89,33 @@ class PageContext:
         return f"{org['name']} · {org['environment']}" if org.get("environment") else org["name"]
 
 
-def _preferences() -> tuple[str, str]:
-    """Language and display currency pickers (first in the sidebar, so every label below follows)."""
+def _browser_lang() -> str:
+    """Before anyone signs in: ?lang=, else the browser's language."""
+    wanted = st.query_params.get("lang")
+    if wanted in LANGUAGES:
+        return wanted
+    try:
+        locale = (st.context.locale or "").lower()
+    except Exception:  # not in a browser session
+        locale = ""
+    return "zh" if locale.startswith("zh") else "en"
+
+
+def _preferences(actor: Actor | None) -> tuple[str, str]:
+    """Language and display currency pickers (first in the sidebar, so every label below follows).
+
+    A new browser session (a reload, a second tab) starts from the member's saved choice; a change
+    of either picker is saved for them (and for their alert emails)."""
+    saved = saved_preferences(actor.email) if actor is not None and actor.email and not actor.system else None
     if LANG_KEY not in st.session_state:
-        wanted = st.query_params.get("lang")
-        st.session_state[LANG_KEY] = wanted if wanted in LANGUAGES else "en"
+        # A link's ?lang= first (it was chosen for this visit), then the saved choice, then the browser's.
+        asked = st.query_params.get("lang")
+        st.session_state[LANG_KEY] = (
+            asked if asked in LANGUAGES else saved.lang if saved is not None else _browser_lang()
+        )
     if st.session_state.get(CURRENCY_KEY) not in CURRENCIES:
-        st.session_state[CURRENCY_KEY] = "USD"
+        st.session_state[CURRENCY_KEY] = saved.currency if saved is not None else "USD"
+    before = (st.session_state[LANG_KEY], st.session_state[CURRENCY_KEY])
     langs = list(LANGUAGES)
     with st.sidebar:
         left, right = st.columns(2)
@@ -113,6 +135,8 @@ def _preferences() -> tuple[str, str]:
             format_func=lambda c: f"{symbol(c)} {c}",
         )
         st.session_state[CURRENCY_KEY] = currency
+    if actor is not None and actor.email and not actor.system and (lang, currency) != before:
+        set_preferences(actor, actor.email, lang=lang, currency=currency)
     return lang, currency
 
 
@@ -124,11 +148,12 @@ def _menu(container) -> None:
 
 def render() -> PageContext:
     menu = st.sidebar.container()  # first in the sidebar, filled once the language is known
-    lang, currency = _preferences()
+    signed_in = auth.current_actor()  # who, before drawing: their saved language titles the page
+    lang, currency = _preferences(signed_in)
     _menu(menu)
     today_rate = day_rate(currency, datetime.now(UTC).date())  # dated rates: today's, stated below
     rate = today_rate.rate
-    actor = auth.require_actor()  # the sign-in gate: stops the page until someone is signed in
+    actor = auth.require_actor(signed_in)  # the sign-in gate: stops the page until someone is signed in
     roles = roles_for(actor.email, actor.system)
     orgs = tuple(o for o in org_choices() if o["id"] in roles)
     if currency != "USD":

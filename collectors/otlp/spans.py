@@ -56,8 +56,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "operation": ("gen_ai.operation.name",),
 }
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens")
-# A span is a GenAI usage span when it carries one of these; any other span is ignored.
-USAGE_KEYS = frozenset(ALIASES["input_tokens"] + ALIASES["output_tokens"])
 
 # gen_ai.provider.name's well-known values (and older gen_ai.system spellings) -> the provider ids
 # prices are kept under (genai-prices); a value not listed is kept as sent, lower-cased.
@@ -117,47 +115,65 @@ def map_request(
     catalog: Catalog,
 ) -> Mapped:
     """Every span of the request as a usage record, a rejection, or ignored; the org is always `org_id`."""
-    wanted_keys: dict[str, str] = {}  # attribute name -> what it carries (first alias wins below)
-    for what, names in ALIASES.items():
-        for name in names:
-            wanted_keys.setdefault(name, what)
-    for name in project_keys:
-        wanted_keys.setdefault(name, "project")
-    for name in user_keys:
-        wanted_keys.setdefault(name, "user")
+    slots: dict[str, tuple[str, int]] = {}  # attribute name -> (what it carries, preference: lower wins)
+    for what, names in (*ALIASES.items(), ("project", tuple(project_keys)), ("user", tuple(user_keys))):
+        for rank, name in enumerate(names):
+            slots.setdefault(name, (what, rank))
     result = Mapped()
     for resource_spans in request.resource_spans:
-        resource = _pick(resource_spans.resource.attributes, wanted_keys)
-        fallback = {"project": _text_of(resource, project_keys), "user": _text_of(resource, user_keys)}
+        resource = _scan(resource_spans.resource.attributes, slots)
+        fallback = (resource.get("project", ""), resource.get("user", ""))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 result.spans += 1
-                attrs = _pick(span.attributes, wanted_keys)
-                if not USAGE_KEYS.intersection(attrs):
+                found = _scan(span.attributes, slots)
+                if "input_tokens" not in found and "output_tokens" not in found:
                     result.ignored += 1
                     continue
                 try:
-                    result.records.append(_record(span, attrs, org_id, project_keys, user_keys, fallback, catalog))
+                    result.records.append(_record(span, found, org_id, fallback, catalog))
                 except _Reject as reject:
-                    result.rejects.append(_rejection(span, attrs, org_id, reject))
+                    result.rejects.append(_rejection(span, org_id, reject, slots))
     return result
 
 
-def _pick(kvs: Iterable[KeyValue], wanted: Mapping[str, str]) -> dict[str, AnyValue]:
-    """The wanted attributes of a span or resource; the others (prompts, completions) are not touched."""
-    return {kv.key: kv.value for kv in kvs if kv.key in wanted}
+def _scan(kvs: Iterable[KeyValue], slots: Mapping[str, tuple[str, int]]) -> dict[str, Any]:
+    """What a span's (or resource's) attributes carry: counts as (attribute name, AnyValue), checked
+    later; texts as non-empty strings. One pass over the attributes, whatever else they hold (prompts,
+    completions): this runs for every span, so it is the receiver's hot loop."""
+    found: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    for kv in kvs:
+        key = kv.key
+        hit = slots.get(key)
+        if hit is None:
+            continue
+        what, rank = hit
+        if ranks.get(what, 99) <= rank:
+            continue
+        value = kv.value
+        if what in _COUNTS:
+            found[what] = (key, value)
+        else:
+            kind = value.WhichOneof("value")
+            if kind == "string_value":
+                text = value.string_value.strip()
+            elif kind == "int_value":
+                text = str(value.int_value)
+            else:
+                continue
+            if not text:
+                continue  # an empty value gives way to the next name (e.g. the request model)
+            found[what] = text
+        ranks[what] = rank
+    return found
 
 
-def _record(
-    span: Any,
-    attrs: dict[str, AnyValue],
-    org_id: str,
-    project_keys: Sequence[str],
-    user_keys: Sequence[str],
-    fallback: dict[str, str],
-    catalog: Catalog,
-) -> Record:
-    counts = {name: _count(attrs, name) for name in TOKEN_FIELDS}
+_COUNTS = frozenset(TOKEN_FIELDS)
+
+
+def _record(span: Any, found: dict[str, Any], org_id: str, fallback: tuple[str, str], catalog: Catalog) -> Record:
+    counts = {name: _count(found.get(name)) for name in TOKEN_FIELDS}
     # The conventions put cache reads and writes inside input_tokens and reasoning inside
     # output_tokens (as our columns do). An instrumentation reporting them apart shows it by a part
     # larger than the whole: then the whole is the sum.
@@ -166,7 +182,8 @@ def _record(
         counts["input_tokens"] += cached + written
     if counts["reasoning_tokens"] > counts["output_tokens"]:
         counts["output_tokens"] += counts["reasoning_tokens"]
-    model = _text(attrs, ALIASES["model"])
+    get = found.get
+    model = get("model", "")
     if not model:
         raise _Reject("gen_ai.response.model", "no model: neither gen_ai.response.model nor gen_ai.request.model")
     end = span.end_time_unix_nano or span.start_time_unix_nano
@@ -176,12 +193,13 @@ def _record(
         at = datetime.fromtimestamp(end / 1e9, UTC)
     except (OverflowError, OSError, ValueError):
         raise _Reject("end_time_unix_nano", f"end time {end} is out of range") from None
-    request_id = _text(attrs, ALIASES["response_id"])
+    request_id = get("response_id", "")
     if not request_id:
-        if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        trace_id, span_id = span.trace_id, span.span_id
+        if len(trace_id) != 16 or len(span_id) != 8:
             raise _Reject("span_id", "no gen_ai.response.id and no valid trace and span id to identify the span")
-        request_id = f"otlp:{span.trace_id.hex()}:{span.span_id.hex()}"
-    provider_name = _text(attrs, ALIASES["provider"]).lower()
+        request_id = f"otlp:{trace_id.hex()}:{span_id.hex()}"
+    provider_name = get("provider", "").lower()
     provider = PROVIDERS.get(provider_name, provider_name) or catalog.infer_provider(model)
     record = blank_record()
     for name, index in _TOKEN_COLS.items():
@@ -189,11 +207,11 @@ def _record(
     record[_ORG] = org_id  # the token's org, whatever the span says
     record[_PROVIDER] = provider[:40]
     record[_SOURCE] = "otlp"
-    record[_KIND] = "embeddings" if _text(attrs, ALIASES["operation"]) in EMBEDDINGS else "completions"
-    record[_PROJECT] = (_text(attrs, project_keys) or fallback["project"])[:200]
-    record[_USER] = (_text(attrs, user_keys) or fallback["user"])[:200]
+    record[_KIND] = "embeddings" if get("operation") in EMBEDDINGS else "completions"
+    record[_PROJECT] = (get("project") or fallback[0])[:200]
+    record[_USER] = (get("user") or fallback[1])[:200]
     record[_MODEL] = model[:200]
-    record[_TIER] = normalize_tier(_text(attrs, ALIASES["service_tier"]))[:40]
+    record[_TIER] = normalize_tier(get("service_tier"))[:40]
     record[_BAND] = catalog.band(counts["input_tokens"])
     record[_START] = at
     record[_REQUEST] = request_id[:200]
@@ -201,45 +219,22 @@ def _record(
     return record
 
 
-def _count(attrs: dict[str, AnyValue], what: str) -> int:
-    for name in ALIASES[what]:
-        value = attrs.get(name)
-        if value is None:
-            continue
-        kind = value.WhichOneof("value")
-        if kind == "int_value":
-            number: object = value.int_value
-        elif kind == "double_value" and value.double_value.is_integer():
-            number = int(value.double_value)
-        elif kind == "string_value" and value.string_value.strip().isdigit():  # some SDKs stringify
-            number = int(value.string_value)
-        else:
-            raise _Reject(name, f"{name} must be a non-negative integer, got {_plain(value)!r}")
-        if not isinstance(number, int) or number < 0:
-            raise _Reject(name, f"{name} must be a non-negative integer, got {number!r}")
-        return number
-    return 0
-
-
-def _text(attrs: dict[str, AnyValue], names: Iterable[str]) -> str:
-    for name in names:
-        value = attrs.get(name)
-        if value is None:
-            continue
-        kind = value.WhichOneof("value")
-        if kind == "string_value":
-            text = value.string_value.strip()
-        elif kind == "int_value":
-            text = str(value.int_value)
-        else:
-            continue
-        if text:
-            return text
-    return ""
-
-
-def _text_of(attrs: dict[str, AnyValue], names: Sequence[str]) -> str:
-    return _text(attrs, names)
+def _count(found: tuple[str, AnyValue] | None) -> int:
+    if found is None:
+        return 0
+    name, value = found
+    kind = value.WhichOneof("value")
+    if kind == "int_value":
+        number: object = value.int_value
+    elif kind == "double_value" and value.double_value.is_integer():
+        number = int(value.double_value)
+    elif kind == "string_value" and value.string_value.strip().isdigit():  # some SDKs stringify
+        number = int(value.string_value)
+    else:
+        raise _Reject(name, f"{name} must be a non-negative integer, got {_plain(value)!r}")
+    if not isinstance(number, int) or number < 0:
+        raise _Reject(name, f"{name} must be a non-negative integer, got {number!r}")
+    return number
 
 
 def _plain(value: AnyValue) -> object:
@@ -247,13 +242,14 @@ def _plain(value: AnyValue) -> object:
     return getattr(value, kind) if kind in ("string_value", "int_value", "double_value", "bool_value") else kind
 
 
-def _rejection(span: Any, attrs: dict[str, AnyValue], org_id: str, reject: _Reject) -> Rejection:
+def _rejection(span: Any, org_id: str, reject: _Reject, slots: Mapping[str, tuple[str, int]]) -> Rejection:
+    attrs = {kv.key: _plain(kv.value) for kv in span.attributes if kv.key in slots}
     raw = {
         "trace_id": span.trace_id.hex(),
         "span_id": span.span_id.hex(),
         "name": span.name,
         "end_time_unix_nano": span.end_time_unix_nano,
-        "attributes": {key: _plain(value) for key, value in sorted(attrs.items())},
+        "attributes": dict(sorted(attrs.items())),
     }
     return {
         "file": "otlp",

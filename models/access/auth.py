@@ -82,6 +82,11 @@ def validate_password(password: str, email: str = "") -> str:
     return password
 
 
+def hash_password(password: str) -> str:
+    """argon2id hash of an already validated password (invitations create accounts with it)."""
+    return _hasher.hash(password)
+
+
 def _require_admin(actor: Actor, email: str) -> None:
     """Users are managed from the command line; a member may change only their own password."""
     if actor.system or (actor.email and actor.email.lower() == email):

@@ -238,20 +238,21 @@ def _close_version(session: Session, org_id: str, project_id: str, at: datetime)
 
 
 def _new_version(session: Session, row: BudgetLimit, actor: Actor, at: datetime) -> None:
-    _close_version(session, row.org_id, row.project_id, at)
-    session.add(
-        BudgetLimitVersion(
-            org_id=row.org_id,
-            project_id=row.project_id,
-            soft_micros=row.soft_micros,
-            hard_micros=row.hard_micros,
-            quota_micros=row.quota_micros,
-            thresholds=row.thresholds,
-            strict=row.strict,
-            valid_from=at,
-            changed_by=actor.label,
+    """The version `row` starts at `at`; a second change at the same instant (a re-run seed, two
+    saves within a clock tick) replaces that version rather than adding one that lasts no time."""
+    same = session.exec(
+        select(BudgetLimitVersion).where(
+            BudgetLimitVersion.org_id == row.org_id,
+            BudgetLimitVersion.project_id == row.project_id,
+            BudgetLimitVersion.valid_from == at,
         )
-    )
+    ).first()
+    _close_version(session, row.org_id, row.project_id, at)
+    version = same or BudgetLimitVersion(org_id=row.org_id, project_id=row.project_id, valid_from=at)
+    version.soft_micros, version.hard_micros, version.quota_micros = row.soft_micros, row.hard_micros, row.quota_micros
+    version.thresholds, version.strict, version.changed_by = row.thresholds, row.strict, actor.label
+    version.valid_to = None
+    session.add(version)
 
 
 def _version_view(row: BudgetLimitVersion) -> Limit:

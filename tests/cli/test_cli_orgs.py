@@ -41,3 +41,14 @@ def test_the_last_owner_stays_and_bad_input_is_a_usage_error(cli):
     assert code == 2 and "time zone" in err
     code, _, err = cli("org", "add", "--id", "org-b", "--name", "again")
     assert code == 2 and "already exists" in err
+
+
+def test_member_invite_emails_a_link_or_says_why_not(cli, smtp):
+    from tests.factories import make_org
+
+    make_org("org-a", owners=("ana@example.com",), readers=("new@example.com",))
+    code, out, err = cli("member", "invite", "--org", "org-a", "--email", "new@example.com")
+    assert code == 0 and "invitation sent to new@example.com" in out
+    assert "/auth/invite?token=" in smtp.messages_to("new@example.com")[0].get_body(("plain",)).get_content()
+    code, out, err = cli("member", "invite", "--org", "org-a", "--email", "stranger@example.com")
+    assert code == 2 and "not a member of org-a" in err and "Traceback" not in err

@@ -6,7 +6,7 @@ import base64
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,9 +33,9 @@ class Running:
 
 
 @contextmanager
-def serve(settings: OtlpSettings | None = None) -> Iterator[Running]:
+def serve(settings: OtlpSettings | None = None, on_usage: Callable[[str], None] | None = None) -> Iterator[Running]:
     """The receiver's routes on uvicorn, listening on a free 127.0.0.1 port, for the block's length."""
-    receiver = Receiver(settings or OtlpSettings())
+    receiver = Receiver(settings or OtlpSettings(), on_usage)
     app = Starlette(routes=receiver_routes(receiver))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -136,6 +136,7 @@ def test_json_encoding_gzip_and_retries_are_stored_once(cli, token):
         assert response.json() == {}  # full success: partial_success left unset
     assert (totals.stored, totals.duplicate, totals.ignored) == (5, 15, 4)
     assert usage_count() == 5
+    assert rows("SELECT org_id FROM rollup_state") == [("acme",)]  # what the worker's alerts-watch reads
     assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5))
     ids = rows("SELECT request_id FROM usage ORDER BY request_id")
     assert all(r[0].startswith("otlp:") and len(r[0]) == len("otlp:") + 32 + 1 + 16 for r in ids)
@@ -145,7 +146,8 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
     same_call = genai_attributes(**{"gen_ai.response.id": "chatcmpl-abc", "enduser.id": "ana", "team": "search"})
     spans = make_spans([same_call, same_call], service="svc")  # two spans of one call: stored once
     settings = OtlpSettings(project_attributes="team,service.name", user_attributes="enduser.id")
-    with serve(settings) as running:
+    notified: list[str] = []
+    with serve(settings, on_usage=notified.append) as running:
         response = httpx.post(
             running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
         )
@@ -153,6 +155,7 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
     assert rows("SELECT request_id, project_id, user_id, source FROM usage") == [
         ("chatcmpl-abc", "search", "ana", "otlp")
     ]
+    assert notified == ["acme"]  # the hook an embedding server (the gateway) gets after new usage
 
 
 def test_a_token_writes_only_to_its_own_org(cli, token):

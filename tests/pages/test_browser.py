@@ -1,7 +1,9 @@
 """`streamlit run` in a real process, every page loaded in headless Chromium without an exception box.
 
 Every page is visited in English and in Chinese (screenshots in tests/artifacts/, not committed), and
-the finance journey runs end to end: last month's spend by project, downloaded as CSV.
+the finance journey runs end to end: last month's spend by project, downloaded as CSV. Sign-in goes
+through the front route (gateway/signin.py, its own process) that sets the session cookie; the
+session journey checks it survives a reload, a second tab and a deep link, and that sign-out ends it.
 """
 
 import csv
@@ -44,12 +46,57 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    output = proc.stdout.read().decode()[-2000:]
+    proc.stdout.close()
+    pytest.fail(f"{what} did not start: " + output)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # a loaded machine; the test's verdict is already in
+        proc.kill()
+        proc.wait(timeout=20)
+    proc.stdout.close()
+
+
 @pytest.fixture
-def server(env):
+def front_route(env, monkeypatch):
+    """The sign-in front route on its own port of the same host (cookies do not separate ports)."""
+    port, dashboard_port = free_port(), free_port()
+    monkeypatch.setenv("SPENDSIGHT_AUTH_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("SPENDSIGHT_PUBLIC_URL", f"http://127.0.0.1:{dashboard_port}")
+    from models.settings import reset_settings
+
+    reset_settings()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.signin", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    wait_healthy(f"http://127.0.0.1:{port}/auth/signin", proc, "the sign-in front route")
+    yield dashboard_port
+    stop(proc)
+
+
+@pytest.fixture
+def server(env, front_route):
     from demo import load_demo
 
     load_demo()
-    port = free_port()
+    port = front_route
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -72,22 +119,9 @@ def server(env):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        output = proc.stdout.read().decode()[-2000:]
-        proc.stdout.close()
-        pytest.fail("streamlit did not start: " + output)
+    wait_healthy(f"{url}/_stcore/health", proc, "streamlit")
     yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    proc.stdout.close()
+    stop(proc)
 
 
 # The browser tab's title of each page (by URL path), in English whatever the chosen language.
@@ -111,16 +145,31 @@ def page_paths() -> list[str]:
     return [""] + [p.stem.split("_", 1)[-1] for p in sorted((REPO / "pages").glob("*.py"))]
 
 
-def sign_in(page, lang: str = "en") -> None:
-    """Each page load is a new browser session: sign in through the form as the demo owner."""
+def signed_in_text(lang: str) -> str:
+    from ui.i18n import keys
+
+    return keys(lang)["auth.signed_in_as"].split("{")[0].strip()
+
+
+def sign_in(page, lang: str = "en", email: str = "owner@example.com", then: str | None = None) -> None:
+    """Sign in as a demo member, unless the browser's cookie already does: the dashboard's gate (in
+    `lang`) links to the front route's form, which sets the cookie and comes back to the page (in
+    `then`, the member's saved language, when it differs)."""
+    from gateway.signin import STRINGS
     from models.access.auth import DEMO_PASSWORDS
     from ui.i18n import keys
 
-    words = keys(lang)
-    page.get_by_label(words["auth.email"]).fill("owner@example.com")
-    page.get_by_label(words["auth.password"], exact=True).fill(DEMO_PASSWORDS["owner"])
-    page.get_by_role("button", name=words["auth.submit"]).click()
-    page.get_by_text(words["auth.signed_in_as"].split("{")[0].strip()).wait_for(timeout=45_000)
+    gate = page.get_by_role("link", name=keys(lang)["auth.submit"], exact=True)
+    signed = page.get_by_text(signed_in_text(then or lang))
+    gate.or_(signed).first.wait_for(timeout=120_000)  # a loaded 2-core machine can take a minute
+    if signed.count():
+        return
+    gate.click()
+    words = STRINGS.words(lang, "page")
+    page.get_by_label(words["email"]).fill(email)
+    page.get_by_label(words["password"], exact=True).fill(DEMO_PASSWORDS["owner" if "owner" in email else "reader"])
+    page.get_by_role("button", name=words["submit"]).click()
+    signed.wait_for(timeout=120_000)
 
 
 def settle(page) -> None:
@@ -150,7 +199,9 @@ def browser_page(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        # A context of its own: a second tab (context.new_page()) shares its cookies, as a browser's does.
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page = context.new_page()
         yield server, page
         browser.close()
 
@@ -202,3 +253,73 @@ def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     total = Decimal(rows[-1][cost])
     assert total == sum(Decimal(r[cost]) for r in rows[1:-1])
     assert abs(total - expected) <= Decimal("0.005") * (len(rows) - 2) and total > 100
+
+
+def test_sign_in_survives_reload_second_tab_and_deep_link_with_its_language(browser_page):
+    """Issue 16's journey: signed in once, the member stays signed in, in Chinese and CNY, on a reload,
+    in a second tab and through a deep link (an alert email's), until they sign out; a revoked or
+    expired session is refused; the cookie is HttpOnly and SameSite=Lax and holds only the token."""
+    from sqlmodel import select
+
+    from models.access import auth
+    from models.db import session_scope, utcnow
+    from models.tables import UserSession
+    from ui.i18n import keys
+
+    server, page = browser_page
+    zh = keys("zh")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    page.goto(f"{server}/Alert_history?org=org-prod&lang=zh")  # a deep link, language chosen for the visit
+    sign_in(page, "zh")
+    assert "/Alert_history" in page.url and "org=org-prod" in page.url  # back where the link pointed
+    settle(page)
+    assert zh["alerthist.title"] in check(page, "session-signed-in-zh")
+    page.get_by_label(zh["sidebar.currency"]).click()
+    page.get_by_role("option", name="¥ CNY").click()
+    settle(page)
+
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "spendsight_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]  # plain http here
+    assert "spendsight_session" not in page.evaluate("document.cookie")  # out of scripts' reach
+    with session_scope() as session:
+        [row] = session.exec(select(UserSession).where(UserSession.revoked_at.is_(None))).all()
+    assert row.email == "owner@example.com" and row.token_sha256 != cookie["value"]
+
+    page.reload()  # F5: still signed in, still Chinese, still CNY
+    page.get_by_text(signed_in_text("zh")).wait_for(timeout=45_000)
+    settle(page)
+    assert zh["alerthist.title"] in check(page, "session-reloaded-zh")
+    assert "CNY" in sidebar.inner_text()  # the rate line, shown only when amounts are in CNY
+
+    tab = page.context.new_page()  # a second tab, and a bookmark of another page
+    tab.goto(f"{server}/Organizations")
+    tab.get_by_text(signed_in_text("zh")).wait_for(timeout=45_000)
+    settle(tab)
+    assert zh["orgs.title"] in check(tab, "session-second-tab-zh")
+    tab.goto(f"{server}/Alert_history?org=org-prod")  # the link a test alert's email carries
+    tab.get_by_text(signed_in_text("zh")).wait_for(timeout=45_000)
+    settle(tab)
+    assert zh["alerthist.title"] in check(tab, "session-deep-link-zh")
+
+    page.get_by_role("link", name=zh["auth.sign_out"]).click()  # sidebar: sign out on the front route
+    page.wait_for_url("**/auth/signin?notice=signed_out*")
+    assert "您已退出登录" in page.inner_text("body")
+    assert not [c for c in page.context.cookies() if c["name"] == "spendsight_session"]
+    tab.reload()  # signed out, nobody is known: the gate speaks the browser's language (en-US here)
+    en = keys("en")
+    tab.get_by_role("link", name=en["auth.submit"], exact=True).wait_for(timeout=45_000)
+    assert zh["alerthist.title"] not in tab.locator('[data-testid="stMain"]').inner_text()
+
+    sign_in(tab, "en", then="zh")  # back in, in their Chinese; then the session is revoked on the server
+    with session_scope() as session:
+        auth.revoke_sessions(session, "owner@example.com")
+    tab.reload()
+    tab.get_by_text(en["auth.revoked"]).wait_for(timeout=45_000)
+
+    sign_in(tab, "en", then="zh")  # and once more; this time the session runs out
+    with session_scope() as session:
+        live = session.exec(select(UserSession).where(UserSession.revoked_at.is_(None))).one()
+        live.expires_at = utcnow()
+        session.add(live)
+    tab.reload()
+    tab.get_by_text(en["auth.expired"]).wait_for(timeout=45_000)

@@ -47,7 +47,7 @@ def test_the_sidebar_menu_links_every_page_in_the_chosen_language():
     assert sorted(scripts) == sorted(["app.py"] + [f"pages/{p.name}" for p in (REPO / "pages").glob("*.py")])
     # Streamlit's URL for a page is its file name without the number: the menu order is the files' order.
     urls = [""] + [p.stem.split("_", 1)[1] for p in sorted((REPO / "pages").glob("*.py"), key=_number)]
-    for lang, labels in (("en", ("Home", "Spend explorer", "Audit log")), ("zh", ("首页", "支出分析", "审计日志"))):
+    for lang, labels in (("en", ("Home", "Spend explorer", "Gateway")), ("zh", ("首页", "支出分析", "网关"))):
         at = run_page("pages/2_Forecast.py", session={"lang": lang})
         links = at.get("page_link")
         assert [link.proto.page for link in links] == urls

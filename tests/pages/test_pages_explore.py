@@ -85,3 +85,22 @@ def test_custom_period_split_by_week():
     assert "Estimated cost (USD)" in table.columns and "Change %" not in table.columns
     assert "turn off the split" in texts(at)
     assert at.metric[0].value == "$8.50"
+
+
+def test_yuan_figures_use_the_rate_in_force_and_say_since_when():
+    from datetime import date
+    from decimal import Decimal
+
+    from models.access.roles import Actor
+    from models.fx import set_rate
+
+    _month_usage()
+    today = datetime.now(UTC).date()
+    set_rate(Actor.cli(), "CNY", "7.00", date(2020, 1, 1))
+    set_rate(Actor.cli(), "CNY", "7.20", today.replace(day=1))  # this month's rate
+    set_rate(Actor.cli(), "CNY", "9.99", today + timedelta(days=40))  # not in force yet
+    at = run_page(PAGE, user="finance@example.com", session={"currency": "CNY"})
+    assert not at.exception
+    assert at.metric[0].value == "¥61.20"  # $8.50 x 7.20
+    assert f"at 7.20 CNY/USD since {today.replace(day=1)}" in texts(at)
+    assert Decimal(str(_table(at, 1)["Estimated cost (CNY)"].iloc[0])) == Decimal("61.2")

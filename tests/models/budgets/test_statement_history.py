@@ -120,3 +120,26 @@ def test_the_worker_closes_last_month_n_days_after_it_ends(october):
     with session_scope() as session:
         rows = list(session.exec(select(StatementSnapshot)))
     assert [(r.org_id, r.month, r.version, r.created_by) for r in rows] == [("org-s", "2026-10", 0, "worker")]
+
+
+def test_a_price_override_after_close_is_a_restatement_too(october):
+    from models.pricing.edit import set_override
+
+    close_month(OWNER, october, 2026, 10, now=NOW)
+    set_override(OWNER, "openai", "gpt-4o", {"input_mtok": "2", "output_mtok": 8}, since=date(2026, 10, 1))
+    frozen, _ = month_statement(october, 2026, 10)
+    assert frozen.total == Decimal("2.65")  # the closed figure stands until restated
+    restated = restate(OWNER, october, 2026, 10)
+    assert restated is not None and restated.difference_usd == Decimal("-0.5")  # web: $2.50 -> $2.00
+    assert month_statement(october, 2026, 10)[0].total == Decimal("2.15")
+    assert restate(OWNER, october, 2026, 10) is None  # nothing new since
+    assert len(audit("statement.restate")) == 1
+
+
+def test_two_changes_at_the_same_instant_leave_one_version(october):
+    set_limit(OWNER, october, soft="10", now=SEPT)
+    set_limit(OWNER, october, soft="11", now=SEPT)  # e.g. the demo seeded again
+    assert statement(october, 2026, 10).billing["soft_limit_usd"] == Decimal("11")
+    clear_limit(OWNER, october, now=SEPT)
+    set_limit(OWNER, october, soft="12", now=SEPT)
+    assert statement(october, 2026, 10).billing["soft_limit_usd"] == Decimal("12")

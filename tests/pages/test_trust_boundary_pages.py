@@ -11,7 +11,7 @@ from collectors.runner import load_source
 from models.access.roles import Actor
 from models.db import session_scope
 from models.settings import reset_settings
-from models.sources import add_source
+from models.sources import add_source, set_enabled
 from models.tables import AlertWebhook, Organization, Source
 from tests.conftest import REPO
 from tests.factories import make_org
@@ -34,6 +34,9 @@ def world(monkeypatch):
     make_org("org-b", owners=(OWNER_B,))
     with session_scope() as session:
         add_source(session, Actor.cli(), "org-a", "openai", "OPENAI_ADMIN_KEY", name="a-openai")
+        # Bound, but never run here: its base URL is the real provider's (the worker runs below
+        # must only meet org-b's sources).
+        set_enabled(session, Actor.cli(), "a-openai", False)
     return monkeypatch
 
 

@@ -8,10 +8,16 @@ PYTEST_ARGS ?=
 
 .PHONY: install run lint test test-sqlite test-postgres browser bench clean
 
+# pip prints each package as it goes (the first install takes a few minutes), so it is not --quiet.
 $(STAMP): pyproject.toml
+	@echo "== [1/2] creating $(VENV)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@echo "== [2/2] installing Spendsight and its libraries into $(VENV) (a few minutes the first time)"
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[test]' \
+		| grep --line-buffered -E '^(Collecting|Installing|Successfully|ERROR)' || true
+	@$(BIN)/python -c "import streamlit, sqlmodel" || { echo "install failed: see pip's output above"; exit 1; }
 	touch $(STAMP)
+	@echo "== installed"
 
 install: $(STAMP)
 

@@ -106,7 +106,8 @@ def load_demo(force: bool = False, now: datetime | None = None) -> str:
     """Load the demo unless the database already holds organizations."""
     with session_scope() as session:
         if not force and session.exec(select(Organization)).first() is not None:
-            return "demo: database already has data; nothing loaded"
+            # The sign-ins are printed on every start: `make run` is how people find them again.
+            return "demo: database already has data; nothing loaded" + load_demo_logins(DEMO_MEMBERS)
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     with session_scope() as session:
         for org_id, name, env, tz in (
@@ -316,8 +317,8 @@ def _round(amount: Decimal, rounding) -> Decimal:
 
 
 def load_demo_logins(members) -> str:
-    """Password users for the demo members; returns the lines `spendsight demo` prints."""
-    shown: dict[str, tuple[str, str]] = {}
+    """Password users for the demo members; returns the lines `spendsight demo` prints, one per member."""
+    shown: list[tuple[str, str, str]] = []
     with session_scope() as session:
         for email, role in members:
             password = DEMO_PASSWORDS[role]
@@ -326,6 +327,6 @@ def load_demo_logins(members) -> str:
                 add_user(session, Actor.cli(), email, password)
             elif not _verify(user.password_hash, password):
                 password = "(existing password kept)"
-            shown.setdefault(role, (email, password))
-    lines = [f"  {role:<6} {email}  password: {password}" for role, (email, password) in sorted(shown.items())]
+            shown.append((role, email, password))
+    lines = [f"  {role:<6} {email}  password: {password}" for role, email, password in shown]
     return "\ndemo sign-in (change or remove these accounts before real use):\n" + "\n".join(lines)

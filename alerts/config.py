@@ -124,6 +124,8 @@ def set_webhook(actor: Actor, org_id: str, url: str | None) -> None:
         get_org(session, org_id)
         row = session.get(AlertWebhook, org_id)
         before = redact_url(row.url) if row else None
+        if (row.url if row else None) == url:
+            return  # an identical re-save: nothing written, nothing audited
         if url is None:
             if row is not None:
                 session.delete(row)

@@ -34,7 +34,7 @@ action = right.selectbox(
 who = far.text_input(t("audit.actor"), key="audit_who", max_chars=320)
 
 try:
-    frame = audit_frame(ctx.actor.email, tuple(org_ids or owned), days or None, action, who)
+    frame = audit_frame(ctx.actor.email, tuple(org_ids or owned), days or None, action, who, ctx.lang)
 except PermissionDenied as exc:
     st.error(md(str(exc)))
     st.stop()

@@ -20,12 +20,12 @@ from ui.format import (
     money_column,
     number,
     rate_words,
-    signed_percent,
     today_in,
     tokens,
 )
 from ui.format import money as format_money
 from ui.i18n import t
+from ui.layout import change_delta
 from ui.page import page_header
 from ui.queries import day_rate, dimension_choices, explore_data
 
@@ -105,8 +105,7 @@ metrics[0].metric(
     t("explore.total"),
     money(result.total_cost),
     border=True,
-    delta=f"{money(result.delta)} ({signed_percent(result.delta_pct)})" if result.delta is not None else None,
-    delta_color="inverse",
+    **change_delta(result.total_cost, result.previous_cost, money, t("explore.no_previous")),
     help=t("explore.previous"),
 )
 metrics[1].metric(t("explore.requests"), number(result.total_requests), border=True)

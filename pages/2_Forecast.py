@@ -4,8 +4,9 @@ import streamlit as st
 
 from ui.budget_charts import fan_chart, track_chart
 from ui.budget_queries import forecast_scopes, forecast_view
-from ui.format import in_currency, money_column, today_in
+from ui.format import in_currency, money_column, short_day, today_in
 from ui.i18n import t
+from ui.layout import card_grid
 from ui.page import page_header
 
 ctx = page_header("forecast", needs_org=True)
@@ -24,28 +25,37 @@ if view["history_days"] == 0 and view["spent"] == 0:
     st.stop()
 
 
-def limit_metric(column, label: str, limit, crossed) -> None:
+def limit_metric(column, label: str, limit, crossed, help_text: str | None = None) -> None:
     if limit is None:
-        column.metric(label, t("forecast.not_set"), border=True)
+        column.metric(label, t("forecast.not_set"), border=True, help=help_text)
         return
-    note = t("forecast.crosses", day=f"{crossed:%b %d}") if crossed else t("forecast.no_cross")
+    note = t("forecast.crosses", day=short_day(crossed, ctx.lang)) if crossed else t("forecast.no_cross")
     column.metric(
-        label, ctx.money(limit), note, delta_color="inverse" if crossed else "off", delta_arrow="off", border=True
+        label,
+        ctx.money(limit),
+        note,
+        delta_color="inverse" if crossed else "off",
+        delta_arrow="off",
+        border=True,
+        help=help_text,
     )
 
 
-cols = st.columns(4)
+cols = card_grid(4, per_row=2)  # the p10-p90 line needs half the width in CNY at 1280 px
 cols[0].metric(t("forecast.spent"), ctx.money(view["spent"]), border=True)
 cols[1].metric(
     t("forecast.p50"),
     ctx.money(view["p50"]),
+    help=t("forecast.p50_help"),
     border=True,
     delta_arrow="off",
     delta_color="off",
     delta=t("forecast.range", p10=ctx.money(view["p10"]), p90=ctx.money(view["p90"])),
 )
 limit_metric(cols[2], t("forecast.soft"), view["soft"], view["soft_cross"])
-limit_metric(cols[3], t("forecast.hard"), view["hard"], view["hard_cross"])
+limit_metric(cols[3], t("forecast.hard"), view["hard"], view["hard_cross"], t("budgets.hard_help"))
+if view["hard"] is not None:
+    st.caption(t("forecast.hard_means"))
 if view["history_days"] < 7:
     st.warning(t("forecast.short", n=view["history_days"]))
 if view["soft"] is None and view["hard"] is None:

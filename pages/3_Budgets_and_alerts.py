@@ -12,7 +12,7 @@ from models.budgets.credits import add_credit, remove_credit
 from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
 from ui import actions
-from ui.budget_queries import budget_view
+from ui.budget_queries import budget_view, known_projects
 from ui.format import floats, in_currency, money_column, today_in
 from ui.i18n import t
 from ui.page import page_header
@@ -75,16 +75,26 @@ else:
             for c in ("spent", "soft", "hard", "quota")
         },
     )
+seen = known_projects(ctx.org_id)
+unused = [r["project"] for r in view["limits"] if r["project"] and r["project"] not in seen]
+if unused and ctx.is_owner:
+    st.warning(t("budgets.unused_projects", projects=md(", ".join(unused))))
 if ctx.is_owner:
     left, right = st.columns([3, 1])
     left.markdown(f"**{t('budgets.set_limit')}**")
     scope = left.text_input(t("budgets.project"), key="bl_project").strip()
+    if scope and scope not in seen:
+        left.warning(t("budgets.unused_project", project=md(scope)))
     current = next((r for r in view["limits"] if r["project"] == scope), {})
     with left.form("budget_limit"):
         a = st.columns(4)  # keyed by scope: the fields show the chosen scope's current values
         soft = a[0].text_input(t("budgets.soft"), money_text(current.get("soft")), key=f"bl_soft:{scope}")
-        hard = a[1].text_input(t("budgets.hard"), money_text(current.get("hard")), key=f"bl_hard:{scope}")
-        quota = a[2].text_input(t("budgets.quota"), money_text(current.get("quota")), key=f"bl_quota:{scope}")
+        hard = a[1].text_input(
+            t("budgets.hard"), money_text(current.get("hard")), key=f"bl_hard:{scope}", help=t("budgets.hard_help")
+        )
+        quota = a[2].text_input(
+            t("budgets.quota"), money_text(current.get("quota")), key=f"bl_quota:{scope}", help=t("budgets.quota_help")
+        )
         marks = a[3].text_input(
             t("budgets.thresholds"),
             current.get("thresholds", "50,80,100").replace("%", ""),

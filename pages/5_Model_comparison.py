@@ -1,5 +1,6 @@
 """Model comparison: reprice real usage, what-if traffic, token estimate, cost vs quality."""
 
+import pandas as pd
 import streamlit as st
 
 from models.spend.compare import CompareError, Profile
@@ -17,10 +18,12 @@ from ui.format import (
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import (
+    candidate_kinds,
     dimension_choices,
     frontier_data,
     model_options,
     reprice_data,
+    reprice_models_data,
     token_counts,
     what_if_data,
 )
@@ -41,7 +44,7 @@ candidates = tuple(
     )
 )
 cur = ctx.currency
-MONEY = ("cost_usd", "per_1k_usd", "saving_usd", "expected_usd", "worst_usd")
+MONEY = ("cost_usd", "per_1k_usd", "saving_usd", "expected_usd", "worst_usd", "best_usd")
 labels = {
     "model": t("common.model"),
     "provider": t("common.provider"),
@@ -59,13 +62,28 @@ labels = {
     "score": t("compare.col.score"),
     "cost_per_1k": t("compare.col.per_1k", currency=cur),
     "dominated": t("compare.col.dominated"),
+    "kind": t("compare.col.kind"),
+    "best_model": t("compare.col.best_model"),
+    "best_usd": t("compare.col.best", currency=cur),
 }
 config = (
     {c: money_column(labels[c], cur) for c in (*MONEY, "cost_per_1k")}
     | {"saving_pct": st.column_config.NumberColumn(labels["saving_pct"], format="percent")}
     | {
         c: st.column_config.Column(labels[c])
-        for c in ("model", "provider", "current", "notes", "tokens", "exact", "method", "score", "dominated")
+        for c in (
+            "model",
+            "provider",
+            "current",
+            "notes",
+            "tokens",
+            "exact",
+            "method",
+            "score",
+            "dominated",
+            "kind",
+            "best_model",
+        )
     }
 )
 
@@ -124,21 +142,40 @@ with reprice_tab:
         st.info(t("compare.reprice.empty") if not work.parts else t("compare.no_candidates"))
     else:
         priced = frame.dropna(subset=["cost_usd"])
+        per_model = reprice_models_data(
+            tuple(orgs), start, end, tuple((d, tuple(v)) for d, v in filters.items() if v), candidates, today
+        )
+        saving = sum(v for v in per_model["saving_usd"] if v is not None and v == v)
         m = st.columns(3)
         m[0].metric(t("compare.reprice.actual"), ctx.money(work.actual_cost), border=True)
-        m[1].metric(t("compare.reprice.today"), ctx.money(now.cost) if now.cost is not None else "–", border=True)
-        if not priced.empty:
-            best = priced.iloc[0]
-            m[2].metric(
-                f"{t('compare.reprice.best')}: {md(best['model'])}",
-                ctx.money(best["cost_usd"]),
-                border=True,
-                delta=t("compare.reprice.saving", amount=ctx.money(best["saving_usd"]))
-                if best["saving_usd"] is not None
-                else None,
-            )
+        m[1].metric(
+            t("compare.reprice.today"),
+            ctx.money(now.cost) if now.cost is not None else "–",
+            border=True,
+            help=t("compare.reprice.today_help"),
+        )
+        m[2].metric(
+            t("compare.reprice.best_mix"),
+            ctx.money(saving),
+            border=True,
+            help=t("compare.reprice.best_mix_help"),
+        )
         if now.cost is None:
             st.warning(t("compare.reprice.unpriced"))
+        st.markdown(f"##### {t('compare.reprice.by_model')}")
+        st.caption(t("compare.reprice.by_model_help"))
+        kinds = candidate_kinds(candidates)
+        missing = sorted({k for k in per_model["kind"] if not kinds.get(k)})
+        if missing:
+            st.info(t("compare.reprice.no_kind", kinds=", ".join(t(f"compare.kind.{k}") for k in missing)))
+        st.dataframe(
+            shown(per_model.assign(kind=per_model["kind"].map(lambda k: t(f"compare.kind.{k}")))).assign(
+                best_model=per_model["best_model"].replace("", t("compare.reprice.keep"))
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config=config,
+        )
         mix = work.mix()
         st.markdown(f"##### {t('compare.reprice.mix')}")
         st.dataframe(
@@ -150,9 +187,14 @@ with reprice_tab:
             width="stretch",
         )
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
+        st.markdown(f"##### {t('compare.reprice.all_on_one')}")
+        mix_row = {"model": t("compare.reprice.current_mix"), "cost_usd": now.cost, "current": True}
+        bars = priced.assign(current=False)
+        if now.cost is not None:
+            bars = pd.concat([bars, pd.DataFrame([mix_row])], ignore_index=True)
         chart_tab.plotly_chart(
             charts.cost_bars(
-                shown(priced),
+                shown(bars),
                 "model",
                 "cost_usd",
                 "current",
@@ -178,10 +220,10 @@ with what_if_tab:
         batch_share=b[0].number_input(t("compare.what_if.batch"), 0, 100, 0, 5, key="wi_batch") / 100,
         max_tokens=b[1].number_input(t("compare.what_if.max_tokens"), 0, 10**6, 1024, 64, key="wi_max"),
         n=b[2].number_input(t("compare.what_if.n"), 1, 128, 1, key="wi_n"),
-        best_of=b[3].number_input(t("compare.what_if.best_of"), 1, 128, 1, key="wi_best_of"),
+        best_of=b[3].number_input(t("compare.what_if.best_of"), 0, 128, 0, key="wi_best_of"),
     )
     try:
-        profile = Profile.make(**{k: str(v) for k, v in inputs.items()})
+        profile = Profile.make(**{k: None if k == "best_of" and not v else str(v) for k, v in inputs.items()})
     except CompareError as exc:
         profile = None
         st.error(md(str(exc)))
@@ -244,7 +286,8 @@ with quality_tab:
         st.info(t("compare.quality.empty"))
     else:
         try:
-            frame = frontier_data(upload.getvalue(), upload.name, profile or Profile.make(1, 1500, 300), today)
+            active = profile or Profile.make(1, 1500, 300)  # the what-if profile, n and best_of included
+            frame = frontier_data(upload.getvalue(), upload.name, active, today)
         except CompareError as exc:
             st.error(md(str(exc)))
         else:
@@ -261,6 +304,8 @@ with quality_tab:
                     ctx.symbol,
                     t("compare.quality.frontier"),
                     t("compare.quality.dominated"),
+                    x_title=t("compare.quality.x", currency=cur, choices=active.choices),
+                    y_title=t("compare.quality.y"),
                 ),
                 width="stretch",
             )

@@ -22,11 +22,11 @@ from ui.format import (
     number,
     percent,
     rate_words,
-    signed_percent,
     today_in,
 )
 from ui.format import money as format_money
 from ui.i18n import t
+from ui.layout import card_grid, change_delta
 from ui.page import page_header
 from ui.queries import closed_statement, display_rate, my_subscription, org_summaries, refresh
 from ui.safe import md
@@ -79,13 +79,12 @@ if ctx.role in ("reader", "owner") and ctx.actor is not None and ctx.actor.email
 bill = s.billing
 soft, hard = bill.get("soft_limit_usd"), bill.get("hard_limit_usd")
 change = (s.total - s.previous_total) / s.previous_total if s.previous_total else None
-cols = st.columns(5)
+cols = card_grid(5, per_row=3)  # five in a row cut CNY figures off at 1280 px
 cols[0].metric(
     t("statement.spend"),
     money(s.total),
     border=True,
-    delta_color="inverse",
-    delta=f"{money(s.total - s.previous_total)} ({signed_percent(change)})",
+    **change_delta(s.total, s.previous_total, money, t("statement.no_previous")),
     help=t("statement.vs_previous"),
 )
 cols[1].metric(t("statement.credits"), money(bill["credits_applied_usd"]), border=True)

@@ -237,16 +237,17 @@ with settings_tab:
                 format_func=lambda e: t(f"env.{e}"),
                 key="org_set_env",
             )
+            # The current zone is always an option (even one no longer offered), so saving a rename
+            # never moves the org to another zone; only fields that changed are sent.
             zones = timezones()
-            zone = a[2].selectbox(
-                t("orgs.timezone"),
-                zones,
-                key="org_set_tz",
-                index=zones.index(org["timezone"]) if org["timezone"] in zones else 0,
-            )
+            if org["timezone"] not in zones:
+                zones = [org["timezone"], *zones]
+            zone = a[2].selectbox(t("orgs.timezone"), zones, key="org_set_tz", index=zones.index(org["timezone"]))
             if st.form_submit_button(t("orgs.settings_save")):
+                wanted = {"name": name, "environment": env, "timezone": zone}
+                changes = {k: v for k, v in wanted.items() if v != org[k]}
                 attempt(
-                    lambda: update_org_as(ctx.actor, ctx.org_id, name=name, environment=env, timezone=zone),
+                    lambda: update_org_as(ctx.actor, ctx.org_id, **changes),
                     t("orgs.settings_saved", org=ctx.org_id),
                 )
 

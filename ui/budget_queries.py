@@ -17,6 +17,7 @@ from alerts.config import recipients, redact_url, webhook_url
 from alerts.outbox import history
 from models.access.orgs import owner_emails
 from models.budgets import billing
+from models.budgets import scopes as _scopes
 from models.budgets.credits import credit_status
 from models.budgets.forecast import forecast_scope
 from models.budgets.limits import limits
@@ -104,6 +105,13 @@ def forecast_scopes(org_id: str, today: date) -> list[str]:
     rows = spend(SpendQuery.make(org_id, today - timedelta(days=60), today + timedelta(days=1), by=("project",)))
     spending = sorted((r for r in rows if r.keys["project"] and r.cost > 0), key=lambda r: -r.cost)
     return list(dict.fromkeys(limited + [str(r.keys["project"]) for r in spending]))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def known_projects(org_id: str) -> set[str]:
+    """Projects with any usage ever, for the never-used-project warnings."""
+    ensure_db()
+    return _scopes.projects_with_usage(org_id)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -6,10 +6,15 @@ currency symbol for the axis, so every chart reads `$1,234.56` or `¥8,765.43` l
 
 from __future__ import annotations
 
+import re
+import zlib
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from ui.i18n import lang
 
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16", "#64748b"]
 OTHER_COLOR = "#cbd5e1"
@@ -26,6 +31,30 @@ _template.layout.update(
 pio.templates[TEMPLATE] = _template
 
 
+# Day ticks and hovers as each language writes them (plotly's own month names are English only).
+DAY_FORMATS = {"en": "%b %d", "zh": "%m月%d日"}
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def color_for(name: str) -> str:
+    """The colour of a project or model on every chart and in every period: a hash of its name picks
+    from the palette, so it does not move when the ranking (or the period) changes."""
+    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+
+
+def day_format() -> str:
+    return DAY_FORMATS.get(lang(), DAY_FORMATS["en"])
+
+
+def _has_days(fig: go.Figure) -> bool:
+    for trace in fig.data:
+        xs = getattr(trace, "x", None)
+        if xs is not None and len(xs):
+            first = xs[0]
+            return hasattr(first, "year") or bool(_ISO_DAY.match(str(first)))
+    return False
+
+
 def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: str = "$") -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
@@ -38,12 +67,14 @@ def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: s
     if money_axis:
         fig.update_yaxes(tickprefix=symbol, tickformat=",.2f", title=None)
     fig.update_xaxes(title=None)
+    if _has_days(fig):
+        fig.update_xaxes(tickformat=day_format())
     return fig
 
 
 def daily_spend(daily: pd.DataFrame, symbol: str = "$", label: str = "Spend") -> go.Figure:
     fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": label, "day": ""}, color_discrete_sequence=PALETTE)
-    fig.update_traces(hovertemplate=f"%{{x|%b %d}}: {symbol}%{{y:,.2f}}<extra></extra>")
+    fig.update_traces(hovertemplate=f"%{{x|{day_format()}}}: {symbol}%{{y:,.2f}}<extra></extra>")
     return _style(fig, symbol=symbol)
 
 
@@ -72,7 +103,7 @@ def stacked_spend(
             # (a DataFrame with as_index=False, where pandas-stubs say Series)
             frame = frame.groupby([x, color], as_index=False)[y].sum()  # type: ignore[assignment]
             keep.append(other)
-        colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(keep)}
+        colors = {name: color_for(name) for name in keep}
         colors[other] = OTHER_COLOR
         fig = px.bar(frame, x=x, y=y, color=color, category_orders={color: keep}, color_discrete_map=colors)
     else:
@@ -124,8 +155,10 @@ def frontier(
     symbol: str = "$",
     frontier_name: str = "frontier",
     dominated_name: str = "dominated",
+    x_title: str | None = None,
+    y_title: str | None = None,
 ) -> go.Figure:
-    """Cost (x) against quality (y); the non-dominated models joined by a line."""
+    """Cost (x) against quality (y); the non-dominated models joined by a line; axes titled."""
     kind = frame[dominated].map({True: dominated_name, False: frontier_name})
     fig = px.scatter(
         frame.assign(kind=kind),
@@ -152,6 +185,7 @@ def frontier(
         )
     )
     fig = _style(fig, money_axis=False, height=420)
-    fig.update_xaxes(tickprefix=symbol, title=None)
+    fig.update_xaxes(tickprefix=symbol, title=x_title)
+    fig.update_yaxes(title=y_title)
     fig.update_layout(hovermode="closest")
     return fig

@@ -30,8 +30,10 @@ from models.spend.compare import (
     count_tokens,
     default_candidates,
     frontier,
+    model_kind,
     parse_scores,
     reprice,
+    reprice_by_model,
     what_if,
     workload,
 )
@@ -130,6 +132,38 @@ def reprice_data(org_ids: tuple[str, ...], start: date, end: date, filters: tupl
             }
         )
     return work, today, pd.DataFrame(records)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def reprice_models_data(org_ids: tuple[str, ...], start: date, end: date, filters: tuple, candidates: tuple, at: date):
+    """Per model in use: model, provider, kind, cost_usd (its usage at today's prices), best_model (the
+    cheapest candidate of its own kind), best_usd, saving_usd, saving_pct; money as USD Decimals."""
+    work = workload(org_ids, start, end, dict(filters))
+    rows = reprice_by_model(work, candidates, at)
+    return pd.DataFrame(
+        [
+            {
+                "model": r.model,
+                "provider": r.provider,
+                "kind": r.kind,
+                "cost_usd": r.cost,
+                "best_model": r.best_model,
+                "best_usd": r.best_cost,
+                "saving_usd": r.saving,
+                "saving_pct": r.saving / r.cost if r.saving is not None and r.cost else None,
+            }
+            for r in rows
+        ],
+        columns=["model", "provider", "kind", "cost_usd", "best_model", "best_usd", "saving_usd", "saving_pct"],
+    )
+
+
+def candidate_kinds(candidates: tuple) -> dict[str, int]:
+    """How many candidates of each kind are picked (a kind with none cannot be repriced)."""
+    kinds: dict[str, int] = {}
+    for _, model in candidates:
+        kinds[model_kind(model)] = kinds.get(model_kind(model), 0) + 1
+    return kinds
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

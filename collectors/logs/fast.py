@@ -18,10 +18,12 @@ from typing import Annotated, final
 import msgspec
 
 from collectors.base import COL, Record, blank_record
+from collectors.logs.settings import LATEST, MAX_COUNT
 from models.pricing.catalog import Catalog, normalize_tier
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
-Seconds = Annotated[int, msgspec.Meta(ge=0, le=99_999_999_999)]  # larger: milliseconds, the general path's
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # beyond: the general path says why not
+# From 1970 to 2199 (collectors.logs.settings.LATEST); anything else is the general path's to judge.
+Seconds = Annotated[int, msgspec.Meta(ge=0, le=int(LATEST.timestamp()) - 1)]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Tier = Annotated[str, msgspec.Meta(max_length=40)]
 
@@ -159,7 +161,8 @@ _MAX_CACHED = 100_000
 
 
 def _trimmed(text: str | None) -> bool:
-    return not text or (not text[0].isspace() and not text[-1].isspace())
+    """Empty, or printable (no control characters) with no space at either end: as the general path keeps it."""
+    return not text or (text.isprintable() and not text[0].isspace() and not text[-1].isspace())
 
 
 class FastPath:

@@ -158,8 +158,9 @@ def update_org_as(actor: Actor, org_id: str, **changes: str) -> Organization:
         after = {k: getattr(org, k) for k in changes}
         if before != after:
             record(session, actor, "org.update", org_id, org_id, before, after)
-    if before.get("timezone", org.timezone) != org.timezone:
-        rebuild_org(org_id)
+        if before.get("timezone", org.timezone) != org.timezone:
+            # Same transaction: a failed rebuild leaves the old zone and its rollups, never a mix.
+            rebuild_org(org_id, conn=session.connection())
     return org
 
 

@@ -14,7 +14,6 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +22,7 @@ from sqlmodel import Session, select
 from models.access.audit import record
 from models.access.roles import Actor, PermissionDenied, require_owner
 from models.db import private_dir, session_scope
+from models.numbers import parse_decimal
 from models.pricing.catalog import (
     Catalog,
     PriceFileError,
@@ -140,11 +140,8 @@ def render_override(
 
 
 def _number(value: object, key: str) -> str:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        raise ValidationError(f"{key}: expected a number, got {value!r}") from None
-    if not number.is_finite() or number < 0:
+    number = parse_decimal(value, key)  # the one money parser: a decimal comma is refused, not misread
+    if number < 0:
         raise ValidationError(f"{key}: expected a non-negative number, got {value!r}")
     text = format(number.normalize(), "f")
     return text if "." in text else text + ".0"

@@ -238,6 +238,93 @@ def reprice(
     return today, options
 
 
+# --- reprice model by model ------------------------------------------------------------------
+
+KINDS = ("chat", "reasoning", "embedding")
+
+
+def model_kind(model: str) -> str:
+    """What a model is for, from its name: embeddings and reasoning models are only ever compared with
+    their own kind (the usage table has no endpoint per rollup row, and a name is what a candidate has)."""
+    name = model.lower().split("/")[-1]
+    if "embed" in name:
+        return "embedding"
+    if (
+        (len(name) > 1 and name[0] == "o" and name[1].isdigit())  # o1, o3, o4-mini
+        or (name.startswith("gpt-5") and "chat" not in name)
+        or any(word in name for word in ("reasoner", "thinking", "-r1"))
+    ):
+        return "reasoning"
+    return "chat"
+
+
+@dataclass
+class ModelSwitch:
+    """One model in use: what its own usage costs at today's prices, and on the cheapest candidate of its kind."""
+
+    provider: str
+    model: str
+    kind: str
+    cost: Decimal | None  # its usage at today's prices (None: no price)
+    best_provider: str = ""
+    best_model: str = ""  # "" when no candidate of its kind is cheaper, or none prices it
+    best_cost: Decimal | None = None
+    options: dict[Candidate, Decimal | None] = field(default_factory=dict)  # same-kind candidates only
+
+    @property
+    def saving(self) -> Decimal | None:
+        if self.cost is None or self.best_cost is None:
+            return None
+        return self.cost - self.best_cost
+
+
+def _parts_cost(
+    catalog: Catalog, parts: Sequence[WorkloadPart], at: date, on: Candidate | None = None
+) -> tuple[Decimal | None, list[str]]:
+    total, notes = ZERO, []
+    for part in parts:
+        provider, model = on or (part.provider, part.model)
+        price = catalog.resolve(provider, model, at, "" if on else part.service_tier, part.batch, part.band)
+        if price is None:
+            return None, []
+        total += price.cost(part.counters)
+        notes += [n for n in price.notes if n not in notes]
+    return total, notes
+
+
+def reprice_by_model(
+    work: Workload, candidates: Sequence[Candidate], at: date | None = None, catalog: Catalog | None = None
+) -> list[ModelSwitch]:
+    """Each model in use, its usage moved only to candidates of its own kind (chat to chat, embeddings
+    to embeddings, reasoning to reasoning), with the cheapest such move; largest spend first."""
+    catalog = catalog or get_catalog()
+    at = at or datetime.now(UTC).date()
+    out = []
+    for provider, model in work.models:
+        parts = [p for p in work.parts if (p.provider, p.model) == (provider, model)]
+        kind = model_kind(model)
+        cost, _ = _parts_cost(catalog, parts, at)
+        row = ModelSwitch(provider, model, kind, cost)
+        for candidate in dict.fromkeys(candidates):
+            if model_kind(candidate[1]) != kind or candidate == (provider, model):
+                continue
+            option, _ = _parts_cost(catalog, parts, at, candidate)
+            row.options[candidate] = option
+            if option is not None and cost is not None and option < cost:
+                if row.best_cost is None or option < row.best_cost:
+                    row.best_provider, row.best_model, row.best_cost = candidate[0], candidate[1], option
+        out.append(row)
+    out.sort(key=lambda r: (r.cost is None, -(r.cost or ZERO), r.model))
+    return out
+
+
+def best_mix_saving(rows: Sequence[ModelSwitch]) -> tuple[Decimal, Decimal]:
+    """(saving, today's cost of the priced models): every model moved to the cheapest candidate of its
+    kind where that is cheaper, the rest kept; never an embedding onto a chat model."""
+    saving = sum((r.saving for r in rows if r.saving is not None), ZERO)
+    return saving, sum((r.cost for r in rows if r.cost is not None), ZERO)
+
+
 # --- what-if ---------------------------------------------------------------------------------
 
 
@@ -252,7 +339,7 @@ class Profile:
     batch_share: Decimal = ZERO  # share of requests sent through the batch API
     max_tokens: int | None = None
     n: int = 1
-    best_of: int = 1
+    best_of: int | None = None  # None: not sent (the provider then generates n)
     days: int = 30
 
     @classmethod
@@ -265,7 +352,7 @@ class Profile:
         batch_share: object = 0,
         max_tokens: object = None,
         n: object = 1,
-        best_of: object = 1,
+        best_of: object = None,
         days: object = 30,
     ) -> Profile:
         def number(value: object, name: str, lo: int = 0, hi: int | None = None, whole: bool = False) -> Decimal:
@@ -280,22 +367,29 @@ class Profile:
                 raise CompareError(f"{name}: must be a whole number, got {value!r}")
             return result
 
+        choices = int(number(n, "n", 1, whole=True))
+        best = None if best_of is None else int(number(best_of, "best_of", 1, whole=True))
+        if best is not None and best < choices:  # as OpenAI refuses it: best_of must be >= n
+            raise CompareError(f"best_of ({best}) must be at least n ({choices}): the provider refuses best_of < n")
         return cls(
             requests_per_day=number(requests_per_day, "requests per day"),
             prompt_tokens=int(number(prompt_tokens, "prompt tokens", whole=True)),
             completion_tokens=int(number(completion_tokens, "completion tokens", whole=True)),
             cache_hit_rate=number(cache_hit_rate, "cache-hit rate", 0, 1),
             batch_share=number(batch_share, "batch share", 0, 1),
-            max_tokens=None if max_tokens in (None, "", 0) else int(number(max_tokens, "max_tokens", 1, whole=True)),
-            n=int(number(n, "n", 1, whole=True)),
-            best_of=int(number(best_of, "best_of", 1, whole=True)),
+            # 0 (or blank) is "no limit", as the page's field says; a bound is at least 1 token
+            max_tokens=None
+            if max_tokens in (None, "") or number(max_tokens, "max_tokens", whole=True) == 0
+            else int(number(max_tokens, "max_tokens", 1, whole=True)),
+            n=choices,
+            best_of=best,
             days=int(number(days, "days per month", 1, 31, whole=True)),
         )
 
     @property
     def choices(self) -> int:
         """Completions generated per request: max(n, best_of) (best_of are all generated and billed)."""
-        return max(self.n, self.best_of)
+        return max(self.n, self.best_of or self.n)
 
     @property
     def expected_output(self) -> Decimal:

@@ -138,6 +138,7 @@ TAB_TITLES = {
     "Organizations": "Organizations · Spendsight",
     "Prices": "Prices · Spendsight",
     "Audit_log": "Audit log · Spendsight",
+    "Gateway": "Gateway · Spendsight",
 }
 
 

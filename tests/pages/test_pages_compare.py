@@ -42,10 +42,13 @@ def test_what_would_project_y_cost_on_model_z():
         },
     )
     assert not at.exception
-    assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "$0.38"]
-    assert at.metric[2].label.replace("\\", "") == "Cheapest candidate: gpt-4o-mini"  # escaped as markdown
-    assert at.metric[2].delta == "saving $5.99 vs today"
-    frame = _frame(at, "cost_usd")
+    assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "$5.99"]
+    assert at.metric[2].label == "Saving, model by model"
+    by_model = _frame(at, "best_model")
+    assert by_model[["model", "kind", "cost_usd", "best_model", "best_usd"]].values.tolist() == [
+        ["gpt-4o", "chat", 6.375, "gpt-4o-mini", 0.3825]
+    ]
+    frame = _frame(at, "per_1k_usd")
     assert list(frame["model"]) == ["gpt-4o-mini", "claude-haiku-4-5"]
     assert list(frame["cost_usd"]) == [0.3825, 2.55]
     assert list(frame["per_1k_usd"]) == [191.25, 1275.0]
@@ -86,3 +89,37 @@ def test_no_usage_and_bad_profile_messages():
     assert not at.exception
     assert "Spend explorer" in texts(at)  # the empty state points to where usage is
     assert "Paste a prompt" in texts(at)
+
+
+def test_reprice_moves_each_model_only_to_its_own_kind():
+    """Embeddings stay on embedding models and reasoning on reasoning models; the headline adds up
+    only such moves, and the "in use" bar is the current mix at today's prices."""
+    at_time = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    make_org("org-k", "Kinds", readers=(ENGINEER,))
+    add_usage(
+        usage("org-k", at_time, model="gpt-4o", input_tokens=1_000_000),  # $2.50
+        usage("org-k", at_time, model="text-embedding-3-large", input_tokens=10_000_000),  # $1.30
+        usage("org-k", at_time, model="o3", input_tokens=1_000_000),  # $2.00
+    )
+    candidates = [("openai", "gpt-4o-mini"), ("openai", "text-embedding-3-small"), ("openai", "o4-mini")]
+    at = run_page(PAGE, user=ENGINEER, session={"cmp_candidates": candidates})
+    assert not at.exception
+    by_model = _frame(at, "best_model").set_index("model")
+    assert by_model.loc["gpt-4o", "best_model"] == "gpt-4o-mini" and by_model.loc["gpt-4o", "kind"] == "chat"
+    assert by_model.loc["text-embedding-3-large", "best_model"] == "text-embedding-3-small"
+    assert by_model.loc["text-embedding-3-large", "best_usd"] == 0.2  # 10M x $0.02, never a chat model
+    assert by_model.loc["o3", "best_model"] == "o4-mini" and by_model.loc["o3", "kind"] == "reasoning"
+    # $2.50 - $0.15 + $1.30 - $0.20 + $2.00 - $1.10
+    assert at.metric[2].value == "$4.35"
+    assert at.metric[1].proto.help.startswith("What the current mix")
+
+
+def test_what_if_refuses_best_of_below_n_and_max_tokens_zero_is_no_limit():
+    make_org("org-w", "What-if", readers=(ENGINEER,))
+    base = {"cmp_candidates": [("openai", "gpt-4o")], "wi_n": 3, "wi_best_of": 2}
+    at = run_page(PAGE, user=ENGINEER, session=base)
+    assert "best_of (2) must be at least n (3): the provider refuses best_of < n" in texts(at)
+    at = run_page(PAGE, user=ENGINEER, session={**base, "wi_best_of": 0, "wi_max": 0})
+    assert not at.exception and "must be" not in texts(at)
+    assert "Set max_tokens to see the worst case." in texts(at)  # 0 is "no limit", as the field says
+    assert _frame(at, "expected_usd")["worst_usd"].isna().all()

@@ -167,3 +167,42 @@ def test_cost_quality_frontier_marks_dominated_models():
 def test_score_csv_errors_name_line_and_field(content, message):
     with pytest.raises(CompareError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_scores(content, source="evals.csv")
+
+
+def test_model_kinds_from_names():
+    from models.spend.compare import model_kind
+
+    kinds = {m: model_kind(m) for m in ("gpt-4o", "text-embedding-3-small", "o3", "o4-mini", "gpt-5", "gpt-5-chat")}
+    assert kinds == {
+        "gpt-4o": "chat",
+        "text-embedding-3-small": "embedding",
+        "o3": "reasoning",
+        "o4-mini": "reasoning",
+        "gpt-5": "reasoning",
+        "gpt-5-chat": "chat",
+    }
+    assert model_kind("deepseek-reasoner") == "reasoning" and model_kind("claude-sonnet-4-5") == "chat"
+
+
+def test_reprice_by_model_keeps_embeddings_off_chat_models(project_y):
+    from models.spend.compare import best_mix_saving, reprice_by_model
+
+    add_usage(usage("org-c", "2026-11-04T10:00:00Z", model="text-embedding-3-small", input_tokens=1_000_000))
+    work = workload(["org-c"], date(2026, 11, 1), date(2026, 12, 1))
+    rows = {r.model: r for r in reprice_by_model(work, [MINI, ("openai", "o4-mini")], AT)}
+    assert rows["gpt-4o"].best_model == "gpt-4o-mini" and rows["gpt-4o"].best_cost == Decimal("0.3825")
+    assert rows["o3"].best_model == "o4-mini"  # 5M input: $10 on o3, $5.50 on o4-mini
+    assert rows["o3"].saving == Decimal("4.5")
+    embed = rows["text-embedding-3-small"]
+    assert embed.kind == "embedding" and embed.options == {} and embed.best_model == ""  # no embedding candidate
+    saving, today = best_mix_saving(list(rows.values()))
+    assert saving == Decimal("6.375") - Decimal("0.3825") + Decimal("4.5")
+    assert today == Decimal("6.375") + Decimal("10") + Decimal("0.02")
+
+
+def test_best_of_below_n_is_refused_and_max_tokens_zero_means_no_limit():
+    with pytest.raises(CompareError, match=r"best_of \(1\) must be at least n \(2\)"):
+        Profile.make(10, 100, 100, n=2, best_of=1)
+    assert Profile.make(10, 100, 100, n=2).choices == 2  # best_of not sent: n generations
+    assert Profile.make(10, 100, 100, max_tokens="0").worst_output is None
+    assert Profile.make(10, 100, 100, max_tokens=0).max_tokens is None

@@ -1,0 +1,36 @@
+"""Audit log page: rows read as sentences with the zone of their time; identical re-saves leave no row."""
+
+from models.access.orgs import set_member_as
+from models.access.roles import Actor
+from models.budgets.limits import set_limit
+from tests.factories import make_org
+from tests.pageutil import run_page, texts
+
+OWNER = "owner@example.com"
+AUDIT = "pages/11_Audit_log.py"
+
+
+def test_audit_log_reads_as_sentences_and_skips_identical_resaves():
+    make_org("org-a", owners=(OWNER,))
+    actor = Actor(OWNER)
+    set_limit(actor, "org-a", "search-rag", soft="3965", hard="5000")
+    set_limit(actor, "org-a", "search-rag", soft="4200")
+    set_limit(actor, "org-a", "search-rag", soft="4200")  # the same again: not a change
+    set_member_as(actor, "org-a", "fin@example.com", "reader")
+    set_member_as(actor, "org-a", "fin@example.com", "owner")
+    at = run_page(AUDIT, user=OWNER)
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["What happened"]) == [
+        "owner@example.com changed fin@example.com from reader to owner",
+        "owner@example.com added fin@example.com as reader",
+        "owner@example.com raised the soft limit of search-rag from $3,965 to $4,200",
+        "owner@example.com set the soft limit of search-rag to $3,965; set the hard limit of search-rag to $5,000; "
+        "set the alert thresholds of search-rag to 50%, 80%, 100%",
+    ]
+    assert all(when.endswith(" UTC") for when in table["When (UTC)"])
+    assert "4 changes" in texts(at)
+    zh = run_page(AUDIT, user=OWNER, session={"lang": "zh"})
+    assert "owner@example.com 将 search-rag 的软限额从 $3,965 提高到 $4,200" in list(
+        zh.dataframe[0].value["发生了什么"]
+    )

@@ -1,0 +1,60 @@
+"""Numbers a non-engineer reads: what the hard limit does, limits on never-used projects, no
+"↑ the whole amount" against an empty previous period."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from models.access.roles import Actor
+from models.budgets.limits import set_limit
+from tests.factories import add_usage, make_org, usage
+from tests.pageutil import run_page, texts
+
+FORECAST, BUDGETS = "pages/2_Forecast.py", "pages/3_Budgets_and_alerts.py"
+EXPLORER = "pages/1_Spend_explorer.py"
+OWNER = "owner@example.com"
+
+
+def org_with_spend(days=40):
+    make_org("org-p", name="Page Org", owners=(OWNER,))
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    add_usage(
+        *[
+            usage("org-p", now - timedelta(days=d, hours=1), model="gpt-4o", project_id="chat", input_tokens=4_000_000)
+            for d in range(days)
+        ]
+    )
+
+
+def test_hard_limit_says_what_reaching_it_does_on_budgets_and_forecast():
+    org_with_spend()
+    set_limit(Actor(OWNER), "org-p", soft="100", hard="500")
+    budgets = run_page(BUDGETS, user=OWNER)
+    assert not budgets.exception
+    hard = next(w for w in budgets.text_input if w.label.startswith("Hard limit"))
+    assert "requests sent through the Spendsight gateway are rejected" in hard.help
+    assert "Traffic sent straight to a provider is not stopped" in hard.help
+    forecast = run_page(FORECAST, user=OWNER)
+    assert not forecast.exception
+    assert "Reaching the hard limit: requests through the Spendsight gateway are rejected" in texts(forecast)
+    p50 = next(m for m in forecast.metric if m.label == "Month end (p50)")
+    assert "half the time the month ends below it" in p50.proto.help
+
+
+def test_owner_is_warned_about_a_limit_on_a_project_that_never_had_usage():
+    org_with_spend(3)
+    set_limit(Actor(OWNER), "org-p", "chta", soft="50")  # a typo of "chat"
+    at = run_page(BUDGETS, user=OWNER)
+    assert "These limits name projects that have never had usage, so they watch nothing: chta." in texts(at)
+    at.text_input(key="bl_project").input("Chat").run()  # ids are case-sensitive
+    assert 'No usage has ever been recorded for project "Chat"' in texts(at)
+    at.text_input(key="bl_project").input("chat").run()
+    assert 'project "chat"' not in texts(at)
+
+
+def test_explorer_says_there_is_no_earlier_spend_instead_of_the_whole_amount_up():
+    org_with_spend(3)  # nothing before this month-ish window's previous period
+    at = run_page(EXPLORER, user=OWNER, session={"ex_preset": "last_7"})
+    assert not at.exception
+    total = at.metric[0]
+    assert total.delta == "No spend in the previous period to compare with"

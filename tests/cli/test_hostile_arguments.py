@@ -31,6 +31,10 @@ HOSTILE = [
     "ceo,attacker@evil.example",
     "\udcff",
 ]
+# On PostgreSQL, the values whose handling can differ by backend: they reach the database (NUL, which
+# PostgreSQL refuses; over-long text, which it refuses and SQLite stores; numbers past BIGINT). The
+# rest are parsing, already walked on SQLite; walking all of them twice costs minutes for nothing.
+HOSTILE_ON_POSTGRES = ["", "\x00", "x" * 5000, "99999999999999999999999999", "\udcff"]
 # What a required argument holds while another one is being attacked.
 BASELINE = {
     "org": "org-x",
@@ -96,13 +100,13 @@ def _args(command, target: str, value: str, data: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path,target", cases(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
-def test_hostile_values_give_exit_2_or_a_result_never_a_traceback(path, target, tmp_path):
+def test_hostile_values_give_exit_2_or_a_result_never_a_traceback(path, target, tmp_path, backend):
     make_org("org-x", owners=("owner@example.com",))
     data = tmp_path / "in.csv"
     data.write_text("date,cost_usd\n2026-11-01,1\n")
     command = dict(commands())[path]
     runner = CliRunner()
-    for value in HOSTILE:
+    for value in HOSTILE_ON_POSTGRES if backend == "postgresql" else HOSTILE:
         args = [*path, *_args(command, target, value, data)]
         result = runner.invoke(app, args, input="a long enough password\n" * 2, catch_exceptions=True)
         shown = f"{' '.join(path)} --{target} {value[:20]!r}: exit {result.exit_code}\n{result.output[-500:]}"

@@ -23,5 +23,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
         access_log=False,  # an access log line per request costs throughput and says nothing usage does not
         log_level="info",
         timeout_graceful_shutdown=30,
+        # uvicorn believes X-Forwarded-Proto/For from 127.0.0.1 by default; the sign-in route's Secure
+        # cookie and per-address limits must follow the operator's SPENDSIGHT_AUTH_TRUST_PROXY instead.
+        proxy_headers=settings.auth.trust_proxy,
     )
     uvicorn.Server(config).run()

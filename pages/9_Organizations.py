@@ -10,6 +10,7 @@ from models.access.orgs import (
     set_member_as,
     update_org_as,
 )
+from models.access.policy import may_create_org
 from models.settings import get_settings
 from models.tables import ENVIRONMENTS, ROLES
 from models.validation import timezones
@@ -28,6 +29,9 @@ def attempt(action, success) -> None:
 
 
 def create_form() -> None:
+    # Only members the operator lists may create orgs; the service refuses everyone else anyway.
+    if ctx.actor is None or not may_create_org(ctx.actor.email):
+        return
     with st.expander(t("orgs.create"), expanded=ctx.org_id is None):
         st.caption(t("orgs.create_help"))
         with st.form("org_create"):
@@ -47,7 +51,7 @@ def create_form() -> None:
 
 
 if ctx.org_id is None:
-    st.info(t("orgs.none"))
+    st.info(t("orgs.none_creator" if ctx.actor and may_create_org(ctx.actor.email) else "orgs.none"))
     create_form()
     st.stop()
 

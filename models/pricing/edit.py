@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from models.access.audit import record
 from models.access.roles import Actor, PermissionDenied, require_owner
-from models.db import session_scope
+from models.db import private_dir, session_scope
 from models.numbers import parse_decimal
 from models.pricing.catalog import (
     Catalog,
@@ -262,7 +262,8 @@ def _digest(text: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    # mkstemp creates the file 0600, like every file in the data dir.
     fd, tmp = tempfile.mkstemp(prefix=".prices-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

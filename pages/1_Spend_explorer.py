@@ -20,6 +20,7 @@ from ui.format import (
     money_column,
     number,
     rate_words,
+    table,
     today_in,
     tokens,
 )
@@ -136,8 +137,9 @@ chart_tab.plotly_chart(
     width="stretch",
 )
 cost_label = f"{t('common.cost')} ({ctx.currency})"
-data_tab.dataframe(
-    series if group_by else series.drop(columns=series.columns[1]),
+table(
+    where=data_tab,
+    data=series if group_by else series.drop(columns=series.columns[1]),
     hide_index=True,
     width="stretch",
     column_config={"cost_usd": money_column(cost_label, ctx.currency)},
@@ -173,9 +175,9 @@ exported = display_frame(result, rate.rate, labels, empty=t("common.none"), tota
 percents = [labels["delta_pct"]]  # ratios: 12.5% in the CSV, 0.0% in Excel
 
 st.markdown(f"#### {t('explore.table')}")
-st.dataframe(floats(shown), hide_index=True, width="stretch", column_config=config)
+table(floats(shown), hide_index=True, width="stretch", column_config=config)
 st.caption(t("explore.totals"))
-st.dataframe(floats(exported.tail(1)), hide_index=True, width="stretch", column_config=config)
+table(floats(exported.tail(1)), hide_index=True, width="stretch", column_config=config)
 if result.billed_note:
     st.caption(t("explore.billed_note", dim=t(f"common.{result.billed_note}")))
 if split:

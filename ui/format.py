@@ -117,3 +117,16 @@ def rate_words(rate) -> str:
     if rate.since is None:
         return t("fx.default", rate=text, currency=rate.currency)
     return t("fx.since", rate=text, currency=rate.currency, day=rate.since)
+
+
+DASH = "–"
+
+
+def table(data, where=None, **options):
+    """st.dataframe with the house defaults: no index, full width, and a dash where a cell has no value.
+
+    Every table goes through here so a missing value reads "–" everywhere (Streamlit's own default
+    is the word "None", which a finance reader takes for a name or an error)."""
+    options.setdefault("hide_index", True)
+    options.setdefault("width", "stretch")
+    return (where or st).dataframe(data, placeholder=DASH, **options)

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from models.access.audit import record
 from models.access.orgs import get_org, owner_emails
+from models.access.policy import check_webhook_url
 from models.access.roles import Actor, require_owner
 from models.db import session_scope, utcnow
 from models.tables import ALL_RULES, RULES, TEST_RULE, AlertRecipient, AlertWebhook
@@ -117,7 +118,9 @@ def set_webhook(actor: Actor, org_id: str, url: str | None) -> None:
     """Set (or with None, remove) the org's webhook; the audit log keeps only its host."""
     url = validate_webhook_url(url) if url else None
     with session_scope() as session:
-        require_owner(session, actor, org_id)
+        require_owner(session, actor, org_id)  # first: a non-member may not probe what names resolve to
+        if url:
+            check_webhook_url(url)  # the operator's hosts, or public addresses only (checked again at delivery)
         get_org(session, org_id)
         row = session.get(AlertWebhook, org_id)
         before = redact_url(row.url) if row else None

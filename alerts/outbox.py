@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -411,6 +412,9 @@ def _send(rows: list[dict[str, Any]], token: str, now: datetime, settings: Setti
 # --- reading, for the history page and the CLI -------------------------------------------------
 
 
+_WEBHOOK_BODY = re.compile(r"(answered \d{3}) .*", re.DOTALL)
+
+
 def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Deliveries (with their event), newest first; superseded events appear once with status 'superseded'."""
     query = (
@@ -442,6 +446,10 @@ def history(org_ids: list[str], limit: int = 500, statuses: Iterable[str] | None
     with get_engine().connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     for row in rows:
+        if row["channel"] == "webhook" and row["last_error"]:
+            # Errors stored before answer bodies were dropped (alerts/webhook.py) kept up to 200 of
+            # the endpoint's characters after the status code: never show them.
+            row["last_error"] = _WEBHOOK_BODY.sub(r"\1", row["last_error"])
         if row["delivery_id"] is None:
             row["status"] = "superseded" if row["state"] == "superseded" else "no delivery"
             row["channel"] = row["recipient"] = ""

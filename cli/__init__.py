@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:  # the click that typer runs on: its own copy (typer._click), not the click package
@@ -45,6 +46,17 @@ COMMANDS = {
 
 class LazyGroup(TyperGroup):
     """The root group: each command is looked up in its module's Typer app when it is asked for."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 arrive as lone surrogates, which no database, file name check or
+        # terminal takes: refused once here (exit 2) rather than failing deep inside a command.
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = arg.encode("utf-8", "backslashreplace").decode()
+                raise UsageError(f"argument {shown!r} is not valid UTF-8", ctx) from None
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: Context) -> list[str]:
         return list(COMMANDS)

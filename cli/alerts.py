@@ -62,7 +62,7 @@ def alerts_test(org: Annotated[str, typer.Option(help="Organization id.")]) -> N
 @alerts_app.command("history")
 def alerts_history(
     org: Annotated[str, typer.Option(help="Organization id.")],
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many rows.")] = 50,
 ) -> None:
     """Recent alerts and the state of each message: sent, pending, failed (with the reason)."""
     ensure_db()

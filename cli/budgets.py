@@ -105,7 +105,7 @@ def credit_list(
 @credit_app.command("remove")
 def credit_remove(
     org: Annotated[str, typer.Option(help="Organization id.")],
-    id: Annotated[int, typer.Option("--id", help="Grant number from `credit list`.")],
+    id: Annotated[int, typer.Option("--id", min=1, max=2**63 - 1, help="Grant number from `credit list`.")],
 ) -> None:
     """Remove a credit grant."""
     ensure_db()
@@ -194,7 +194,10 @@ def forecast(
         fail(f"--format {format!r}: choose text or json")
     day = parse_day(as_of, "--as-of") if as_of else None
     org_exists(org)
-    result = forecast_scope(org, project, as_of=day)
+    try:
+        result = forecast_scope(org, project, as_of=day)
+    except ValidationError as exc:
+        fail(str(exc))
     data = result.as_json()
     if format == "json":
         typer.echo(json.dumps(data, indent=2))

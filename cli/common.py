@@ -27,11 +27,19 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Days a command takes: what usage can hold (ingest keeps 1970-2199), with room for date arithmetic
+# (a month back, a year ahead) that would overflow at datetime's own limits.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)
+
+
 def parse_day(value: str, option: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        fail(f"{option} {value!r}: expected a date YYYY-MM-DD")
+        fail(f"{option} {value[:40]!r}: expected a date YYYY-MM-DD")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        fail(f"{option} {value}: expected a date between {FIRST_DAY} and {LAST_DAY}")
+    return day
 
 
 def usd_text(value: Decimal | None) -> str:

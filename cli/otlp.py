@@ -78,7 +78,9 @@ def token_list(org: Annotated[str, typer.Option(help="Organization id.")]) -> No
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: Annotated[int, typer.Option("--id", help="Token id (from `otlp token list`).")]) -> None:
+def token_revoke(
+    token_id: Annotated[int, typer.Option("--id", min=1, max=2**63 - 1, help="Token id (from `otlp token list`).")],
+) -> None:
     """Revoke an ingest token: requests carrying it are refused from now on."""
     ensure_db()
     try:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from cli.store import ensure_db
 from demo import load_demo
 from models.access.orgs import list_orgs
-from models.db import session_scope
+from models.db import private_dir, private_file, session_scope
 from models.pricing.catalog import default_prices_text
 from models.settings import get_settings
 from models.spend.rollups import rebuild_org
@@ -27,10 +27,10 @@ app = typer.Typer()
 def init() -> None:
     """Create the data dir, the database tables and a prices.toml to edit."""
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     ensure_db()
     if not settings.prices_file.exists():
-        settings.prices_file.write_text(default_prices_text())
+        private_file(settings.prices_file).write_text(default_prices_text())
         typer.echo(f"wrote {settings.prices_file}")
     typer.echo(f"database ready: {_safe_url(settings.db_url)}")
 

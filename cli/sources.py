@@ -30,12 +30,19 @@ def source_add(
     key_env: Annotated[str, typer.Option("--key-env", help="NAME of the variable holding the admin key.")],
     base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL (default: the provider's).")] = None,
     name: Annotated[str | None, typer.Option(help="Source name (default: ORG-PROVIDER).")] = None,
+    shared_key: Annotated[
+        bool,
+        typer.Option("--shared-key", help="Let this org use a key variable another org already uses."),
+    ] = False,
 ) -> None:
-    """Add a source; the key itself is read from the variable (or .streamlit/secrets.toml) at run time."""
+    """Add a source; the key itself is read from the variable (or .streamlit/secrets.toml) at run time.
+
+    The variable must match SPENDSIGHT_KEY_ENVS and the base URL the official API or
+    SPENDSIGHT_ALLOWED_BASE_URLS (docs/security.md)."""
     ensure_db()
     try:
         with session_scope() as session:
-            source = add_source(session, Actor.cli(), org, provider, key_env, base_url, name)
+            source = add_source(session, Actor.cli(), org, provider, key_env, base_url, name, shared_key=shared_key)
     except (ValidationError, PermissionDenied) as exc:
         fail(str(exc))
     typer.echo(f"added source {source.name} ({source.provider}, {source.base_url}, key from ${source.key_env})")

@@ -234,6 +234,19 @@ def _now() -> datetime:
     return utcnow()
 
 
+def storable(text: str) -> str:
+    """Text any database keeps as written: NUL (PostgreSQL refuses it) and the undecodable bytes of a
+    file name (lone surrogates, which no encoder takes) are spelled as escapes."""
+    if text.isprintable():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def printable_path(path: object) -> str:
+    """A file name as text to store and show, whatever bytes it holds."""
+    return storable(str(path))
+
+
 class Rejection(TypedDict):
     """Input kept in quarantine: where it was, which field, why, and the raw text."""
 
@@ -252,14 +265,14 @@ def quarantine(conn: Connection, entries: Sequence[Rejection]) -> None:
         return
     rows = []
     for entry in entries:
-        raw = (entry.get("raw") or "")[:2000]
+        raw = storable(entry.get("raw") or "")[:2000]
         rows.append(
             {
-                "file": entry["file"][:1000],
+                "file": storable(entry["file"])[:1000],
                 "line": entry.get("line", 0),
-                "format": entry.get("format", ""),
-                "field": entry.get("field", "")[:100],
-                "reason": entry["reason"][:1000],
+                "format": storable(entry.get("format", ""))[:40],
+                "field": storable(entry.get("field", ""))[:100],
+                "reason": storable(entry["reason"])[:1000],
                 "raw": raw,
                 "raw_sha": hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest(),
                 "org_id": entry.get("org_id", "") or "",

@@ -24,8 +24,10 @@ from sqlmodel import Session, select
 from collectors.base import RowDict, upsert_buckets
 from collectors.http import AuthError, CollectError, Page, RetryPolicy, make_client, scrub
 from collectors.parse import JSONObject
+from models.access.policy import PolicyError
 from models.db import bind_time, get_engine, insert_for, table_of, utcnow
 from models.settings import SettingsError, get_settings
+from models.sources import check_source_policy
 from models.spend.rollups import mark_dirty, process_dirty
 from models.tables import BUCKET_KEY, USAGE_COUNTERS, BilledCost, Source, SourceCursor
 from models.units import DAY, HOUR, floor_day, floor_hour, usd_to_micros
@@ -231,8 +233,9 @@ def _run(
     secret = None
     try:
         spec = provider_spec(source.provider)
+        _check_policy(source)  # before the key is read: a source stored earlier may name anything
         secret = get_settings().secret(source.key_env).get_secret_value()
-    except (CollectError, SettingsError) as exc:
+    except (CollectError, SettingsError, PolicyError) as exc:
         result.error = scrub(str(exc), secret)
         return result
     assert source.id is not None
@@ -266,6 +269,14 @@ def _run(
             if outcome.error:
                 log.warning("%s %s: %s", source.name, endpoint.name, outcome.error)
     return result
+
+
+def _check_policy(source: Source) -> None:
+    """The operator's policy for this source's key variable and base URL, as it stands now (a first
+    run of a source stored before bindings existed binds its variable, in its own transaction)."""
+    with Session(get_engine()) as session:
+        check_source_policy(session, source)
+        session.commit()
 
 
 def _fetch_window(

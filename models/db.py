@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -115,11 +116,47 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
+# The data dir holds usage, the audit log, session digests and price overrides: owner only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) with the last one owner-only; tighten it if it already exists."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty and owner-only if missing (O_CREAT with 0600: never readable by others,
+    not even for a moment), or tighten an existing file; its contents are left alone."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != PRIVATE_FILE_MODE:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file is made 0600 before SQLite opens it: SQLite gives its -wal and -shm files
+    the database's mode. Files left by an older version are tightened too."""
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            private_file(extra)
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
@@ -159,7 +196,7 @@ def sqlite_writer_lock(engine: Engine | None = None) -> Iterator[None]:
         yield
         return
 
-    with open(f"{database}.writer-lock", "a") as fh:
+    with open(private_file(Path(f"{database}.writer-lock")), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -15,7 +15,8 @@ from sqlmodel import Session, select
 
 from models.access.audit import record
 from models.access.orgs import get_org
-from models.access.roles import Actor, require_owner
+from models.access.policy import check_base_url, check_key_env, check_key_env_at_run, split_list
+from models.access.roles import Actor, PermissionDenied, require_owner
 from models.db import session_scope, utcnow
 from models.settings import PROVIDER_BASE_URLS, get_settings
 from models.tables import Source, SourceCursor
@@ -77,18 +78,27 @@ def add_source(
     key_env: str,
     base_url: str | None = None,
     name: str | None = None,
+    shared_key: bool = False,
 ) -> Source:
-    """Create a source for an org; its name defaults to '<org>-<provider>'."""
+    """Create a source for an org; its name defaults to '<org>-<provider>'.
+
+    The key variable and base URL must be ones the operator allows (models/access/policy.py); the
+    variable is bound to the org in this transaction. `shared_key` lets the operator (a system actor,
+    the CLI's --shared-key) name a variable another org already uses; nobody else may pass it.
+    """
     require_owner(session, actor, org_id)  # first: a non-member learns nothing, not even that the org exists
+    if shared_key and not actor.system:
+        raise PermissionDenied("only the operator can share a key variable between organizations")
     get_org(session, org_id)
     provider = (provider or "").strip().lower()
     if provider not in PROVIDER_BASE_URLS:
         raise ValidationError(f"provider {provider!r} must be one of {', '.join(PROVIDER_BASE_URLS)}")
     key_env = validate_key_env(key_env)
-    base_url = validate_base_url(base_url or PROVIDER_BASE_URLS[provider])
+    base_url = check_base_url(validate_base_url(base_url) if base_url else None, provider)
     name = validate_source_name(name or f"{org_id}-{provider}")
     if session.exec(select(Source).where(Source.name == name)).first() is not None:
         raise ValidationError(f"a source named {name!r} already exists; pick another with --name")
+    check_key_env(session, org_id=org_id, name=key_env, shared=shared_key, by=actor.label)
     source = Source(org_id=org_id, name=name, provider=provider, key_env=key_env, base_url=base_url)
     session.add(source)
     session.flush()
@@ -124,12 +134,30 @@ def set_enabled(session: Session, actor: Actor, name: str, enabled: bool) -> Sou
     return source
 
 
+def check_source_policy(session: Session, source: Source) -> None:
+    """The operator's policy, again, for a stored source about to use its key: the variable still
+    declared and bound to the source's org, the base URL still allowed. Raises PolicyError."""
+    check_key_env_at_run(session, org_id=source.org_id, name=source.key_env)
+    check_base_url(source.base_url, source.provider)
+
+
+def policy_summary() -> dict[str, list[str]]:
+    """What the operator allows sources to name (shown beside the form): key variable patterns, and
+    base URL prefixes (the providers' official APIs first)."""
+    policy = get_settings().policy
+    return {
+        "key_envs": split_list(policy.key_envs),
+        "base_urls": list(PROVIDER_BASE_URLS.values()) + split_list(policy.allowed_base_urls),
+    }
+
+
 def request_run(session: Session, actor: Actor, name: str) -> Source:
     """Ask the worker to collect this source now (it polls every few seconds)."""
     source = get_source(session, name)
     require_owner(session, actor, source.org_id)
     if not source.enabled:
         raise ValidationError(f"source {source.name} is disabled; enable it first")
+    check_source_policy(session, source)  # say so now; the run checks again before reading the key
     source.run_requested_at = utcnow()
     session.add(source)
     session.flush()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from models.sources import PROVIDER_BASE_URLS, add_source, request_run, set_enabled
+from models.sources import PROVIDER_BASE_URLS, add_source, policy_summary, request_run, set_enabled
 from ui import actions
 from ui.collect_queries import (
     endpoint_status,
@@ -85,8 +85,12 @@ if not rows.empty:
     if not enabled and cols[2].button(t("sources.enable"), key="src_enable", width="stretch"):
         attempt(lambda s: set_enabled(s, ctx.actor, name, True), t("sources.enabled_done", name=md(name)))
 
+allowed = policy_summary()
 with st.expander(t("sources.add"), expanded=rows.empty):
     st.caption(t("sources.add_help"))
+    st.caption(
+        t("sources.policy_help", patterns=md(", ".join(allowed["key_envs"])), urls=md(", ".join(allowed["base_urls"])))
+    )
     with st.form("src_add"):
         a = st.columns([1, 2])
         provider = a[0].selectbox(t("sources.provider"), list(PROVIDER_BASE_URLS), key="src_provider")

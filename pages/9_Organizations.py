@@ -10,6 +10,7 @@ from models.access.orgs import (
     set_member_as,
     update_org_as,
 )
+from models.access.policy import may_create_org
 from models.settings import get_settings
 from models.tables import ENVIRONMENTS, ROLES
 from models.validation import timezones
@@ -28,6 +29,9 @@ def attempt(action, success) -> None:
 
 
 def create_form() -> None:
+    # Only members the operator lists may create orgs; the service refuses everyone else anyway.
+    if ctx.actor is None or not may_create_org(ctx.actor.email):
+        return
     with st.expander(t("orgs.create"), expanded=ctx.org_id is None):
         st.caption(t("orgs.create_help"))
         with st.form("org_create"):
@@ -47,7 +51,7 @@ def create_form() -> None:
 
 
 if ctx.org_id is None:
-    st.info(t("orgs.none"))
+    st.info(t("orgs.none_creator" if ctx.actor and may_create_org(ctx.actor.email) else "orgs.none"))
     create_form()
     st.stop()
 
@@ -233,16 +237,17 @@ with settings_tab:
                 format_func=lambda e: t(f"env.{e}"),
                 key="org_set_env",
             )
+            # The current zone is always an option (even one no longer offered), so saving a rename
+            # never moves the org to another zone; only fields that changed are sent.
             zones = timezones()
-            zone = a[2].selectbox(
-                t("orgs.timezone"),
-                zones,
-                key="org_set_tz",
-                index=zones.index(org["timezone"]) if org["timezone"] in zones else 0,
-            )
+            if org["timezone"] not in zones:
+                zones = [org["timezone"], *zones]
+            zone = a[2].selectbox(t("orgs.timezone"), zones, key="org_set_tz", index=zones.index(org["timezone"]))
             if st.form_submit_button(t("orgs.settings_save")):
+                wanted = {"name": name, "environment": env, "timezone": zone}
+                changes = {k: v for k, v in wanted.items() if v != org[k]}
                 attempt(
-                    lambda: update_org_as(ctx.actor, ctx.org_id, name=name, environment=env, timezone=zone),
+                    lambda: update_org_as(ctx.actor, ctx.org_id, **changes),
                     t("orgs.settings_saved", org=ctx.org_id),
                 )
 

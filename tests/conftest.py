@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 REPO = Path(__file__).resolve().parent.parent
 # Fixtures shared by every package's tests: a local SMTP server (`smtp`), the provider API server (`provider`).
-pytest_plugins = ["tests.smtp", "tests.provider_server"]
+pytest_plugins = ["tests.smtp", "tests.provider_server", "tests.sink"]
 PG_ADMIN_URL = os.environ.get("SPENDSIGHT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -25,6 +25,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from models.settings import reset_settings
+
 OPENAI_KEY = "sk-admin-TESTKEY-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-anthropic-0123456789"
 HOUR, DAY = 3600, 86400
@@ -735,7 +737,11 @@ def fixture_server(monkeypatch, **options) -> ProviderServer:
     monkeypatch.setenv("SPENDSIGHT_RETRY_BASE_SECONDS", "0")
     monkeypatch.setenv("SPENDSIGHT_RETRY_BUDGET_SECONDS", "30")
     monkeypatch.setenv("SPENDSIGHT_HTTP_TIMEOUT_SECONDS", "1.0")
-    return ProviderServer(**options).start()
+    server = ProviderServer(**options).start()
+    # The operator's allowance for this stand-in of the providers' hosts (models/access/policy.py).
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", server.base_url)
+    reset_settings()
+    return server
 
 
 @pytest.fixture

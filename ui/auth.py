@@ -18,6 +18,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 from models.access import auth as _auth
+from models.access.policy import oidc_email_verified
 from models.access.roles import Actor
 from models.settings import get_settings
 from models.validation import ValidationError, validate_email
@@ -83,7 +84,7 @@ def _sso_email() -> str | None:
     raw = st.user.get("email")
     if not raw or not isinstance(raw, str):
         return None
-    if st.user.get("email_verified") is False:
+    if not oidc_email_verified(st.user):
         return None
     try:
         return validate_email(raw)

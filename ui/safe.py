@@ -13,13 +13,13 @@ import re
 
 import pandas as pd
 
+from models.csvsafe import neutralize as csv_cell  # the one guard, shared with every export
+
 # Any ASCII punctuation may be backslash-escaped in CommonMark. These mean something anywhere in a line
 # of Streamlit markdown (':' starts directives and emoji codes, '$' LaTeX, '&' entities, '|' tables);
 # '[' and '<' cover links and HTML, so '(' '!' need no escape. Block markers matter only at the start.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>~$:|&])")
 _MD_BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+[.)])")
-# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def md(text) -> str:
@@ -33,13 +33,6 @@ def md(text) -> str:
 def html_text(text) -> str:
     """User text inside HTML (only where a page must use unsafe_allow_html)."""
     return html.escape("" if text is None else str(text), quote=True)
-
-
-def csv_cell(value):
-    """A text cell that a spreadsheet will not run as a formula; other values unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

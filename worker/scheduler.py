@@ -14,7 +14,7 @@ from typing import TextIO
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, text
 
-from models.db import get_engine
+from models.db import get_engine, private_dir, private_file
 from models.settings import get_settings
 
 log = logging.getLogger("spendsight.worker")
@@ -40,8 +40,8 @@ class LeaderLock:
                 self._conn = None
             return bool(got)
         path = Path(get_settings().data_dir) / "worker.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh = path.open("a+")
+        private_dir(path.parent)
+        fh = private_file(path).open("a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from collections.abc import Callable, Iterator
 from io import BufferedIOBase
 from pathlib import Path
@@ -17,6 +18,7 @@ from collectors.logs.settings import CSV_FIELDS, LITELLM_COLUMNS
 if TYPE_CHECKING:  # for an annotation: what loads msgspec stays the caller's choice
     from collectors.logs.fast import FastPath
 
+BINARY_SNIFF = 8192  # bytes read to tell a binary file from text
 # Arbitrarily long CSV fields (LiteLLM keeps whole messages in a cell).
 csv.field_size_limit(1 << 30)
 
@@ -78,15 +80,46 @@ class Lines:
         with self._open() as fh:
             if self.position.offset:
                 fh.seek(self.position.offset)
-            for raw in fh:
-                if self.stop is not None and self.position.offset >= self.stop:
-                    return
-                if self.complete_only and not raw.endswith(b"\n"):
-                    return
-                self.position.offset += len(raw)
-                self.position.line += 1
-                self._sized(len(raw))
-                yield raw.decode("utf-8", "replace")
+            try:
+                for chunk in fh:
+                    # A CR other than a CRLF's means old-Mac (CR-only) line ends: each piece is a line.
+                    cr = chunk.find(b"\r")
+                    split = cr >= 0 and not (cr == len(chunk) - 2 and chunk[-1] == 10)
+                    for raw in chunk.splitlines(keepends=True) if split else (chunk,):
+                        if self.stop is not None and self.position.offset >= self.stop:
+                            return
+                        if self.complete_only and not raw.endswith((b"\n", b"\r")):
+                            return
+                        self.position.offset += len(raw)
+                        self.position.line += 1
+                        self._sized(len(raw))
+                        yield raw.decode("utf-8", "replace")
+            except (OSError, EOFError, zlib.error) as exc:  # a .gz cut short or corrupt past its start
+                raise Unreadable(
+                    self.position.line + 1, f"unreadable from line {self.position.line + 1} on: {exc}"
+                ) from None
+
+
+class Unreadable(Exception):
+    """The rest of a file cannot be read (a corrupt or truncated .gz): the lines before it stand."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def check_readable(path: Path) -> None:
+    """Refuse, before anything is stored, a file that cannot be read as text at all (exit 2)."""
+    try:
+        with Lines(path)._open() as fh:
+            head = fh.read(BINARY_SNIFF)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UsageError(f"{path}: cannot be read: {exc}") from None
+    # Mostly NUL bytes (UTF-16, images, archives) or mostly not UTF-8: not a log. A stray NUL or bad
+    # byte in one line is that line's problem (quarantined), not the file's.
+    undecodable = head.decode("utf-8", "replace").count("\ufffd")
+    if head.count(b"\x00") * 32 > len(head) or undecodable * 8 > len(head):
+        raise UsageError(f"{path}: a binary file, not a request log (JSONL or CSV)")
 
 
 def first_line(path: Path) -> str:
@@ -99,6 +132,8 @@ def first_line(path: Path) -> str:
 def detect_format(path: Path) -> str:
     """Guess a file's format from its name and first meaningful line."""
     name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl-auto"  # named so: a first line that is not JSON is quarantined, not read as a CSV header
     first = first_line(path)
     if name.endswith(".csv") or (first and not first.lstrip().startswith("{")):
         header = set(next(csv.reader([first]), []))
@@ -109,12 +144,11 @@ def detect_format(path: Path) -> str:
 def read_jsonl(lines: Lines, provider: str | None, fast: FastPath | None = None) -> Iterator[Item]:
     """JSONL: each line an OpenAI or Anthropic response, bare or wrapped.
 
-    `fast` (a collectors.logs.fast.FastPath) turns common OpenAI lines into finished records.
+    `fast` (a collectors.logs.fast.FastPath) turns well-formed lines into finished records.
     """
-    fast = fast if provider in (None, "openai") else None
     for line in lines:
         if fast is not None:
-            ready = fast.record(line)
+            ready = fast.record(line, lines.position.line)
             if ready is not None:
                 yield Item(lines.position.line, line, ready=ready)
                 continue
@@ -149,7 +183,14 @@ def read_csv(lines: Lines, fmt: str, mapping: dict[str, str]) -> Iterator[Item]:
     if lines.position.line == 0:
         next(body, None)  # the header itself
     reader = csv.DictReader(body, fieldnames=header)
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # the reader goes on with the next line
+            yield Item(lines.position.line, "", reject=Reject("csv", f"unreadable CSV: {exc}"))
+            continue
         number = lines.position.line
         raw = ",".join("" if v is None else str(v) for v in row.values())
         if None in row:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
-from collectors.logs.settings import CSV_COUNT_FIELDS
+from collectors.logs.settings import CSV_COUNT_FIELDS, EARLIEST, LATEST, MAX_COUNT
 
 # A parsed JSON object or CSV row: every field is checked as it is read.
 JSONObject = Mapping[str, object]
@@ -31,7 +33,7 @@ class Reject(Exception):
 
 def count(obj: JSONObject, key: str, where: str, required: bool = False) -> int:
     value = obj.get(key) if isinstance(obj, dict) else None
-    if type(value) is int and value >= 0:  # the common case, checked first: this runs per field per line
+    if type(value) is int and 0 <= value <= MAX_COUNT:  # the common case, checked first: this runs per field per line
         return value
     if value is None:
         if required:
@@ -39,6 +41,8 @@ def count(obj: JSONObject, key: str, where: str, required: bool = False) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise Reject(where, f"{where} must be a non-negative integer, got {value!r}")
+    if value > MAX_COUNT:  # before int(): a float may be infinite
+        raise Reject(where, f"{where} {value!r} is larger than {MAX_COUNT:,}: not a real count")
     if value < 0 or int(value) != value:
         raise Reject(where, f"{where} must be a non-negative integer, got {value!r}")
     return int(value)
@@ -50,15 +54,17 @@ def sub(obj: JSONObject, key: str) -> JSONObject:
 
 
 def parse_time(value: object, field: str = "timestamp") -> datetime:
-    """ISO 8601 (naive means UTC), or Unix seconds/milliseconds."""
+    """ISO 8601 (naive means UTC), or Unix seconds/milliseconds; between 1970 and 2200."""
     if isinstance(value, bool) or value is None or value == "":
         raise Reject(field, f"missing {field}")
     if isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
         seconds = float(value)
+        if seconds != seconds:
+            raise Reject(field, f"{field} {value!r} is not a valid Unix time")
         if seconds > 1e11:  # milliseconds
             seconds /= 1000
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return _in_range(datetime.fromtimestamp(seconds, UTC), field, value)
         except (OverflowError, OSError, ValueError):
             raise Reject(field, f"{field} {value!r} is not a valid Unix time") from None
     if not isinstance(value, str):
@@ -68,11 +74,19 @@ def parse_time(value: object, field: str = "timestamp") -> datetime:
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)  # may overflow: year 1 at +14:00 is before year 1 in UTC
+    except (ValueError, OverflowError):
         raise Reject(field, f"{field} {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return _in_range(moment, field, value)
+
+
+def _in_range(moment: datetime, field: str, value: object) -> datetime:
+    # Far from both ends of what datetime holds, so every org's local day of it exists too.
+    if not EARLIEST <= moment < LATEST:
+        raise Reject(field, f"{field} {value!r} is outside {EARLIEST.year}-{LATEST.year}")
+    return moment
 
 
 def _is_number(text: str) -> bool:
@@ -83,17 +97,34 @@ def _is_number(text: str) -> bool:
     return True
 
 
+# Control characters (NUL above all: PostgreSQL refuses it in text) are never part of an id or a name.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def text_field(obj: JSONObject, key: str, max_length: int = 200) -> str:
     value = obj.get(key) if isinstance(obj, dict) else None
-    if type(value) is str and len(value) <= max_length and not value[-1:].isspace() and not value[:1].isspace():
+    if (
+        type(value) is str
+        and len(value) <= max_length
+        and value.isprintable()  # (fast: no control characters, and more)
+        and not value[-1:].isspace()
+        and not value[:1].isspace()
+    ):
         return value
     if value is None:
         return ""
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise Reject(key, f"{key} must be a string, got {type(value).__name__}")
-    value = str(value).strip()
+    return clean_text(str(value), key, max_length)
+
+
+def clean_text(value: str, field: str, max_length: int = 200) -> str:
+    """A text value stripped, at most `max_length` characters and free of control characters."""
+    value = value.strip()
     if len(value) > max_length:
-        raise Reject(key, f"{key} is longer than {max_length} characters")
+        raise Reject(field, f"{field} is longer than {max_length} characters")
+    if CONTROL.search(value):
+        raise Reject(field, f"{field} contains control characters")
     return value
 
 
@@ -263,22 +294,22 @@ def parse_csv_row(row: Mapping[str, str | None], mapping: dict[str, str]) -> Par
         elif field == "batch":
             record["batch"] = value.lower() in ("1", "true", "yes", "batch")
         else:
-            target = {"project": "project", "user": "user", "org": "org"}.get(field, field)
-            if len(value) > 200:
-                raise Reject(column, f"{column} is longer than 200 characters")
-            record[target] = value
+            record[field] = clean_text(value, column)
     if "input_tokens" not in record and "output_tokens" not in record:
         raise Reject("input_tokens", "row has no token counts")
     return record
 
 
 def _csv_int(value: str, column: str) -> int:
+    """A count cell: a whole number (`12`, `12.0`, `1.2e3`), never NaN, infinite or beyond MAX_COUNT."""
     try:
-        number = float(value)
-    except ValueError:
-        raise Reject(column, f"{column} must be a non-negative integer, got {value!r}") from None
-    if number < 0 or number != int(number):
-        raise Reject(column, f"{column} must be a non-negative integer, got {value!r}")
+        number = Decimal(value)
+    except InvalidOperation:
+        raise Reject(column, f"{column} must be a non-negative integer, got {value[:40]!r}") from None
+    if not number.is_finite() or number < 0 or number != number.to_integral_value():
+        raise Reject(column, f"{column} must be a non-negative integer, got {value[:40]!r}")
+    if number > MAX_COUNT:
+        raise Reject(column, f"{column} {value[:40]!r} is larger than {MAX_COUNT:,}: not a real count")
     return int(number)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from collectors.base import (
     COL,
+    USAGE_TABLE,
     Record,
     Rejection,
     blank_record,
@@ -20,21 +21,24 @@ from collectors.base import (
     insert_prepared,
     mark_hours_dirty,
     prepare_records,
+    printable_path,
     quarantine,
 )
 from collectors.logs.client import (
     Item,
     Lines,
+    Unreadable,
     UsageError,
+    check_readable,
     detect_format,
     parse_map,
     read_csv,
     read_jsonl,
 )
 from collectors.logs.fast import FastPath
-from collectors.logs.formats import Reject
+from collectors.logs.formats import CONTROL, Reject, clean_text
 from collectors.logs.parallel import Helpers, splittable, workers
-from collectors.logs.settings import BATCH_ROWS, FORMATS, MAX_RAW_CHARS
+from collectors.logs.settings import BATCH_ROWS, EARLIEST, FORMATS, LATEST, MAX_RAW_CHARS
 from models.access.orgs import validate_org_id
 from models.db import get_engine, sqlite_writer_lock
 from models.pricing.catalog import Catalog, get_catalog, normalize_tier
@@ -87,8 +91,13 @@ def ingest(
     defaults = _check(fmt, defaults, mapping)
     paths = [Path(p) for p in paths]
     for path in paths:
-        if not path.is_file():
-            raise UsageError(f"{path}: no such file")
+        try:
+            found = path.is_file()
+        except OSError as exc:  # a name too long, a loop of links: no such file either
+            raise UsageError(f"{printable_path(path)[:200]}: {exc.strerror}") from None
+        if not found:
+            raise UsageError(f"{printable_path(path)[:200]}: no such file")
+        check_readable(path)  # every file, before anything is stored
     result = IngestResult()
     own = None
     try:
@@ -113,11 +122,21 @@ def _check(fmt: str, defaults: Defaults | None, mapping: dict[str, str] | None) 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     defaults = defaults or Defaults()
-    if defaults.org:
-        try:
+    try:
+        if defaults.org:
             defaults.org = validate_org_id(defaults.org)
-        except ValidationError as exc:
-            raise UsageError(str(exc)) from None
+        # Checked once here, as each line's own values are in _to_record: a value the column cannot
+        # hold would fail every batch, far from the option that caused it.
+        if defaults.project:
+            defaults.project = clean_text(defaults.project, "--project", _LIMITS["project_id"])
+        if defaults.model:
+            defaults.model = clean_text(defaults.model, "--model", _LIMITS["model"])
+    except ValidationError as exc:
+        raise UsageError(str(exc)) from None
+    except Reject as exc:
+        raise UsageError(exc.reason) from None
+    if defaults.at is not None and not EARLIEST <= defaults.at < LATEST:
+        raise UsageError(f"--at {defaults.at.isoformat()} is outside {EARLIEST.year}-{LATEST.year}")
     if mapping and fmt not in ("csv", "auto"):
         raise UsageError("--map only applies to --format csv")
     return defaults
@@ -133,7 +152,7 @@ def ingest_lines(
         items = read_csv(lines, file_fmt, mapping or {})
     else:
         provider = {"openai-jsonl": "openai", "anthropic-jsonl": "anthropic"}.get(file_fmt)
-        items = read_jsonl(lines, provider, FastPath(defaults.org, defaults.project, get_catalog()))
+        items = read_jsonl(lines, provider, FastPath(defaults.org, defaults.project, get_catalog(), provider))
     with _few_collections():
         _ingest_items(path, file_fmt, items, defaults, result)
     process_dirty(ids=result.dirty)  # this file's own rollups, in this process (parallel parts overlap here)
@@ -164,34 +183,50 @@ def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Default
     catalog = get_catalog()
     rows: list[Record] = []
     rejects: list[Rejection] = []
-    name = str(path)
-    for item in items:
-        result.read += 1
-        if item.ready is not None:
-            rows.append(item.ready)
-        elif item.reject is None:
-            try:
-                rows.append(_to_record(item, fmt, defaults, catalog))
-            except _Missing as missing:
-                item.reject = missing.reject
-        if item.reject is not None:
-            rejects.append(
-                {
-                    "file": name,
-                    "line": item.line,
-                    "format": fmt,
-                    "field": item.reject.field,
-                    "reason": item.reject.reason,
-                    "raw": item.raw.rstrip("\r\n")[:MAX_RAW_CHARS],
-                    "org_id": defaults.org or "",
-                }
-            )
-            if len(result.problems) < 5:
-                result.problems.append(f"{name}:{item.line}: {item.reject.field}: {item.reject.reason}")
-        if len(rows) >= BATCH_ROWS:
-            _flush(rows, rejects, result)
-            rows, rejects = [], []
+    name = printable_path(path)
+    try:
+        for item in items:
+            result.read += 1
+            if item.ready is not None:
+                rows.append(item.ready)
+            elif item.reject is None:
+                try:
+                    rows.append(_to_record(item, fmt, defaults, catalog))
+                except _Missing as missing:
+                    item.reject = missing.reject
+            if item.reject is not None:
+                _reject(rejects, result, name, fmt, defaults, item.line, item.reject, item.raw)
+            if len(rows) >= BATCH_ROWS:
+                _flush(rows, rejects, result)
+                rows, rejects = [], []
+    except Unreadable as exc:  # the lines before it stand; the unreadable rest is one quarantined entry
+        _reject(rejects, result, name, fmt, defaults, exc.line, Reject("file", str(exc)), "")
     _flush(rows, rejects, result)
+
+
+def _reject(
+    rejects: list[Rejection],
+    result: IngestResult,
+    name: str,
+    fmt: str,
+    defaults: Defaults,
+    line: int,
+    reject: Reject,
+    raw: str,
+) -> None:
+    rejects.append(
+        {
+            "file": name,
+            "line": line,
+            "format": fmt,
+            "field": reject.field,
+            "reason": reject.reason,
+            "raw": raw.rstrip("\r\n")[:MAX_RAW_CHARS],
+            "org_id": defaults.org or "",
+        }
+    )
+    if len(result.problems) < 5:
+        result.problems.append(f"{name}:{line}: {reject.field}: {reject.reason}")
 
 
 class _Missing(Exception):
@@ -250,7 +285,33 @@ def _to_record(item: Item, fmt: str, defaults: Defaults, catalog: Catalog) -> Re
     record[_WIDTH] = 0
     record[_REQUEST] = request_id[:200]
     record[_REQUESTS] = get("requests", 1)
+    for index, column, limit in _TEXT_COLUMNS:
+        value = record[index]
+        if len(value) > limit or (not value.isprintable() and CONTROL.search(value)):
+            reason = f"longer than {limit} characters" if len(value) > limit else "contains control characters"
+            raise _Missing(Reject(column, f"{column} {reason}"))
     return record
+
+
+# Every text column a line fills, with its length: a value that does not fit is the line's fault,
+# quarantined here, instead of failing its whole batch in the database (PostgreSQL refuses NUL too).
+_LIMITS: dict[str, int] = {
+    c.name: getattr(c.type, "length", 0) for c in USAGE_TABLE.columns if getattr(c.type, "length", None)
+}
+_TEXT_COLUMNS = tuple(
+    (COL[name], name, _LIMITS[name])
+    for name in (
+        "org_id",
+        "provider",
+        "kind",
+        "project_id",
+        "api_key_id",
+        "user_id",
+        "model",
+        "service_tier",
+        "request_id",
+    )
+)
 
 
 def _flush(records: list[Record], rejects: list[Rejection], result: IngestResult) -> None:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from collectors.logs.client import Lines, Position, UsageError, first_line
+from collectors.base import printable_path, storable
+from collectors.logs.client import Lines, Position, UsageError, check_readable, first_line
 from collectors.logs.ingest import Defaults, IngestResult, ingest_lines
 from models.access.orgs import validate_org_id
-from models.db import get_engine
+from models.db import get_engine, utcnow
 from models.spend.rollups import process_dirty
 from models.tables import InboxFile
-from models.validation import ValidationError
+from models.validation import ValidationError, validate_project
 
 log = logging.getLogger("spendsight.inbox")
 SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".log")
@@ -44,37 +45,76 @@ def _head_sha(path: Path) -> str:
 
 
 def scan(root: Path) -> IngestResult:
-    """Ingest what was appended to every inbox file since the last pass; returns the totals."""
+    """Ingest what was appended to every inbox file since the last pass; returns the totals.
+
+    A file that fails (unreadable, binary, a name that is not UTF-8, a database error on its
+    batch) has the error recorded on its own row and is skipped: every other file, and every other
+    org's, is still read on the same pass.
+    """
     result = IngestResult()
-    engine = get_engine()
     for path, org, project in inbox_files(root):
-        key = str(path.resolve())
-        with Session(engine) as session:
-            state = session.get(InboxFile, key) or InboxFile(path=key, org_id=org)
-            size = path.stat().st_size
-            head = _head_sha(path) if size else ""
-            if size < state.offset or (state.head_sha and head != state.head_sha):
-                state.offset, state.line = 0, 0  # truncated or rotated: read it again (ids dedupe)
-            if size == state.offset:
-                continue
-            try:
-                org_id = validate_org_id(org)
-                lines = Lines(path, start=_position(state), complete_only=True)
-                before = (result.ingested, result.quarantined)
-                ingest_lines(lines, "auto", Defaults(org=org_id, project=project), None, result)
-                state.offset, state.line = lines.position.offset, lines.position.line
-                state.ingested += result.ingested - before[0]
-                state.quarantined += result.quarantined - before[1]
-                state.last_error = ""
-            except (UsageError, ValidationError) as exc:
-                state.last_error = str(exc)[:1000]
-                log.warning("inbox file %s: %s", path, exc)
-            state.head_sha = head
-            session.add(state)
-            session.commit()
+        try:
+            _scan_file(path, org, project, result)
+        except Exception as exc:  # noqa: BLE001 (one file's failure is recorded on it, never stops the pass)
+            log.warning("inbox file %s: %s", printable_path(path), exc)
+            _record_error(path, org, f"{type(exc).__name__}: {exc}")
     if result.orgs_touched:
         process_dirty()
     return result
+
+
+def _key(path: Path) -> str:
+    """The file's row key: its full path as storable text, hashed down when longer than the column."""
+    key = printable_path(path.resolve())
+    if len(key) > 1000:
+        key = key[:935] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def _scan_file(path: Path, org: str, project: str | None, result: IngestResult) -> None:
+    engine = get_engine()
+    key = _key(path)
+    with Session(engine) as session:
+        state = session.get(InboxFile, key) or InboxFile(path=key, org_id=storable(org)[:100])
+        size = path.stat().st_size
+        head = _head_sha(path) if size else ""
+        if size < state.offset or (state.head_sha and head != state.head_sha):
+            state.offset, state.line = 0, 0  # truncated or rotated: read it again (ids dedupe)
+        if size == state.offset:
+            return
+        try:
+            org_id = validate_org_id(org)
+            if project is not None:
+                project = validate_project(project)
+            check_readable(path)
+            lines = Lines(path, start=_position(state), complete_only=True)
+            before = (result.ingested, result.quarantined)
+            ingest_lines(lines, "auto", Defaults(org=org_id, project=project), None, result)
+            state.offset, state.line = lines.position.offset, lines.position.line
+            state.ingested += result.ingested - before[0]
+            state.quarantined += result.quarantined - before[1]
+            state.last_error = ""
+        except (UsageError, ValidationError) as exc:
+            state.last_error = storable(str(exc))[:1000]
+            log.warning("inbox file %s: %s", printable_path(path), exc)
+        state.head_sha = head
+        state.updated_at = utcnow()
+        session.add(state)
+        session.commit()
+
+
+def _record_error(path: Path, org: str, message: str) -> None:
+    """Keep an unexpected failure on the file's row (best effort: the database may be what failed)."""
+    try:
+        key = _key(path)
+        with Session(get_engine()) as session:
+            state = session.get(InboxFile, key) or InboxFile(path=key, org_id=storable(org)[:100])
+            state.last_error = storable(message)[:1000]
+            state.updated_at = utcnow()
+            session.add(state)
+            session.commit()
+    except Exception:  # noqa: BLE001
+        log.exception("could not record the inbox error of %s", printable_path(path))
 
 
 def _position(state: InboxFile) -> Position:

@@ -178,16 +178,20 @@ def _email_key(email: str) -> str:
     return f"email:{email}"
 
 
-def _failures(session: Session, key: str, now: datetime) -> list[datetime]:
+def _failures(session: Session, key: str, now: datetime, exclude: list[int] | None = None) -> list[datetime]:
     query = select(SignInFailure.at).where(SignInFailure.key == key, SignInFailure.at > now - FAILURE_WINDOW)
+    if exclude:
+        query = query.where(col(SignInFailure.id).not_in(exclude))
     return sorted(session.exec(query))
 
 
-def _locked(session: Session, keys: list[tuple[str, int]], now: datetime) -> timedelta | None:
+def _locked(
+    session: Session, keys: list[tuple[str, int]], now: datetime, exclude: list[int] | None = None
+) -> timedelta | None:
     """How long until a sign-in may be tried again, when any key has too many recent failures."""
     waits = []
     for key, limit in keys:
-        times = _failures(session, key, now)
+        times = _failures(session, key, now, exclude)
         if len(times) >= limit:
             # The attempt that frees a slot is when the oldest failure that still counts leaves the window.
             waits.append(times[len(times) - limit] + FAILURE_WINDOW - now)
@@ -195,7 +199,13 @@ def _locked(session: Session, keys: list[tuple[str, int]], now: datetime) -> tim
 
 
 def authenticate(email: str, password: str, client: str | None = None, now: datetime | None = None) -> SignIn:
-    """Check a password and start a session; failures are counted and, past the limit, refused unchecked."""
+    """Check a password and start a session; failures are counted and, past the limit, refused unchecked.
+
+    The attempt is counted (committed) before the password is hashed, and counting is serialized per
+    account, so parallel wrong guesses cannot all pass the check while each one's hash is still being
+    computed: the sixth of twelve at once is refused. Without a client address (behind a proxy that
+    does not pass it) only the per-account limit applies, and it always does.
+    """
     now = now or utcnow()
     email = (email or "").strip().lower()
     dummy = _dummy()  # before the lookup: the first sign-in pays for it whether or not the email is known
@@ -203,7 +213,7 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
     if client:
         keys.append((f"client:{client}", MAX_CLIENT_FAILURES))
     with session_scope() as session:
-        wait = _locked(session, keys, now)
+        wait, attempt_ids = _count_attempt(session, keys, now)
         if wait is not None:
             minutes = max(1, -(-int(wait.total_seconds()) // 60))
             return SignIn(
@@ -211,16 +221,45 @@ def authenticate(email: str, password: str, client: str | None = None, now: date
                 retry_after=wait,
             )
         user = get_user(session, email) if email else None
-        ok = _verify(user.password_hash if user else dummy, password or "") and user is not None
-        if not ok or user is None:
-            for key, _limit in keys:
-                session.add(SignInFailure(key=key, at=now))
-            return SignIn(error=WRONG_CREDENTIALS)
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-            session.add(user)
+        stored_hash = user.password_hash if user else dummy
+    # Hashed outside any transaction: the counted attempt is already committed, and no lock is held
+    # for the tenth of a second argon2 takes.
+    ok = _verify(stored_hash, password or "") and user is not None
+    if not ok or user is None:
+        return SignIn(error=WRONG_CREDENTIALS)  # the attempt stays counted
+    with session_scope() as session:
         session.exec(delete(SignInFailure).where(col(SignInFailure.key) == _email_key(email)))
+        session.exec(delete(SignInFailure).where(col(SignInFailure.id).in_(attempt_ids)))
+        if _hasher.check_needs_rehash(stored_hash):
+            fresh = get_user(session, email)
+            if fresh is not None:
+                fresh.password_hash = _hasher.hash(password)
+                session.add(fresh)
     return SignIn(token=start_session(email, "password", now=now))
+
+
+def _count_attempt(session: Session, keys: list[tuple[str, int]], now: datetime) -> tuple[timedelta | None, list[int]]:
+    """Count this attempt against every key, serialized with other attempts on the same keys.
+
+    Returns (how long to wait, None) when a key is already at its limit (nothing is counted then),
+    else (None, the ids of the rows that count this attempt). The rows are written before anything
+    is read: on SQLite the write takes the database's single writer lock for the rest of the
+    transaction; on PostgreSQL an advisory lock per key does the same for that key.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        for key, _limit in sorted(keys):
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtextextended(%(k)s, 11))", {"k": key})
+    rows = [SignInFailure(key=key, at=now) for key, _limit in keys]
+    session.add_all(rows)
+    session.flush()
+    ids = [row.id for row in rows if row.id is not None]
+    wait = _locked(session, keys, now, exclude=ids)
+    if wait is not None:
+        for row in rows:
+            session.delete(row)  # a refused attempt is not counted: the lock ends on time
+        return wait, []
+    return None, ids
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlmodel import Session, select
 
 from models.access.audit import record
+from models.access.policy import may_create_org
 from models.access.roles import Actor, PermissionDenied, require_owner
 from models.db import session_scope
 from models.spend.rollups import rebuild_org
@@ -121,9 +122,14 @@ def owner_emails(session: Session, org_id: str) -> list[str]:
 def create_org_as(
     actor: Actor | None, org_id: str, name: str, environment: str = "prod", timezone: str = "UTC"
 ) -> Organization:
-    """Any signed-in member may create an organization; the creator becomes its owner (audited)."""
+    """Create an organization (audited); a member creating it becomes its owner.
+
+    The operator decides who may: the CLI (a system actor) always, members only when listed in
+    SPENDSIGHT_ORG_CREATORS (an org's owner could otherwise name key variables for it)."""
     if actor is None or not (actor.system or actor.email):
         raise PermissionDenied("sign in to create an organization")
+    if not actor.system and not may_create_org(actor.email):
+        raise PermissionDenied("organizations are created by the operator (spendsight org add); ask them")
     with session_scope() as session:
         org = create_org(session, org_id, name, environment, timezone)
         if not actor.system and actor.email:  # (one of the two, checked above)
@@ -152,8 +158,9 @@ def update_org_as(actor: Actor, org_id: str, **changes: str) -> Organization:
         after = {k: getattr(org, k) for k in changes}
         if before != after:
             record(session, actor, "org.update", org_id, org_id, before, after)
-    if before.get("timezone", org.timezone) != org.timezone:
-        rebuild_org(org_id)
+        if before.get("timezone", org.timezone) != org.timezone:
+            # Same transaction: a failed rebuild leaves the old zone and its rollups, never a mix.
+            rebuild_org(org_id, conn=session.connection())
     return org
 
 

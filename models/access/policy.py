@@ -11,7 +11,9 @@ import fnmatch
 import ipaddress
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -19,13 +21,15 @@ from sqlmodel import Session, select
 
 from models.settings import PROVIDER_BASE_URLS, get_settings
 from models.tables import KeyEnvBinding, Source
+from models.validation import ValidationError
 
 KEY_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class PolicyError(ValueError):
-    """Refused by the operator's policy; the message is safe to show to whoever asked."""
+class PolicyError(ValidationError):
+    """Refused by the operator's policy; the message is safe to show to whoever asked. A ValueError
+    (through ValidationError), so every page and command that reports bad input reports this too."""
 
 
 def split_list(value: str | None) -> list[str]:
@@ -42,6 +46,17 @@ def may_create_org(email: str | None) -> bool:
         return False
     creators = {e.lower() for e in split_list(get_settings().policy.org_creators)}
     return email.strip().lower() in creators
+
+
+def oidc_email_verified(claims: Mapping[str, Any]) -> bool:
+    """Whether an OIDC identity's email may be trusted: the provider said `email_verified: true` (some
+    send the string "true"), or the operator set SPENDSIGHT_OIDC_TRUST_UNVERIFIED_EMAIL for a provider
+    that never sends the claim. A missing claim is not a yes: anyone may type any address at some
+    providers, and the email decides which orgs a member sees."""
+    verified = claims.get("email_verified")
+    if verified is True or (isinstance(verified, str) and verified.strip().lower() == "true"):
+        return True
+    return get_settings().policy.oidc_trust_unverified_email
 
 
 # --- key variables ---------------------------------------------------------------------------
@@ -186,6 +201,10 @@ def check_base_url(url: str | None, provider: str) -> str:
 # --- webhooks --------------------------------------------------------------------------------
 
 
+class UnresolvedHost(PolicyError):
+    """The webhook's host does not resolve (now): trying again later may succeed."""
+
+
 def address_is_public(address: str) -> bool:
     """A globally routable unicast address (not loopback, private, link-local, shared, reserved or
     multicast); an IPv4 address mapped or embedded in IPv6 is judged as itself."""
@@ -202,7 +221,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise PolicyError(f"webhook host {host} does not resolve") from None
+        raise UnresolvedHost(f"webhook host {host} does not resolve") from None
     return sorted({str(info[4][0]) for info in infos})
 
 

@@ -18,8 +18,9 @@ from models.access.audit import record
 from models.access.orgs import get_org
 from models.access.roles import Actor, require_owner
 from models.budgets import billing
-from models.budgets.limits import month_limit, parse_usd
+from models.budgets.limits import month_limit
 from models.db import session_scope
+from models.numbers import parse_usd
 from models.tables import CreditGrant
 from models.units import MICRO, ZERO, micros_to_usd, usd_to_micros
 from models.validation import CONTROL_RE, ValidationError

@@ -28,6 +28,7 @@ from models.db import get_engine, session_scope
 from models.pricing.catalog import Catalog, get_catalog
 from models.tables import USAGE_COUNTERS
 from models.units import MICRO
+from models.validation import validate_project
 
 MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait
 FETCH_DAYS = 520  # what scope forecasts read from the database (models.forecast_ensemble.HISTORY_DAYS)
@@ -293,6 +294,7 @@ def forecast_scope(
     Without `as_of` the month is the current one in the org's time zone and today counts as partly
     over; with it, `as_of` is taken as a complete day (what a backtest or a look back needs).
     """
+    project = validate_project(project) or None  # (as get_limit below would, before any query uses it)
     with session_scope() as session:
         timezone = get_org(session, org_id).timezone
     fraction = None

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -21,12 +21,12 @@ from models.access.audit import record
 from models.access.orgs import get_org
 from models.access.roles import Actor, require_owner
 from models.db import session_scope, utcnow
+from models.numbers import parse_usd
 from models.tables import BudgetLimit, BudgetLimitVersion
 from models.units import micros_to_usd, usd_to_micros
 from models.validation import ValidationError, validate_project
 
 DEFAULT_THRESHOLDS = (50, 80, 100)
-MAX_USD = Decimal(1_000_000_000)
 
 
 class KeepType:
@@ -85,24 +85,6 @@ def _limit_view(row: BudgetLimit) -> Limit:
 
 
 # --- validation ------------------------------------------------------------------------------
-
-
-def parse_usd(value: object, field: str, allow_zero: bool = False) -> Decimal:
-    """A dollar amount from user input: '120', '12.50', Decimal; clear errors otherwise."""
-    text = str(value).strip().lstrip("$").replace(",", "") if not isinstance(value, Decimal) else value
-    try:
-        amount = Decimal(text)
-    except (InvalidOperation, ValueError):
-        raise ValidationError(f"{field} {value!r} is not an amount in USD (e.g. 120 or 12.50)") from None
-    if not amount.is_finite():
-        raise ValidationError(f"{field} {value!r} is not an amount in USD")
-    if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValidationError(f"{field} must be greater than 0 (got {value})")
-    if amount > MAX_USD:
-        raise ValidationError(f"{field} {value} is larger than {MAX_USD:,} USD")
-    if amount != amount.quantize(Decimal("0.000001")):
-        raise ValidationError(f"{field} {value} has more than 6 decimal places")
-    return amount
 
 
 def parse_thresholds(value: str | Iterable[object]) -> tuple[int, ...]:

@@ -14,7 +14,6 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +21,8 @@ from sqlmodel import Session, select
 
 from models.access.audit import record
 from models.access.roles import Actor, PermissionDenied, require_owner
-from models.db import session_scope
+from models.db import private_dir, session_scope
+from models.numbers import parse_decimal
 from models.pricing.catalog import (
     Catalog,
     PriceFileError,
@@ -140,11 +140,8 @@ def render_override(
 
 
 def _number(value: object, key: str) -> str:
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        raise ValidationError(f"{key}: expected a number, got {value!r}") from None
-    if not number.is_finite() or number < 0:
+    number = parse_decimal(value, key)  # the one money parser: a decimal comma is refused, not misread
+    if number < 0:
         raise ValidationError(f"{key}: expected a non-negative number, got {value!r}")
     text = format(number.normalize(), "f")
     return text if "." in text else text + ".0"
@@ -265,7 +262,8 @@ def _digest(text: str) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
+    # mkstemp creates the file 0600, like every file in the data dir.
     fd, tmp = tempfile.mkstemp(prefix=".prices-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import bindparam, text
 
+from models.csvsafe import neutralize
 from models.db import as_utc, bind_time, get_engine
 from models.pricing.catalog import Catalog
 from models.spend.queries import FILTER_COLUMNS, SpendQuery, SpendRow, key_value, merge, spend
@@ -40,7 +41,6 @@ BILLED_DIMENSIONS: dict[str, Literal["org_id", "project_id", "model", "provider"
     "model": "model",
     "provider": "provider",
 }
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 KEY_NAMES = ("api_key", "user")
 ZERO = Decimal(0)
 
@@ -345,13 +345,6 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
 
 
 # --- exports ---------------------------------------------------------------------------------
-
-
-def neutralize(value: object) -> object:
-    """A text cell a spreadsheet will not run as a formula (prefixed with a quote); others unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def display_frame(

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 
+from models.csvsafe import neutralize
 from models.spend.queries import SpendQuery, spend
 from models.units import MICRO
 
@@ -58,4 +59,4 @@ def _json_value(value: object) -> object:
 def _csv_value(value: object) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    return neutralize(value)  # project, user and model names are whatever a log said: never a formula

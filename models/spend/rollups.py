@@ -405,28 +405,40 @@ def usage_span(conn: Connection, org_id: str) -> tuple[datetime, datetime] | Non
     return row[0], row[1]
 
 
-def rebuild_org(org_id: str, step: timedelta | None = None) -> None:
-    """Rebuild every rollup of one org (after a time-zone change, or on request): in one transaction,
-    or with `step`, a transaction per step of time (a large history without one huge transaction)."""
+def rebuild_org(org_id: str, step: timedelta | None = None, conn: Connection | None = None) -> None:
+    """Rebuild every rollup of one org (after a time-zone change, or on request): in one transaction
+    (`conn`'s when given, so a zone change and its rebuild commit or roll back together), or with
+    `step`, a transaction per step of time (a large history without one huge transaction)."""
+    if conn is not None:
+        _rebuild_in(conn, org_id)
+        return
     engine = get_engine()
     with engine.begin() as conn:
-        _lock_org(conn, org_id)
-        for table in ROLLUP_TABLES:
-            conn.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
-        span = usage_span(conn, org_id)
-        if not span:
-            _record_state(conn, org_id, org_timezone(conn, org_id).key)
+        span = _rebuild_in(conn, org_id, whole=step is None)
+        if span is None or step is None:
             return
-        lo, hi = floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1)
-        if step is None:
-            refresh(conn, org_id, lo, hi)
-            return
+        lo, hi = span
     # Each step widens to whole local days, so neighbours may rebuild a shared day twice (the same
     # result both times); each rebuilds its months from the days done so far, the last one whole.
     while lo < hi:
         with engine.begin() as conn:
             refresh(conn, org_id, lo, min(lo + step, hi))
         lo += step
+
+
+def _rebuild_in(conn: Connection, org_id: str, whole: bool = True) -> tuple[datetime, datetime] | None:
+    """Empty the org's rollups and, when `whole`, rebuild them all in `conn`; returns the usage's hours."""
+    _lock_org(conn, org_id)
+    for table in ROLLUP_TABLES:
+        conn.execute(text(f"DELETE FROM {table} WHERE org_id = :org"), {"org": org_id})
+    span = usage_span(conn, org_id)
+    if not span:
+        _record_state(conn, org_id, org_timezone(conn, org_id).key)
+        return None
+    lo, hi = floor_hour(span[0]), floor_hour(span[1]) + timedelta(hours=1)
+    if whole:
+        refresh(conn, org_id, lo, hi)
+    return lo, hi
 
 
 def mark_dirty(conn: Connection, touched: dict[str, tuple[datetime, datetime]]) -> list[int]:

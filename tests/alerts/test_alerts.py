@@ -329,11 +329,15 @@ def test_org_without_recipients_records_a_skipped_delivery(smtp):
     assert smtp.received == []
 
 
-def test_webhook_gets_a_slack_style_post(org, smtp):
+def test_webhook_gets_a_slack_style_post(org, smtp, monkeypatch):
     import json
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from alerts.config import set_webhook
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "127.0.0.1")  # the operator allows the local hook
+    reset_settings()
 
     posts = []
 
@@ -444,9 +448,13 @@ def test_worker_jobs_evaluate_changed_orgs_and_deliver(org, smtp):
     assert len(smtp.received) == 2
 
 
-def test_reader_cannot_change_recipients_or_retry():
+def test_reader_cannot_change_recipients_or_retry(monkeypatch):
     from alerts.config import add_recipient, set_webhook
     from models.access.roles import PermissionDenied
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")  # no DNS needed
+    reset_settings()
 
     make_org("org-r", owners=("ana@example.com",), readers=("rita@example.com",))
     reader = Actor("rita@example.com")

@@ -120,8 +120,8 @@ def test_source_add_rejects_bad_input_without_echoing_a_key(cli):
         "source", "add", "--org", "org-cli", "--provider", "openai", "--key-env", "K", "--base-url", "ftp://x"
     )
     assert code == 2 and "base-url 'ftp://x' must be an http(s) URL" in err
-    cli("source", "add", "--org", "org-cli", "--provider", "openai", "--key-env", "K")
-    code, _, err = cli("source", "add", "--org", "org-cli", "--provider", "openai", "--key-env", "K")
+    assert cli("source", "add", "--org", "org-cli", "--provider", "openai", "--key-env", "OPENAI_ADMIN_KEY")[0] == 0
+    code, _, err = cli("source", "add", "--org", "org-cli", "--provider", "openai", "--key-env", "OPENAI_ADMIN_KEY")
     assert code == 2 and "already exists" in err
     assert cli("source", "disable", "ghost") == (
         2,

@@ -74,6 +74,7 @@ def make_source(server, provider="openai", org="org-c", name=None, key_env=None)
             key_env or ("OPENAI_ADMIN_KEY" if provider == "openai" else "ANTHROPIC_ADMIN_KEY"),
             server.base_url,
             name,
+            shared_key=True,  # the operator's CLI: several test orgs read the one stand-in account
         )
     return source
 
@@ -294,12 +295,12 @@ def test_the_key_never_reaches_logs_errors_or_the_source(provider, monkeypatch, 
     good = make_source(provider, org="org-k")
     assert run_source(good, policy=policy()).ok
     wrong = "sk-admin-WRONGKEY-9f8e7d6c5b4a39281706"
-    monkeypatch.setenv("OTHER_KEY", wrong)
-    bad = make_source(provider, org="org-k", name="bad", key_env="OTHER_KEY")
+    monkeypatch.setenv("OPENAI_OTHER_KEY", wrong)
+    bad = make_source(provider, org="org-k", name="bad", key_env="OPENAI_OTHER_KEY")
     result = run_source(bad, policy=policy())
     assert "refused the admin key" in result.errors()
-    missing = make_source(provider, org="org-k", name="missing", key_env="NOT_SET_ANYWHERE")
-    assert "secret NOT_SET_ANYWHERE is not set" in run_source(missing, policy=policy()).errors()
+    missing = make_source(provider, org="org-k", name="missing", key_env="OPENAI_UNSET_KEY")
+    assert "secret OPENAI_UNSET_KEY is not set" in run_source(missing, policy=policy()).errors()
     stored = " ".join(
         r[0] + r[1]
         for r in rows(

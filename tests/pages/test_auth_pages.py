@@ -199,3 +199,27 @@ def test_owner_entries_refuses_unowned_orgs_on_the_server():
             audit.owner_entries(session, Actor("ana@example.com"), ["org-a", "org-b"])
         assert audit.owner_entries(session, Actor("rea@example.com")) == []
         assert [r.action for r in audit.owner_entries(session, Actor("bob@example.com"))] == ["credit.add"]
+
+
+def test_sso_email_without_a_verified_claim_is_refused_unless_the_operator_relaxes_it(monkeypatch):
+    """Issue 11: only `email_verified: true` proves the address (some providers let anyone type any
+    email); the operator may trust providers that never send the claim."""
+    from streamlit.testing.v1 import AppTest
+
+    from models.settings import reset_settings
+    from tests.conftest import REPO
+
+    make_org("org-a", name="Ana's Org", owners=("ana@example.com",))
+
+    def attempt(claims):
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+        at.user = {"is_logged_in": True, "email": "ana@example.com", **claims}
+        return at.run()
+
+    for claims in ({}, {"email_verified": None}, {"email_verified": "false"}, {"email_verified": 1}):
+        at = attempt(claims)
+        assert not signed_in(at) and "Ana's Org" not in texts(at), claims
+    assert signed_in(attempt({"email_verified": "true"}))  # some providers send the string
+    monkeypatch.setenv("SPENDSIGHT_OIDC_TRUST_UNVERIFIED_EMAIL", "true")
+    reset_settings()
+    assert signed_in(attempt({}))

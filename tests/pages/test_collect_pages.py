@@ -9,6 +9,7 @@ from sqlalchemy import text
 from collectors.runner import run_source
 from models.access.roles import Actor
 from models.db import get_engine, session_scope
+from models.settings import reset_settings
 from models.sources import add_source, set_enabled
 from models.tables import BilledCost
 from tests.factories import add_usage, make_org, usage
@@ -28,7 +29,7 @@ def org():
     make_org("org-p", name="Pages Org", owners=(OWNER,), readers=(READER,))
 
 
-def add(name="org-p-openai", key_env="OPENAI_ADMIN_KEY", base_url="http://127.0.0.1:9/v1"):
+def add(name="org-p-openai", key_env="OPENAI_ADMIN_KEY", base_url=None):
     with session_scope() as session:
         return add_source(session, Actor(OWNER), "org-p", "openai", key_env, base_url, name)
 
@@ -51,6 +52,8 @@ def test_sources_page_empty_state_tells_owner_and_reader_what_to_do():
 def test_owner_adds_a_source_and_requests_a_run(monkeypatch):
     org()
     monkeypatch.setenv("OPENAI_ADMIN_KEY", OPENAI_KEY)
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", "http://127.0.0.1:9")  # the operator's choice
+    reset_settings()
     at = run_page(SOURCES, user=OWNER)
     at.text_input(key="src_key_env").input("OPENAI_ADMIN_KEY")
     at.text_input(key="src_base_url").input("http://127.0.0.1:9/v1")
@@ -89,7 +92,7 @@ def test_owner_gets_a_named_error_for_a_key_pasted_as_the_variable():
 def test_reader_sees_status_but_no_add_disable_or_run_controls(provider):
     org()
     source = add(base_url=provider.base_url)
-    add(name="broken", key_env="UNSET_KEY_VARIABLE")
+    add(name="broken", key_env="OPENAI_UNSET_KEY", base_url=provider.base_url)
     run_source(source)
     with session_scope() as session:
         set_enabled(session, Actor(OWNER), "broken", False)
@@ -100,7 +103,7 @@ def test_reader_sees_status_but_no_add_disable_or_run_controls(provider):
     table = at.dataframe[0].value.set_index("name")
     assert table.loc["org-p-openai", "state"] == "enabled" and table.loc["broken", "state"] == "disabled"
     assert table.loc["org-p-openai", "last_rows"] > 0 and table.loc["org-p-openai", "last_error"] == ""
-    assert table.loc["broken", "key"] == "UNSET_KEY_VARIABLE (NOT SET)"
+    assert table.loc["broken", "key"] == "OPENAI_UNSET_KEY (NOT SET)"
     assert table.loc["broken", "next_run"] == "—"
     assert "Only owners can add, disable or run sources" in texts(at)
     endpoints = at.dataframe[1].value

@@ -4,6 +4,7 @@ from sqlmodel import select
 
 from models.access.orgs import members
 from models.db import session_scope
+from models.settings import reset_settings
 from models.tables import AuditLog
 from tests.factories import make_org
 from tests.pageutil import run_page, texts
@@ -61,7 +62,9 @@ def test_owner_adds_changes_and_removes_members_with_audit():
     ]
 
 
-def test_last_owner_cannot_leave_and_creator_owns_new_org():
+def test_last_owner_cannot_leave_and_creator_owns_new_org(monkeypatch):
+    monkeypatch.setenv("SPENDSIGHT_ORG_CREATORS", "someone@example.com,owner@example.com")
+    reset_settings()
     _orgs()
     at = run_page(PAGE, user="owner@example.com", session={"org_id": "org-prod"})
     at.selectbox(key="org_remove_email").select("owner@example.com")

@@ -229,3 +229,14 @@ def test_webhook_rebinding_is_caught_when_checked_again(monkeypatch):
     assert target.address == "93.184.216.34"
     with pytest.raises(PolicyError, match="private"):
         webhook_target("https://rebind.example/hook")
+
+
+def test_oidc_email_needs_a_verified_claim(policy_env):
+    from models.access.policy import oidc_email_verified
+
+    assert oidc_email_verified({"email_verified": True})
+    assert oidc_email_verified({"email_verified": "TRUE"})
+    for claims in ({}, {"email_verified": False}, {"email_verified": "yes"}, {"email_verified": 1}):
+        assert not oidc_email_verified(claims), claims
+    policy_env(SPENDSIGHT_OIDC_TRUST_UNVERIFIED_EMAIL="true")
+    assert oidc_email_verified({})

@@ -54,6 +54,15 @@ def _add_recipient(actor):
     return add_recipient(actor, "org-a", "finance@example.com")
 
 
+@pytest.fixture(autouse=True)
+def _webhook_host_allowed(monkeypatch):
+    """The operator's allowance for the example webhook host (it does not resolve here)."""
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")
+    reset_settings()
+
+
 def _set_webhook(actor):
     from alerts.config import set_webhook
 

@@ -144,12 +144,11 @@ def detect_format(path: Path) -> str:
 def read_jsonl(lines: Lines, provider: str | None, fast: FastPath | None = None) -> Iterator[Item]:
     """JSONL: each line an OpenAI or Anthropic response, bare or wrapped.
 
-    `fast` (a collectors.logs.fast.FastPath) turns common OpenAI lines into finished records.
+    `fast` (a collectors.logs.fast.FastPath) turns well-formed lines into finished records.
     """
-    fast = fast if provider in (None, "openai") else None
     for line in lines:
         if fast is not None:
-            ready = fast.record(line)
+            ready = fast.record(line, lines.position.line)
             if ready is not None:
                 yield Item(lines.position.line, line, ready=ready)
                 continue

@@ -1,16 +1,19 @@
-"""The ingest fast path: well-formed OpenAI responses decoded straight into usage records.
+"""The ingest fast path: well-formed lines of every kind decoded straight into usage records.
 
 msgspec decodes and validates a line against a typed schema in C, several times faster than
-decoding to dicts and checking fields in Python. Only the common, unambiguous shapes are handled
-here: a Chat Completions or Responses object with an id and a model, bare, inside an attribution
-wrapper ({"timestamp", "project", "user", "api_key_id", "response": {...}}) or as a Batch API
-output line. Anything else, including every line with a problem, takes the general path in
-formats.py, which gives the same record or says precisely what is wrong (tests/test_ingest_fast.py
-holds the two paths to the same records).
+decoding to dicts and checking fields in Python. Every kind the general path reads is handled here:
+Chat Completions, Responses and Embeddings objects and Anthropic Messages responses, bare or inside
+an attribution wrapper ({"timestamp" or "created_at" as Unix seconds or ISO 8601, "org", "project",
+"user", "api_key_id", "response": {...}}), and Batch API output lines, bare or wrapped. Anything
+unusual, including every line with a problem, is declined and takes the general path in formats.py,
+which gives the same record or says precisely what is wrong: the fast path never quarantines, so
+both paths quarantine the same lines for the same reasons (tests/collectors/test_ingest_fast.py
+holds the two paths to the same rows and quarantine entries).
 """
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_left
 from datetime import UTC, datetime
 from typing import Annotated, final
@@ -18,14 +21,19 @@ from typing import Annotated, final
 import msgspec
 
 from collectors.base import COL, Record, blank_record
+from collectors.logs.formats import Reject, parse_time
 from collectors.logs.settings import LATEST, MAX_COUNT
+from models.access.orgs import validate_org_id
 from models.pricing.catalog import Catalog, normalize_tier
+from models.validation import ValidationError
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]  # beyond: the general path says why not
 # From 1970 to 2199 (collectors.logs.settings.LATEST); anything else is the general path's to judge.
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=int(LATEST.timestamp()) - 1)]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Tier = Annotated[str, msgspec.Meta(max_length=40)]
+
+_ABSENT = msgspec.Raw(b"")
 
 
 class _PromptDetails(msgspec.Struct):
@@ -44,6 +52,9 @@ class _ChatUsage(msgspec.Struct):
     completion_tokens: Count | None = None
     prompt_tokens_details: _PromptDetails | None = None
     completion_tokens_details: _CompletionDetails | None = None
+    # Either key makes the general path read the line as Anthropic's: declined.
+    cache_read_input_tokens: msgspec.Raw = _ABSENT
+    cache_creation_input_tokens: msgspec.Raw = _ABSENT
 
 
 class _InputDetails(msgspec.Struct):
@@ -60,6 +71,17 @@ class _ResponseUsage(msgspec.Struct):
     output_tokens: Count | None = None
     input_tokens_details: _InputDetails | None = None
     output_tokens_details: _OutputDetails | None = None
+    prompt_tokens: msgspec.Raw = _ABSENT  # the general path would read Chat Completions counts: declined
+    cache_read_input_tokens: msgspec.Raw = _ABSENT
+    cache_creation_input_tokens: msgspec.Raw = _ABSENT
+
+
+class _EmbeddingUsage(msgspec.Struct):
+    prompt_tokens: Count
+    completion_tokens: msgspec.Raw = _ABSENT  # with either, the general path reads another kind: declined
+    input_tokens: msgspec.Raw = _ABSENT
+    cache_read_input_tokens: msgspec.Raw = _ABSENT
+    cache_creation_input_tokens: msgspec.Raw = _ABSENT
 
 
 @final
@@ -69,6 +91,7 @@ class _Chat(msgspec.Struct, tag_field="object", tag="chat.completion"):
     usage: _ChatUsage
     created: Seconds | None = None
     service_tier: Tier | None = None
+    created_at: msgspec.Raw = _ABSENT  # read by the general path when `created` is absent: declined then
 
 
 @final
@@ -78,10 +101,50 @@ class _Response(msgspec.Struct, tag_field="object", tag="response"):
     usage: _ResponseUsage
     created_at: Seconds | None = None
     service_tier: Tier | None = None
-    created: msgspec.Raw = msgspec.Raw(b"")  # the general path would read this one first: declined
+    created: msgspec.Raw = _ABSENT  # the general path would read this one first: declined
 
 
-Body = _Chat | _Response
+@final
+class _Embedding(msgspec.Struct, tag_field="object", tag="list"):
+    """An Embeddings response: no id (the general path makes one from the line) and no time of its own."""
+
+    model: Text
+    usage: _EmbeddingUsage
+    id: Text = ""
+    service_tier: Tier | None = None
+    created: msgspec.Raw = _ABSENT  # unusual: the general path's to judge
+    created_at: msgspec.Raw = _ABSENT
+
+
+Body = _Chat | _Response | _Embedding
+
+
+class _CacheCreation(msgspec.Struct):
+    ephemeral_5m_input_tokens: Count | None = None
+    ephemeral_1h_input_tokens: Count | None = None
+
+
+class _ServerTools(msgspec.Struct):
+    web_search_requests: Count | None = None
+
+
+class _MessageUsage(msgspec.Struct):
+    input_tokens: Count
+    output_tokens: Count | None = None
+    cache_read_input_tokens: Count | None = None
+    cache_creation_input_tokens: Count | None = None
+    cache_creation: _CacheCreation | None = None
+    server_tool_use: _ServerTools | None = None
+    service_tier: Tier | None = None
+
+
+@final
+class _Message(msgspec.Struct):
+    """An Anthropic Messages response (`"type": "message"`); it carries no time of its own."""
+
+    model: Text
+    usage: _MessageUsage
+    id: Text = ""
 
 
 class _BatchResponse(msgspec.Struct):
@@ -94,36 +157,39 @@ class _BatchLine(msgspec.Struct):
 
     response: _BatchResponse
     error: None = None
+    model: msgspec.Raw = _ABSENT  # top-level keys the general path would judge the provider by: declined
+    usage: msgspec.Raw = _ABSENT
 
 
-class _Wrapped(msgspec.Struct):
-    """An attribution wrapper around a body. A `created_at` time or an `org` of its own is left to the
-    general path (it parses every time format and validates org ids)."""
+class _Wrapper(msgspec.Struct):
+    """An attribution wrapper; its payload is told apart (and decoded) on its own."""
 
-    response: Body
-    timestamp: Seconds | None = None
-    created_at: None = None
-    org: str | None = None
+    response: msgspec.Raw
+    timestamp: Seconds | str | None = None
+    created_at: Seconds | str | None = None
+    org: Text | None = None
     project: Text | None = None
     api_key_id: Text | None = None
     user: Text | None = None
-
-
-_ABSENT = msgspec.Raw(b"")
 
 
 class _Shape(msgspec.Struct):
     """Just enough to tell the shapes apart; nested values are skipped, not decoded."""
 
     object: str | None = None
+    type: str | None = None
     response: msgspec.Raw = _ABSENT
     custom_id: msgspec.Raw = _ABSENT
+    result: msgspec.Raw = _ABSENT
+    body: msgspec.Raw = _ABSENT
+    usage: msgspec.Raw = _ABSENT
 
 
 _shape = msgspec.json.Decoder(_Shape)
 _bare = msgspec.json.Decoder(Body)
+_message = msgspec.json.Decoder(_Message)
 _batch_line = msgspec.json.Decoder(_BatchLine)
-_wrapped = msgspec.json.Decoder(_Wrapped)
+_wrapper = msgspec.json.Decoder(_Wrapper)
 _TOKENS = (
     "input_tokens",
     "cached_input_tokens",
@@ -154,9 +220,10 @@ _I = {
         "bucket_start",
         "request_id",
         "requests",
+        "web_search_calls",
     )
 }
-_KINDS = {_Chat: "completions", _Response: "responses"}
+_KINDS = {_Chat: "completions", _Response: "responses", _Embedding: "embeddings"}
 _MAX_CACHED = 100_000
 
 
@@ -166,114 +233,233 @@ def _trimmed(text: str | None) -> bool:
 
 
 class FastPath:
-    """Builds records for one ingest's defaults; `record(line)` is a usage record or None."""
+    """Builds records for one ingest's defaults; `record(line, number)` is a usage record or None.
 
-    def __init__(self, org: str | None, project: str | None, catalog: Catalog) -> None:
+    `provider` is the file's declared format ("openai", "anthropic") or None for either: a line of the
+    other provider is the general path's to refuse.
+    """
+
+    def __init__(self, org: str | None, project: str | None, catalog: Catalog, provider: str | None = None) -> None:
         self.org, self.project = org, project or ""
+        self.openai, self.anthropic = provider in (None, "openai"), provider in (None, "anthropic")
         self.thresholds = catalog.thresholds
         self.tiers: dict[str | None, str] = {}
-        self.times: dict[int, datetime] = {}  # log lines arrive many to a second
-        self.templates = {kind: self._template(kind) for kind in _KINDS.values()}
+        self.times: dict[int | str, datetime] = {}  # log lines arrive many to a second
+        self.orgs: set[str] = {org} if org else set()  # org ids already validated
+        self.templates = {
+            ("openai", kind): self._template("openai", kind) for kind in ("completions", "responses", "embeddings")
+        }
+        self.templates["anthropic", "messages"] = self._template("anthropic", "messages")
 
-    def _template(self, kind: str) -> Record:
+    def _template(self, provider: str, kind: str) -> Record:
         record, i = blank_record(), _I
         record[i["org_id"]] = self.org
-        record[i["provider"]] = "openai"
+        record[i["provider"]] = provider
         record[i["source"]] = "log"
         record[i["kind"]] = kind
         record[i["project_id"]] = self.project
         record[i["requests"]] = 1
         return record
 
-    def record(self, line: str) -> Record | None:
-        if not self.org or not line.startswith("{") or '_input_tokens"' in line:
-            return None  # Anthropic-style usage keys (cache_read_/cache_creation_input_tokens): general path
+    def record(self, line: str, number: int = 0) -> Record | None:
+        """`number` is the line's number: a line without an id is named by its content and number."""
+        if not line.startswith("{"):
+            return None
         try:
             shape = _shape.decode(line)
-            if shape.custom_id:  # the key alone marks a batch line, as on the general path
-                batch = _batch_line.decode(line).response
-                return self._build(batch.body, None, True) if batch.status_code in (None, 200) else None
-            if not shape.response:
-                return self._build(_bare.decode(line), None, False)
-            if shape.object is not None:
-                return None  # a body with a `response` field of its own: ambiguous
-            return self._wrapped(_wrapped.decode(line))
+            if shape.response and not shape.custom_id:  # an attribution wrapper, as formats.unwrap reads it
+                if shape.object is not None or shape.type is not None or shape.result:
+                    return None  # a body with a `response` field of its own: ambiguous
+                wrapper = _wrapper.decode(line)
+                inner = _shape.decode(wrapper.response)
+                if inner.body and not inner.usage:
+                    return None  # not a wrapper to the general path, which then finds no usage
+                return self._payload(wrapper.response, inner, wrapper, line, number)
+            return self._payload(line, shape, None, line, number)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
 
-    def _wrapped(self, line: _Wrapped) -> Record | None:
-        if line.org is not None and line.org != self.org:
+    def _payload(
+        self, text: str | msgspec.Raw, shape: _Shape, wrapper: _Wrapper | None, line: str, number: int
+    ) -> Record | None:
+        if shape.result:
+            return None  # an Anthropic batch result: the general path's
+        if shape.type is not None:
+            if shape.type != "message" or not self.anthropic:
+                return None
+            return self._message(_message.decode(text), wrapper, line, number)
+        if not self.openai:
             return None
-        if not (_trimmed(line.project) and _trimmed(line.api_key_id) and _trimmed(line.user)):
-            return None
-        record = self._build(line.response, line.timestamp, False)
-        if record is not None:
-            i = _I
-            if line.project:
-                record[i["project_id"]] = line.project
-            record[i["api_key_id"]] = line.api_key_id or ""
-            record[i["user_id"]] = line.user or ""
-        return record
+        if shape.custom_id:  # the key alone marks a batch line, as on the general path
+            batch = _batch_line.decode(text)
+            if batch.response.status_code not in (None, 200) or batch.model or batch.usage:
+                return None
+            if not batch.response.body.id:
+                return None  # the general path would take the batch line's own id
+            return self._openai(batch.response.body, wrapper, True, line, number)
+        return self._openai(_bare.decode(text), wrapper, False, line, number)
 
-    def _build(self, body: _Chat | _Response, timestamp: int | None, batch: bool) -> Record | None:
-        if not body.id or not body.model or not _trimmed(body.id) or not _trimmed(body.model):
-            return None
+    def _openai(
+        self, body: _Chat | _Response | _Embedding, wrapper: _Wrapper | None, batch: bool, line: str, number: int
+    ) -> Record | None:
         if body.model.startswith("claude"):
             return None  # the general path reads a Claude model's response as Anthropic's
-        if timestamp is None:
-            if type(body) is _Chat:
-                timestamp = body.created
-            elif body.created:
+        tokens: tuple[int, ...]
+        usage: _ChatUsage | _ResponseUsage | _EmbeddingUsage
+        if type(body) is _Chat:
+            timestamp = body.created
+            if timestamp is None and body.created_at:
                 return None
-            else:
-                timestamp = body.created_at
-            if timestamp is None:
-                return None  # no time in the line: the general path applies --at or says it is missing
-        usage = body.usage
-        details: _PromptDetails | _InputDetails | None
-        out: _CompletionDetails | _OutputDetails | None
-        if type(usage) is _ChatUsage:  # (the usage of a _Chat)
-            prompt = usage.prompt_tokens
-            details, out = usage.prompt_tokens_details, usage.completion_tokens_details
+            usage, prompt = body.usage, body.usage.prompt_tokens
+            details, out = body.usage.prompt_tokens_details, body.usage.completion_tokens_details
             cached = (details.cached_tokens or 0) if details else 0
             tokens = (
                 prompt,
                 cached,
                 0,
                 0,
-                usage.completion_tokens or 0,
+                body.usage.completion_tokens or 0,
                 (out.reasoning_tokens or 0) if out else 0,
                 (details.audio_tokens or 0) if details else 0,
                 (out.audio_tokens or 0) if out else 0,
             )
+        elif type(body) is _Response:
+            if body.created or body.usage.prompt_tokens:
+                return None
+            timestamp = body.created_at
+            usage, prompt = body.usage, body.usage.input_tokens
+            idetails, odetails = body.usage.input_tokens_details, body.usage.output_tokens_details
+            cached = (idetails.cached_tokens or 0) if idetails else 0
+            tokens = (
+                prompt,
+                cached,
+                0,
+                0,
+                body.usage.output_tokens or 0,
+                (odetails.reasoning_tokens or 0) if odetails else 0,
+                0,
+                0,
+            )
         else:
-            prompt = usage.input_tokens
-            details, out = usage.input_tokens_details, usage.output_tokens_details
-            cached = (details.cached_tokens or 0) if details else 0
-            tokens = (prompt, cached, 0, 0, usage.output_tokens or 0, (out.reasoning_tokens or 0) if out else 0, 0, 0)
+            embedding = body.usage
+            if embedding.completion_tokens or embedding.input_tokens or body.created or body.created_at:
+                return None
+            usage, prompt, cached, timestamp = embedding, embedding.prompt_tokens, 0, None
+            tokens = (prompt, 0, 0, 0, 0, 0, 0, 0)
         if cached > prompt:
             return None
-        tier = self.tiers.get(body.service_tier)
+        if usage.cache_read_input_tokens or usage.cache_creation_input_tokens:
+            return None
+        record = self._finish(
+            ("openai", _KINDS[type(body)]), body.id, body.model, body.service_tier, timestamp, wrapper, line, number
+        )
+        if record is not None:
+            record[_AT] = tokens
+            record[_I["batch"]] = batch
+            record[_I["context_band"]] = self._band(prompt)
+        return record
+
+    def _message(self, message: _Message, wrapper: _Wrapper | None, line: str, number: int) -> Record | None:
+        usage = message.usage
+        creation = usage.cache_creation
+        write_5m = (creation.ephemeral_5m_input_tokens or 0) if creation else 0
+        write_1h = (creation.ephemeral_1h_input_tokens or 0) if creation else 0
+        cache_read = usage.cache_read_input_tokens or 0
+        cache_write = max(usage.cache_creation_input_tokens or 0, write_5m + write_1h)
+        prompt = usage.input_tokens + cache_read + cache_write  # OpenAI's convention: every prompt token
+        batch = usage.service_tier == "batch"
+        record = self._finish(
+            ("anthropic", "messages"),
+            message.id,
+            message.model,
+            "" if batch else usage.service_tier,
+            None,
+            wrapper,
+            line,
+            number,
+        )
+        if record is not None:
+            record[_AT] = (prompt, cache_read, cache_write, write_1h, usage.output_tokens or 0, 0, 0, 0)
+            record[_I["batch"]] = batch
+            record[_I["context_band"]] = self._band(prompt)
+            tools = usage.server_tool_use
+            record[_I["web_search_calls"]] = (tools.web_search_requests or 0) if tools else 0
+        return record
+
+    def _band(self, prompt: int) -> int:
+        thresholds = self.thresholds
+        band = bisect_left(thresholds, prompt)  # thresholds[:band] are all below the prompt
+        return thresholds[band - 1] if band else 0
+
+    def _finish(
+        self,
+        template: tuple[str, str],
+        request_id: str,
+        model: str,
+        service_tier: str | None,
+        timestamp: int | str | None,
+        wrapper: _Wrapper | None,
+        line: str,
+        number: int,
+    ) -> Record | None:
+        """The record's attribution, time, model, tier and id, or None where the general path must judge."""
+        if not model or not _trimmed(model) or not _trimmed(request_id):
+            return None
+        org = self.org
+        if wrapper is not None:
+            if not (_trimmed(wrapper.org) and _trimmed(wrapper.project)):
+                return None
+            if not (_trimmed(wrapper.api_key_id) and _trimmed(wrapper.user)):
+                return None
+            if wrapper.org:
+                org = wrapper.org
+                if org not in self.orgs:
+                    try:
+                        validate_org_id(org)
+                    except ValidationError:
+                        return None
+                    if len(self.orgs) > _MAX_CACHED:
+                        self.orgs.clear()
+                    self.orgs.add(org)
+            # The wrapper's own time wins over the body's, as in formats.apply_wrapper.
+            wrapped = wrapper.timestamp if wrapper.timestamp is not None else wrapper.created_at
+            if wrapped is not None:
+                timestamp = wrapped
+        if not org or timestamp is None:
+            return None  # no org, no time: the general path applies the defaults or says what is missing
+        moment = self.times.get(timestamp)
+        if moment is None:
+            if isinstance(timestamp, str):
+                try:
+                    moment = parse_time(timestamp)
+                except Reject:
+                    return None
+            else:
+                moment = datetime.fromtimestamp(timestamp, UTC)
+            if len(self.times) > _MAX_CACHED:
+                self.times.clear()
+            self.times[timestamp] = moment
+        tier = self.tiers.get(service_tier)
         if tier is None:
-            if not _trimmed(body.service_tier):
+            if not _trimmed(service_tier):
                 return None
             if len(self.tiers) > _MAX_CACHED:
                 self.tiers.clear()
-            tier = self.tiers[body.service_tier] = normalize_tier(body.service_tier)
-        moment = self.times.get(timestamp)
-        if moment is None:
-            if len(self.times) > _MAX_CACHED:
-                self.times.clear()
-            moment = self.times[timestamp] = datetime.fromtimestamp(timestamp, UTC)
-        thresholds = self.thresholds
-        band = bisect_left(thresholds, prompt)  # thresholds[:band] are all below the prompt
+            tier = self.tiers[service_tier] = normalize_tier(service_tier)
+        if not request_id:
+            # As ingest._to_record names a line without an id: its content and line number.
+            digest = hashlib.sha1(line.rstrip("\r\n").encode("utf-8", "replace")).hexdigest()[:20]
+            request_id = f"line:{digest}:{number}"
         i = _I
-        record = self.templates[_KINDS[type(body)]].copy()
-        record[_AT] = tokens
-        record[i["model"]] = body.model
+        record = self.templates[template].copy()
+        record[i["org_id"]] = org
+        record[i["model"]] = model
         record[i["service_tier"]] = tier
-        record[i["batch"]] = batch
-        record[i["context_band"]] = thresholds[band - 1] if band else 0
         record[i["bucket_start"]] = moment
-        record[i["request_id"]] = body.id
+        record[i["request_id"]] = request_id
+        if wrapper is not None:
+            if wrapper.project:
+                record[i["project_id"]] = wrapper.project
+            record[i["api_key_id"]] = wrapper.api_key_id or ""
+            record[i["user_id"]] = wrapper.user or ""
         return record

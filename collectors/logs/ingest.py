@@ -152,7 +152,7 @@ def ingest_lines(
         items = read_csv(lines, file_fmt, mapping or {})
     else:
         provider = {"openai-jsonl": "openai", "anthropic-jsonl": "anthropic"}.get(file_fmt)
-        items = read_jsonl(lines, provider, FastPath(defaults.org, defaults.project, get_catalog()))
+        items = read_jsonl(lines, provider, FastPath(defaults.org, defaults.project, get_catalog(), provider))
     with _few_collections():
         _ingest_items(path, file_fmt, items, defaults, result)
     process_dirty(ids=result.dirty)  # this file's own rollups, in this process (parallel parts overlap here)

@@ -130,3 +130,32 @@ def table(data, where=None, **options):
     options.setdefault("hide_index", True)
     options.setdefault("width", "stretch")
     return (where or st).dataframe(data, placeholder=DASH, **options)
+
+
+def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):
+    """A Styler of `frame` (money already in display units) whose `cost` cells read as money, with
+    "unpriced (N tokens)" where the row has usage the catalog could not price: $0.00 alone would
+    claim that usage was free. The cell's value stays the number, so the column still sorts.
+
+    Give the cost column no `format` in column_config: Streamlit shows a styler's text for a number
+    column only when the column has no format of its own."""
+
+    def text(row) -> str:
+        n = int(row[unpriced] or 0) if unpriced in row else 0
+        value = row[cost]
+        if value is None or value != value:
+            return DASH if not n else t("common.unpriced_cost", tokens=number(n))
+        shown = money(value, currency)
+        if not n:
+            return shown
+        words = t("common.unpriced_cost", tokens=number(n))
+        return words if value == 0 else f"{shown} + {words}"
+
+    styler = frame.style.format(na_rep=DASH, thousands=",", precision=0)  # counts: 1,234 in both languages
+    for index, row in frame.iterrows():  # a table of groups: a few hundred rows at most
+        styler = styler.format(_always(text(row)), subset=([index], [cost]))
+    return styler
+
+
+def _always(shown: str):
+    return lambda _value: shown

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from models.fx import rate_text
@@ -129,7 +130,30 @@ def table(data, where=None, **options):
     is the word "None", which a finance reader takes for a name or an error)."""
     options.setdefault("hide_index", True)
     options.setdefault("width", "stretch")
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        data = pd.DataFrame(data)  # as st.dataframe would read it, so its counts are found below
+    if isinstance(data, pd.DataFrame):
+        options["column_config"] = _counts(data, options.get("column_config") or {})
     return (where or st).dataframe(data, placeholder=DASH, **options)
+
+
+def _counts(frame, config: dict) -> dict:
+    """`config` with every whole-number column shown as a count with thousands separators (1,234 in
+    both languages: the browser's own grouping), keeping its label; a column formatted on purpose
+    stays as it is. Styled tables carry their separators in the Styler (unpriced_costs)."""
+    config = dict(config)
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        entry = config.get(name)
+        if entry is None or isinstance(entry, str):
+            config[name] = st.column_config.NumberColumn(entry, format="localized")
+        elif "type_config" not in entry:
+            config[name] = {**entry, "type_config": {"type": "number", "format": "localized"}}
+        elif entry["type_config"].get("type") == "number" and entry["type_config"].get("format") in (None, "%d"):
+            config[name] = {**entry, "type_config": {**entry["type_config"], "format": "localized"}}
+    return config
 
 
 def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):

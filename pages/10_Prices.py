@@ -18,7 +18,7 @@ from models.pricing.edit import (
 )
 from models.settings import get_settings
 from ui import actions
-from ui.format import rate_words, table, today_in
+from ui.format import explained, rate_words, table, today_in
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import catalog_fingerprint, day_rate, fx_rates, owns_every_org, price_table, refresh
@@ -37,7 +37,10 @@ st.caption(t("prices.count", shown=f"{len(shown):,}", total=f"{len(catalog):,}")
 if shown.empty:
     st.info(t("prices.empty"))
 else:
-    price_columns = {k: st.column_config.NumberColumn(t(f"prices.col.{k}"), format="$%.4f") for k in EDITABLE_KEYS}
+    price_columns = explained(
+        {k: st.column_config.NumberColumn(t(f"prices.col.{k}"), format="$%.4f") for k in EDITABLE_KEYS},
+        {"cache_read_mtok": "cached_input", "cache_write_mtok": "cache_writes"},
+    )
     table(
         shown.assign(**{k: shown[k].map(lambda v: None if v is None else float(v)) for k in EDITABLE_KEYS}),
         hide_index=True,

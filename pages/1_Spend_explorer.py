@@ -15,6 +15,7 @@ from models.spend.explore import (
 )
 from ui import charts
 from ui.format import (
+    explained,
     floats,
     in_currency,
     money_column,
@@ -169,7 +170,10 @@ labels = (
     }
 )
 money_cols = {labels[c]: money_column(labels[c], ctx.currency) for c in ("prev_cost_usd", "delta_usd", "billed_usd")}
-config = money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")}
+config = explained(
+    money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")},
+    {labels["cached_input_tokens"]: "cached_input", labels["cache_write_tokens"]: "cache_writes"},
+)
 shown = display_frame(result, rate.rate, labels, empty=t("common.none"))
 exported = display_frame(result, rate.rate, labels, empty=t("common.none"), total=t("common.total"), cents=True)
 percents = [labels["delta_pct"]]  # ratios: 12.5% in the CSV, 0.0% in Excel

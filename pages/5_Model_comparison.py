@@ -7,6 +7,7 @@ from models.spend.compare import CompareError, Profile
 from models.spend.explore import PRESETS, period, to_csv
 from ui import charts
 from ui.format import (
+    explained,
     floats,
     in_currency,
     money_column,
@@ -186,6 +187,13 @@ with reprice_tab:
             ],
             hide_index=True,
             width="stretch",
+            column_config=explained(
+                {},
+                {
+                    t("compare.mix.cached_input_tokens"): "cached_input",
+                    t("compare.mix.cache_write_tokens"): "cache_writes",
+                },
+            ),
         )
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
         st.markdown(f"##### {t('compare.reprice.all_on_one')}")

@@ -183,3 +183,16 @@ def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):
 
 def _always(shown: str):
     return lambda _value: shown
+
+
+def explained(config: dict, columns: dict[str, str]) -> dict:
+    """`config` with a plain-language tooltip on the columns a non-engineer cannot guess: `columns`
+    maps a table's column name to the help's kind ("cached_input" or "cache_writes")."""
+    config = dict(config)
+    for name, kind in columns.items():
+        entry, words = config.get(name), t(f"help.{kind}")
+        if entry is None or isinstance(entry, str):
+            config[name] = st.column_config.Column(entry, help=words)
+        else:
+            config[name] = {**entry, "help": words}
+    return config

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 
 from ui import charts
-from ui.format import in_currency, money_column, number
+from ui.format import in_currency, money_column, number, table
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import home_overview
@@ -34,8 +34,9 @@ else:
     daily = in_currency(view.daily, ("cost_usd",), ctx.rate)
     chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
     chart_tab.plotly_chart(charts.daily_spend(daily, ctx.symbol, t("common.cost")), width="stretch")
-    table_tab.dataframe(
-        daily,
+    table(
+        where=table_tab,
+        data=daily,
         hide_index=True,
         width="stretch",
         column_config={
@@ -58,8 +59,9 @@ for column, title, frame, label in (
         shown = in_currency(frame, ("cost_usd",), ctx.rate)
         chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
         chart_tab.plotly_chart(charts.share_bar(shown, label, ctx.symbol), width="stretch")
-        table_tab.dataframe(
-            shown,
+        table(
+            where=table_tab,
+            data=shown,
             hide_index=True,
             width="stretch",
             column_config={
@@ -70,6 +72,6 @@ for column, title, frame, label in (
 
 if view.unpriced:
     st.warning(t("home.unpriced"))
-    st.dataframe(view.unpriced, hide_index=True, width="stretch")
+    table(view.unpriced, hide_index=True, width="stretch")
 
 st.caption(t("home.next"))

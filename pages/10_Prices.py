@@ -18,7 +18,7 @@ from models.pricing.edit import (
 )
 from models.settings import get_settings
 from ui import actions
-from ui.format import rate_words, today_in
+from ui.format import explained, rate_words, table, today_in
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import catalog_fingerprint, day_rate, fx_rates, owns_every_org, price_table, refresh
@@ -37,8 +37,11 @@ st.caption(t("prices.count", shown=f"{len(shown):,}", total=f"{len(catalog):,}")
 if shown.empty:
     st.info(t("prices.empty"))
 else:
-    price_columns = {k: st.column_config.NumberColumn(t(f"prices.col.{k}"), format="$%.4f") for k in EDITABLE_KEYS}
-    st.dataframe(
+    price_columns = explained(
+        {k: st.column_config.NumberColumn(t(f"prices.col.{k}"), format="$%.4f") for k in EDITABLE_KEYS},
+        {"cache_read_mtok": "cached_input", "cache_write_mtok": "cache_writes"},
+    )
+    table(
         shown.assign(**{k: shown[k].map(lambda v: None if v is None else float(v)) for k in EDITABLE_KEYS}),
         hide_index=True,
         width="stretch",
@@ -63,7 +66,7 @@ except PriceFileError as exc:
 if entries is not None and entries.empty:
     st.info(t("prices.no_overrides"))
 elif entries is not None:
-    st.dataframe(
+    table(
         entries,
         hide_index=True,
         width="stretch",
@@ -77,7 +80,7 @@ dated = fx_rates("CNY")
 if not dated:
     st.info(t("fx.none", currency="CNY", rate=rate_words(day_rate("CNY", today_in("UTC")))))
 else:
-    st.dataframe(
+    table(
         [{t("fx.col.since"): str(r.since), t("fx.col.rate"): rate_text(r.rate)} for r in dated],
         hide_index=True,
         width="content",

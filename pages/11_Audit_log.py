@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.access.roles import PermissionDenied
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
+from ui.format import table
 from ui.i18n import t
 from ui.page import page_header
 from ui.safe import csv_bytes, md
@@ -45,7 +46,7 @@ if frame.empty:
 
 st.caption(t("audit.count", n=len(frame), limit=LIMIT))
 labels = {c: t(f"audit.col.{'org' if c == 'org_id' else c}") for c in frame.columns}
-st.dataframe(frame.rename(columns=labels), hide_index=True, width="stretch")
+table(frame.rename(columns=labels), hide_index=True, width="stretch")
 st.download_button(
     t("audit.export"), csv_bytes(frame), file_name="spendsight-audit.csv", mime="text/csv", key="audit_export"
 )

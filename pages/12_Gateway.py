@@ -6,6 +6,7 @@ import streamlit as st
 from models.gateway import create_key, revoke_key
 from models.settings import get_settings
 from ui import actions
+from ui.format import table
 from ui.gateway_charts import per_minute
 from ui.gateway_queries import activity, keys, refresh
 from ui.i18n import t
@@ -28,12 +29,12 @@ else:
     st.plotly_chart(per_minute(frame, labels), width="stretch")
 
 st.markdown(f"#### {t('gateway.keys')}")
-table = keys(ctx.org_id)
-if table.empty:
+rows = keys(ctx.org_id)
+if rows.empty:
     st.caption(t("gateway.no_keys"))
 else:
-    st.dataframe(
-        table,
+    table(
+        rows,
         hide_index=True,
         width="stretch",
         column_config={
@@ -59,7 +60,7 @@ if ctx.is_owner:
                 "gw_flash",
                 refresh,
             )
-    active = [] if table.empty else table.loc[table["revoked_at"].isna(), "id"].tolist()
+    active = [] if rows.empty else rows.loc[rows["revoked_at"].isna(), "id"].tolist()
     if active:
         cols = st.columns([3, 1])
         pick = cols[0].selectbox(t("gateway.pick"), active, key="gw_pick", label_visibility="collapsed")

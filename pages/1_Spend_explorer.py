@@ -15,13 +15,16 @@ from models.spend.explore import (
 )
 from ui import charts
 from ui.format import (
+    explained,
     floats,
     in_currency,
     money_column,
     number,
     rate_words,
+    table,
     today_in,
     tokens,
+    unpriced_costs,
 )
 from ui.format import money as format_money
 from ui.i18n import t
@@ -136,8 +139,9 @@ chart_tab.plotly_chart(
     width="stretch",
 )
 cost_label = f"{t('common.cost')} ({ctx.currency})"
-data_tab.dataframe(
-    series if group_by else series.drop(columns=series.columns[1]),
+table(
+    where=data_tab,
+    data=series if group_by else series.drop(columns=series.columns[1]),
     hide_index=True,
     width="stretch",
     column_config={"cost_usd": money_column(cost_label, ctx.currency)},
@@ -154,6 +158,7 @@ labels = (
             "cache_write_tokens",
             "output_tokens",
             "unpriced_requests",
+            "unpriced_tokens",
         )
     }
     | {
@@ -164,18 +169,21 @@ labels = (
         "billed_usd": t("explore.col.billed", currency=ctx.currency),
     }
 )
-money_cols = {
-    labels[c]: money_column(labels[c], ctx.currency) for c in ("cost_usd", "prev_cost_usd", "delta_usd", "billed_usd")
-}
-config = money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")}
+money_cols = {labels[c]: money_column(labels[c], ctx.currency) for c in ("prev_cost_usd", "delta_usd", "billed_usd")}
+config = explained(
+    money_cols | {labels["delta_pct"]: st.column_config.NumberColumn(labels["delta_pct"], format="percent")},
+    {labels["cached_input_tokens"]: "cached_input", labels["cache_write_tokens"]: "cache_writes"},
+)
 shown = display_frame(result, rate.rate, labels, empty=t("common.none"))
 exported = display_frame(result, rate.rate, labels, empty=t("common.none"), total=t("common.total"), cents=True)
 percents = [labels["delta_pct"]]  # ratios: 12.5% in the CSV, 0.0% in Excel
 
 st.markdown(f"#### {t('explore.table')}")
-st.dataframe(floats(shown), hide_index=True, width="stretch", column_config=config)
+# The cost cell says what had no price ("unpriced (N tokens)"), not $0.00.
+table(unpriced_costs(floats(shown), labels["cost_usd"], labels["unpriced_tokens"], ctx.currency), column_config=config)
 st.caption(t("explore.totals"))
-st.dataframe(floats(exported.tail(1)), hide_index=True, width="stretch", column_config=config)
+totals = floats(exported.tail(1))
+table(unpriced_costs(totals, labels["cost_usd"], labels["unpriced_tokens"], ctx.currency), column_config=config)
 if result.billed_note:
     st.caption(t("explore.billed_note", dim=t(f"common.{result.billed_note}")))
 if split:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from ui.budget_charts import fan_chart, track_chart
 from ui.budget_queries import forecast_scopes, forecast_view
-from ui.format import in_currency, money_column, short_day, today_in
+from ui.format import in_currency, money_column, short_day, table, today_in
 from ui.i18n import t
 from ui.layout import card_grid
 from ui.page import page_header
@@ -85,8 +85,9 @@ chart_tab.plotly_chart(
     width="stretch",
     key="fc_chart",
 )
-table_tab.dataframe(
-    days,
+table(
+    where=table_tab,
+    data=days,
     hide_index=True,
     width="stretch",
     column_config={"day": st.column_config.DateColumn(t("forecast.col.day"))}
@@ -138,8 +139,11 @@ chart_tab.plotly_chart(
     key="fc_track",
 )
 runs = in_currency(track["runs"], ("actual", "p50_usd", "run_rate_usd"), ctx.rate)
-table_tab.dataframe(
-    runs[["month", "actual", "as_of_day", "p50_usd", "error_pct", "in_band", "run_rate_usd", "run_rate_error_pct"]],
+table(
+    where=table_tab,
+    data=runs[
+        ["month", "actual", "as_of_day", "p50_usd", "error_pct", "in_band", "run_rate_usd", "run_rate_error_pct"]
+    ],
     hide_index=True,
     width="stretch",
     column_config={

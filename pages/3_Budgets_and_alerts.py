@@ -13,7 +13,7 @@ from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
 from ui import actions
 from ui.budget_queries import budget_view, known_projects
-from ui.format import floats, in_currency, money_column, today_in
+from ui.format import floats, in_currency, money_column, table, today_in
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import refresh
@@ -59,7 +59,7 @@ else:
             ctx.rate,
         )
     )
-    st.dataframe(
+    table(
         shown,
         hide_index=True,
         width="stretch",
@@ -140,7 +140,7 @@ else:
             ctx.rate,
         )
     )
-    st.dataframe(
+    table(
         shown,
         hide_index=True,
         width="stretch",
@@ -184,7 +184,7 @@ else:
     st.warning(t("budgets.no_owners"))
 extra = pd.DataFrame(view["recipients"], columns=["rule", "email"])
 if not extra.empty:
-    st.dataframe(
+    table(
         extra.assign(rule=extra["rule"].map(lambda r: t(f"rule.{r}"))),
         hide_index=True,
         width="stretch",

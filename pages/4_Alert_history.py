@@ -6,6 +6,7 @@ import alerts
 from alerts.outbox import retry_failed
 from models.access.roles import PermissionDenied
 from ui.budget_queries import alert_history, pick_history
+from ui.format import table
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import refresh
@@ -51,7 +52,7 @@ if shown.empty:
     st.info(t("alerthist.none_match"))
     st.stop()
 
-table = shown.assign(
+rows = shown.assign(
     rule=shown["rule"].map(lambda r: t(f"rule.{r}")), status=shown["status"].map(lambda s: t(f"status.{s}"))
 )
 columns = [
@@ -70,8 +71,8 @@ columns = [
     "summary",
 ]
 timestamp = "YYYY-MM-DD HH:mm:ss"
-st.dataframe(
-    table[columns],
+table(
+    rows[columns],
     hide_index=True,
     width="stretch",
     column_config={c: st.column_config.Column(t(f"alerthist.col.{c}")) for c in columns}

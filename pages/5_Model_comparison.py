@@ -7,11 +7,13 @@ from models.spend.compare import CompareError, Profile
 from models.spend.explore import PRESETS, period, to_csv
 from ui import charts
 from ui.format import (
+    explained,
     floats,
     in_currency,
     money_column,
     number,
     percent,
+    table,
     today_in,
     tokens,
 )
@@ -94,7 +96,7 @@ def shown(frame, money=MONEY):
 
 
 def table_with_download(frame, name: str, key: str) -> None:
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config)
+    table(frame, hide_index=True, width="stretch", column_config=config)
     st.download_button(
         t("common.download_csv"),
         to_csv(frame.rename(columns=labels)),
@@ -168,7 +170,7 @@ with reprice_tab:
         missing = sorted({k for k in per_model["kind"] if not kinds.get(k)})
         if missing:
             st.info(t("compare.reprice.no_kind", kinds=", ".join(t(f"compare.kind.{k}") for k in missing)))
-        st.dataframe(
+        table(
             shown(per_model.assign(kind=per_model["kind"].map(lambda k: t(f"compare.kind.{k}")))).assign(
                 best_model=per_model["best_model"].replace("", t("compare.reprice.keep"))
             ),
@@ -178,13 +180,20 @@ with reprice_tab:
         )
         mix = work.mix()
         st.markdown(f"##### {t('compare.reprice.mix')}")
-        st.dataframe(
+        table(
             [
                 {t(f"compare.mix.{k}"): tokens(v) if k != "requests" else number(v) for k, v in mix.items()}
                 | {t("compare.mix.batch_share"): percent(work.batch_share)}
             ],
             hide_index=True,
             width="stretch",
+            column_config=explained(
+                {},
+                {
+                    t("compare.mix.cached_input_tokens"): "cached_input",
+                    t("compare.mix.cache_write_tokens"): "cache_writes",
+                },
+            ),
         )
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
         st.markdown(f"##### {t('compare.reprice.all_on_one')}")
@@ -264,7 +273,7 @@ with tokens_tab:
     elif candidates:
         frame = shown(token_counts(prompt, candidates, int(output), today))
         frame["per_call"] = frame["cost_usd"]
-        st.dataframe(
+        table(
             frame.drop(columns=["cost_usd"]),
             hide_index=True,
             width="stretch",

@@ -22,6 +22,7 @@ from ui.format import (
     number,
     percent,
     rate_words,
+    table,
     today_in,
 )
 from ui.format import money as format_money
@@ -139,7 +140,7 @@ def section(title: str, frame, label: str) -> None:
     )
     chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
     chart_tab.plotly_chart(charts.share_bar(shown.head(12), label, ctx.symbol), width="stretch")
-    table_tab.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+    table(where=table_tab, data=shown, hide_index=True, width="stretch", column_config=config)
 
 
 left, right = st.columns(2)
@@ -149,7 +150,7 @@ with right:
     section(t("statement.by_model"), s.by_model, "model")
 with st.expander(t("statement.detail")):
     detail = floats(in_currency(s.by_project_model, ("cost_usd",), rate.rate))
-    st.dataframe(detail, hide_index=True, width="stretch", column_config=config)
+    table(detail, hide_index=True, width="stretch", column_config=config)
 
 summary = [
     (t("statement.spend"), money(s.total)),
@@ -217,7 +218,7 @@ c.download_button(
 )
 if history:
     with st.expander(t("closing.history")):
-        st.dataframe(
+        table(
             [
                 {
                     t("closing.col.when"): f"{v.created_at:%Y-%m-%d %H:%M}",

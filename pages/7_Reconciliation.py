@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui.collect_charts import estimated_vs_billed
 from ui.collect_queries import cause_label, explained_days, flagged, reconciliation, reconciliation_causes
-from ui.format import floats, in_currency, money_column, signed_percent
+from ui.format import floats, in_currency, money_column, signed_percent, table
 from ui.i18n import t
 from ui.page import page_header
 
@@ -52,8 +52,9 @@ shown_daily = in_currency(daily, ["estimated_usd", "billed_usd"], ctx.rate)
 chart_tab.plotly_chart(
     estimated_vs_billed(shown_daily, t("recon.estimated"), t("recon.billed"), ctx.symbol), width="stretch"
 )
-chart_tab.dataframe(
-    shown_daily,
+table(
+    where=chart_tab,
+    data=shown_daily,
     hide_index=True,
     width="stretch",
     column_config={
@@ -62,8 +63,9 @@ chart_tab.dataframe(
         "billed_usd": money_column(t("recon.col.billed"), ctx.currency),
     },
 )
-causes_tab.dataframe(
-    floats(in_currency(causes, ["amount_usd"], ctx.rate)).assign(
+table(
+    where=causes_tab,
+    data=floats(in_currency(causes, ["amount_usd"], ctx.rate)).assign(
         cause=causes["cause"].map(cause_label), project=causes["project"].replace("", t("recon.default_project"))
     ),
     hide_index=True,
@@ -81,8 +83,9 @@ causes_tab.dataframe(
 shown = floats(in_currency(rows, ["estimated_usd", "billed_usd"], ctx.rate)).assign(
     project=rows["project"].replace("", t("recon.default_project"))
 )
-table_tab.dataframe(
-    shown,
+table(
+    where=table_tab,
+    data=shown,
     hide_index=True,
     width="stretch",
     column_config={

@@ -11,18 +11,19 @@ from ui.collect_queries import (
     source_states,
     status_table,
 )
+from ui.format import table
 from ui.i18n import t
 from ui.page import page_header
 from ui.safe import md
 
 ctx = page_header("sources", needs_org=True, flash="src_flash")
 
-table = status_table(ctx.org_id)
-if table.empty:
+rows = status_table(ctx.org_id)
+if rows.empty:
     st.info(t("sources.empty_owner", org=ctx.org_id) if ctx.is_owner else t("sources.empty_reader"))
 else:
-    st.dataframe(
-        table,
+    table(
+        rows,
         hide_index=True,
         width="stretch",
         column_config={
@@ -41,13 +42,13 @@ else:
             "base_url": t("sources.col.base_url"),
         },
     )
-    if (table["last_error"] != "").any():
+    if (rows["last_error"] != "").any():
         st.warning(t("sources.errors"))
     if keys_missing(ctx.org_id):
         st.caption(t("sources.key_missing_help"))
     endpoints = endpoint_status(ctx.org_id)
     with st.expander(t("sources.endpoints")):
-        st.dataframe(
+        table(
             endpoints,
             hide_index=True,
             width="stretch",
@@ -71,7 +72,7 @@ def attempt(change, success: str) -> None:
     actions.attempt(actions.in_session(change), success, "src_flash", refresh)
 
 
-if not table.empty:
+if not rows.empty:
     st.markdown(f"#### {t('sources.manage')}")
     cols = st.columns([2, 1, 1])
     states = source_states(ctx.org_id)
@@ -85,7 +86,7 @@ if not table.empty:
         attempt(lambda s: set_enabled(s, ctx.actor, name, True), t("sources.enabled_done", name=md(name)))
 
 allowed = policy_summary()
-with st.expander(t("sources.add"), expanded=table.empty):
+with st.expander(t("sources.add"), expanded=rows.empty):
     st.caption(t("sources.add_help"))
     st.caption(
         t("sources.policy_help", patterns=md(", ".join(allowed["key_envs"])), urls=md(", ".join(allowed["base_urls"])))

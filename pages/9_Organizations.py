@@ -15,7 +15,7 @@ from models.settings import get_settings
 from models.tables import ENVIRONMENTS, ROLES
 from models.validation import timezones
 from ui import actions
-from ui.format import floats, in_currency, money_column, today_in
+from ui.format import floats, in_currency, money_column, table, today_in
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import credit_grants, member_accounts, org_summaries, refresh
@@ -96,7 +96,7 @@ styled = shown.style.apply(
     lambda row: ["background-color: #fef3c7" if "🧪" in row["environment"] else ""] * len(row), axis=1
 )
 st.markdown(f"#### {t('orgs.overview')}")
-st.dataframe(
+table(
     styled,
     hide_index=True,
     width="stretch",
@@ -122,7 +122,7 @@ with members_tab:
     people = pd.DataFrame(summary["members"], columns=["email", "role"])
     accounts = member_accounts(ctx.org_id)
     people["account"] = [t(f"orgs.account.{accounts.get(e, 'none')}") for e in people["email"]]
-    st.dataframe(
+    table(
         people.assign(role=people["role"].map(lambda r: t(f"role.{r}"))),
         hide_index=True,
         width="stretch",
@@ -164,7 +164,7 @@ with sources_tab:
     if not summary["sources"]:
         st.info(t("orgs.no_sources"))
     else:
-        st.dataframe(
+        table(
             pd.DataFrame(summary["sources"]),
             hide_index=True,
             width="stretch",
@@ -201,7 +201,7 @@ with budget_tab:
     if grants.empty:
         st.caption(t("orgs.no_grants"))
     else:
-        st.dataframe(
+        table(
             floats(in_currency(grants, ("amount_usd", "used_usd", "remaining_usd"), ctx.rate)),
             hide_index=True,
             width="stretch",
@@ -215,7 +215,7 @@ with budget_tab:
 with settings_tab:
     org = ctx.org(ctx.org_id)
     if not ctx.is_owner:
-        st.dataframe(
+        table(
             [
                 {
                     t("orgs.new_name"): org["name"],

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import streamlit as st
 
 from models.fx import rate_text
@@ -117,3 +118,81 @@ def rate_words(rate) -> str:
     if rate.since is None:
         return t("fx.default", rate=text, currency=rate.currency)
     return t("fx.since", rate=text, currency=rate.currency, day=rate.since)
+
+
+DASH = "–"
+
+
+def table(data, where=None, **options):
+    """st.dataframe with the house defaults: no index, full width, and a dash where a cell has no value.
+
+    Every table goes through here so a missing value reads "–" everywhere (Streamlit's own default
+    is the word "None", which a finance reader takes for a name or an error)."""
+    options.setdefault("hide_index", True)
+    options.setdefault("width", "stretch")
+    if isinstance(data, list) and data and all(isinstance(row, dict) for row in data):
+        data = pd.DataFrame(data)  # as st.dataframe would read it, so its counts are found below
+    if isinstance(data, pd.DataFrame):
+        options["column_config"] = _counts(data, options.get("column_config") or {})
+    return (where or st).dataframe(data, placeholder=DASH, **options)
+
+
+def _counts(frame, config: dict) -> dict:
+    """`config` with every whole-number column shown as a count with thousands separators (1,234 in
+    both languages: the browser's own grouping), keeping its label; a column formatted on purpose
+    stays as it is. Styled tables carry their separators in the Styler (unpriced_costs)."""
+    config = dict(config)
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        entry = config.get(name)
+        if entry is None or isinstance(entry, str):
+            config[name] = st.column_config.NumberColumn(entry, format="localized")
+        elif "type_config" not in entry:
+            config[name] = {**entry, "type_config": {"type": "number", "format": "localized"}}
+        elif entry["type_config"].get("type") == "number" and entry["type_config"].get("format") in (None, "%d"):
+            config[name] = {**entry, "type_config": {**entry["type_config"], "format": "localized"}}
+    return config
+
+
+def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):
+    """A Styler of `frame` (money already in display units) whose `cost` cells read as money, with
+    "unpriced (N tokens)" where the row has usage the catalog could not price: $0.00 alone would
+    claim that usage was free. The cell's value stays the number, so the column still sorts.
+
+    Give the cost column no `format` in column_config: Streamlit shows a styler's text for a number
+    column only when the column has no format of its own."""
+
+    def text(row) -> str:
+        n = int(row[unpriced] or 0) if unpriced in row else 0
+        value = row[cost]
+        if value is None or value != value:
+            return DASH if not n else t("common.unpriced_cost", tokens=number(n))
+        shown = money(value, currency)
+        if not n:
+            return shown
+        words = t("common.unpriced_cost", tokens=number(n))
+        return words if value == 0 else f"{shown} + {words}"
+
+    styler = frame.style.format(na_rep=DASH, thousands=",", precision=0)  # counts: 1,234 in both languages
+    for index, row in frame.iterrows():  # a table of groups: a few hundred rows at most
+        styler = styler.format(_always(text(row)), subset=([index], [cost]))
+    return styler
+
+
+def _always(shown: str):
+    return lambda _value: shown
+
+
+def explained(config: dict, columns: dict[str, str]) -> dict:
+    """`config` with a plain-language tooltip on the columns a non-engineer cannot guess: `columns`
+    maps a table's column name to the help's kind ("cached_input" or "cache_writes")."""
+    config = dict(config)
+    for name, kind in columns.items():
+        entry, words = config.get(name), t(f"help.{kind}")
+        if entry is None or isinstance(entry, str):
+            config[name] = st.column_config.Column(entry, help=words)
+        else:
+            config[name] = {**entry, "help": words}
+    return config

@@ -159,6 +159,7 @@ def explore(
         record.update({c: row.counters[c] for c in COUNTER_COLUMNS})
         record["cost_usd"] = row.cost
         record["unpriced_requests"] = row.unpriced_requests
+        record["unpriced_tokens"] = row.unpriced_tokens
         records.append(record)
     columns = [*keys, *COUNTER_COLUMNS, "cost_usd"]
     result = Explore(start, end, group_by, grain, split, pd.DataFrame(), pd.DataFrame())
@@ -190,6 +191,7 @@ def explore(
                 record.update(
                     cost_usd=ZERO,
                     unpriced_requests=0,
+                    unpriced_tokens=0,
                     prev_cost_usd=before,
                     delta_usd=-before,
                     delta_pct=Decimal(-1) if before else None,
@@ -213,7 +215,7 @@ def explore(
                 if key not in index:
                     record = dict(zip(keys, key))
                     record.update(dict.fromkeys(COUNTER_COLUMNS, 0))
-                    record.update(cost_usd=ZERO, unpriced_requests=0)
+                    record.update(cost_usd=ZERO, unpriced_requests=0, unpriced_tokens=0)
                     if "prev_cost_usd" in columns:
                         record.update(prev_cost_usd=ZERO, delta_usd=ZERO, delta_pct=None)
                     records.append(record)
@@ -221,7 +223,7 @@ def explore(
             for key, record in index.items():
                 record["billed_usd"] = sums.get(key, ZERO)
             columns.append("billed_usd")
-    columns.append("unpriced_requests")
+    columns += ["unpriced_requests", "unpriced_tokens"]
     result.columns = columns
     frame = pd.DataFrame(records, columns=columns)
     if not frame.empty:
@@ -382,7 +384,7 @@ def display_frame(
         for column in frame.columns:
             if column in money:
                 row[column] = sum(frame[column], ZERO)
-            elif column in COUNTER_COLUMNS or column == "unpriced_requests":
+            elif column in COUNTER_COLUMNS or column in ("unpriced_requests", "unpriced_tokens"):
                 row[column] = int(frame[column].sum()) if len(frame) else 0
         if "delta_pct" in frame.columns:
             prev = row.get("prev_cost_usd", ZERO)

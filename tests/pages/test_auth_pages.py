@@ -138,13 +138,17 @@ def seed_audit():
         audit.record(session, Actor("bob@example.com"), "credit.add", "org-b", "trial", after={"amount_usd": "18"})
 
 
+# The audit table's columns: when, the change as a sentence, who, org, action, entity, before, after.
+ORG, ACTION = 3, 4
+
+
 def test_owner_sees_their_orgs_audit_rows_and_exports_them():
     seed_audit()
     at = run_page("pages/11_Audit_log.py", user="ana@example.com", session={"org_id": "org-a"})
     assert not at.exception
     table = at.dataframe[0].value
-    assert list(table.iloc[:, 3]) == ["member.set", "limit.set"]  # newest first, org-b's row absent
-    assert set(table.iloc[:, 2]) == {"org-a"}
+    assert list(table.iloc[:, ACTION]) == ["member.set", "limit.set"]  # newest first, org-b's row absent
+    assert set(table.iloc[:, ORG]) == {"org-a"}
     # Only orgs ana owns are offered, even though she reads org-b.
     assert at.multiselect(key="audit_orgs").options == ["Org A · prod"]
     exported = at.get("download_button")[0]
@@ -166,7 +170,7 @@ def test_filters_narrow_the_rows():
     seed_audit()
     at = run_page("pages/11_Audit_log.py", user="ana@example.com", session={"org_id": "org-a"})
     at.selectbox(key="audit_action").set_value("limit.set").run()
-    assert list(at.dataframe[0].value.iloc[:, 3]) == ["limit.set"]
+    assert list(at.dataframe[0].value.iloc[:, ACTION]) == ["limit.set"]
     at.selectbox(key="audit_action").set_value(None)
     at.text_input(key="audit_who").input("nobody").run()
     assert not at.dataframe and "No changes recorded" in texts(at)
@@ -185,7 +189,7 @@ def test_forged_org_filter_is_refused():
     # Streamlit drops the option ana does not have; the server check (next test) stands behind it.
     assert not at.exception and at.multiselect(key="audit_orgs").value == []
     table = at.dataframe[0].value
-    assert set(table.iloc[:, 2]) == {"org-a"} and "credit.add" not in set(table.iloc[:, 3])
+    assert set(table.iloc[:, ORG]) == {"org-a"} and "credit.add" not in set(table.iloc[:, ACTION])
 
 
 def test_owner_entries_refuses_unowned_orgs_on_the_server():

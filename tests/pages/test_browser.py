@@ -324,3 +324,32 @@ def test_sign_in_survives_reload_second_tab_and_deep_link_with_its_language(brow
         session.add(live)
     tab.reload()
     tab.get_by_text(en["auth.expired"]).wait_for(timeout=45_000)
+
+
+def test_non_creator_sees_no_org_form_and_a_forged_secret_source_is_refused(browser_page):
+    """Issue 11 in the browser: the demo owner is not in SPENDSIGHT_ORG_CREATORS (empty), so the
+    Organizations page has no creation form; naming SMTP_PASSWORD as a source's key is refused."""
+    from sqlmodel import select
+
+    from models.db import session_scope
+    from models.tables import Source
+
+    server, page = browser_page
+    page.goto(f"{server}/Organizations")
+    sign_in(page)
+    settle(page)
+    text = check(page, "policy-organizations")
+    assert "Create an organization" not in text
+    page.goto(f"{server}/Sources")
+    sign_in(page)
+    settle(page)
+    field = page.get_by_label("Key variable name")
+    if not field.is_visible():  # the form's expander starts open only while the org has no source
+        page.get_by_text("Add a source").click()
+    field.fill("SMTP_PASSWORD")
+    page.get_by_role("button", name="Add source").click()
+    settle(page)
+    text = check(page, "policy-sources-refused")
+    assert "not one the operator allows" in text
+    with session_scope() as session:
+        assert session.exec(select(Source).where(Source.key_env == "SMTP_PASSWORD")).all() == []

@@ -104,3 +104,31 @@ def test_yuan_figures_use_the_rate_in_force_and_say_since_when():
     assert at.metric[0].value == "¥61.20"  # $8.50 x 7.20
     assert f"at 7.20 CNY/USD since {today.replace(day=1)}" in texts(at)
     assert Decimal(str(_table(at, 1)["Estimated cost (CNY)"].iloc[0])) == Decimal("61.2")
+
+
+def _shown(at, index=0):
+    """What the reader sees in a styled table: the cells' display text (the value stays the number)."""
+    from streamlit import dataframe_util
+
+    frames = [d for d in at.dataframe if "Requests" in d.value.columns]
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(frames[index].proto.arrow_data.styler.display_values)
+
+
+def test_unpriced_usage_reads_unpriced_with_its_tokens_not_zero_dollars():
+    _month_usage()
+    day = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    add_usage(usage("org-p", day, model="gpt-9-nobody", project_id="web", input_tokens=1_234_000, output_tokens=567))
+    at = run_page(PAGE, user="finance@example.com", session={"ex_by": ["model"]})
+    assert not at.exception
+    table, shown = _table(at), _shown(at)
+    rows = dict(zip(table["Model"], shown["Estimated cost (USD)"], strict=True))
+    assert rows == {"gpt-4o": "$8.50", "gpt-9-nobody": "unpriced (1,234,567 tokens)"}
+    assert table.loc[table["Model"] == "gpt-9-nobody", "Estimated cost (USD)"].iloc[0] == 0  # still sorts as a number
+    assert list(shown["Input tokens"]) == ["3,000,000", "1,234,000"]  # counts with thousands separators
+    assert _shown(at, 1)["Estimated cost (USD)"].iloc[0] == "$8.50 + unpriced (1,234,567 tokens)"  # the total row
+    zh = run_page(PAGE, user="finance@example.com", session={"ex_by": ["model"], "lang": "zh", "currency": "CNY"})
+    frames = [d for d in zh.dataframe if "请求数" in d.value.columns]
+    from streamlit import dataframe_util
+
+    shown = dataframe_util.convert_arrow_bytes_to_pandas_df(frames[0].proto.arrow_data.styler.display_values)
+    assert "未定价（1,234,567 个令牌）" in list(shown["估算费用（CNY）"])

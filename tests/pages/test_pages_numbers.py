@@ -58,3 +58,30 @@ def test_explorer_says_there_is_no_earlier_spend_instead_of_the_whole_amount_up(
     assert not at.exception
     total = at.metric[0]
     assert total.delta == "No spend in the previous period to compare with"
+
+
+def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_columns():
+    import json
+
+    from demo import load_demo
+
+    load_demo()
+    pages = {
+        EXPLORER: ("Cached input", "Cache writes"),
+        "pages/10_Prices.py": ("cache_read_mtok", "cache_write_mtok"),
+        "pages/5_Model_comparison.py": ("Cached input (reads)", "Cache writes"),
+    }
+    for path, (cached, writes) in pages.items():
+        for lang, words in (
+            ("en", ("fraction of the normal input price", "billed once")),
+            ("zh", ("一小部分", "只计费一次")),
+        ):
+            at = run_page(path, user=OWNER, session={"org_id": "org-prod", "lang": lang})
+            assert not at.exception, path
+            configs = [json.loads(d.proto.columns or "{}") for d in at.dataframe]
+            if lang == "zh":  # Chinese column labels: some column carries each help text
+                helps = [c.get("help", "") for config in configs for c in config.values()]
+                assert any(words[0] in h for h in helps) and any(words[1] in h for h in helps), path
+                continue
+            config = next(c for c in configs if cached in c)
+            assert words[0] in config[cached]["help"] and words[1] in config[writes]["help"], path

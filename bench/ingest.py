@@ -2,8 +2,10 @@
 
 The limit is stdlib sqlite3 `executemany` upserting the very rows ingest stores, already parsed, into
 the same schema: the cost of storing alone. Ingest must parse JSON and validate, so the ratio says how
-much of the storage speed the whole pipeline keeps. Also reports PostgreSQL (COPY-based) rows/s when
-a server is reachable. Usage: python bench/ingest.py [N_LINES]   (default 400000)
+much of the storage speed the whole pipeline keeps. Two inputs, each with its own RATIO line: the
+OpenAI-style mix, and every line kind mixed (bench/gen.py `mixed_line`: wrappers with ISO 8601
+times, embeddings, Batch API lines inside wrappers, Anthropic messages). Also reports PostgreSQL
+(COPY-based) rows/s when a server is reachable. Usage: python bench/ingest.py [N_LINES]   (default 400000)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.gen import write_jsonl  # noqa: E402
+from bench.gen import line, mixed_line, write_jsonl  # noqa: E402
 
 TRIALS = 3
 PG_ADMIN = os.environ.get("SPENDSIGHT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -48,7 +50,7 @@ def raw_limit(path: Path, workdir: Path) -> tuple[float, int]:
 
     reset_settings()
     dispose_engines()
-    import collectors.logs as logs
+    import collectors.logs.ingest as logs
     from collectors.base import USAGE_COLUMNS, sqlite_time
     from collectors.logs.client import Lines, read_jsonl
     from models.db import utcnow
@@ -103,28 +105,44 @@ def postgres_rate(path: Path, n: int, base_env: dict) -> float | None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def measure(label: str, path: Path, n: int, tmp: Path) -> tuple[float, float, float | None]:
+    """Best-of-TRIALS rows/s of the command line and of raw executemany for one input file."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # Best of three for both sides: this kind of machine shares its cores, so single runs wander.
+    cli_seconds = raw_seconds = float("inf")
+    for trial in range(TRIALS):
+        env["SPENDSIGHT_DATA_DIR"] = str(tmp / f"{label}-cli{trial}")
+        subprocess.run([str(REPO / ".venv/bin/spendsight"), "init"], env=env, capture_output=True, check=True)
+        cli_seconds = min(cli_seconds, run_ingest(path, env))
+        seconds, rows = raw_limit(path, tmp / f"{label}-raw{trial}")
+        raw_seconds = min(raw_seconds, seconds)
+    cli_rate, raw_rate = n / cli_seconds, rows / raw_seconds
+    print(f"    spendsight ingest (SQLite): {cli_rate:,.0f} rows/s ({cli_seconds:.1f} s, process start to exit)")
+    print(f"    raw sqlite3 executemany:    {raw_rate:,.0f} rows/s ({raw_seconds:.1f} s, rows pre-parsed)")
+    pg = postgres_rate(path, n, env)
+    if pg:
+        print(f"    spendsight ingest (PostgreSQL, COPY): {pg:,.0f} rows/s")
+    return cli_rate, raw_rate, pg
+
+
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 400_000
+    ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        path = write_jsonl(tmp / "requests.jsonl", n)
-        print(f"ingest: {n:,} OpenAI-style JSONL lines, {path.stat().st_size / 2**20:.0f} MiB, {os.cpu_count()} cores")
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-        # Best of three for both sides: this kind of machine shares its cores, so single runs wander.
-        cli_seconds = raw_seconds = float("inf")
-        for trial in range(TRIALS):
-            env["SPENDSIGHT_DATA_DIR"] = str(tmp / f"cli{trial}")
-            subprocess.run([str(REPO / ".venv/bin/spendsight"), "init"], env=env, capture_output=True, check=True)
-            cli_seconds = min(cli_seconds, run_ingest(path, env))
-            seconds, rows = raw_limit(path, tmp / f"raw{trial}")
-            raw_seconds = min(raw_seconds, seconds)
-        cli_rate, raw_rate = n / cli_seconds, rows / raw_seconds
-        print(f"    spendsight ingest (SQLite): {cli_rate:,.0f} rows/s ({cli_seconds:.1f} s, process start to exit)")
-        print(f"    raw sqlite3 executemany:    {raw_rate:,.0f} rows/s ({raw_seconds:.1f} s, rows pre-parsed)")
-        pg = postgres_rate(path, n, env)
-        if pg:
-            print(f"    spendsight ingest (PostgreSQL, COPY): {pg:,.0f} rows/s")
-        print(f"RATIO ingest/raw-sqlite = {cli_rate / raw_rate:.2f} (target >= 0.50)")
+        for label, make, what in (
+            ("openai", line, "OpenAI-style JSONL lines"),
+            ("mixed", mixed_line, "JSONL lines of every kind (ISO wrappers, embeddings, wrapped batch, Anthropic)"),
+        ):
+            path = write_jsonl(tmp / f"{label}.jsonl", n, make=make)
+            size = path.stat().st_size / 2**20
+            print(f"ingest: {n:,} {what}, {size:.0f} MiB, {os.cpu_count()} cores")
+            cli_rate, raw_rate, _ = measure(label, path, n, tmp)
+            ratios.append((label, cli_rate / raw_rate))
+            path.unlink()
+    for label, ratio in ratios:
+        name = "ingest/raw-sqlite" if label == "openai" else "ingest-mixed/raw-sqlite"
+        print(f"RATIO {name} = {ratio:.2f} (target >= 0.50)")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import alerts
 from alerts.outbox import retry_failed
 from models.access.roles import PermissionDenied
 from ui.budget_queries import alert_history, pick_history
-from ui.format import table
+from ui.format import table, time_column
 from ui.i18n import t
 from ui.page import page_header
 from ui.queries import refresh
@@ -77,7 +77,7 @@ table(
     width="stretch",
     column_config={c: st.column_config.Column(t(f"alerthist.col.{c}")) for c in columns}
     | {
-        c: st.column_config.DatetimeColumn(t(f"alerthist.col.{c}"), format=timestamp)
+        c: time_column(t(f"alerthist.col.{c}"), ctx.timezone, convert=False, format=timestamp)  # already in the zone
         for c in ("created_at", "next_attempt_at", "sent_at")
     },
 )

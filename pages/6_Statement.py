@@ -16,6 +16,7 @@ from models.settings import get_settings
 from models.units import add_months
 from ui import actions, charts
 from ui.format import (
+    day_in,
     floats,
     in_currency,
     money_column,
@@ -58,10 +59,15 @@ st.caption(f"{t('statement.period')}: {s.start} – {s.end - timedelta(days=1)} 
 if ctx.currency != "USD":
     st.caption(t("closing.rate", currency=ctx.currency, rate=rate_words(rate)))
 if history:
-    st.info(t("closing.closed", day=f"{history[0].created_at:%Y-%m-%d}"))
+    st.info(t("closing.closed", day=day_in(history[0].created_at, ctx.timezone)))
     for v in history[1:]:
         st.warning(
-            t("closing.restated", day=f"{v.created_at:%Y-%m-%d}", diff=money(v.difference_usd), reason=md(v.reason))
+            t(
+                "closing.restated",
+                day=day_in(v.created_at, ctx.timezone),
+                diff=money(v.difference_usd),
+                reason=md(v.reason),
+            )
         )
 elif month_bounds(year, month)[1] <= today:
     st.caption(t("closing.open", days=get_settings().statement.close_after_days))

@@ -11,7 +11,7 @@ from ui.collect_queries import (
     source_states,
     status_table,
 )
-from ui.format import table
+from ui.format import table, time_column
 from ui.i18n import t
 from ui.page import page_header
 from ui.safe import md
@@ -31,10 +31,8 @@ else:
             "provider": t("sources.col.provider"),
             "state": t("sources.col.state"),
             "key": t("sources.col.key"),
-            "last_run": st.column_config.DatetimeColumn(t("sources.col.last_run"), format="YYYY-MM-DD HH:mm:ss"),
-            "last_success": st.column_config.DatetimeColumn(
-                t("sources.col.last_success"), format="YYYY-MM-DD HH:mm:ss"
-            ),
+            "last_run": time_column(t("sources.col.last_run"), ctx.timezone),
+            "last_success": time_column(t("sources.col.last_success"), ctx.timezone),
             "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
             "rows_written": st.column_config.NumberColumn(t("sources.col.rows_written"), format="%d"),
             "last_error": st.column_config.TextColumn(t("sources.col.last_error"), width="large"),

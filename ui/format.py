@@ -196,3 +196,21 @@ def explained(config: dict, columns: dict[str, str]) -> dict:
         else:
             config[name] = {**entry, "help": words}
     return config
+
+
+def zoned(label: str, timezone: str | None) -> str:
+    """A time column's label naming the zone its times are in: "Last run (Asia/Shanghai)"."""
+    return t("common.in_zone", label=label, zone=timezone or "UTC")
+
+
+def time_column(label: str, timezone: str | None, convert: bool = True, format: str = "YYYY-MM-DD HH:mm:ss"):
+    """A date-time column labelled with the org's zone; with `convert`, UTC-aware values are shown in
+    that zone (without, the values are already the zone's wall-clock times)."""
+    return st.column_config.DatetimeColumn(
+        zoned(label, timezone), format=format, timezone=(timezone or "UTC") if convert else None
+    )
+
+
+def day_in(moment: datetime, timezone: str | None) -> str:
+    """A moment's date in the org's zone, naming it: "2026-11-03 (Asia/Shanghai)"."""
+    return f"{moment.astimezone(ZoneInfo(timezone or 'UTC')):%Y-%m-%d} ({timezone or 'UTC'})"

@@ -1,12 +1,20 @@
 """Numbers a non-engineer reads: what the hard limit does, limits on never-used projects, no
-"↑ the whole amount" against an empty previous period."""
+"↑ the whole amount" against an empty previous period, help on cache columns, times in the org's zone."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import alerts
+from demo import load_demo
+from models.access.orgs import update_org_as
 from models.access.roles import Actor
 from models.budgets.limits import set_limit
+from models.budgets.snapshots import close_month
+from models.db import session_scope
+from models.sources import add_source
+from models.units import add_months
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 
@@ -61,10 +69,6 @@ def test_explorer_says_there_is_no_earlier_spend_instead_of_the_whole_amount_up(
 
 
 def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_columns():
-    import json
-
-    from demo import load_demo
-
     load_demo()
     pages = {
         EXPLORER: ("Cached input", "Cache writes"),
@@ -85,3 +89,28 @@ def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_colu
                 continue
             config = next(c for c in configs if cached in c)
             assert words[0] in config[cached]["help"] and words[1] in config[writes]["help"], path
+
+
+def test_times_on_org_pages_name_the_org_zone():
+    load_demo()
+    zone = "Asia/Shanghai"  # not UTC, so the label cannot be a default
+    update_org_as(Actor.cli(), "org-prod", timezone=zone)
+    with session_scope() as session:
+        add_source(session, Actor.cli(), "org-prod", "openai", "OPENAI_ADMIN_KEY", name="prod-openai")
+    alerts.send_test(Actor.cli(), "org-prod")  # one message in the alert history
+    for path, (label, converted) in {
+        "pages/8_Sources.py": ("Last run", True),
+        "pages/4_Alert_history.py": ("Fired", False),
+    }.items():
+        at = run_page(path, user=OWNER, session={"org_id": "org-prod"})
+        assert not at.exception, path
+        config = next(json.loads(d.proto.columns) for d in at.dataframe)
+        column = next(c for c in config.values() if str(c.get("label", "")).startswith(label))
+        assert column["label"] == f"{label} ({zone})", path
+        assert column["type_config"].get("timezone") == (zone if converted else None), path
+    first = add_months(datetime.now(UTC).date().replace(day=1), -1)
+    close_month(Actor.cli(), "org-prod", first.year, first.month)
+    at = run_page("pages/6_Statement.py", user=OWNER, session={"org_id": "org-prod"})
+    assert not at.exception
+    closed = next(e.value for e in at.info if "Closed on" in e.value)
+    assert f"({zone})" in closed

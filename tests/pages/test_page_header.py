@@ -20,6 +20,7 @@ PAGES = {
     "pages/9_Organizations.py": ("orgs", None),  # offers to create one
     "pages/10_Prices.py": ("prices", None),  # the catalog is everyone's
     "pages/11_Audit_log.py": ("audit", None),  # says so in its own words
+    "pages/12_Gateway.py": ("gateway", "common.no_orgs"),
 }
 FLASHES = {
     "pages/3_Budgets_and_alerts.py": "budget_flash",
@@ -27,6 +28,7 @@ FLASHES = {
     "pages/8_Sources.py": "src_flash",
     "pages/9_Organizations.py": "org_flash",
     "pages/10_Prices.py": "pr_flash",
+    "pages/12_Gateway.py": "gw_flash",
 }
 
 

@@ -26,7 +26,11 @@ def test_identical_limit_resave_is_not_a_change():
     assert audit_rows() == ["limit.set", "limit.set"]
 
 
-def test_identical_webhook_resave_is_not_a_change():
+def test_identical_webhook_resave_is_not_a_change(monkeypatch):
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")  # the sandbox has no DNS
+    reset_settings()
     make_org("org-a", owners=(OWNER.email,))
     set_webhook(OWNER, "org-a", "https://hooks.example.com/x")
     set_webhook(OWNER, "org-a", "https://hooks.example.com/x")

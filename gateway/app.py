@@ -21,6 +21,7 @@ from gateway.metrics import Metrics
 from gateway.proxy import Proxy, Route
 from gateway.recorder import Recorder
 from gateway.state import GatewayState
+from gateway.upstream import UpstreamClient
 from models.db import get_engine
 from models.pricing.catalog import get_catalog
 from models.schema import init_db
@@ -56,14 +57,9 @@ class GatewayApp:
             config.queue_size,
             config.batch_size,
         )
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.upstream_timeout_seconds, connect=config.connect_timeout_seconds),
-            limits=httpx.Limits(
-                max_connections=config.max_connections, max_keepalive_connections=config.max_connections
-            ),
-            http1=True,
-            follow_redirects=False,
-            trust_env=False,  # the operator's upstream URL, not a proxy from the environment
+        self.client = UpstreamClient(
+            config.max_connections,
+            httpx.Timeout(config.upstream_timeout_seconds, connect=config.connect_timeout_seconds),
         )
         catalog = get_catalog()
         self.proxies = {

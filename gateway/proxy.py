@@ -27,6 +27,7 @@ from gateway.estimate import EstimateError, worst_case_micros
 from gateway.metrics import Metrics
 from gateway.recorder import Recorder
 from gateway.state import GatewayState, Upstream
+from gateway.upstream import UpstreamClient
 from gateway.usage import StreamScanner, from_body
 from models.gateway import GatewayIdentity, hash_token, reserve, settle
 from models.pricing.catalog import Catalog, normalize_tier
@@ -71,7 +72,7 @@ class Proxy:
         state: GatewayState,
         recorder: Recorder,
         metrics: Metrics,
-        client: httpx.AsyncClient,
+        client: UpstreamClient,
         catalog: Catalog,
         max_body_bytes: int,
     ) -> None:

@@ -227,7 +227,7 @@ class Recorder:
     def _committed(self, items: Iterable[Item]) -> None:
         for item in items:
             if item["kind"] == "usage":
-                self.state.remove_pending(_scopes(item), item.get("cost", 0))
+                self.state.settle_pending(_scopes(item), item.get("cost", 0))
         self.metrics.recorded.inc(sum(1 for i in items if i["kind"] == "usage"))
 
     def _append_journal(self, items: list[Item]) -> None:

@@ -118,11 +118,18 @@ class GatewayState:
                 for scope in scopes:
                     self.pending[scope] += micros
 
-    def remove_pending(self, scopes: list[Scope], micros: int) -> None:
+    def settle_pending(self, scopes: list[Scope], micros: int) -> None:
+        """A batch committed: move its cost from pending into the recorded snapshot. Only removing it
+        from pending would lose it until the next refresh whenever the snapshot was read just before
+        the commit (refresh and flush take turns on io_lock, in either order): for up to a refresh
+        interval the scope would look under its limit again."""
         if micros:
             with self.pending_lock:
-                for scope in scopes:
-                    self.pending[scope] -= micros
+                for org_id, project_id in scopes:
+                    self.pending[(org_id, project_id)] -= micros
+                    org = self.orgs.get(org_id)
+                    if org is not None:
+                        org.spent[project_id] = org.spent.get(project_id, 0) + micros
 
     # --- refresh (a thread) -----------------------------------------------------------------------
 

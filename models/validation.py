@@ -22,6 +22,9 @@ def validate_project(value: str | None) -> str:
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+ORG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")  # what an organization id may be
+
+
 class ValidationError(ValueError):
     """User input that cannot be stored; the message says which field and why."""
 

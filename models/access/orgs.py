@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from sqlmodel import Session, select
@@ -14,14 +13,13 @@ from models.db import session_scope
 from models.spend.rollups import rebuild_org
 from models.tables import ENVIRONMENTS, ROLES, Member, Organization
 from models.validation import (
+    ORG_ID_RE,
     ValidationError,
     validate_choice,
     validate_email,
     validate_name,
     validate_timezone,
 )
-
-ORG_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
 def validate_org_id(value: str) -> str:
@@ -74,7 +72,9 @@ def update_org(session: Session, org_id: str, **changes: str) -> Organization:
 
 
 def get_org(session: Session, org_id: str) -> Organization:
-    org = session.get(Organization, org_id)
+    # An id no org can have is not looked up: PostgreSQL refuses some text outright (NUL bytes), and
+    # the answer is the same either way.
+    org = session.get(Organization, org_id) if isinstance(org_id, str) and ORG_ID_RE.match(org_id) else None
     if org is None:
         raise ValidationError(f"organization {org_id!r} does not exist (create it with `spendsight org add`)")
     return org

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from models.tables import Member, Organization
+from models.validation import ORG_ID_RE, ValidationError
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ def role_of(session: Session, actor: Actor, org_id: str) -> str | None:
 
 
 def require_owner(session: Session, actor: Actor, org_id: str) -> None:
+    if not (isinstance(org_id, str) and ORG_ID_RE.match(org_id)):
+        # No org has such an id; said before any query (PostgreSQL refuses some text, NUL bytes, outright).
+        raise ValidationError(f"organization {str(org_id)[:100]!r} does not exist")
     role = role_of(session, actor, org_id)
     if role != "owner":
         raise PermissionDenied(

@@ -10,13 +10,15 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
+from cli.common import fail
 from cli.store import ensure_db
 from demo import load_demo
-from models.access.orgs import list_orgs
+from models.access.orgs import get_org, list_orgs
 from models.db import private_dir, private_file, session_scope
 from models.pricing.catalog import default_prices_text
 from models.settings import get_settings
 from models.spend.rollups import rebuild_org
+from models.validation import ValidationError
 from worker.jobs import default_jobs
 from worker.scheduler import Worker
 
@@ -56,6 +58,11 @@ def rollup(
     """Rebuild rollups from raw usage (after editing data by hand)."""
     ensure_db()
     with session_scope() as session:
+        if org:
+            try:
+                get_org(session, org)  # an unknown (or impossible) id is refused before any rebuild
+            except ValidationError as exc:
+                fail(str(exc))
         ids = [org] if org else [o.id for o in list_orgs(session)]
     for org_id in ids:
         rebuild_org(org_id)

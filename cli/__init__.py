@@ -56,6 +56,10 @@ class LazyGroup(TyperGroup):
             except UnicodeEncodeError:
                 shown = arg.encode("utf-8", "backslashreplace").decode()
                 raise UsageError(f"argument {shown!r} is not valid UTF-8", ctx) from None
+            # A NUL byte: no value of ours may hold one (an OS never passes one in argv; it only
+            # arrives from a caller in-process), and PostgreSQL refuses it in any text it is bound to.
+            if "\x00" in arg:
+                raise UsageError(f"argument {arg[:40]!r} contains a NUL character", ctx)
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: Context) -> list[str]:

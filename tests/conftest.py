@@ -53,6 +53,9 @@ def pg_url(backend):
     name = f"spendsight_test_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
+        # A commit need not wait for its WAL to reach the disk: what every session sees is the same,
+        # only a crash of the server could lose the last commits of a database that is dropped anyway.
+        admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
     from models.db import dispose_engines

@@ -127,14 +127,16 @@ def downloads(s: Statement, ctx: PageContext, lines: list[tuple[str, str]]) -> N
     }
     name = f"{t('statement.file')}-{s.org_id}-{s.label}"
     a, b, c, _ = st.columns([1.3, 1, 1, 2])
-    options = {"on_click": "ignore", "width": "stretch"}
-    a.download_button(
-        t("statement.download_html"), html, f"{name}.html", "text/html", type="primary", key="st_html", **options
-    )
-    csv = statement_csv(s, names, ctx.rate, none, total)
-    b.download_button(t("common.download_csv"), csv, f"{name}.csv", "text/csv", key="st_csv", **options)
+    _download(a, t("statement.download_html"), html, f"{name}.html", "text/html", primary=True)
+    _download(b, t("common.download_csv"), statement_csv(s, names, ctx.rate, none, total), f"{name}.csv", "text/csv")
     xlsx = statement_xlsx(s, names, ctx.rate, none, total, sheets, lines)
-    c.download_button(t("common.download_excel"), xlsx, f"{name}.xlsx", XLSX, key="st_xlsx", **options)
+    _download(c, t("common.download_excel"), xlsx, f"{name}.xlsx", XLSX)
+
+
+def _download(where, label: str, data: str | bytes, file: str, mime: str, primary: bool = False) -> None:
+    key = "st_" + file.rsplit(".", 1)[1]  # st_html, st_csv, st_xlsx
+    kind = "primary" if primary else "secondary"
+    where.download_button(label, data, file, mime, key=key, type=kind, on_click="ignore", width="stretch")
 
 
 def history(versions: list[Version], ctx: PageContext) -> None:

@@ -234,7 +234,7 @@ def render_html(
     format values the way the page does (so the download says exactly what the page says), and
     `unpriced` words a cost cell's tokens with no price, as the page's tables do."""
 
-    def cost(amount: Decimal, tokens: object) -> str:
+    def cost(amount: Decimal, tokens: int) -> str:
         return cost_text(money(amount), amount, int(tokens or 0), unpriced)
 
     projects = [

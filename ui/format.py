@@ -55,7 +55,7 @@ def tokens(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
-def number(n: int | float) -> str:
+def number(n: int | float | Decimal) -> str:
     """1,234,567."""
     return f"{float(n):,.0f}"
 

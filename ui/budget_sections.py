@@ -11,7 +11,6 @@ import streamlit as st
 
 import alerts
 from alerts.config import add_recipient, remove_recipient, set_webhook
-from models.access.roles import Actor
 from models.budgets.credits import add_credit, remove_credit
 from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
@@ -22,12 +21,6 @@ from ui.i18n import t
 from ui.queries import refresh
 from ui.safe import md
 from ui.sidebar import PageContext
-
-
-def _who(ctx: PageContext) -> tuple[Actor, str]:
-    """The signed-in member and the selected org (the page stops before this without either)."""
-    assert ctx.actor is not None and ctx.org_id is not None
-    return ctx.actor, ctx.org_id
 
 
 def attempt(action, message) -> None:
@@ -48,7 +41,7 @@ def money_text(value) -> str:
 
 def limits(ctx: PageContext, view: dict) -> None:
     """The org's limits with this month's spend, the warning for never-used projects, and the forms."""
-    actor, org_id = _who(ctx)
+    actor, org_id = ctx.member()
     st.markdown(f"#### {t('budgets.limits')}")
     rows = pd.DataFrame(
         view["limits"],
@@ -138,7 +131,7 @@ def limits(ctx: PageContext, view: dict) -> None:
 
 def credits(ctx: PageContext, view: dict, today: date) -> None:
     """Credit grants: amount, used, remaining, state; owners add and remove them."""
-    actor, org_id = _who(ctx)
+    actor, org_id = ctx.member()
     st.markdown(f"#### {t('budgets.credits')}")
     grants = pd.DataFrame(
         view["grants"], columns=["id", "amount", "used", "remaining", "granted_on", "expires_on", "state", "note"]
@@ -192,7 +185,7 @@ def credits(ctx: PageContext, view: dict, today: date) -> None:
 
 def recipients(ctx: PageContext, view: dict) -> None:
     """Who gets alerts (the owners, plus recipients per rule), the webhook, and a test message."""
-    actor, org_id = _who(ctx)
+    actor, org_id = ctx.member()
     st.markdown(f"#### {t('budgets.recipients')}")
     if view["owners"]:
         st.caption(t("budgets.owners", emails=md(", ".join(view["owners"]))))

@@ -72,6 +72,12 @@ class PageContext:
     def is_staging(self) -> bool:
         return self.environment == "staging"
 
+    def member(self) -> tuple[Actor, str]:
+        """The signed-in member and the selected org, for the parts of a page drawn only with both
+        (page_header(needs_org=True) and the sign-in gate stop the page before them otherwise)."""
+        assert self.actor is not None and self.org_id is not None
+        return self.actor, self.org_id
+
     def at(self, day: date) -> PageContext:
         """This context with money at the rate in force on `day`: a page showing a period uses its
         last day's rate (today's for a period still running), as a month's statement does."""

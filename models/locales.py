@@ -45,7 +45,7 @@ class Strings:
             raise LocaleError(f"{source}: {exc}") from None
         return _flatten(data, source)
 
-    def __call__(self, lang: str, key: str, **values: object) -> str:
+    def __call__(self, lang: str, key: str, /, **values: object) -> str:
         """The text of `key` in `lang`, else English, else the key itself; formatted with `values`."""
         tables = self.tables()
         text = tables.get(lang, {}).get(key) or tables[DEFAULT_LANG].get(key) or key

@@ -50,7 +50,7 @@ def language(code: str) -> Iterator[None]:
         _forced.reset(token)
 
 
-def t(key: str, **values: object) -> str:
+def t(key: str, /, **values: object) -> str:
     return STRINGS(lang(), key, **values)
 
 

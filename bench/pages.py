@@ -464,9 +464,9 @@ def use_database(url: str | None) -> None:
     reset_settings()
 
 
-def load_postgres(n: int, reuse: bool, rebuild: bool, rollups: bool = True) -> tuple[str, dict[str, float]]:
-    """A database of `n` bulk-generated requests with rollups (unless not `rollups`); returns its name
-    and what loading cost. A reused database's rollups are rebuilt when asked or when it has none."""
+def load_postgres(n: int, reuse: bool, rebuild: bool) -> tuple[str, dict[str, float]]:
+    """A database of `n` bulk-generated requests with rollups; returns its name and what loading
+    cost. A reused database's rollups are rebuilt when asked or when it has none."""
     from sqlalchemy import text
 
     from bench.pg_bulk import load_usage, rebuild_rollups
@@ -490,8 +490,8 @@ def load_postgres(n: int, reuse: bool, rebuild: bool, rollups: bool = True) -> t
                 index.create(conn, checkfirst=True)
     with engine.connect() as conn:
         rebuild = rebuild or not conn.execute(text("SELECT COUNT(*) FROM rollup_state")).scalar()
-    if rebuild and rollups:
-        costs["rollups"] = rebuild_rollups(engine, [org[0] for org in ORGS])
+    if rebuild:
+        costs["rollups"] = rebuild_rollups(engine, [org[0] for org in ORGS], log=lambda line: print(line, flush=True))
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
     return name, costs
@@ -586,7 +586,7 @@ def main() -> None:
             dispose_engines()
             set_priority(LOAD_PRIORITY)
             if postgres:
-                name, costs = load_postgres(n, args.reuse, args.rebuild, rollups=not args.load_only)
+                name, costs = load_postgres(n, args.reuse, args.rebuild)
                 made.append(name)
             elif reuse_sqlite:
                 use_database(f"sqlite:///{sqlite_kept(n)}")

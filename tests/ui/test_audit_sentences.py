@@ -171,4 +171,4 @@ def test_rows_made_by_the_services_read_as_these_sentences(monkeypatch):
         fx_orgs = session.exec(select(AuditLog.org_id).where(AuditLog.action == "fx.set")).all()
     assert sorted(fx_orgs) == ["org-a", "org-b"]
     with language("zh"):
-        assert _sentences()[0] == f"{OWNER} 将 时区 从 UTC 改为 Asia/Shanghai"
+        assert _sentences()[0] == f"{OWNER} 将时区从 UTC 改为 Asia/Shanghai"

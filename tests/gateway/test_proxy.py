@@ -11,13 +11,26 @@ from tests.gateway.conftest import ORG, usage_rows
 from tests.llm_upstream import UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
 from tests.procs import wait_for
 
+_CLIENTS: list[openai.OpenAI | anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients():
+    """Close every SDK client a test made: a pooled socket left to the garbage collector is a
+    ResourceWarning, which this suite turns into an error (seen when a streaming test runs last)."""
+    yield
+    while _CLIENTS:
+        _CLIENTS.pop().close()
+
 
 def _oa(base: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base, api_key=key, max_retries=0)
+    _CLIENTS.append(client := openai.OpenAI(base_url=base, api_key=key, max_retries=0))
+    return client
 
 
 def _an(base: str, key: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
+    _CLIENTS.append(client := anthropic.Anthropic(base_url=base, api_key=key, max_retries=0))
+    return client
 
 
 def _same(a, b, drop=("id",)) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 
@@ -22,6 +22,8 @@ from sqlalchemy import bindparam, select, update
 
 from alerts import mail
 from alerts.outbox import LEASE, MAX_ATTEMPTS, backoff
+from alerts.strings import ALERTS
+from alerts.strings import money as format_money
 from models.budgets.billing import local_today
 from models.budgets.snapshots import month_statement
 from models.budgets.statement import Statement, render_html
@@ -35,84 +37,6 @@ from models.tables import StatementDelivery
 log = logging.getLogger("spendsight.alerts")
 DELIVERIES = table_of(StatementDelivery)
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-SYMBOLS = {"USD": "$", "CNY": "¥"}
-
-WORDS = {
-    "en": {
-        "title": "Statement",
-        "period": "Period",
-        "generated": "generated",
-        "summary": "Summary",
-        "by_project": "By project",
-        "by_model": "By model",
-        "detail": "Project × model",
-        "previous": "Previous month",
-        "change": "Change",
-        "share": "Share",
-        "project": "Project",
-        "model": "Model",
-        "provider": "Provider",
-        "requests": "Requests",
-        "input_tokens": "Input tokens",
-        "output_tokens": "Output tokens",
-        "tokens": "Tokens",
-        "cost": "Cost",
-        "total": "Total",
-        "notes": "Notes",
-        "none": "(none)",
-        "spend": "Spend",
-        "credits": "Credits applied",
-        "billable": "Billable",
-        "soft": "Soft limit",
-        "hard": "Hard limit",
-        "not_set": "not set",
-        "rate": "Exchange rate",
-        "since": "since {day}",
-        "default_rate": "(the configured default)",
-        "restated": "Restated {day}: {reason}",
-        "env.prod": "production",
-        "env.staging": "staging",
-        "subject": "{org} statement {month}: {total}",
-        "intro": "The statement of {org} for {month} is attached as a spreadsheet.",
-    },
-    "zh": {
-        "title": "月度账单",
-        "period": "账期",
-        "generated": "生成于",
-        "summary": "摘要",
-        "by_project": "按项目",
-        "by_model": "按模型",
-        "detail": "项目 × 模型",
-        "previous": "上月",
-        "change": "变化",
-        "share": "占比",
-        "project": "项目",
-        "model": "模型",
-        "provider": "提供商",
-        "requests": "请求数",
-        "input_tokens": "输入令牌",
-        "output_tokens": "输出令牌",
-        "tokens": "令牌",
-        "cost": "费用",
-        "total": "合计",
-        "notes": "说明",
-        "none": "（无）",
-        "spend": "支出",
-        "credits": "已抵扣额度",
-        "billable": "应付金额",
-        "soft": "软限额",
-        "hard": "硬限额",
-        "not_set": "未设置",
-        "rate": "汇率",
-        "since": "自 {day} 起",
-        "default_rate": "（配置的默认汇率）",
-        "restated": "{day} 重述：{reason}",
-        "env.prod": "生产",
-        "env.staging": "预发布",
-        "subject": "{org} {month} 月度账单：{total}",
-        "intro": "{org} {month} 的月度账单见附件电子表格。",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -126,14 +50,10 @@ class Rendered:
 
 def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence[tuple[str, str]] = ()) -> Rendered:
     """Subject, plain text, HTML and the XLSX of one statement in one language and currency."""
-    w = WORDS.get(lang, WORDS["en"])
-    symbol = SYMBOLS.get(rate.currency, rate.currency + " ")
+    w = ALERTS.words(lang, "statement")
 
     def money(amount: Decimal | None) -> str:
-        if amount is None:
-            return w["not_set"]
-        value = (Decimal(str(amount)) * rate.rate).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-        return f"{'-' if value < 0 else ''}{symbol}{abs(value):,.2f}"
+        return w["not_set"] if amount is None else format_money(amount, rate.currency, rate.rate)
 
     bill = s.billing
     summary = [
@@ -160,6 +80,7 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
         notes,
         lang,
         w["none"],
+        lambda n: w["unpriced_cost"].format(tokens=f"{n:,}"),
     )
     columns = {
         "project": w["project"],
@@ -172,6 +93,7 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
         "prev_cost_usd": f"{w['previous']} ({rate.currency})",
         "delta_pct": w["change"],
         "share": w["share"],
+        "unpriced_tokens": w["unpriced_tokens"],
     }
     sheets = {"by_project": w["by_project"], "by_model": w["by_model"], "by_project_model": w["detail"]}
     xlsx = statement_xlsx(s, columns, rate.rate, w["none"], w["total"], sheets, summary)

@@ -621,6 +621,32 @@ class RollupDailyUser(ProjectRollupDims, UsageCounters, table=True):
     price_date: date
 
 
+# The daily rollup without project, key and user: what the price needs and nothing more. Views that
+# split by time or model only (the home page's days and models, a 90-day trend by model) read a row per
+# day and price key, so their cost stops growing once every model, tier and batch mode has been used.
+MODEL_DIMENSIONS = tuple(d for d in PROJECT_DIMENSIONS if d != "project_id")
+MODEL_ROLLUP_KEY = ("org_id",) + MODEL_DIMENSIONS
+
+
+class RollupDailyModel(UsageCounters, table=True):
+    """rollup_daily summed over projects, API keys and users: a row per day and price key."""
+
+    __tablename__ = "rollup_daily_model"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *MODEL_ROLLUP_KEY, name="uq_rollup_daily_model"),
+        Index("ix_rollup_daily_model_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    batch: bool = False
+    context_band: int = Field(default=0, sa_type=BigInteger)
+    day: date
+    price_date: date
+
+
 class RollupMonthlyProject(ProjectRollupDims, UsageCounters, table=True):
     """rollup_daily_project summed per local month, with the days and UTC price dates it spans.
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from models.budgets.statement import cost_text
 from models.fx import rate_text
 from ui.i18n import t
 
@@ -54,7 +55,7 @@ def tokens(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
-def number(n: int | float) -> str:
+def number(n: int | float | Decimal) -> str:
     """1,234,567."""
     return f"{float(n):,.0f}"
 
@@ -168,17 +169,18 @@ def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):
         n = int(row[unpriced] or 0) if unpriced in row else 0
         value = row[cost]
         if value is None or value != value:
-            return DASH if not n else t("common.unpriced_cost", tokens=number(n))
-        shown = money(value, currency)
-        if not n:
-            return shown
-        words = t("common.unpriced_cost", tokens=number(n))
-        return words if value == 0 else f"{shown} + {words}"
+            return DASH if not n else unpriced_words(n)
+        return cost_text(money(value, currency), value, n, unpriced_words)
 
     styler = frame.style.format(na_rep=DASH, thousands=",", precision=0)  # counts: 1,234 in both languages
     for index, row in frame.iterrows():  # a table of groups: a few hundred rows at most
         styler = styler.format(_always(text(row)), subset=([index], [cost]))
     return styler
+
+
+def unpriced_words(tokens: int) -> str:
+    """ "unpriced (1,234 tokens)" in the page's language."""
+    return t("common.unpriced_cost", tokens=number(tokens))
 
 
 def _always(shown: str):

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Row, text
 from models.db import UTCDateTime, bind_time, get_engine, sqlite_text
 from models.tables import (
     KEY_DIMENSIONS,
+    MODEL_DIMENSIONS,
     PROJECT_DIMENSIONS,
     PROJECT_ROLLUP_KEY,
     ROLLUP_KEY,
@@ -45,6 +46,7 @@ ROLLUPS = (
     Rollup(
         "rollup_monthly_project", "month", PROJECT_DIMENSIONS, "long ranges: a row per month and group, not per day"
     ),
+    Rollup("rollup_daily_model", "day", MODEL_DIMENSIONS, "no project, key or user: a row per day and price key"),
     Rollup("rollup_daily_project", "day", PROJECT_DIMENSIONS, "no key or user: its size does not grow with them"),
     Rollup("rollup_daily_key", "day", KEY_DIMENSIONS, "a split or filter by API key does not pay for users"),
     Rollup("rollup_daily_user", "day", USER_DIMENSIONS, "a split or filter by user does not pay for API keys"),

@@ -16,6 +16,7 @@ import streamlit as st
 from models.access.preferences import saved_preferences, set_preferences
 from models.access.roles import Actor
 from models.fx import Rate
+from models.units import add_months
 from ui import auth
 from ui.format import CURRENCIES, rate_words, symbol
 from ui.format import money as format_money
@@ -83,6 +84,12 @@ class PageContext:
         last day's rate (today's for a period still running), as a month's statement does."""
         rate = day_rate(self.currency, day)
         return replace(self, rate=rate.rate, fx=rate)
+
+    def month_rate(self, label: str, today: date) -> Decimal:
+        """Display units per USD for the month "YYYY-MM": its last day's rate (today's while it runs)."""
+        first = date(int(label[:4]), int(label[5:7]), 1)
+        last = date.fromordinal(add_months(first, 1).toordinal() - 1)
+        return day_rate(self.currency, min(last, today)).rate
 
     def rate_note(self) -> None:
         """Say under the page's title which rate its figures use (nothing in USD)."""

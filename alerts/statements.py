@@ -10,7 +10,6 @@ give-up work the same. The words are here, not in ui/locales: alerts may not imp
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +17,9 @@ from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
-from alerts import mail
-from alerts.outbox import LEASE, MAX_ATTEMPTS, backoff
+from alerts import leases, mail
 from alerts.strings import ALERTS
 from alerts.strings import money as format_money
 from models.budgets.billing import local_today
@@ -107,13 +105,9 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
 
 
 def _claim(now: datetime) -> tuple[str, list[dict[str, Any]]]:
-    token = uuid.uuid4().hex
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
-            .values(status="pending", claimed_by="", lease_until=None)
-        )
+    """Take up to 100 due statement emails (rows of a dead sender first go back to pending)."""
+    leases.release_stale(DELIVERIES, now)
+    with get_engine().connect() as conn:
         ids = list(
             conn.execute(
                 select(DELIVERIES.c.id)
@@ -122,37 +116,14 @@ def _claim(now: datetime) -> tuple[str, list[dict[str, Any]]]:
                 .limit(100)
             ).scalars()
         )
-        if not ids:
-            return token, []
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
-            .values(status="sending", claimed_by=token, lease_until=now + LEASE, attempts=DELIVERIES.c.attempts + 1),
-            {"ids": ids},
-        )
+    token = leases.claim(DELIVERIES, ids, now)
+    if not ids:
+        return token, []
+    with get_engine().connect() as conn:
         rows = conn.execute(
             select(DELIVERIES).where(DELIVERIES.c.claimed_by == token, DELIVERIES.c.status == "sending")
         )
         return token, [dict(r._mapping) for r in rows]
-
-
-def _finish(row: dict[str, Any], token: str, now: datetime, failure: mail.SendFailure | None) -> str:
-    if failure is None:
-        values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": "", "lease_until": None}
-    elif failure.permanent or row["attempts"] >= MAX_ATTEMPTS:
-        values = {"status": "failed", "last_error": failure.reason[:1000], "lease_until": None}
-    else:
-        values = {
-            "status": "pending",
-            "last_error": failure.reason[:1000],
-            "lease_until": None,
-            "next_attempt_at": now + backoff(row["attempts"]),
-        }
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
-        )
-    return str(values["status"])
 
 
 def deliver_statements(now: datetime | None = None) -> dict[str, int]:
@@ -174,7 +145,7 @@ def deliver_statements(now: datetime | None = None) -> dict[str, int]:
                     mailer.send(msg)
             except mail.SendFailure as exc:
                 failure = exc
-            status = _finish(row, token, now, failure)
+            status = leases.finish(DELIVERIES, row, token, now, failure)
             counts["sent" if status == "sent" else "failed" if status == "failed" else "retrying"] += 1
             if failure is not None:
                 log.warning("statement %s %s to %s: %s", row["org_id"], row["month"], row["email"], failure.reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
@@ -55,7 +56,7 @@ def tokens(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
-def number(n: int | float) -> str:
+def number(n: int | float | Decimal) -> str:
     """1,234,567."""
     return f"{float(n):,.0f}"
 
@@ -73,13 +74,18 @@ def signed_percent(x: float | Decimal | None) -> str:
     return f"{float(x) * 100:+.1f}%"
 
 
-def in_currency(frame, columns, rate: Decimal | float = 1):
-    """A copy of `frame` with USD `columns` (Decimal or float) as floats in display units, for showing only."""
+def in_currency(frame, columns, rate: Decimal | float | Sequence[Decimal] = 1):
+    """A copy of `frame` with USD `columns` (Decimal or float) as floats in display units, for showing only.
+
+    `rate` is one rate for every row, or one per row (each month's figures at that month's rate)."""
     out = frame.copy()
-    factor = Decimal(str(rate))
+    factors = [Decimal(str(r)) for r in rate] if isinstance(rate, Sequence) else [Decimal(str(rate))] * len(out.index)
     for column in columns:
         if column in out.columns:
-            out[column] = [None if v is None or v != v else float(Decimal(str(v)) * factor) for v in out[column]]
+            out[column] = [
+                None if v is None or v != v else float(Decimal(str(v)) * f)
+                for v, f in zip(out[column], factors, strict=True)
+            ]
     return out
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 from models.access.preferences import saved_preferences, set_preferences
 from models.access.roles import Actor
 from models.fx import Rate
+from models.units import add_months
 from ui import auth
 from ui.format import CURRENCIES, rate_words, symbol
 from ui.format import money as format_money
@@ -72,11 +73,23 @@ class PageContext:
     def is_staging(self) -> bool:
         return self.environment == "staging"
 
+    def member(self) -> tuple[Actor, str]:
+        """The signed-in member and the selected org, for the parts of a page drawn only with both
+        (page_header(needs_org=True) and the sign-in gate stop the page before them otherwise)."""
+        assert self.actor is not None and self.org_id is not None
+        return self.actor, self.org_id
+
     def at(self, day: date) -> PageContext:
         """This context with money at the rate in force on `day`: a page showing a period uses its
         last day's rate (today's for a period still running), as a month's statement does."""
         rate = day_rate(self.currency, day)
         return replace(self, rate=rate.rate, fx=rate)
+
+    def month_rate(self, label: str, today: date) -> Decimal:
+        """Display units per USD for the month "YYYY-MM": its last day's rate (today's while it runs)."""
+        first = date(int(label[:4]), int(label[5:7]), 1)
+        last = date.fromordinal(add_months(first, 1).toordinal() - 1)
+        return day_rate(self.currency, min(last, today)).rate
 
     def rate_note(self) -> None:
         """Say under the page's title which rate its figures use (nothing in USD)."""
@@ -99,7 +112,7 @@ class PageContext:
 
     def org_label(self, org_id: str) -> str:
         org = self.org(org_id)
-        return f"{org['name']} · {org['environment']}" if org.get("environment") else org["name"]
+        return f"{org['name']} · {t('env.' + org['environment'])}" if org.get("environment") else org["name"]
 
 
 def _browser_lang() -> str:

@@ -148,6 +148,7 @@ def ingest_lines(
     """Ingest one file from `lines.position` on; rollups are left dirty for the caller to process."""
     path = lines.path
     file_fmt = detect_format(path) if fmt == "auto" else fmt
+    items: Iterable[Item | Record]
     if file_fmt in ("litellm-csv", "csv"):
         items = read_csv(lines, file_fmt, mapping or {})
     else:
@@ -179,7 +180,9 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Defaults, result: IngestResult) -> None:
+def _ingest_items(
+    path: Path, fmt: str, items: Iterable[Item | Record], defaults: Defaults, result: IngestResult
+) -> None:
     catalog = get_catalog()
     rows: list[Record] = []
     rejects: list[Rejection] = []
@@ -187,15 +190,17 @@ def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Default
     try:
         for item in items:
             result.read += 1
-            if item.ready is not None:
-                rows.append(item.ready)
-            elif item.reject is None:
-                try:
-                    rows.append(_to_record(item, fmt, defaults, catalog))
-                except _Missing as missing:
-                    item.reject = missing.reject
-            if item.reject is not None:
-                _reject(rejects, result, name, fmt, defaults, item.line, item.reject, item.raw)
+            if type(item) is list:  # a finished record from the fast path
+                rows.append(item)
+            else:
+                assert isinstance(item, Item)
+                if item.reject is None:
+                    try:
+                        rows.append(_to_record(item, fmt, defaults, catalog))
+                    except _Missing as missing:
+                        item.reject = missing.reject
+                if item.reject is not None:
+                    _reject(rejects, result, name, fmt, defaults, item.line, item.reject, item.raw)
             if len(rows) >= BATCH_ROWS:
                 _flush(rows, rejects, result)
                 rows, rejects = [], []

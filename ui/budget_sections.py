@@ -50,17 +50,9 @@ def limits(ctx: PageContext, view: dict) -> None:
     if rows.empty:
         st.info(t("budgets.no_limits"))
     else:
-        shown = floats(
-            in_currency(
-                rows.assign(project=rows["project"].replace("", t("forecast.whole_org"))),
-                ("spent", "soft", "hard", "quota"),
-                ctx.rate,
-            )
-        )
+        scoped = rows.assign(project=rows["project"].replace("", t("forecast.whole_org")))
         table(
-            shown,
-            hide_index=True,
-            width="stretch",
+            floats(in_currency(scoped, ("spent", "soft", "hard", "quota"), ctx.rate)),
             column_config={
                 "project": t("budgets.col.scope"),
                 "used": st.column_config.ProgressColumn(
@@ -139,17 +131,9 @@ def credits(ctx: PageContext, view: dict, today: date) -> None:
     if grants.empty:
         st.info(t("budgets.no_credits"))
     else:
-        shown = floats(
-            in_currency(
-                grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}"))),
-                ("amount", "used", "remaining"),
-                ctx.rate,
-            )
-        )
+        named = grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}")))
         table(
-            shown,
-            hide_index=True,
-            width="stretch",
+            floats(in_currency(named, ("amount", "used", "remaining"), ctx.rate)),
             column_config={
                 "id": "#",
                 "granted_on": t("budgets.col.granted"),

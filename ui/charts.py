@@ -17,6 +17,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from ui.format import short_day
 from ui.i18n import lang, t
 
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16", "#64748b"]
@@ -96,9 +97,16 @@ def share_bar(frame: pd.DataFrame, label: str, symbol: str = "$", value: str = "
 def stacked_spend(
     frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$", top: int = 8, other: str | None = None
 ) -> go.Figure:
-    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`)."""
+    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`).
+
+    The x axis is a category axis (one bar per period, no gaps), where plotly's date formats do not
+    apply: day periods ("2026-11-12") are written out as the reader's language writes a day."""
     other = other or t("common.other")
     frame = frame.copy()
+    periods = [str(p) for p in pd.unique(frame[x])]
+    if periods and all(_ISO_DAY.fullmatch(p) for p in periods):
+        days = {p: short_day(p, lang()) for p in periods}
+        frame[x] = frame[x].astype(str).map(days)
     if color:
         frame[color] = frame[color].astype(str)
         totals = frame.groupby(color)[y].sum().sort_values(ascending=False)

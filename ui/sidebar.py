@@ -112,7 +112,7 @@ class PageContext:
 
     def org_label(self, org_id: str) -> str:
         org = self.org(org_id)
-        return f"{org['name']} · {org['environment']}" if org.get("environment") else org["name"]
+        return f"{org['name']} · {t('env.' + org['environment'])}" if org.get("environment") else org["name"]
 
 
 def _browser_lang() -> str:

@@ -142,3 +142,26 @@ def test_repricing_last_month_in_cny_uses_last_month_s_rate():
     assert not at.exception
     assert at.metric[0].value == "¥17.50"  # $2.50 at 7.00, not today's 8.00
     assert f"at 7.00 CNY/USD since {last_month}" in texts(at)
+
+
+def test_the_reprice_download_says_savings_as_percentages_and_money_in_cents(downloads):
+    _project_y()
+    downloads.clear()
+    at = run_page(
+        PAGE,
+        user=ENGINEER,
+        session={
+            "cmp_f_project": ["y"],
+            "cmp_candidates": [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")],
+        },
+    )
+    assert not at.exception
+    import csv
+    import io
+
+    text = next(d for d in downloads if d.startswith(b"\xef\xbb\xbf")).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    saving = [r["Saving %"] for r in rows if r["Saving %"]]
+    assert saving and all(v.endswith("%") for v in saving), rows[0]
+    costs = [r[k] for r in rows for k in r if k.startswith("Cost")]
+    assert costs and all(len(v.split(".")[-1]) == 2 for v in costs if v), costs

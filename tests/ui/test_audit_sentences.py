@@ -171,4 +171,24 @@ def test_rows_made_by_the_services_read_as_these_sentences(monkeypatch):
         fx_orgs = session.exec(select(AuditLog.org_id).where(AuditLog.action == "fx.set")).all()
     assert sorted(fx_orgs) == ["org-a", "org-b"]
     with language("zh"):
-        assert _sentences()[0] == f"{OWNER} 将 时区 从 UTC 改为 Asia/Shanghai"
+        assert _sentences()[0] == f"{OWNER} 将时区从 UTC 改为 Asia/Shanghai"
+
+
+def test_identical_re_saves_of_a_source_switch_and_an_upstream_are_not_changes(monkeypatch):
+    from models.gateway import set_upstream
+    from models.sources import add_source, set_enabled
+
+    monkeypatch.setenv("SPENDSIGHT_KEY_ENVS", "OPENAI_*")
+    reset_settings()
+    make_org("org-a", owners=(OWNER,))
+    actor = Actor(OWNER)
+    with session_scope() as session:
+        add_source(session, actor, "org-a", "openai", "OPENAI_ADMIN_KEY")
+    for enabled in (False, False, True, True):
+        with session_scope() as session:
+            set_enabled(session, actor, "org-a-openai", enabled)
+    for _ in range(2):
+        set_upstream(actor, "org-a", "openai", "OPENAI_GW_KEY")
+    with session_scope() as session:
+        kinds = [r.action for r in session.exec(select(AuditLog).order_by(col(AuditLog.id)))]
+    assert kinds == ["source.add", "source.disable", "source.enable", "gateway.upstream.set"]

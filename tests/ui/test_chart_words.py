@@ -134,3 +134,11 @@ def test_a_chinese_reader_sees_no_english_words(name):
     assert english == [], f"{name}: English left on the chart"
     if name in DATE_TICKS:  # a date axis: no plotly default ticks (English month names)
         assert fig.layout.xaxis.tickformat == DATE_TICKS[name]
+
+
+def test_day_periods_on_a_category_axis_are_written_as_the_language_writes_a_day():
+    frame = pd.DataFrame({"period": ["2026-11-12", "2026-11-13"], "group": ["甲", "甲"], "cost_usd": [1.0, 2.0]})
+    with language("zh"):
+        fig = charts.stacked_spend(frame, "period", "cost_usd", "group")
+    assert list(fig.data[0].x) == ["11月12日", "11月13日"]
+    assert list(charts.stacked_spend(frame, "period", "cost_usd", None).data[0].x) == ["Nov 12", "Nov 13"]

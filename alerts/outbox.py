@@ -18,13 +18,13 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
 
-from alerts import mail, webhook
+from alerts import leases, mail, webhook
 from alerts.config import addresses_for, webhook_url
 from alerts.render import ENGLISH_USD, Message, Reader
 from alerts.rules import Candidate
@@ -41,15 +41,8 @@ log = logging.getLogger("spendsight.alerts")
 EVENTS = table_of(AlertEvent)
 DELIVERIES = table_of(AlertDelivery)
 MESSAGES = table_of(AlertMessage)
-LEASE = timedelta(minutes=5)
-MAX_ATTEMPTS = 20
 BATCH = 100
 NOBODY = "(nobody)"
-
-
-def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min, ... capped at an hour: about 14 hours before MAX_ATTEMPTS gives up."""
-    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
 
 
 def _json(value: object) -> str:
@@ -251,17 +244,7 @@ class DeliveryReport:
 
 def release_stale(now: datetime) -> int:
     """Rows whose sender died mid-send go back to pending."""
-    with get_engine().begin() as conn:
-        return conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
-            .values(
-                status="pending",
-                claimed_by="",
-                lease_until=None,
-                last_error="interrupted while sending; will try again",
-            )
-        ).rowcount
+    return leases.release_stale(DELIVERIES, now)
 
 
 def _due(org_ids: list[str] | None, force: bool, now: datetime, channels: tuple[str, ...], after: int) -> list[int]:
@@ -278,16 +261,9 @@ def _due(org_ids: list[str] | None, force: bool, now: datetime, channels: tuple[
 
 def claim(ids: list[int], now: datetime) -> tuple[str, list[dict[str, Any]]]:
     """Atomically take pending rows; returns the claim token and the rows this caller won."""
-    token = uuid.uuid4().hex
+    token = leases.claim(DELIVERIES, ids, now)
     if not ids:
         return token, []
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
-            .values(status="sending", claimed_by=token, lease_until=now + LEASE, attempts=DELIVERIES.c.attempts + 1),
-            {"ids": ids},
-        )
     # A recipient's own message (their language and currency) where one was written, else the event's.
     query = (
         select(
@@ -310,24 +286,7 @@ def claim(ids: list[int], now: datetime) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _finish(row: Mapping[str, Any], token: str, now: datetime, failure: mail.SendFailure | None) -> str:
-    values: dict[str, Any]  # column -> new value
-    if failure is None:
-        values = {"status": "sent", "sent_at": now, "last_error": "", "lease_until": None}
-    elif failure.permanent or row["attempts"] >= MAX_ATTEMPTS:
-        reason = failure.reason if failure.permanent else f"gave up after {row['attempts']} attempts: {failure.reason}"
-        values = {"status": "failed", "last_error": reason[:1000], "lease_until": None}
-    else:
-        values = {
-            "status": "pending",
-            "last_error": failure.reason[:1000],
-            "lease_until": None,
-            "next_attempt_at": now + backoff(row["attempts"]),
-        }
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
-        )
-    return str(values["status"])
+    return leases.finish(DELIVERIES, row, token, now, failure)
 
 
 def _note_waiting(org_ids: list[str] | None, reason: str) -> int:

@@ -10,18 +10,18 @@ give-up work the same. The words are here, not in ui/locales: alerts may not imp
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 
-from alerts import mail
-from alerts.outbox import LEASE, MAX_ATTEMPTS, backoff
+from alerts import leases, mail
+from alerts.strings import ALERTS
+from alerts.strings import money as format_money
 from models.budgets.billing import local_today
 from models.budgets.snapshots import month_statement
 from models.budgets.statement import Statement, render_html
@@ -35,84 +35,6 @@ from models.tables import StatementDelivery
 log = logging.getLogger("spendsight.alerts")
 DELIVERIES = table_of(StatementDelivery)
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-SYMBOLS = {"USD": "$", "CNY": "¥"}
-
-WORDS = {
-    "en": {
-        "title": "Statement",
-        "period": "Period",
-        "generated": "generated",
-        "summary": "Summary",
-        "by_project": "By project",
-        "by_model": "By model",
-        "detail": "Project × model",
-        "previous": "Previous month",
-        "change": "Change",
-        "share": "Share",
-        "project": "Project",
-        "model": "Model",
-        "provider": "Provider",
-        "requests": "Requests",
-        "input_tokens": "Input tokens",
-        "output_tokens": "Output tokens",
-        "tokens": "Tokens",
-        "cost": "Cost",
-        "total": "Total",
-        "notes": "Notes",
-        "none": "(none)",
-        "spend": "Spend",
-        "credits": "Credits applied",
-        "billable": "Billable",
-        "soft": "Soft limit",
-        "hard": "Hard limit",
-        "not_set": "not set",
-        "rate": "Exchange rate",
-        "since": "since {day}",
-        "default_rate": "(the configured default)",
-        "restated": "Restated {day}: {reason}",
-        "env.prod": "production",
-        "env.staging": "staging",
-        "subject": "{org} statement {month}: {total}",
-        "intro": "The statement of {org} for {month} is attached as a spreadsheet.",
-    },
-    "zh": {
-        "title": "月度账单",
-        "period": "账期",
-        "generated": "生成于",
-        "summary": "摘要",
-        "by_project": "按项目",
-        "by_model": "按模型",
-        "detail": "项目 × 模型",
-        "previous": "上月",
-        "change": "变化",
-        "share": "占比",
-        "project": "项目",
-        "model": "模型",
-        "provider": "提供商",
-        "requests": "请求数",
-        "input_tokens": "输入令牌",
-        "output_tokens": "输出令牌",
-        "tokens": "令牌",
-        "cost": "费用",
-        "total": "合计",
-        "notes": "说明",
-        "none": "（无）",
-        "spend": "支出",
-        "credits": "已抵扣额度",
-        "billable": "应付金额",
-        "soft": "软限额",
-        "hard": "硬限额",
-        "not_set": "未设置",
-        "rate": "汇率",
-        "since": "自 {day} 起",
-        "default_rate": "（配置的默认汇率）",
-        "restated": "{day} 重述：{reason}",
-        "env.prod": "生产",
-        "env.staging": "预发布",
-        "subject": "{org} {month} 月度账单：{total}",
-        "intro": "{org} {month} 的月度账单见附件电子表格。",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -126,14 +48,10 @@ class Rendered:
 
 def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence[tuple[str, str]] = ()) -> Rendered:
     """Subject, plain text, HTML and the XLSX of one statement in one language and currency."""
-    w = WORDS.get(lang, WORDS["en"])
-    symbol = SYMBOLS.get(rate.currency, rate.currency + " ")
+    w = ALERTS.words(lang, "statement")
 
     def money(amount: Decimal | None) -> str:
-        if amount is None:
-            return w["not_set"]
-        value = (Decimal(str(amount)) * rate.rate).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-        return f"{'-' if value < 0 else ''}{symbol}{abs(value):,.2f}"
+        return w["not_set"] if amount is None else format_money(amount, rate.currency, rate.rate)
 
     bill = s.billing
     summary = [
@@ -160,6 +78,7 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
         notes,
         lang,
         w["none"],
+        lambda n: w["unpriced_cost"].format(tokens=f"{n:,}"),
     )
     columns = {
         "project": w["project"],
@@ -172,6 +91,7 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
         "prev_cost_usd": f"{w['previous']} ({rate.currency})",
         "delta_pct": w["change"],
         "share": w["share"],
+        "unpriced_tokens": w["unpriced_tokens"],
     }
     sheets = {"by_project": w["by_project"], "by_model": w["by_model"], "by_project_model": w["detail"]}
     xlsx = statement_xlsx(s, columns, rate.rate, w["none"], w["total"], sheets, summary)
@@ -185,13 +105,9 @@ def render_statement(s: Statement, lang: str, rate: Rate, restatements: Sequence
 
 
 def _claim(now: datetime) -> tuple[str, list[dict[str, Any]]]:
-    token = uuid.uuid4().hex
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.status == "sending", DELIVERIES.c.lease_until < now)
-            .values(status="pending", claimed_by="", lease_until=None)
-        )
+    """Take up to 100 due statement emails (rows of a dead sender first go back to pending)."""
+    leases.release_stale(DELIVERIES, now)
+    with get_engine().connect() as conn:
         ids = list(
             conn.execute(
                 select(DELIVERIES.c.id)
@@ -200,37 +116,14 @@ def _claim(now: datetime) -> tuple[str, list[dict[str, Any]]]:
                 .limit(100)
             ).scalars()
         )
-        if not ids:
-            return token, []
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(bindparam("ids", expanding=True)), DELIVERIES.c.status == "pending")
-            .values(status="sending", claimed_by=token, lease_until=now + LEASE, attempts=DELIVERIES.c.attempts + 1),
-            {"ids": ids},
-        )
+    token = leases.claim(DELIVERIES, ids, now)
+    if not ids:
+        return token, []
+    with get_engine().connect() as conn:
         rows = conn.execute(
             select(DELIVERIES).where(DELIVERIES.c.claimed_by == token, DELIVERIES.c.status == "sending")
         )
         return token, [dict(r._mapping) for r in rows]
-
-
-def _finish(row: dict[str, Any], token: str, now: datetime, failure: mail.SendFailure | None) -> str:
-    if failure is None:
-        values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": "", "lease_until": None}
-    elif failure.permanent or row["attempts"] >= MAX_ATTEMPTS:
-        values = {"status": "failed", "last_error": failure.reason[:1000], "lease_until": None}
-    else:
-        values = {
-            "status": "pending",
-            "last_error": failure.reason[:1000],
-            "lease_until": None,
-            "next_attempt_at": now + backoff(row["attempts"]),
-        }
-    with get_engine().begin() as conn:
-        conn.execute(
-            update(DELIVERIES).where(DELIVERIES.c.id == row["id"], DELIVERIES.c.claimed_by == token).values(**values)
-        )
-    return str(values["status"])
 
 
 def deliver_statements(now: datetime | None = None) -> dict[str, int]:
@@ -252,7 +145,7 @@ def deliver_statements(now: datetime | None = None) -> dict[str, int]:
                     mailer.send(msg)
             except mail.SendFailure as exc:
                 failure = exc
-            status = _finish(row, token, now, failure)
+            status = leases.finish(DELIVERIES, row, token, now, failure)
             counts["sent" if status == "sent" else "failed" if status == "failed" else "retrying"] += 1
             if failure is not None:
                 log.warning("statement %s %s to %s: %s", row["org_id"], row["month"], row["email"], failure.reason)

@@ -4,17 +4,21 @@ The same shape as bench/pages.py's Generator (its orgs, keys, users, projects, m
 weights, lognormal token counts, context bands from the price catalog), drawn by the server: a
 template table with cumulative weights, width_bucket() to pick one per row, Box-Muller for the
 lognormal counts. random() is seeded (setseed) and parallel workers are off, so a load is
-repeatable. The usage indexes are dropped during the load and rebuilt once after it (building an
-index once is several times faster than maintaining it row by row), and the rollups are then
-rebuilt by the product's own code (models.spend.rollups.refresh), so they are what ingest would
-have produced.
+repeatable. Each chunk covers its own slice of the 90 days, stored in org and time order (as logs
+arrive), so the rows of one org's week sit together on disk instead of on every page of the table:
+the first 50M load drew every chunk over all 90 days, and each week's rollup rebuild then read the
+whole 18 GB table. The usage indexes are dropped during the load and rebuilt once after it, with a
+large maintenance_work_mem (building an index once is several times faster than maintaining it row
+by row), and the rollups are then rebuilt by the product's own code (models.spend.rollups.
+rebuild_org, an org per transaction with a large work_mem: one pass over its rows), so they are
+what ingest would have produced.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
@@ -32,6 +36,10 @@ def load_usage(engine: Engine, gen: object, n: int, seed: float = 0.7, log: Call
     started = time.perf_counter()
     indexes = list(Usage.__table__.indexes)  # type: ignore[attr-defined]
     with engine.begin() as conn:
+        if not conn.execute(text("SELECT EXISTS (SELECT 1 FROM usage)")).scalar():
+            # A bench database only: no WAL for tens of GB of generated rows (and their indexes). The
+            # pages read the rollups, which stay logged; a crash would only lose the bench's input.
+            conn.execute(text("ALTER TABLE usage SET UNLOGGED"))
         for index in indexes:
             conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
         conn.execute(text("DROP TABLE IF EXISTS bench_template"))
@@ -80,7 +88,7 @@ def load_usage(engine: Engine, gen: object, n: int, seed: float = 0.7, log: Call
                 width_bucket((q.prompt - 1)::numeric, (:thresholds)::numeric[]) AS band_at
             FROM (
                 SELECT p.g, least(width_bucket(p.r, (:cumulative)::float8[]), :last) AS pick,
-                    :t0 + floor(p.t * :span)::bigint AS at, p.u3,
+                    CAST(:t0 AS bigint) + floor(p.t * :span)::bigint AS at, p.u3,
                     floor(exp(7.0 + 1.1 * sqrt(-2 * ln(p.u1)) * cos(2 * pi() * p.u2)))::bigint + 1 AS prompt,
                     floor(exp(5.0 + 1.0 * sqrt(-2 * ln(p.u1)) * sin(2 * pi() * p.u2)))::bigint AS output
                 FROM (
@@ -90,6 +98,7 @@ def load_usage(engine: Engine, gen: object, n: int, seed: float = 0.7, log: Call
             ) AS q
         ) AS r
         JOIN bench_template t ON t.idx = r.pick
+        ORDER BY t.org_id, r.at
         """
     )
     first = _count(engine)
@@ -97,17 +106,21 @@ def load_usage(engine: Engine, gen: object, n: int, seed: float = 0.7, log: Call
         conn.execute(text("SET max_parallel_workers_per_gather = 0"))  # one stream of random(): repeatable
         conn.execute(text("SELECT setseed(:s)"), {"s": seed})
         conn.commit()
-        done = 0
-        while done < n:
-            size = min(CHUNK, n - done)
+        conn.execute(text("SET work_mem = '512MB'"))  # each chunk's sort by org and time in memory
+        conn.commit()
+        done, chunks = 0, max(1, -(-n // CHUNK))
+        start, span = gen.start, gen.end - gen.start  # type: ignore[attr-defined]
+        for k in range(chunks):
+            size = n // chunks + (1 if k < n % chunks else 0)
+            lo, hi = start + span * k // chunks, start + span * (k + 1) // chunks
             conn.execute(
                 insert,
                 {
                     "thresholds": thresholds,
                     "cumulative": cumulative,
                     "last": len(templates) - 1,
-                    "t0": gen.start,  # type: ignore[attr-defined]
-                    "span": gen.end - gen.start,  # type: ignore[attr-defined]
+                    "t0": lo,
+                    "span": hi - lo,
                     "lo": first + done,
                     "hi": first + done + size - 1,
                 },
@@ -117,6 +130,8 @@ def load_usage(engine: Engine, gen: object, n: int, seed: float = 0.7, log: Call
             log(f"    usage: {first + done:,} rows ({time.perf_counter() - started:.0f} s)")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE bench_template"))
+        conn.execute(text("SET LOCAL maintenance_work_mem = '2GB'"))  # each index sorted in memory
+        conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 0"))  # workers would escape the load's nice
         for index in indexes:
             index.create(conn)
     log(f"    usage indexes rebuilt ({time.perf_counter() - started:.0f} s)")
@@ -128,14 +143,19 @@ def _count(engine: Engine) -> int:
         return int(conn.execute(text("SELECT COUNT(*) FROM usage")).scalar_one())
 
 
-def rebuild_rollups(engine: Engine, org_ids: list[str], days: int = 7) -> float:
-    """Every rollup of these orgs rebuilt from usage by models.spend.rollups.refresh, a week per
-    transaction (as the worker's dirty-range pass would); returns the seconds it took."""
+def rebuild_rollups(engine: Engine, org_ids: list[str], log: Callable[[str], None] = print) -> float:
+    """Every rollup of these orgs rebuilt from usage by models.spend.rollups.rebuild_org, an org per
+    transaction with a work_mem that holds its hourly groups (one pass over its rows, where a week
+    per transaction went back to the table 13 times); returns the seconds it took."""
     from models.spend.rollups import rebuild_org
 
     started = time.perf_counter()
     for org_id in org_ids:
-        rebuild_org(org_id, step=timedelta(days=days))
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL work_mem = '1GB'"))
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # as the index builds
+            rebuild_org(org_id, conn=conn)
+        log(f"    rollups of {org_id} rebuilt ({time.perf_counter() - started:.0f} s)")
     return time.perf_counter() - started
 
 

@@ -22,11 +22,21 @@ app.add_typer(fx_app, name="fx")
 app.add_typer(statement_app, name="statement")
 
 
+Org = Annotated[str, typer.Option(help="Organization id.")]
+
+
 def _month(value: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
     if not match or not 1 <= int(match[2]) <= 12:
         fail(f"--month {value!r}: expected YYYY-MM, e.g. 2026-10")
     return int(match[1]), int(match[2])
+
+
+def _org_month(org: str, month: str) -> tuple[int, int]:
+    """The database ready, the org known (exit 2 if not), and the month as (year, month)."""
+    ensure_db()
+    org_exists(org)
+    return _month(month)
 
 
 @fx_app.command("set")
@@ -58,13 +68,11 @@ def fx_list(currency: Annotated[str, typer.Option(help="Display currency.")] = "
 
 @statement_app.command("close")
 def statement_close(
-    org: Annotated[str, typer.Option(help="Organization id.")],
+    org: Org,
     month: Annotated[str, typer.Option(help="The month, YYYY-MM (it must have ended).")],
 ) -> None:
     """Freeze a month's statement now (the worker does it a few days after the month ends)."""
-    ensure_db()
-    org_exists(org)
-    year, number = _month(month)
+    year, number = _org_month(org, month)
     try:
         version, created = close_month(Actor.cli(), org, year, number)
     except ValidationError as exc:
@@ -75,13 +83,11 @@ def statement_close(
 
 @statement_app.command("restate")
 def statement_restate(
-    org: Annotated[str, typer.Option(help="Organization id.")],
+    org: Org,
     month: Annotated[str, typer.Option(help="A closed month, YYYY-MM.")],
 ) -> None:
     """Store a dated restatement if the closed month's figures changed (a late log, a price override)."""
-    ensure_db()
-    org_exists(org)
-    year, number = _month(month)
+    year, number = _org_month(org, month)
     if not versions(org, year, number):
         fail(f"{org} {month} is not closed: close it first with `spendsight statement close`")
     found = restate(Actor.cli(), org, year, number)
@@ -93,13 +99,11 @@ def statement_restate(
 
 @statement_app.command("history")
 def statement_history(
-    org: Annotated[str, typer.Option(help="Organization id.")],
+    org: Org,
     month: Annotated[str, typer.Option(help="The month, YYYY-MM.")],
 ) -> None:
     """The close and every restatement of a month."""
-    ensure_db()
-    org_exists(org)
-    year, number = _month(month)
+    year, number = _org_month(org, month)
     found = versions(org, year, number)
     if not found:
         typer.echo(f"{org} {month} is open (not closed yet)")
@@ -112,7 +116,7 @@ def statement_history(
 
 @statement_app.command("subscribe")
 def statement_subscribe(
-    org: Annotated[str, typer.Option(help="Organization id.")],
+    org: Org,
     email: Annotated[str, typer.Option(help="A member's email address.")],
     lang: Annotated[str, typer.Option(help="en or zh.")] = "en",
     currency: Annotated[str | None, typer.Option(help="USD or CNY (default: the org's).")] = None,

@@ -8,7 +8,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -58,8 +57,7 @@ class GatewayApp:
             config.batch_size,
         )
         self.client = UpstreamClient(
-            config.max_connections,
-            httpx.Timeout(config.upstream_timeout_seconds, connect=config.connect_timeout_seconds),
+            config.max_connections, config.connect_timeout_seconds, config.upstream_timeout_seconds
         )
         catalog = get_catalog()
         self.proxies = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
@@ -36,7 +36,7 @@ from models.tables import USAGE_COUNTERS
 log = logging.getLogger("spendsight.gateway")
 
 # Never forwarded upstream: hop-by-hop headers, the client's credentials and gateway-only headers
-# (httpx sets host and content-length; identity encoding keeps usage readable without decoding).
+# (the client sets host and content-length; identity encoding keeps usage readable without decoding).
 _DROP_REQUEST = {
     b"host",
     b"content-length",
@@ -55,7 +55,14 @@ _DROP_REQUEST = {
     b"accept-encoding",
     b"cookie",
 }
-_DROP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "set-cookie"}
+_DROP_RESPONSE = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"content-length",
+    b"content-encoding",
+    b"set-cookie",
+}
 _NO_RETRY = [(b"x-should-retry", b"false")]  # both official SDKs would otherwise retry a 429
 
 
@@ -175,8 +182,8 @@ class Proxy:
         if self.provider == "anthropic" and isinstance(payload.get("metadata"), dict):
             user = payload["metadata"].get("user_id")
         context = _Context(ident, project, model, user if isinstance(user, str) else "", started, held)
-        request = self._upstream_request(upstream, headers, body)
-        work = asyncio.ensure_future(self._forward(request, send, context, drop_usage))
+        url, outgoing = self._upstream_request(upstream, headers)
+        work = asyncio.ensure_future(self._forward(url, outgoing, body, send, context, drop_usage))
         watch = asyncio.ensure_future(_disconnected(receive))
         done, _ = await asyncio.wait((work, watch), return_when=asyncio.FIRST_COMPLETED)
         if work in done:
@@ -256,42 +263,40 @@ class Proxy:
                 held.append([org_id, project, period, micros])
         return held
 
-    def _upstream_request(self, upstream: Upstream, headers: dict[bytes, bytes], body: bytes) -> httpx.Request:
-        out = [(k, v) for k, v in headers.items() if k not in _DROP_REQUEST]
+    def _upstream_request(self, upstream: Upstream, headers: dict[bytes, bytes]) -> tuple[str, list[tuple[str, str]]]:
+        out = [(k.decode("latin-1"), _text(v)) for k, v in headers.items() if k not in _DROP_REQUEST]
         if self.provider == "anthropic":
-            out.append((b"x-api-key", upstream.key.encode()))
+            out.append(("x-api-key", upstream.key))
         else:
-            out.append((b"authorization", b"Bearer " + upstream.key.encode()))
-        out.append((b"accept-encoding", b"identity"))
-        return self.client.build_request("POST", f"{upstream.base_url}/{self.route.path}", content=body, headers=out)
+            out.append(("authorization", "Bearer " + upstream.key))
+        out.append(("accept-encoding", "identity"))
+        return f"{upstream.base_url}/{self.route.path}", out
 
-    async def _forward(self, request: httpx.Request, send: Send, context: _Context, drop_usage: bool) -> None:
+    async def _forward(
+        self, url: str, outgoing: list[tuple[str, str]], body: bytes, send: Send, context: _Context, drop_usage: bool
+    ) -> None:
         started = time.perf_counter()
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await self.client.post(url, body, outgoing)
+        except TimeoutError:  # aiohttp's connect and read timeouts are TimeoutErrors
             self._finish(context, None, "")
             await self._error(send, 504, f"the {self.provider} API did not answer in time")
             return
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             self._finish(context, None, "")
             await self._error(send, 502, f"the {self.provider} API could not be reached ({type(exc).__name__})")
             return
         self.metrics.upstream_seconds.labels(self.provider).observe(time.perf_counter() - started)
         try:
-            headers = [
-                (k.encode("latin-1"), v.encode("latin-1"))
-                for k, v in response.headers.multi_items()
-                if k.lower() not in _DROP_RESPONSE
-            ]
+            headers = [(k, v) for k, v in response.raw_headers if k.lower() not in _DROP_RESPONSE]
             request_id = response.headers.get("x-request-id") or response.headers.get("request-id") or ""
-            streaming = response.status_code == 200 and "text/event-stream" in response.headers.get("content-type", "")
+            streaming = response.status == 200 and "text/event-stream" in response.headers.get("content-type", "")
             # Usage is queued (and counted) before the client gets the answer's last byte, so the
             # client's next request already sees this one's cost.
             if streaming:
                 scanner = context.scanner = StreamScanner(self.provider, drop_usage)
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
-                async for chunk in response.aiter_bytes():
+                async for chunk in response.content.iter_any():
                     out = scanner.feed(chunk)
                     if out:
                         await send({"type": "http.response.body", "body": out, "more_body": True})
@@ -299,15 +304,17 @@ class Proxy:
                 self.metrics.requests.labels(self.provider, self.route.path, "200").inc()
                 await send({"type": "http.response.body", "body": scanner.tail()})
             else:
-                content = await response.aread()
-                status = response.status_code
+                content = await response.read()
+                status = response.status
                 self._finish(context, from_body(self.provider, content) if status == 200 else None, request_id)
                 self.metrics.requests.labels(self.provider, self.route.path, str(status)).inc()
                 headers.append((b"content-length", str(len(content)).encode()))
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": content})
         finally:
-            await response.aclose()
+            # A body read to its end has already gone back to the pool (this is then a no-op); one cut
+            # short (a client that hung up, an error) is closed, which tells the provider to stop.
+            response.close()
 
     def _finish(self, context: _Context, usage: dict[str, Any] | None, header_id: str, cancelled: bool = False) -> None:
         """Queue the usage (or give back the reservation). A stream cut short without usage keeps its
@@ -366,3 +373,11 @@ async def _disconnected(receive: Receive) -> None:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _text(value: bytes) -> str:
+    """A header value as aiohttp takes it (str, written back as UTF-8): exact for ASCII and UTF-8."""
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

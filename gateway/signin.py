@@ -26,11 +26,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alerts.strings import LANGUAGES, Strings, pick_lang
 from models.access import auth
 from models.access.invites import InviteError, accept_invite, check_invite
 from models.access.preferences import get_preferences, saved_preferences, set_preferences
 from models.access.roles import Actor
+from models.locales import LANGUAGES, Strings, pick_lang
 from models.settings import Settings, get_settings
 from models.validation import ValidationError
 

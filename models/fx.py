@@ -61,15 +61,17 @@ def parse_rate(value: object) -> Decimal:
     return rate
 
 
-def _require_rate_owner(session: Session, actor: Actor) -> None:
-    """Rates apply to every organization, as prices do: only an owner of all of them (or the CLI)."""
+def _require_rate_owner(session: Session, actor: Actor) -> list[str]:
+    """Rates apply to every organization, as prices do: only an owner of all of them (or the CLI).
+    Returns those organizations' ids."""
+    org_ids = list(session.exec(select(Organization.id).order_by(Organization.id)))
     if actor.system:
-        return
-    org_ids = list(session.exec(select(Organization.id)))
+        return org_ids
     if not org_ids:
         raise PermissionDenied(f"{actor.label} cannot set exchange rates: there are no organizations to own")
     for org_id in org_ids:
         require_owner(session, actor, org_id)
+    return org_ids
 
 
 def set_rate(actor: Actor, currency: object, rate: object, since: date) -> Rate:
@@ -79,7 +81,7 @@ def set_rate(actor: Actor, currency: object, rate: object, since: date) -> Rate:
         raise ValidationError(f"since {since!r} is not a date")
     millionths = int(value * MILLION)
     with session_scope() as session:
-        _require_rate_owner(session, actor)
+        org_ids = _require_rate_owner(session, actor)
         row = session.exec(select(FxRate).where(FxRate.currency == code, FxRate.since == since)).first()
         before = None if row is None else {"rate": rate_text(_rate(row)), "since": since}
         if row is None:
@@ -88,8 +90,11 @@ def set_rate(actor: Actor, currency: object, rate: object, since: date) -> Rate:
             row.rate_millionths, row.created_by = millionths, actor.label
         session.add(row)
         after = {"rate": rate_text(value), "since": since}
+        # One row per organization, as a price change has: each owner's audit log shows what moved
+        # their CNY figures (a row with no organization would be in no one's log).
         if before != after:
-            record(session, actor, "fx.set", "", f"fx:{code}:{since}", before, after)
+            for org_id in org_ids or [""]:
+                record(session, actor, "fx.set", org_id, f"fx:{code}:{since}", before, after)
     return Rate(code, value, since)
 
 

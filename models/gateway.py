@@ -191,6 +191,8 @@ def set_upstream(
             row = GatewayUpstream(org_id=org_id, provider=provider, key_env=key_env, base_url=url)
         else:
             before = {"key_env": row.key_env, "base_url": row.base_url}
+            if before == {"key_env": key_env, "base_url": url}:
+                return UpstreamView(org_id, provider, key_env, url)  # an identical re-save: nothing audited
             row.key_env, row.base_url = key_env, url
         row.updated_at, row.updated_by = utcnow(), actor.label
         session.add(row)

@@ -122,6 +122,8 @@ def set_enabled(session: Session, actor: Actor, name: str, enabled: bool) -> Sou
         source.next_run_at = None  # due at once
     session.add(source)
     session.flush()
+    if before["enabled"] == enabled:
+        return source  # already so: not a change for the audit log
     record(
         session,
         actor,

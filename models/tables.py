@@ -218,7 +218,24 @@ PROJECT_DIMENSIONS = tuple(d for d in USAGE_DIMENSIONS if d not in ("api_key_id"
 PROJECT_ROLLUP_KEY = ("org_id",) + PROJECT_DIMENSIONS
 
 
-class RollupDailyProject(UsageCounters, table=True):
+class ModelRollupDims(SQLModel):
+    """The dimensions of rollup_daily_model: the price key and the org, nothing more."""
+
+    org_id: str = Field(max_length=100)
+    provider: str = Field(default="", max_length=40)
+    model: str = Field(default="", max_length=200)
+    service_tier: str = Field(default="", max_length=40)
+    batch: bool = False
+    context_band: int = Field(default=0, sa_type=BigInteger)
+
+
+class ProjectRollupDims(ModelRollupDims):
+    """The dimensions of rollup_daily_project (every dimension but api key and user)."""
+
+    project_id: str = Field(default="", max_length=200)
+
+
+class RollupDailyProject(ProjectRollupDims, UsageCounters, table=True):
     """rollup_daily summed over api keys and users; kept with it, in the same transactions."""
 
     __tablename__ = "rollup_daily_project"
@@ -227,13 +244,6 @@ class RollupDailyProject(UsageCounters, table=True):
         Index("ix_rollup_daily_project_org_day", "org_id", "day"),
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
-    org_id: str = Field(max_length=100)
-    provider: str = Field(default="", max_length=40)
-    project_id: str = Field(default="", max_length=200)
-    model: str = Field(default="", max_length=200)
-    service_tier: str = Field(default="", max_length=40)
-    batch: bool = False
-    context_band: int = Field(default=0, sa_type=BigInteger)
     day: date
     price_date: date
 
@@ -581,18 +591,6 @@ KEY_ROLLUP_KEY = ("org_id",) + KEY_DIMENSIONS
 USER_ROLLUP_KEY = ("org_id",) + USER_DIMENSIONS
 
 
-class ProjectRollupDims(SQLModel):
-    """The dimensions of rollup_daily_project (every dimension but api key and user)."""
-
-    org_id: str = Field(max_length=100)
-    provider: str = Field(default="", max_length=40)
-    project_id: str = Field(default="", max_length=200)
-    model: str = Field(default="", max_length=200)
-    service_tier: str = Field(default="", max_length=40)
-    batch: bool = False
-    context_band: int = Field(default=0, sa_type=BigInteger)
-
-
 class RollupDailyKey(ProjectRollupDims, UsageCounters, table=True):
     """rollup_daily summed over users: what a split or filter by API key reads."""
 
@@ -617,6 +615,26 @@ class RollupDailyUser(ProjectRollupDims, UsageCounters, table=True):
     )
     id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
     user_id: str = Field(default="", max_length=200)
+    day: date
+    price_date: date
+
+
+# The daily rollup without project, key and user: what the price needs and nothing more. Views that
+# split by time or model only (the home page's days and models, a 90-day trend by model) read a row per
+# day and price key, so their cost stops growing once every model, tier and batch mode has been used.
+MODEL_DIMENSIONS = tuple(d for d in PROJECT_DIMENSIONS if d != "project_id")
+MODEL_ROLLUP_KEY = ("org_id",) + MODEL_DIMENSIONS
+
+
+class RollupDailyModel(ModelRollupDims, UsageCounters, table=True):
+    """rollup_daily summed over projects, API keys and users: a row per day and price key."""
+
+    __tablename__ = "rollup_daily_model"
+    __table_args__ = (
+        UniqueConstraint("day", "price_date", *MODEL_ROLLUP_KEY, name="uq_rollup_daily_model"),
+        Index("ix_rollup_daily_model_org_day", "org_id", "day"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
     day: date
     price_date: date
 

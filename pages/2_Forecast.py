@@ -138,7 +138,11 @@ chart_tab.plotly_chart(
     width="stretch",
     key="fc_track",
 )
-runs = in_currency(track["runs"], ("actual", "p50_usd", "run_rate_usd"), ctx.rate)
+# Past months' money, each at its own month's rate (as their statements show it).
+month_rates = [ctx.month_rate(m, today) for m in track["runs"]["month"]]
+runs = in_currency(track["runs"], ("actual", "p50_usd", "run_rate_usd"), month_rates)
+if ctx.currency != "USD":
+    table_tab.caption(t("forecast.track.own_rates", currency=ctx.currency))
 table(
     where=table_tab,
     data=runs[

@@ -9,28 +9,16 @@ from datetime import timedelta
 import streamlit as st
 
 from models.budgets.billing import month_bounds
-from models.budgets.statement import months_with_usage, render_html
-from models.budgets.statement_export import statement_csv, statement_xlsx
+from models.budgets.statement import months_with_usage
 from models.budgets.subscriptions import subscribe
 from models.settings import get_settings
 from models.units import add_months
-from ui import actions, charts
-from ui.format import (
-    day_in,
-    floats,
-    in_currency,
-    money_column,
-    number,
-    percent,
-    rate_words,
-    table,
-    today_in,
-)
-from ui.format import money as format_money
+from ui import actions, statement_view
+from ui.format import day_in, number, percent, today_in
 from ui.i18n import t
 from ui.layout import card_grid, change_delta
 from ui.page import page_header
-from ui.queries import closed_statement, display_rate, my_subscription, org_summaries, refresh
+from ui.queries import closed_statement, my_subscription, org_summaries, refresh
 from ui.safe import md
 
 ctx = page_header("statement", needs_org=True, flash="st_flash")
@@ -46,18 +34,14 @@ year, month = st.columns([1, 4])[0].selectbox(
     key="st_month",
 )
 s, history = closed_statement(ctx.org_id, year, month)
-rate = display_rate(ctx.currency, year, month, today)  # the month's own rate, not today's
-
-
-def money(amount) -> str:
-    return format_money(amount, ctx.currency, rate.rate)
-
+# Every figure below, downloads included, at the month's own rate (its last day's; today's while it runs).
+ctx = ctx.at(min(s.end - timedelta(days=1), today))
+money = ctx.money
 
 badge = ":orange-badge[🧪 " + t("env.staging") + "]" if ctx.is_staging else ":green-badge[" + t("env.prod") + "]"
 st.markdown(f"### {md(s.org_name)} · {s.label} {badge}")
 st.caption(f"{t('statement.period')}: {s.start} – {s.end - timedelta(days=1)} ({s.timezone})")
-if ctx.currency != "USD":
-    st.caption(t("closing.rate", currency=ctx.currency, rate=rate_words(rate)))
+ctx.rate_note()
 if history:
     st.info(t("closing.closed", day=day_in(history[0].created_at, ctx.timezone)))
     for v in history[1:]:
@@ -85,7 +69,6 @@ if ctx.role in ("reader", "owner") and ctx.actor is not None and ctx.actor.email
 
 bill = s.billing
 soft, hard = bill.get("soft_limit_usd"), bill.get("hard_limit_usd")
-change = (s.total - s.previous_total) / s.previous_total if s.previous_total else None
 cols = card_grid(5, per_row=3)  # five in a row cut CNY figures off at 1280 px
 cols[0].metric(
     t("statement.spend"),
@@ -113,131 +96,9 @@ if s.requests == 0:
     st.info(t("statement.empty", month=s.label))
     st.stop()
 
-labels = {
-    "project": t("common.project"),
-    "model": t("common.model"),
-    "provider": t("common.provider"),
-    "requests": t("common.requests"),
-    "input_tokens": t("common.input_tokens"),
-    "output_tokens": t("common.output_tokens"),
-    "cost_usd": f"{t('common.cost')} ({ctx.currency})",
-    "prev_cost_usd": f"{t('statement.previous')} ({ctx.currency})",
-    "delta_pct": t("statement.change"),
-    "share": t("statement.share"),
-}
-config = (
-    {c: money_column(labels[c], ctx.currency) for c in ("cost_usd", "prev_cost_usd")}
-    | {c: st.column_config.NumberColumn(labels[c], format="percent") for c in ("delta_pct", "share")}
-    | {
-        c: st.column_config.Column(labels[c])
-        for c in ("project", "model", "provider", "requests", "input_tokens", "output_tokens")
-    }
-)
-
-
-def section(title: str, frame, label: str) -> None:
-    st.markdown(f"#### {title}")
-    shown = floats(
-        in_currency(
-            frame.assign(**{label: frame[label].replace("", t("common.none"))}),
-            ("cost_usd", "prev_cost_usd"),
-            rate.rate,
-        )
-    )
-    chart_tab, table_tab = st.tabs([t("common.chart"), t("common.table")])
-    chart_tab.plotly_chart(charts.share_bar(shown.head(12), label, ctx.symbol), width="stretch")
-    table(where=table_tab, data=shown, hide_index=True, width="stretch", column_config=config)
-
-
-left, right = st.columns(2)
-with left:
-    section(t("statement.by_project"), s.by_project, "project")
-with right:
-    section(t("statement.by_model"), s.by_model, "model")
-with st.expander(t("statement.detail")):
-    detail = floats(in_currency(s.by_project_model, ("cost_usd",), rate.rate))
-    table(detail, hide_index=True, width="stretch", column_config=config)
-
-summary = [
-    (t("statement.spend"), money(s.total)),
-    (t("statement.previous"), money(s.previous_total)),
-    (t("statement.credits"), money(bill["credits_applied_usd"])),
-    (t("statement.billable"), money(bill["billable_usd"])),
-    (t("statement.soft"), money(soft) if soft is not None else t("statement.not_set")),
-    (t("statement.hard"), money(hard) if hard is not None else t("statement.not_set")),
-]
+statement_view.breakdowns(s, ctx)
 balance = org_summaries((ctx.org_id,), today)[ctx.org_id]["credit_balance"]
-if balance is not None:
-    summary.append((t("statement.credit_balance"), money(balance)))
-if s.billed is not None:
-    summary.append((t("statement.billed"), money(s.billed)))
-words = {
-    k: t(f"statement.{k}")
-    for k in ("title", "period", "generated", "summary", "by_project", "by_model", "previous", "change", "share")
-} | {
-    "env": t(f"env.{s.environment}"),
-    "project": t("common.project"),
-    "model": t("common.model"),
-    "provider": t("common.provider"),
-    "requests": t("common.requests"),
-    "tokens": t("common.tokens"),
-    "cost": f"{t('common.cost')} ({ctx.currency})",
-    "total": t("common.total"),
-    "notes": t("statement.notes"),
-}
-notes = [t("statement.unpriced", n=number(s.unpriced_requests))] if s.unpriced_requests else []
-html = render_html(s, words, ctx.money, number, percent, summary, notes, ctx.lang, t("common.none"))
-name = f"{t('statement.file')}-{s.org_id}-{s.label}"
-sheets = {
-    "by_project": t("closing.sheet_project"),
-    "by_model": t("closing.sheet_model"),
-    "by_project_model": t("closing.sheet_detail"),
-}
-a, b, c, _ = st.columns([1.3, 1, 1, 2])
-a.download_button(
-    t("statement.download_html"),
-    html,
-    f"{name}.html",
-    "text/html",
-    type="primary",
-    key="st_html",
-    on_click="ignore",
-    width="stretch",
-)
-b.download_button(
-    t("common.download_csv"),
-    statement_csv(s, labels, rate.rate, t("common.none"), t("common.total")),
-    f"{name}.csv",
-    "text/csv",
-    key="st_csv",
-    on_click="ignore",
-    width="stretch",
-)
-c.download_button(
-    t("common.download_excel"),
-    statement_xlsx(s, labels, rate.rate, t("common.none"), t("common.total"), sheets, summary),
-    f"{name}.xlsx",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    key="st_xlsx",
-    on_click="ignore",
-    width="stretch",
-)
+statement_view.downloads(s, ctx, statement_view.summary(s, ctx, balance))
 if history:
-    with st.expander(t("closing.history")):
-        table(
-            [
-                {
-                    t("closing.col.when"): f"{v.created_at:%Y-%m-%d %H:%M}",
-                    t("closing.col.kind"): t("closing.kind_closed")
-                    if v.version == 0
-                    else t("closing.kind_restated", n=v.version),
-                    t("closing.col.spend", currency=ctx.currency): round(float(v.total_usd * rate.rate), 2),
-                    t("closing.col.difference", currency=ctx.currency): round(float(v.difference_usd * rate.rate), 2),
-                    t("closing.col.reason"): v.reason,
-                }
-                for v in history
-            ],
-            hide_index=True,
-            width="stretch",
-        )
+    statement_view.history(history, ctx)
 st.caption(t("statement.print_tip"))

@@ -21,6 +21,8 @@ if end <= start:
     st.error(t("recon.bad_range"))
     st.stop()
 
+ctx = ctx.at(min(end - timedelta(days=1), today))  # the period's money at its last day's rate, as the explorer
+ctx.rate_note()
 rows, daily, totals = reconciliation(ctx.org_id, start, end)
 if rows.empty:
     st.info(t("recon.empty"))

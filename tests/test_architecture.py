@@ -8,6 +8,7 @@ import cannot hide a dependency the layout forbids.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -117,3 +118,25 @@ def test_the_checks_catch_an_upward_import(tmp_path, monkeypatch, broken):
     monkeypatch.setattr("tests.test_architecture.PACKAGES", (source, target))
     with pytest.raises(AssertionError, match=f"{source} -> {target}"):
         test_packages_import_only_downward()
+
+
+PAGE_LINES = 200
+
+
+def test_every_page_is_short_enough_to_read_top_down():
+    """A page is widgets -> a cached query in ui/ -> a chart factory; what it shows in detail lives in
+    a ui/ module (ui/*_view.py, ui/*_sections.py). Past this size a page is holding logic again."""
+    pages = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]
+    long = {p.name: n for p in pages if (n := len(p.read_text(encoding="utf-8").splitlines())) > PAGE_LINES}
+    assert len(pages) > 10
+    assert long == {}, f"pages over {PAGE_LINES} lines: move their parts into ui/"
+
+
+def test_pages_hold_no_sql_or_groupby():
+    """Pages read cached queries from ui/: no SQL, sessions or pandas groupby of their own."""
+    banned = [r"\.groupby\(", r"\bselect\(", r"\bsession_scope\b", r"\bSELECT\b", r"\.exec\("]
+    found = {
+        p.name: [b for b in banned if re.search(b, p.read_text(encoding="utf-8"))]
+        for p in [REPO / "app.py", *(REPO / "pages").glob("*.py")]
+    }
+    assert {name: hits for name, hits in found.items() if hits} == {}

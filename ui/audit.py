@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
-from decimal import Decimal
-from functools import reduce
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -14,77 +10,11 @@ import streamlit as st
 from models.access import audit as _audit
 from models.access.roles import Actor, owned_orgs
 from models.db import session_scope, utcnow
-from ui.i18n import t
+from ui.audit_sentences import sentence
 from ui.queries import ensure_db
 
 LIMIT = 1000
 COLUMNS = ("at", "actor", "org_id", "action", "entity", "before", "after")
-LIMIT_FIELDS = ("soft_usd", "hard_usd", "quota_usd")
-
-
-def _load(text: str) -> Any:
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return text
-
-
-def _usd(value: object) -> str:
-    """$3,965 or $3,965.50: whole dollars without cents, as people write limits."""
-    amount = Decimal(str(value))
-    return f"${amount:,.0f}" if amount == amount.to_integral_value() else f"${amount:,.2f}"
-
-
-def _joined(parts: list[str]) -> str:
-    """Clauses joined as the language joins them ("a; b" / "a；b")."""
-    return reduce(lambda a, b: t("audit.say.and", a=a, b=b), parts) if parts else ""
-
-
-def _scope(entity: str) -> str:
-    project = entity.split(":", 1)[1] if entity.startswith("limit:") else entity
-    return t("audit.say.org_scope") if project in ("*", "") else project
-
-
-def sentence(actor: str, action: str, entity: str, before_text: str, after_text: str) -> str:
-    """One audit row as a sentence: "owner@… raised the soft limit of search-rag from $3,965 to $4,200"."""
-    before, after = _load(before_text), _load(after_text)
-    if action == "limit.set" and isinstance(after, dict):
-        scope, old = _scope(entity), before if isinstance(before, dict) else {}
-        parts = []
-        for name in LIMIT_FIELDS:
-            was, now = old.get(name), after.get(name)
-            what = t(f"audit.say.{name}")
-            if was == now:
-                continue
-            if now is None:
-                parts.append(t("audit.say.removed", what=what, scope=scope, old=_usd(was)))
-            elif was is None:
-                parts.append(t("audit.say.set", what=what, scope=scope, new=_usd(now)))
-            else:
-                verb = "raised" if Decimal(str(now)) > Decimal(str(was)) else "lowered"
-                parts.append(t(f"audit.say.{verb}", what=what, scope=scope, old=_usd(was), new=_usd(now)))
-        if old.get("thresholds") != after.get("thresholds") and after.get("thresholds") is not None:
-            marks = ", ".join(f"{v}%" for v in after["thresholds"])
-            parts.append(t("audit.say.thresholds", scope=scope, new=marks))
-        return t("audit.say.who", who=actor, what=_joined(parts) or t("audit.say.resaved", scope=scope))
-    if action == "limit.clear":
-        return t("audit.say.who", who=actor, what=t("audit.say.limit_clear", scope=_scope(entity)))
-    if action == "member.set" and isinstance(after, dict):
-        role = t(f"role.{after.get('role', 'reader')}")
-        if isinstance(before, dict):
-            was = t(f"role.{before.get('role', 'reader')}")
-            return t("audit.say.who", who=actor, what=t("audit.say.member_change", email=entity, old=was, new=role))
-        return t("audit.say.who", who=actor, what=t("audit.say.member_add", email=entity, role=role))
-    if action == "member.remove":
-        return t("audit.say.who", who=actor, what=t("audit.say.member_remove", email=entity))
-    if action == "org.update" and isinstance(after, dict) and isinstance(before, dict):
-        changes = [
-            t("audit.say.org_field", field=name, old=before.get(name), new=value)
-            for name, value in after.items()
-            if before.get(name) != value
-        ]
-        return t("audit.say.who", who=actor, what=_joined(changes))
-    return t("audit.say.who", who=actor, what=t("audit.say.generic", action=action, entity=entity))
 
 
 @st.cache_data(ttl=10, show_spinner=False)

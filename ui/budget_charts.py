@@ -9,6 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ui.charts import PALETTE, _style
+from ui.format import short_day
+from ui.i18n import lang
 
 BAND = "rgba(37, 99, 235, 0.16)"
 SOFT_COLOR = "#f59e0b"
@@ -90,7 +92,7 @@ def fan_chart(
             fig.add_vline(
                 x=pd.Timestamp(crossed).timestamp() * 1000,
                 line=dict(color=color, width=1),
-                annotation_text=f"{labels['crossed']} {crossed:%b %d}",
+                annotation_text=f"{labels['crossed']} {short_day(crossed, lang())}",
                 annotation_position="bottom right",
                 annotation_font_color=color,
             )

@@ -1,7 +1,10 @@
 """Plotly figure factories with one consistent look (the `spendsight` template, one palette).
 
 Factories take plain DataFrames whose money columns are already in the display currency and a
-currency symbol for the axis, so every chart reads `$1,234.56` or `¥8,765.43` like the tables.
+currency symbol for the axis, so every chart reads `$1,234.56` or `¥8,765.43` like the tables. Every
+word a chart shows (axis titles, legend entries, annotations) comes from the i18n strings, and day
+ticks are written as the reader's language writes them; tests/ui/test_chart_words.py renders each
+factory in Chinese to hold them to it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from ui.i18n import lang
+from ui.format import short_day
+from ui.i18n import lang, t
 
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16", "#64748b"]
 OTHER_COLOR = "#cbd5e1"
@@ -72,7 +76,8 @@ def _style(fig: go.Figure, money_axis: bool = True, height: int = 320, symbol: s
     return fig
 
 
-def daily_spend(daily: pd.DataFrame, symbol: str = "$", label: str = "Spend") -> go.Figure:
+def daily_spend(daily: pd.DataFrame, symbol: str = "$", label: str | None = None) -> go.Figure:
+    label = label or t("common.cost")
     fig = px.bar(daily, x="day", y="cost_usd", labels={"cost_usd": label, "day": ""}, color_discrete_sequence=PALETTE)
     fig.update_traces(hovertemplate=f"%{{x|{day_format()}}}: {symbol}%{{y:,.2f}}<extra></extra>")
     return _style(fig, symbol=symbol)
@@ -90,10 +95,18 @@ def share_bar(frame: pd.DataFrame, label: str, symbol: str = "$", value: str = "
 
 
 def stacked_spend(
-    frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$", top: int = 8, other: str = "other"
+    frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$", top: int = 8, other: str | None = None
 ) -> go.Figure:
-    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`)."""
+    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`).
+
+    The x axis is a category axis (one bar per period, no gaps), where plotly's date formats do not
+    apply: day periods ("2026-11-12") are written out as the reader's language writes a day."""
+    other = other or t("common.other")
     frame = frame.copy()
+    periods = [str(p) for p in pd.unique(frame[x])]
+    if periods and all(_ISO_DAY.fullmatch(p) for p in periods):
+        days = {p: short_day(p, lang()) for p in periods}
+        frame[x] = frame[x].astype(str).map(days)
     if color:
         frame[color] = frame[color].astype(str)
         totals = frame.groupby(color)[y].sum().sort_values(ascending=False)
@@ -121,10 +134,12 @@ def cost_bars(
     value: str,
     highlight: str | None = None,
     symbol: str = "$",
-    highlight_name: str = "today",
-    other_name: str = "candidate",
+    highlight_name: str | None = None,
+    other_name: str | None = None,
 ) -> go.Figure:
     """Horizontal bars of cost per model, cheapest on top; rows where `highlight` is true stand out."""
+    highlight_name = highlight_name or t("compare.reprice.current")
+    other_name = other_name or t("compare.reprice.candidate")
     frame = frame.sort_values(value, ascending=False)
     if highlight:
         kind = frame[highlight].map({True: highlight_name, False: other_name})
@@ -153,12 +168,16 @@ def frontier(
     label: str,
     dominated: str,
     symbol: str = "$",
-    frontier_name: str = "frontier",
-    dominated_name: str = "dominated",
+    frontier_name: str | None = None,
+    dominated_name: str | None = None,
     x_title: str | None = None,
     y_title: str | None = None,
 ) -> go.Figure:
     """Cost (x) against quality (y); the non-dominated models joined by a line; axes titled."""
+    frontier_name = frontier_name or t("compare.quality.frontier")
+    dominated_name = dominated_name or t("compare.quality.dominated")
+    x_title = x_title or t("compare.quality.x", currency=symbol, choices=1)
+    y_title = y_title or t("compare.quality.y")
     kind = frame[dominated].map({True: dominated_name, False: frontier_name})
     fig = px.scatter(
         frame.assign(kind=kind),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import PALETTE, TEMPLATE
+from ui.charts import PALETTE, _style
 
 
 def estimated_vs_billed(daily: pd.DataFrame, estimated: str, billed: str, symbol: str = "$") -> go.Figure:
@@ -25,14 +25,6 @@ def estimated_vs_billed(daily: pd.DataFrame, estimated: str, billed: str, symbol
         marker_color=PALETTE[1],
         hovertemplate=f"{billed}: {symbol}%{{y:,.2f}}<extra></extra>",
     )
-    fig.update_layout(
-        template=TEMPLATE,
-        barmode="group",
-        height=320,
-        margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title=None),
-        hovermode="x unified",
-    )
-    fig.update_yaxes(tickprefix=symbol, tickformat=",.2f", title=None)
-    fig.update_xaxes(title=None)
+    fig = _style(fig, symbol=symbol)  # the template, and day ticks in the reader's language
+    fig.update_layout(barmode="group")
     return fig

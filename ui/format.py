@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
+from models.budgets.statement import cost_text
 from models.fx import rate_text
 from ui.i18n import t
 
@@ -54,7 +56,7 @@ def tokens(n: int | float) -> str:
     return f"{n:,.0f}"
 
 
-def number(n: int | float) -> str:
+def number(n: int | float | Decimal) -> str:
     """1,234,567."""
     return f"{float(n):,.0f}"
 
@@ -72,13 +74,18 @@ def signed_percent(x: float | Decimal | None) -> str:
     return f"{float(x) * 100:+.1f}%"
 
 
-def in_currency(frame, columns, rate: Decimal | float = 1):
-    """A copy of `frame` with USD `columns` (Decimal or float) as floats in display units, for showing only."""
+def in_currency(frame, columns, rate: Decimal | float | Sequence[Decimal] = 1):
+    """A copy of `frame` with USD `columns` (Decimal or float) as floats in display units, for showing only.
+
+    `rate` is one rate for every row, or one per row (each month's figures at that month's rate)."""
     out = frame.copy()
-    factor = Decimal(str(rate))
+    factors = [Decimal(str(r)) for r in rate] if isinstance(rate, Sequence) else [Decimal(str(rate))] * len(out.index)
     for column in columns:
         if column in out.columns:
-            out[column] = [None if v is None or v != v else float(Decimal(str(v)) * factor) for v in out[column]]
+            out[column] = [
+                None if v is None or v != v else float(Decimal(str(v)) * f)
+                for v, f in zip(out[column], factors, strict=True)
+            ]
     return out
 
 
@@ -168,17 +175,18 @@ def unpriced_costs(frame, cost: str, unpriced: str, currency: str = "USD"):
         n = int(row[unpriced] or 0) if unpriced in row else 0
         value = row[cost]
         if value is None or value != value:
-            return DASH if not n else t("common.unpriced_cost", tokens=number(n))
-        shown = money(value, currency)
-        if not n:
-            return shown
-        words = t("common.unpriced_cost", tokens=number(n))
-        return words if value == 0 else f"{shown} + {words}"
+            return DASH if not n else unpriced_words(n)
+        return cost_text(money(value, currency), value, n, unpriced_words)
 
     styler = frame.style.format(na_rep=DASH, thousands=",", precision=0)  # counts: 1,234 in both languages
     for index, row in frame.iterrows():  # a table of groups: a few hundred rows at most
         styler = styler.format(_always(text(row)), subset=([index], [cost]))
     return styler
+
+
+def unpriced_words(tokens: int) -> str:
+    """ "unpriced (1,234 tokens)" in the page's language."""
+    return t("common.unpriced_cost", tokens=number(tokens))
 
 
 def _always(shown: str):

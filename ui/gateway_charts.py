@@ -29,5 +29,6 @@ def per_minute(frame: pd.DataFrame, labels: dict[str, str]) -> go.Figure:
         hovermode="x unified",
     )
     fig.update_yaxes(title=None, tickformat=",d")
-    fig.update_xaxes(title=None)
+    # Hours and minutes only: plotly's own date ticks add English month names ("Nov 30, 2026").
+    fig.update_xaxes(title=None, tickformat="%H:%M")
     return fig

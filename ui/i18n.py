@@ -1,74 +1,57 @@
 """UI text in English and Chinese: `t("key")` looks up the session's language, falling back to English.
 
-The text lives in data files, one per language (ui/locales/en.toml, zh.toml), so translators never
-edit Python: the key `explore.title` is `title` under `[explore]`. Both files are read once per process.
+The text lives in data files, one per language (ui/locales/en.toml, zh.toml), read by the shared
+loader models.locales (the emails and the sign-in pages use it too): the key `explore.title` is
+`title` under `[explore]`. Both files are read once per process.
 """
 
 from __future__ import annotations
 
-import threading
-import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 
 import streamlit as st
 
+from models.locales import DEFAULT_LANG, LocaleError, Strings
+
+__all__ = ["DEFAULT_LANG", "LANGUAGES", "LocaleError", "STRINGS", "keys", "lang", "language", "missing", "strings", "t"]
+
 LANGUAGES = {"en": "English", "zh": "中文"}
-DEFAULT_LANG = "en"
 SESSION_KEY = "lang"
-LOCALES = resources.files("ui").joinpath("locales")  # installed with the package (pyproject package-data)
-_strings: dict[str, dict[str, str]] | None = None
-_load_lock = threading.Lock()  # Streamlit runs each session's script in its own thread
-
-
-class LocaleError(ValueError):
-    """A locale file that is not valid TOML or holds something other than text."""
-
-
-def _flatten(table: dict[str, object], source: str, prefix: str = "") -> dict[str, str]:
-    """{"explore": {"title": "..."}} -> {"explore.title": "..."}."""
-    flat: dict[str, str] = {}
-    for name, value in table.items():
-        key = f"{prefix}{name}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, source, f"{key}."))
-        elif isinstance(value, str):
-            flat[key] = value
-        else:
-            raise LocaleError(f"{source}: {key}: expected text in quotes, got {type(value).__name__}")
-    return flat
-
-
-def _load(lang_code: str) -> dict[str, str]:
-    source = f"ui/locales/{lang_code}.toml"
-    text = LOCALES.joinpath(f"{lang_code}.toml").read_text(encoding="utf-8")
-    try:
-        return _flatten(tomllib.loads(text), source)
-    except tomllib.TOMLDecodeError as exc:  # the message names the line and column
-        raise LocaleError(f"{source}: {exc}") from None
+# installed with the package (pyproject package-data)
+STRINGS = Strings(resources.files("ui").joinpath("locales"), "ui/locales")
+_forced: ContextVar[str | None] = ContextVar("ui_lang", default=None)
 
 
 def strings() -> dict[str, dict[str, str]]:
     """Every language's {key: text}, read from the locale files on first use."""
-    global _strings
-    if _strings is None:
-        with _load_lock:
-            if _strings is None:
-                _strings = {lang_code: _load(lang_code) for lang_code in LANGUAGES}
-    return _strings
+    return STRINGS.tables()
 
 
 def lang() -> str:
-    try:
-        value = st.session_state.get(SESSION_KEY, DEFAULT_LANG)
-    except Exception:  # outside a Streamlit session (CLI, tests of models)
-        value = DEFAULT_LANG
+    value = _forced.get()
+    if value is None:
+        try:
+            value = st.session_state.get(SESSION_KEY, DEFAULT_LANG)
+        except Exception:  # outside a Streamlit session (CLI, tests of models)
+            value = DEFAULT_LANG
     return value if value in LANGUAGES else DEFAULT_LANG
 
 
-def t(key: str, **values: object) -> str:
-    tables = strings()
-    text = tables.get(lang(), {}).get(key) or tables[DEFAULT_LANG].get(key) or key
-    return text.format(**values) if values else text
+@contextmanager
+def language(code: str) -> Iterator[None]:
+    """Text in `code` inside the block, whatever the session says (a chart or export made for one reader)."""
+    token = _forced.set(code)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def t(key: str, /, **values: object) -> str:
+    return STRINGS(lang(), key, **values)
 
 
 def missing(lang_code: str = "zh", prefix: str = "") -> list[str]:

@@ -19,7 +19,7 @@ from models.budgets.snapshots import month_statement
 from models.budgets.statement import OrgSummary, org_summary
 from models.budgets.subscriptions import subscription
 from models.db import session_scope
-from models.fx import Rate, month_rate, rate_on, rates
+from models.fx import Rate, rate_on, rates
 from models.pricing.catalog import get_catalog
 from models.pricing.edit import catalog_table
 from models.schema import init_db
@@ -241,12 +241,6 @@ def owns_every_org(actor) -> bool:
 def closed_statement(org_id: str, year: int, month: int):
     """(statement, versions): a closed month's last stored version, or an open month's live figures."""
     return month_statement(org_id, year, month)
-
-
-@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
-def display_rate(currency: str, year: int, month: int, today: date) -> Rate:
-    """The rate a month's figures use (its last day's, or today's in the month in progress)."""
-    return month_rate(currency, year, month, today)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -7,14 +7,16 @@ they survive page switches (Streamlit forgets widget keys of widgets a page did 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import streamlit as st
 
 from models.access.preferences import saved_preferences, set_preferences
 from models.access.roles import Actor
+from models.fx import Rate
+from models.units import add_months
 from ui import auth
 from ui.format import CURRENCIES, rate_words, symbol
 from ui.format import money as format_money
@@ -57,6 +59,7 @@ class PageContext:
     currency: str = "USD"  # display currency; stored amounts stay USD
     rate: Decimal = Decimal(1)  # display units per USD
     lang: str = "en"
+    fx: Rate | None = None  # the dated rate `rate` comes from (today's unless `at` chose a day)
 
     @property
     def is_owner(self) -> bool:
@@ -69,6 +72,29 @@ class PageContext:
     @property
     def is_staging(self) -> bool:
         return self.environment == "staging"
+
+    def member(self) -> tuple[Actor, str]:
+        """The signed-in member and the selected org, for the parts of a page drawn only with both
+        (page_header(needs_org=True) and the sign-in gate stop the page before them otherwise)."""
+        assert self.actor is not None and self.org_id is not None
+        return self.actor, self.org_id
+
+    def at(self, day: date) -> PageContext:
+        """This context with money at the rate in force on `day`: a page showing a period uses its
+        last day's rate (today's for a period still running), as a month's statement does."""
+        rate = day_rate(self.currency, day)
+        return replace(self, rate=rate.rate, fx=rate)
+
+    def month_rate(self, label: str, today: date) -> Decimal:
+        """Display units per USD for the month "YYYY-MM": its last day's rate (today's while it runs)."""
+        first = date(int(label[:4]), int(label[5:7]), 1)
+        last = date.fromordinal(add_months(first, 1).toordinal() - 1)
+        return day_rate(self.currency, min(last, today)).rate
+
+    def rate_note(self) -> None:
+        """Say under the page's title which rate its figures use (nothing in USD)."""
+        if self.currency != "USD" and self.fx is not None:
+            st.caption(t("closing.rate", currency=self.currency, rate=rate_words(self.fx)))
 
     def money(self, amount_usd) -> str:
         """An amount in the display currency, e.g. $1,234.56 or ¥8,765.43."""
@@ -86,7 +112,7 @@ class PageContext:
 
     def org_label(self, org_id: str) -> str:
         org = self.org(org_id)
-        return f"{org['name']} · {org['environment']}" if org.get("environment") else org["name"]
+        return f"{org['name']} · {t('env.' + org['environment'])}" if org.get("environment") else org["name"]
 
 
 def _browser_lang() -> str:
@@ -159,7 +185,7 @@ def render() -> PageContext:
     if currency != "USD":
         st.sidebar.caption(t("fx.sidebar", currency=currency, rate=rate_words(today_rate)))
     if not orgs:
-        return PageContext(actor, None, "", "", "UTC", None, (), currency, rate, lang)
+        return PageContext(actor, None, "", "", "UTC", None, (), currency, rate, lang, today_rate)
     ids = [o["id"] for o in orgs]
     by_id = {o["id"]: o for o in orgs}
     current = st.session_state.get("org_id")
@@ -178,5 +204,15 @@ def render() -> PageContext:
     st.session_state["org_id"] = org_id
     org = by_id[org_id]
     return PageContext(
-        actor, org_id, org["name"], org["environment"], org["timezone"], roles.get(org_id), orgs, currency, rate, lang
+        actor,
+        org_id,
+        org["name"],
+        org["environment"],
+        org["timezone"],
+        roles.get(org_id),
+        orgs,
+        currency,
+        rate,
+        lang,
+        today_rate,
     )

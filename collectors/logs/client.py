@@ -28,19 +28,12 @@ class UsageError(ValueError):
 
 
 class Item:
-    """One input unit: its line number, raw text, and the record or the rejection."""
+    """One input unit: its line number, raw text, and the parsed record or the rejection."""
 
-    __slots__ = ("line", "raw", "record", "reject", "ready")
+    __slots__ = ("line", "raw", "record", "reject")
 
-    def __init__(
-        self,
-        line: int,
-        raw: str,
-        record: formats.Parsed | None = None,
-        reject: Reject | None = None,
-        ready: Record | None = None,
-    ) -> None:
-        self.line, self.raw, self.record, self.reject, self.ready = line, raw, record, reject, ready
+    def __init__(self, line: int, raw: str, record: formats.Parsed | None = None, reject: Reject | None = None) -> None:
+        self.line, self.raw, self.record, self.reject = line, raw, record, reject
 
 
 class Position:
@@ -141,16 +134,18 @@ def detect_format(path: Path) -> str:
     return "jsonl-auto"
 
 
-def read_jsonl(lines: Lines, provider: str | None, fast: FastPath | None = None) -> Iterator[Item]:
+def read_jsonl(lines: Lines, provider: str | None, fast: FastPath | None = None) -> Iterator[Item | Record]:
     """JSONL: each line an OpenAI or Anthropic response, bare or wrapped.
 
-    `fast` (a collectors.logs.fast.FastPath) turns well-formed lines into finished records.
+    `fast` (a collectors.logs.fast.FastPath) turns well-formed lines into finished usage records,
+    yielded as they are: wrapping each in an Item cost a tenth of the line's whole ingest.
     """
+    position = lines.position
     for line in lines:
         if fast is not None:
-            ready = fast.record(line, lines.position.line)
+            ready = fast.record(line, position.line)
             if ready is not None:
-                yield Item(lines.position.line, line, ready=ready)
+                yield ready
                 continue
         if not line.strip():
             continue

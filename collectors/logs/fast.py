@@ -161,20 +161,9 @@ class _BatchLine(msgspec.Struct):
     usage: msgspec.Raw = _ABSENT
 
 
-class _Wrapper(msgspec.Struct):
-    """An attribution wrapper; its payload is told apart (and decoded) on its own."""
-
-    response: msgspec.Raw
-    timestamp: Seconds | str | None = None
-    created_at: Seconds | str | None = None
-    org: Text | None = None
-    project: Text | None = None
-    api_key_id: Text | None = None
-    user: Text | None = None
-
-
 class _Shape(msgspec.Struct):
-    """Just enough to tell the shapes apart; nested values are skipped, not decoded."""
+    """Just enough to tell the shapes apart (nested values are skipped, not decoded), and an
+    attribution wrapper's own fields, so a wrapped line's outer object is decoded once."""
 
     object: str | None = None
     type: str | None = None
@@ -183,13 +172,20 @@ class _Shape(msgspec.Struct):
     result: msgspec.Raw = _ABSENT
     body: msgspec.Raw = _ABSENT
     usage: msgspec.Raw = _ABSENT
+    # An attribution wrapper's fields (the payload is `response`); on any other line they are
+    # absent, and a value of another type declines the line, which is always safe.
+    timestamp: Seconds | str | None = None
+    created_at: Seconds | str | None = None
+    org: Text | None = None
+    project: Text | None = None
+    api_key_id: Text | None = None
+    user: Text | None = None
 
 
 _shape = msgspec.json.Decoder(_Shape)
 _bare = msgspec.json.Decoder(Body)
 _message = msgspec.json.Decoder(_Message)
 _batch_line = msgspec.json.Decoder(_BatchLine)
-_wrapper = msgspec.json.Decoder(_Wrapper)
 _TOKENS = (
     "input_tokens",
     "cached_input_tokens",
@@ -203,8 +199,8 @@ _TOKENS = (
 _AT = slice(COL[_TOKENS[0]], COL[_TOKENS[-1]] + 1)
 if tuple(COL[name] for name in _TOKENS) != tuple(range(_AT.start, _AT.stop)):
     raise RuntimeError("the usage table's token columns are no longer adjacent; update collectors/logs/fast.py")
-_I = {
-    name: COL[name]
+(_ORG, _PROVIDER, _SOURCE, _KIND, _PROJECT, _KEY, _USER, _MODEL, _TIER, _BATCH, _BAND, _START, _REQUEST) = (
+    COL[name]
     for name in (
         "org_id",
         "provider",
@@ -219,17 +215,20 @@ _I = {
         "context_band",
         "bucket_start",
         "request_id",
-        "requests",
-        "web_search_calls",
     )
-}
+)
+_REQUESTS, _WEB_SEARCH = COL["requests"], COL["web_search_calls"]
 _KINDS = {_Chat: "completions", _Response: "responses", _Embedding: "embeddings"}
 _MAX_CACHED = 100_000
 
 
 def _trimmed(text: str | None) -> bool:
-    """Empty, or printable (no control characters) with no space at either end: as the general path keeps it."""
-    return not text or (text.isprintable() and not text[0].isspace() and not text[-1].isspace())
+    """Empty, or printable (no control characters) with no space at either end: as the general path keeps it.
+
+    The only character both printable and whitespace is the ASCII space (str.isprintable counts
+    every other separator as unprintable), so the ends are compared with it alone.
+    """
+    return not text or (text.isprintable() and text[0] != " " and text[-1] != " ")
 
 
 class FastPath:
@@ -245,20 +244,22 @@ class FastPath:
         self.thresholds = catalog.thresholds
         self.tiers: dict[str | None, str] = {}
         self.times: dict[int | str, datetime] = {}  # log lines arrive many to a second
-        self.orgs: set[str] = {org} if org else set()  # org ids already validated
+        self.models: set[str] = set()  # model names already checked
+        # Wrappers' (org, project, api_key_id, user) already checked: a log repeats a few of them.
+        self.attributions: set[tuple[str | None, ...]] = set()
         self.templates = {
             ("openai", kind): self._template("openai", kind) for kind in ("completions", "responses", "embeddings")
         }
         self.templates["anthropic", "messages"] = self._template("anthropic", "messages")
 
     def _template(self, provider: str, kind: str) -> Record:
-        record, i = blank_record(), _I
-        record[i["org_id"]] = self.org
-        record[i["provider"]] = provider
-        record[i["source"]] = "log"
-        record[i["kind"]] = kind
-        record[i["project_id"]] = self.project
-        record[i["requests"]] = 1
+        record = blank_record()
+        record[_ORG] = self.org
+        record[_PROVIDER] = provider
+        record[_SOURCE] = "log"
+        record[_KIND] = kind
+        record[_PROJECT] = self.project
+        record[_REQUESTS] = 1
         return record
 
     def record(self, line: str, number: int = 0) -> Record | None:
@@ -270,17 +271,16 @@ class FastPath:
             if shape.response and not shape.custom_id:  # an attribution wrapper, as formats.unwrap reads it
                 if shape.object is not None or shape.type is not None or shape.result:
                     return None  # a body with a `response` field of its own: ambiguous
-                wrapper = _wrapper.decode(line)
-                inner = _shape.decode(wrapper.response)
+                inner = _shape.decode(shape.response)
                 if inner.body and not inner.usage:
                     return None  # not a wrapper to the general path, which then finds no usage
-                return self._payload(wrapper.response, inner, wrapper, line, number)
+                return self._payload(shape.response, inner, shape, line, number)
             return self._payload(line, shape, None, line, number)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
 
     def _payload(
-        self, text: str | msgspec.Raw, shape: _Shape, wrapper: _Wrapper | None, line: str, number: int
+        self, text: str | msgspec.Raw, shape: _Shape, wrapper: _Shape | None, line: str, number: int
     ) -> Record | None:
         if shape.result:
             return None  # an Anthropic batch result: the general path's
@@ -300,7 +300,7 @@ class FastPath:
         return self._openai(_bare.decode(text), wrapper, False, line, number)
 
     def _openai(
-        self, body: _Chat | _Response | _Embedding, wrapper: _Wrapper | None, batch: bool, line: str, number: int
+        self, body: _Chat | _Response | _Embedding, wrapper: _Shape | None, batch: bool, line: str, number: int
     ) -> Record | None:
         if body.model.startswith("claude"):
             return None  # the general path reads a Claude model's response as Anthropic's
@@ -355,11 +355,11 @@ class FastPath:
         )
         if record is not None:
             record[_AT] = tokens
-            record[_I["batch"]] = batch
-            record[_I["context_band"]] = self._band(prompt)
+            record[_BATCH] = batch
+            record[_BAND] = self._band(prompt)
         return record
 
-    def _message(self, message: _Message, wrapper: _Wrapper | None, line: str, number: int) -> Record | None:
+    def _message(self, message: _Message, wrapper: _Shape | None, line: str, number: int) -> Record | None:
         usage = message.usage
         creation = usage.cache_creation
         write_5m = (creation.ephemeral_5m_input_tokens or 0) if creation else 0
@@ -380,10 +380,10 @@ class FastPath:
         )
         if record is not None:
             record[_AT] = (prompt, cache_read, cache_write, write_1h, usage.output_tokens or 0, 0, 0, 0)
-            record[_I["batch"]] = batch
-            record[_I["context_band"]] = self._band(prompt)
+            record[_BATCH] = batch
+            record[_BAND] = self._band(prompt)
             tools = usage.server_tool_use
-            record[_I["web_search_calls"]] = (tools.web_search_requests or 0) if tools else 0
+            record[_WEB_SEARCH] = (tools.web_search_requests or 0) if tools else 0
         return record
 
     def _band(self, prompt: int) -> int:
@@ -398,29 +398,35 @@ class FastPath:
         model: str,
         service_tier: str | None,
         timestamp: int | str | None,
-        wrapper: _Wrapper | None,
+        wrapper: _Shape | None,
         line: str,
         number: int,
     ) -> Record | None:
         """The record's attribution, time, model, tier and id, or None where the general path must judge."""
-        if not model or not _trimmed(model) or not _trimmed(request_id):
+        if model not in self.models:
+            if not model or not _trimmed(model):
+                return None
+            if len(self.models) > _MAX_CACHED:
+                self.models.clear()
+            self.models.add(model)
+        if request_id and not _trimmed(request_id):
             return None
         org = self.org
         if wrapper is not None:
-            if not (_trimmed(wrapper.org) and _trimmed(wrapper.project)):
-                return None
-            if not (_trimmed(wrapper.api_key_id) and _trimmed(wrapper.user)):
-                return None
-            if wrapper.org:
-                org = wrapper.org
-                if org not in self.orgs:
+            attribution = (wrapper.org, wrapper.project, wrapper.api_key_id, wrapper.user)
+            if attribution not in self.attributions:
+                if not all(_trimmed(text) for text in attribution):
+                    return None
+                if wrapper.org:
                     try:
-                        validate_org_id(org)
+                        validate_org_id(wrapper.org)
                     except ValidationError:
                         return None
-                    if len(self.orgs) > _MAX_CACHED:
-                        self.orgs.clear()
-                    self.orgs.add(org)
+                if len(self.attributions) > _MAX_CACHED:
+                    self.attributions.clear()
+                self.attributions.add(attribution)
+            if wrapper.org:
+                org = wrapper.org
             # The wrapper's own time wins over the body's, as in formats.apply_wrapper.
             wrapped = wrapper.timestamp if wrapper.timestamp is not None else wrapper.created_at
             if wrapped is not None:
@@ -450,16 +456,15 @@ class FastPath:
             # As ingest._to_record names a line without an id: its content and line number.
             digest = hashlib.sha1(line.rstrip("\r\n").encode("utf-8", "replace")).hexdigest()[:20]
             request_id = f"line:{digest}:{number}"
-        i = _I
         record = self.templates[template].copy()
-        record[i["org_id"]] = org
-        record[i["model"]] = model
-        record[i["service_tier"]] = tier
-        record[i["bucket_start"]] = moment
-        record[i["request_id"]] = request_id
+        record[_ORG] = org
+        record[_MODEL] = model
+        record[_TIER] = tier
+        record[_START] = moment
+        record[_REQUEST] = request_id
         if wrapper is not None:
             if wrapper.project:
-                record[i["project_id"]] = wrapper.project
-            record[i["api_key_id"]] = wrapper.api_key_id or ""
-            record[i["user_id"]] = wrapper.user or ""
+                record[_PROJECT] = wrapper.project
+            record[_KEY] = wrapper.api_key_id or ""
+            record[_USER] = wrapper.user or ""
         return record

@@ -42,7 +42,7 @@ from collectors.logs.settings import BATCH_ROWS, EARLIEST, FORMATS, LATEST, MAX_
 from models.access.orgs import validate_org_id
 from models.db import get_engine, sqlite_writer_lock
 from models.pricing.catalog import Catalog, get_catalog, normalize_tier
-from models.spend.rollups import add_increments, process_dirty
+from models.spend.rollups import add_prepared, prepare_increments, process_dirty
 from models.tables import USAGE_COUNTERS
 from models.validation import ValidationError
 
@@ -148,6 +148,7 @@ def ingest_lines(
     """Ingest one file from `lines.position` on; rollups are left dirty for the caller to process."""
     path = lines.path
     file_fmt = detect_format(path) if fmt == "auto" else fmt
+    items: Iterable[Item | Record]
     if file_fmt in ("litellm-csv", "csv"):
         items = read_csv(lines, file_fmt, mapping or {})
     else:
@@ -179,29 +180,34 @@ def _few_collections() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _ingest_items(path: Path, fmt: str, items: Iterable[Item], defaults: Defaults, result: IngestResult) -> None:
+def _ingest_items(
+    path: Path, fmt: str, items: Iterable[Item | Record], defaults: Defaults, result: IngestResult
+) -> None:
     catalog = get_catalog()
     rows: list[Record] = []
     rejects: list[Rejection] = []
+    zones: dict[str, str] = {}  # each org's time zone as last seen, for the rollup increments
     name = printable_path(path)
     try:
         for item in items:
             result.read += 1
-            if item.ready is not None:
-                rows.append(item.ready)
-            elif item.reject is None:
-                try:
-                    rows.append(_to_record(item, fmt, defaults, catalog))
-                except _Missing as missing:
-                    item.reject = missing.reject
-            if item.reject is not None:
-                _reject(rejects, result, name, fmt, defaults, item.line, item.reject, item.raw)
+            if type(item) is list:  # a finished record from the fast path
+                rows.append(item)
+            else:
+                assert isinstance(item, Item)
+                if item.reject is None:
+                    try:
+                        rows.append(_to_record(item, fmt, defaults, catalog))
+                    except _Missing as missing:
+                        item.reject = missing.reject
+                if item.reject is not None:
+                    _reject(rejects, result, name, fmt, defaults, item.line, item.reject, item.raw)
             if len(rows) >= BATCH_ROWS:
-                _flush(rows, rejects, result)
+                _flush(rows, rejects, result, zones)
                 rows, rejects = [], []
     except Unreadable as exc:  # the lines before it stand; the unreadable rest is one quarantined entry
         _reject(rejects, result, name, fmt, defaults, exc.line, Reject("file", str(exc)), "")
-    _flush(rows, rejects, result)
+    _flush(rows, rejects, result, zones)
 
 
 def _reject(
@@ -314,16 +320,18 @@ _TEXT_COLUMNS = tuple(
 )
 
 
-def _flush(records: list[Record], rejects: list[Rejection], result: IngestResult) -> None:
+def _flush(records: list[Record], rejects: list[Rejection], result: IngestResult, zones: dict[str, str]) -> None:
     """One transaction per batch: rows, their rollups (or dirty marks) and quarantined lines together.
 
-    Everything that needs no database (driver rows, hourly sums) is prepared before the write lock,
-    because parallel ingest processes take turns holding it.
+    Everything that needs no database (driver rows, hourly sums, the rollup rows they add to, for
+    each org's time zone as last seen in `zones`) is prepared before the write lock, because
+    parallel ingest processes take turns holding it.
     """
     if not records and not rejects:
         return
     engine = get_engine()
     sums = hourly_sums(records)
+    increments = prepare_increments(engine.dialect.name, sums, zones)
     prepared = prepare_records(engine.dialect.name, records)  # in place: after the sums
     with sqlite_writer_lock(engine), engine.begin() as conn:
         if records:
@@ -333,7 +341,7 @@ def _flush(records: list[Record], rejects: list[Rejection], result: IngestResult
             result.ingested += inserted
             result.duplicate += len(records) - inserted
             if inserted == len(records):
-                add_increments(conn, sums)  # all new: add their sums, no rebuild needed
+                zones.update(add_prepared(conn, increments))  # all new: add their sums, no rebuild needed
             elif inserted:
                 result.dirty += mark_hours_dirty(conn, sums)  # some were duplicates: rebuild those hours
             if inserted:

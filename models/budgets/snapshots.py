@@ -27,7 +27,7 @@ from models.access.orgs import get_org
 from models.access.roles import Actor, require_owner
 from models.budgets.billing import local_today, month_bounds, month_label
 from models.budgets.credits import MonthBilling
-from models.budgets.statement import Statement, statement
+from models.budgets.statement import FRAMES, Statement, statement
 from models.db import session_scope, utcnow
 from models.tables import Organization, StatementDelivery, StatementSnapshot, StatementSubscription
 from models.units import MICRO, ZERO, add_months, usd_to_micros
@@ -36,7 +36,6 @@ from models.validation import ValidationError
 WORKER = Actor("worker", system=True)
 MONEY = ("cost_usd", "prev_cost_usd")
 RATIOS = ("delta_pct", "share")
-FRAMES = ("by_project", "by_model", "by_project_model")
 
 
 @dataclass(frozen=True)
@@ -84,18 +83,13 @@ def to_body(s: Statement) -> dict[str, Any]:
 
 def _frame(rows: list[dict[str, Any]], columns: Iterable[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(columns))
+    if "unpriced_tokens" in frame.columns:  # versions stored before it was kept: none known
+        frame["unpriced_tokens"] = frame["unpriced_tokens"].fillna(0).astype(int)
     for name in frame.columns:
         if name in MONEY or name in RATIOS:
             # (pandas-stubs list no Decimal among a column's scalars; an object column holds it exactly)
             frame[name] = [None if v is None else Decimal(v) for v in frame[name]]  # type: ignore[assignment]
     return frame
-
-
-COLUMNS = {
-    "by_project": ("project", "requests", "input_tokens", "output_tokens", "cost_usd", "prev_cost_usd", "delta_pct"),
-    "by_model": ("model", "provider", "requests", "input_tokens", "output_tokens", "cost_usd", "share"),
-    "by_project_model": ("project", "model", "requests", "cost_usd"),
-}
 
 
 def from_body(
@@ -120,9 +114,9 @@ def from_body(
         body["unpriced_requests"],
         None if body["billed"] is None else Decimal(body["billed"]),
         billing,
-        _frame(body["by_project"], COLUMNS["by_project"]),
-        _frame(body["by_model"], COLUMNS["by_model"]),
-        _frame(body["by_project_model"], COLUMNS["by_project_model"]),
+        _frame(body["by_project"], FRAMES["by_project"]),
+        _frame(body["by_model"], FRAMES["by_model"]),
+        _frame(body["by_project_model"], FRAMES["by_project_model"]),
         generated_at=row.created_at,
         closed_at=row.created_at,
         version=row.version,
@@ -131,11 +125,12 @@ def from_body(
 
 def _essence(body: dict[str, Any]) -> dict[str, Any]:
     """What a restatement is about: this month's own figures (not the previous month's, shown for comparison)."""
-    drop = {"previous_total"}
+    # Unpriced tokens are left out too: versions stored before they were kept lack them, and usage
+    # that gains or loses a price moves the requests or the cost anyway.
+    drop = {"previous_total", "prev_cost_usd", "delta_pct", "unpriced_tokens"}
     out = {k: v for k, v in body.items() if k not in drop}
-    out["by_project"] = [
-        {k: v for k, v in r.items() if k not in ("prev_cost_usd", "delta_pct")} for r in body["by_project"]
-    ]
+    for name in FRAMES:
+        out[name] = [{k: v for k, v in r.items() if k not in drop} for r in body[name]]
     return out
 
 

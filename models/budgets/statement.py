@@ -24,6 +24,32 @@ from models.tables import Source
 from models.units import MICRO, add_months
 
 ZERO = Decimal(0)
+# The statement's tables and their columns: the page, the downloads, the email and the stored
+# (closed) versions all read them from here. `unpriced_tokens` is usage the catalog could not price,
+# so a cost cell can say "unpriced (N tokens)" rather than claim $0.00.
+FRAMES = {
+    "by_project": (
+        "project",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "prev_cost_usd",
+        "delta_pct",
+        "unpriced_tokens",
+    ),
+    "by_model": (
+        "model",
+        "provider",
+        "requests",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "share",
+        "unpriced_tokens",
+    ),
+    "by_project_model": ("project", "model", "requests", "cost_usd", "unpriced_tokens"),
+}
 
 
 def credit_balance(org_id: str, today: date | None = None) -> Decimal:
@@ -51,9 +77,9 @@ class Statement:
     unpriced_requests: int
     billed: Decimal | None
     billing: MonthBilling
-    by_project: pd.DataFrame  # project, requests, input_tokens, output_tokens, cost_usd, prev_cost_usd, delta_pct
-    by_model: pd.DataFrame  # model, provider, requests, input_tokens, output_tokens, cost_usd, share
-    by_project_model: pd.DataFrame  # project, model, requests, cost_usd
+    by_project: pd.DataFrame  # FRAMES["by_project"] ...
+    by_model: pd.DataFrame
+    by_project_model: pd.DataFrame
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     closed_at: datetime | None = None  # a closed month: when its statement was frozen
     version: int = 0  # 0 as closed (or live), n for its n-th restatement
@@ -61,6 +87,10 @@ class Statement:
     @property
     def label(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def unpriced_tokens(self) -> int:
+        return int(self.by_project["unpriced_tokens"].fillna(0).sum()) if len(self.by_project) else 0
 
 
 def statement(org_id: str, year: int, month: int) -> Statement:
@@ -74,13 +104,12 @@ def statement(org_id: str, year: int, month: int) -> Statement:
     models = explore([org_id], start, end, ("model", "provider"), compare=False)
     pairs = explore([org_id], start, end, ("project", "model"), compare=False)
     total = projects.total_cost
-    by_project = projects.table[
-        ["project", "requests", "input_tokens", "output_tokens", "cost_usd", "prev_cost_usd", "delta_pct"]
-    ].copy()
-    by_model = models.table[["model", "provider", "requests", "input_tokens", "output_tokens", "cost_usd"]].copy()
+    by_project = projects.table[list(FRAMES["by_project"])].copy()
+    by_model = models.table.copy()
     # (pandas-stubs list no Decimal among a column's scalars; an object column holds it exactly)
     by_model["share"] = [(c / total).quantize(Decimal("0.0001")) if total else ZERO for c in by_model["cost_usd"]]  # type: ignore[assignment]
-    by_project_model = pairs.table[["project", "model", "requests", "cost_usd"]].copy()
+    by_model = by_model[list(FRAMES["by_model"])]
+    by_project_model = pairs.table[list(FRAMES["by_project_model"])].copy()
     billing = month_billing(org_id, year, month)
     return Statement(
         org_id,
@@ -155,6 +184,15 @@ _TEMPLATE = """<!doctype html>
 """
 
 
+def cost_text(shown: str, amount: object, tokens: int, unpriced: Callable[[int], str]) -> str:
+    """A cost cell that says what had no price: "$1.20 + unpriced (3,000 tokens)", or only the words
+    where nothing was priced; $0.00 alone would claim that usage was free."""
+    if not tokens:
+        return shown
+    words = unpriced(tokens)
+    return words if not amount else f"{shown} + {words}"
+
+
 class _ProjectRow(Protocol):  # a row of Statement.by_project, as itertuples() gives it
     project: str
     requests: int
@@ -163,6 +201,7 @@ class _ProjectRow(Protocol):  # a row of Statement.by_project, as itertuples() g
     cost_usd: Decimal
     prev_cost_usd: Decimal
     delta_pct: Decimal | None
+    unpriced_tokens: int
 
 
 class _ModelRow(Protocol):  # a row of Statement.by_model
@@ -173,6 +212,7 @@ class _ModelRow(Protocol):  # a row of Statement.by_model
     output_tokens: int
     cost_usd: Decimal
     share: Decimal
+    unpriced_tokens: int
 
 
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
@@ -188,15 +228,21 @@ def render_html(
     notes: Sequence[str] = (),
     lang: str = "en",
     empty: str = "(none)",
+    unpriced: Callable[[int], str] = lambda n: f"unpriced ({n:,} tokens)",
 ) -> str:
     """The statement as one printable HTML page; `labels` are the UI's words, `money`/`number`/`percent`
-    format values the way the page does (so the download says exactly what the page says)."""
+    format values the way the page does (so the download says exactly what the page says), and
+    `unpriced` words a cost cell's tokens with no price, as the page's tables do."""
+
+    def cost(amount: Decimal, tokens: int) -> str:
+        return cost_text(money(amount), amount, int(tokens or 0), unpriced)
+
     projects = [
         {
             "name": r.project or empty,
             "requests": number(r.requests),
             "tokens": number(r.input_tokens + r.output_tokens),
-            "cost": money(r.cost_usd),
+            "cost": cost(r.cost_usd, r.unpriced_tokens),
             "previous": money(r.prev_cost_usd),
             "change": percent(r.delta_pct) if r.delta_pct is not None else "–",
         }
@@ -208,7 +254,7 @@ def render_html(
             "provider": r.provider or empty,
             "requests": number(r.requests),
             "tokens": number(r.input_tokens + r.output_tokens),
-            "cost": money(r.cost_usd),
+            "cost": cost(r.cost_usd, r.unpriced_tokens),
             "share": percent(r.share),
         }
         for r in cast(Iterator[_ModelRow], s.by_model.itertuples())
@@ -217,7 +263,7 @@ def render_html(
     total = {
         "requests": number(s.requests),
         "tokens": number(s.tokens),
-        "cost": money(s.total),
+        "cost": cost(s.total, s.unpriced_tokens),
         "previous": money(s.previous_total),
         "change": percent(change) if change is not None else "–",
     }

@@ -2,7 +2,8 @@
 
 The Statement page's downloads and the monthly email's attachment are both built here, so they say
 the same thing: money in the display currency at the month's rate, rounded to the cent, with a
-stated total that is the sum of its rows; shares and changes as ratios the writer shows as 0.0%.
+stated total that is the sum of its rows; shares and changes as ratios the writer shows as 0.0%;
+the tokens with no price in a column of their own, as the explorer's downloads have them.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pandas as pd
 
-from models.budgets.statement import Statement
+from models.budgets.statement import FRAMES, Statement
 from models.spend.explore import CENT, to_csv, to_excel
 from models.units import ZERO
 
-COUNTS = ("requests", "input_tokens", "output_tokens")
+COUNTS = ("requests", "input_tokens", "output_tokens", "unpriced_tokens")
 MONEY = ("cost_usd", "prev_cost_usd")
 RATIOS = ("delta_pct", "share")
-TABLES = {  # the page's tables: which Statement frame, keyed by its first column
-    "by_project": ("project", "requests", "input_tokens", "output_tokens", "cost_usd", "prev_cost_usd", "delta_pct"),
-    "by_model": ("model", "provider", "requests", "input_tokens", "output_tokens", "cost_usd", "share"),
-    "by_project_model": ("project", "model", "requests", "cost_usd"),
-}
 
 
 def table(s: Statement, name: str, labels: Mapping[str, str], rate: Decimal, empty: str, total: str) -> pd.DataFrame:
     """One of the statement's tables with a total row: money in display units to the cent."""
-    columns = TABLES[name]
+    columns = FRAMES[name]
     source = getattr(s, name)
     rows: list[dict[str, object]] = []
     for record in source.to_dict("records"):
@@ -92,6 +88,6 @@ def statement_xlsx(
     notes: Sequence[tuple[str, str]] = (),
 ) -> bytes:
     """By project, by model and the detail, one sheet each (`sheets` names them), plus the notes."""
-    frames = [(sheets[name], table(s, name, labels, rate, empty, total)) for name in TABLES]
+    frames = [(sheets[name], table(s, name, labels, rate, empty, total)) for name in FRAMES]
     (first_name, first), *more = frames
     return to_excel(first, first_name, notes, percent_labels(labels), more)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import add, itemgetter
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, bindparam, text
@@ -121,26 +122,31 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         else:
             result = _read_days(conn, rollup.table, group_cols, where, params, binds)
     # Plain tuples, positions and lists, and one price lookup per price key: this loop runs once per
-    # (group, price key) row, tens of thousands of times for a 90-day page.
+    # (group, price key) row, tens of thousands of times for a 90-day page. Per row it only looks up
+    # its group by the raw values (itemgetter), adds the counters with one map() and prices the
+    # row; what a group's key is (day -> week or month, batch -> bool) is worked out once per group.
     at = {column: i for i, column in enumerate(group_cols)}
     day_at, by_at, n = at.get("day"), [at[BY_COLUMNS[b]] for b in query.by], len(group_cols)
-    price_at = [at[c] for c in PRICE_COLUMNS]
+    raw_key, price_of = _getter(by_at), _getter([at[c] for c in PRICE_COLUMNS])
     terms_of: dict[
         tuple[object, ...], list[tuple[int, Decimal]] | None
     ] = {}  # price key -> [(counter position, USD per unit)], None: unpriced
     sums: dict[tuple[object, ...], list[Any]] = {}  # group key -> [*counters, cost, unpriced requests, unpriced tokens]
+    by_raw: dict[tuple[object, ...], list[Any]] = {}  # the same lists, by the row's raw group values
     width = len(USAGE_COUNTERS)
     for rec in result:
-        day = _as_date(rec[day_at]) if day_at is not None else None
-        key = tuple(key_value(b, day, rec[i]) for b, i in zip(query.by, by_at))
-        acc = sums.get(key)
+        raw = raw_key(rec)
+        acc = by_raw.get(raw)
         if acc is None:
-            acc = sums[key] = [0] * width + [Decimal(0), 0, 0]
-        counts = [int(v) if v else 0 for v in rec[n:]]
-        for j, v in enumerate(counts):
-            if v:
-                acc[j] += v
-        price_key = tuple(rec[i] for i in price_at)
+            day = _as_date(rec[day_at]) if day_at is not None else None
+            key = tuple(key_value(b, day, value) for b, value in zip(query.by, raw))
+            acc = sums.get(key)
+            if acc is None:
+                acc = sums[key] = [0] * width + [Decimal(0), 0, 0]
+            by_raw[raw] = acc
+        counts = rec[n:]  # NOT NULL columns and their sums: ints (Decimal from PostgreSQL's SUM)
+        acc[:width] = map(add, acc, counts)
+        price_key = price_of(rec)
         terms = terms_of.get(price_key, _UNSEEN)
         if terms is _UNSEEN:
             provider, model, tier, batch, band, price_date = price_key
@@ -156,8 +162,9 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         else:
             cost = Decimal(0)  # Price.cost(), term by term, on the row's counters
             for j, coefficient in terms:
-                if counts[j]:
-                    cost += coefficient * counts[j]
+                v = counts[j]
+                if v:
+                    cost += coefficient * v
             acc[width] += cost
     out = []
     for key in sorted(sums, key=_sort_key):
@@ -165,10 +172,10 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         out.append(
             SpendRow(
                 dict(zip(query.by, key)),
-                dict(zip(USAGE_COUNTERS, acc[:width])),
+                dict(zip(USAGE_COUNTERS, map(int, acc[:width]))),
                 acc[width],
-                acc[width + 1],
-                acc[width + 2],
+                int(acc[width + 1]),
+                int(acc[width + 2]),
             )
         )
     return out
@@ -284,6 +291,16 @@ _COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
 _ROW_KEYS = {r.table: {"day", "price_date", *r.dims} for r in DAILY_ROLLUPS}
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
 _UNSEEN: list[tuple[int, Decimal]] = []  # "not looked up yet" for terms_of.get, by identity (typed like its values)
+
+
+def _getter(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """A row's values at `positions` as a tuple, in C (itemgetter) for two or more positions."""
+    if len(positions) > 1:
+        return itemgetter(*positions)
+    if positions:
+        i = positions[0]
+        return lambda rec: (rec[i],)
+    return lambda rec: ()
 
 
 def _sort_key(key: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:

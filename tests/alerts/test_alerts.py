@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 import alerts
-from alerts import outbox
+from alerts import leases, outbox
 from models.access.roles import Actor
 from models.budgets.credits import add_credit
 from models.budgets.limits import set_limit
@@ -135,7 +135,7 @@ def test_retries_follow_the_backoff_and_survive_a_restart(org, smtp):
     with session_scope() as session:
         rows = list(session.exec(select(AlertDelivery)))
     assert {r.status for r in rows} == {"pending"} and {r.attempts for r in rows} == {1}
-    assert all(r.next_attempt_at == NOW + outbox.backoff(1) for r in rows)
+    assert all(r.next_attempt_at == NOW + leases.backoff(1) for r in rows)
     assert "451" in rows[0].last_error
     assert outbox.deliver(now=NOW + timedelta(seconds=29)).sent == 0
     assert outbox.deliver(now=NOW + timedelta(seconds=30)).sent == 2
@@ -165,7 +165,7 @@ def test_a_sender_that_died_mid_send_is_retried_after_its_lease(org, smtp):
     token, rows = outbox.claim(ids, NOW)  # claimed, then the process "dies"
     assert len(rows) == 2
     assert outbox.deliver(now=NOW + timedelta(minutes=1)).sent == 0  # still leased
-    assert outbox.deliver(now=NOW + outbox.LEASE + timedelta(seconds=1)).sent == 2
+    assert outbox.deliver(now=NOW + leases.LEASE + timedelta(seconds=1)).sent == 2
     assert len(smtp.received) == 2
 
 

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from alerts.strings import ALERTS, money, pick_lang
+from alerts.strings import ALERTS, money
 from gateway.signin import STRINGS
+from models.locales import pick_lang
 
 
 def _fields(text: str) -> set[str]:

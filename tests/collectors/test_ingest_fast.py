@@ -180,7 +180,7 @@ def test_no_org_means_no_fast_path_unless_the_line_names_one():
     assert isinstance(FastPath("o", None, get_catalog()).record(json.dumps(CHAT), 1), list)
     named = FastPath(None, None, get_catalog()).record(json.dumps({**WRAPPED, "org": "org-w"}), 1)
     assert named is not None and named[USAGE_COLUMNS.index("org_id")] == "org-w"
-    assert Item(1, "").ready is None
+    assert Item(1, "").record is None
 
 
 class _GeneralOnly(FastPath):

@@ -1,4 +1,5 @@
-"""Property tests (Hypothesis): any line is stored or quarantined with a reason, never an exception;
+"""Property tests (Hypothesis): any file is refused whole (binary) or each of its lines is stored or
+quarantined with a reason, never an exception;
 stored rows add up to the same `spendsight report` totals; typed money parses as written or not at all."""
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text as sql_text
 
 from collectors.logs import formats
+from collectors.logs.client import UsageError
 from collectors.logs.fast import FastPath
 from collectors.logs.ingest import Defaults, ingest
 from collectors.logs.settings import MAX_COUNT
+from models.db import get_engine
 from models.numbers import parse_decimal, parse_usd
 from models.pricing.catalog import get_catalog
 from models.spend.report import report_rows
@@ -78,15 +82,35 @@ lines = st.one_of(
 
 @FAST
 @given(batch=st.lists(lines, min_size=1, max_size=8))
+@example(batch=["\x00"])  # a file of one NUL byte is binary, refused whole: found by Hypothesis
 def test_any_line_is_stored_or_quarantined_never_an_exception(batch, tmp_path_factory):
     log = tmp_path_factory.mktemp("prop") / "any.jsonl"
     log.write_text("".join(line + "\n" for line in batch), encoding="utf-8", errors="surrogatepass")
     org = "org-" + uuid.uuid4().hex[:10]
-    result = ingest([log], defaults=Defaults(org=org, at=datetime(2026, 11, 10, tzinfo=UTC)))
+    before = stored_rows()
+    try:
+        result = ingest([log], defaults=Defaults(org=org, at=datetime(2026, 11, 10, tzinfo=UTC)))
+    except UsageError as exc:
+        # A file that is mostly NUL or not UTF-8 is refused as a whole (exit 2), before anything is stored.
+        assert str(log) in str(exc) and "binary file" in str(exc)
+        assert stored_rows() == before
+        assert count("SELECT COUNT(*) FROM usage WHERE org_id = :org", org=org) == 0
+        assert count("SELECT COUNT(*) FROM quarantine WHERE org_id = :org", org=org) == 0
+        return
     assert result.read >= sum(1 for line in batch if line.strip())
     assert result.ingested + result.duplicate + result.quarantined == result.read
     assert len(result.problems) == min(result.quarantined, 5)
     assert all(": " in problem for problem in result.problems)  # file:line: field: reason
+
+
+def count(sql: str, **params: str) -> int:
+    with get_engine().connect() as conn:
+        return int(conn.execute(sql_text(sql), params).scalar_one())
+
+
+def stored_rows() -> tuple[int, int]:
+    """Every usage and quarantine row, whatever its org (a wrapped line may name its own org)."""
+    return count("SELECT COUNT(*) FROM usage"), count("SELECT COUNT(*) FROM quarantine")
 
 
 valid_rows = st.lists(

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import anthropic
+import openai
 import pytest
 
 from gateway.app import build_app
@@ -81,6 +87,31 @@ def gateway(org):
     gw = Gateway().start()
     yield gw
     gw.stop()
+
+
+class Sdk:
+    """The official SDK clients a test makes (no retries), each closed when the test ends.
+
+    An SDK client left to the garbage collector leaks its pooled keep-alive socket: when an SDK error's
+    traceback holds the client in a reference cycle, the socket's ResourceWarning surfaces in whichever
+    later test the collector happens to run in (filterwarnings=error fails that innocent test).
+    """
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._stack = stack
+
+    def openai(self, base_url: str, api_key: str, **kw: Any) -> openai.OpenAI:
+        return self._stack.enter_context(openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, **kw))
+
+    def anthropic(self, base_url: str, api_key: str, **kw: Any) -> anthropic.Anthropic:
+        client = anthropic.Anthropic(base_url=base_url, api_key=api_key, max_retries=0, **kw)
+        return self._stack.enter_context(client)
+
+
+@pytest.fixture
+def sdk() -> Iterator[Sdk]:
+    with ExitStack() as stack:
+        yield Sdk(stack)
 
 
 def usage_rows(org_id: str = ORG) -> list[dict]:

@@ -18,12 +18,12 @@ from models.budgets.limits import set_limit
 from models.db import as_utc, get_engine
 from models.pricing.catalog import get_catalog
 from tests.factories import add_usage, usage
-from tests.gateway.conftest import ORG, usage_rows
+from tests.gateway.conftest import ORG, Sdk, usage_rows
 from tests.procs import wait_for
 
 
-def _client(gateway, key, **kw) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, **kw)
+def _client(sdk: Sdk, gateway, key, **kw) -> openai.OpenAI:
+    return sdk.openai(gateway.url + "/openai/v1", key, **kw)
 
 
 def _chat(client, max_tokens: int = 50):
@@ -50,8 +50,8 @@ def _recorded_micros() -> int:
     return int(total * 1_000_000)
 
 
-def test_hard_limit_rejects_in_the_providers_shape_and_is_recorded(gateway, key, upstream):
-    client = _client(gateway, key)
+def test_hard_limit_rejects_in_the_providers_shape_and_is_recorded(sdk, gateway, key, upstream):
+    client = _client(sdk, gateway, key)
     _chat(client)
     assert wait_for(lambda: len(usage_rows()) == 1, 10)
     spent = _recorded_micros()
@@ -67,7 +67,7 @@ def test_hard_limit_rejects_in_the_providers_shape_and_is_recorded(gateway, key,
         "code": "hard_limit_reached",
     }
     calls = len(upstream.app.billed)
-    anth = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key=key, max_retries=0)
+    anth = sdk.anthropic(gateway.url + "/anthropic", key)
     with pytest.raises(anthropic.RateLimitError) as info:
         anth.messages.create(
             model="claude-3-5-haiku-20241022", max_tokens=5, messages=[{"role": "user", "content": "x"}]
@@ -89,20 +89,20 @@ def test_hard_limit_rejects_in_the_providers_shape_and_is_recorded(gateway, key,
     assert row[0] == ORG and row[2].startswith("gk_") and row[3] == "openai"
 
 
-def test_spend_from_other_sources_rejects_within_seconds(gateway, key):
-    client = _client(gateway, key, project="proj-a")
+def test_spend_from_other_sources_rejects_within_seconds(sdk, gateway, key):
+    client = _client(sdk, gateway, key, project="proj-a")
     set_limit(Actor.cli(), ORG, "proj-a", hard="1")
     _chat(client)
     now = datetime.now(UTC)
     # Ingested logs (not the gateway) push the project past its limit.
     add_usage(usage(ORG, now, project_id="proj-a", model="gpt-4o", input_tokens=10**6, output_tokens=10**5))
     assert wait_for(lambda: _rejected(lambda: _chat(client)) is not None, 5)
-    other = _client(gateway, key, project="proj-b")
+    other = _client(sdk, gateway, key, project="proj-b")
     _chat(other)  # another project of the org is not limited
 
 
-def test_quota_and_credit(gateway, key):
-    client = _client(gateway, key)
+def test_quota_and_credit(sdk, gateway, key):
+    client = _client(sdk, gateway, key)
     now = datetime.now(UTC)
     add_usage(usage(ORG, now, model="gpt-4o", input_tokens=10**6))  # $2.50
     set_limit(Actor.cli(), ORG, quota="2")
@@ -115,8 +115,8 @@ def test_quota_and_credit(gateway, key):
     assert wait_for(lambda: _rejected(lambda: _chat(client)) is None, 5)
 
 
-def test_a_strict_limit_is_never_passed_by_200_concurrent_requests(gateway, key, upstream):
-    client = _client(gateway, key)
+def test_a_strict_limit_is_never_passed_by_200_concurrent_requests(sdk, gateway, key, upstream):
+    client = _client(sdk, gateway, key)
     _chat(client, max_tokens=40)
     assert wait_for(lambda: len(usage_rows()) == 1, 10)
     one = _recorded_micros()

@@ -12,14 +12,6 @@ from tests.llm_upstream import UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
 from tests.procs import wait_for
 
 
-def _oa(base: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base, api_key=key, max_retries=0)
-
-
-def _an(base: str, key: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
-
-
 def _same(a, b, drop=("id",)) -> None:
     da, db = a.model_dump(), b.model_dump()
     for name in drop:
@@ -34,9 +26,9 @@ def _recorded(ids: set[str]) -> dict[str, dict]:
     return {i: rows[i] for i in ids}
 
 
-def test_openai_routes_answer_as_upstream_and_usage_is_recorded_once(gateway, key, upstream):
-    via = _oa(gateway.url + "/openai/v1", key)
-    direct = _oa(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
+def test_openai_routes_answer_as_upstream_and_usage_is_recorded_once(sdk, gateway, key, upstream):
+    via = sdk.openai(gateway.url + "/openai/v1", key)
+    direct = sdk.openai(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
     chat = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "Say hello"}], max_tokens=9, user="alice")
     a, b = via.chat.completions.create(**chat), direct.chat.completions.create(**chat)
     _same(a, b)
@@ -67,9 +59,9 @@ def test_openai_routes_answer_as_upstream_and_usage_is_recorded_once(gateway, ke
     assert len(usage_rows()) == 4 + 1  # each request exactly once (the first embeddings call included)
 
 
-def test_openai_streams_pass_through_and_the_added_usage_chunk_is_not(gateway, key, upstream):
-    via = _oa(gateway.url + "/openai/v1", key)
-    direct = _oa(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
+def test_openai_streams_pass_through_and_the_added_usage_chunk_is_not(sdk, gateway, key, upstream):
+    via = sdk.openai(gateway.url + "/openai/v1", key)
+    direct = sdk.openai(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
     chat = dict(model="gpt-4o-mini", messages=[{"role": "user", "content": "Stream it"}], max_tokens=7, stream=True)
     got = list(via.chat.completions.create(**chat))
     want = list(direct.chat.completions.create(**chat))
@@ -89,9 +81,9 @@ def test_openai_streams_pass_through_and_the_added_usage_chunk_is_not(gateway, k
     assert rows[events[-1].response.id]["input_tokens"] == billed[events[-1].response.id]["input_tokens"]
 
 
-def test_anthropic_messages_and_stream(gateway, key, upstream):
-    via = _an(gateway.url + "/anthropic", key)
-    direct = _an(upstream.url + "/anthropic", UPSTREAM_ANTHROPIC_KEY)
+def test_anthropic_messages_and_stream(sdk, gateway, key, upstream):
+    via = sdk.anthropic(gateway.url + "/anthropic", key)
+    direct = sdk.anthropic(upstream.url + "/anthropic", UPSTREAM_ANTHROPIC_KEY)
     ask = dict(
         model="claude-3-5-haiku-20241022",
         max_tokens=20,
@@ -114,9 +106,9 @@ def test_anthropic_messages_and_stream(gateway, key, upstream):
         assert row["output_tokens"] == 20 and row["user_id"] == "u-7" and row["provider"] == "anthropic"
 
 
-def test_upstream_errors_pass_through_unchanged(gateway, key, upstream):
-    via = _oa(gateway.url + "/openai/v1", key)
-    direct = _oa(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
+def test_upstream_errors_pass_through_unchanged(sdk, gateway, key, upstream):
+    via = sdk.openai(gateway.url + "/openai/v1", key)
+    direct = sdk.openai(upstream.url + "/openai/v1", UPSTREAM_OPENAI_KEY)
     errors = []
     for client in (via, direct):
         with pytest.raises(openai.NotFoundError) as info:
@@ -126,19 +118,21 @@ def test_upstream_errors_pass_through_unchanged(gateway, key, upstream):
     assert usage_rows() == []
 
 
-def test_unknown_and_revoked_keys_are_refused(gateway, key, upstream):
+def test_unknown_and_revoked_keys_are_refused(sdk, gateway, key, upstream):
     from models.access.roles import Actor
     from models.gateway import create_key, revoke_key
 
     with pytest.raises(openai.AuthenticationError):
-        _oa(gateway.url + "/openai/v1", "ssk-not-a-key").models  # noqa: B018 (no call: construct only)
-        _oa(gateway.url + "/openai/v1", "ssk-not-a-key").embeddings.create(model="text-embedding-3-small", input="x")
+        sdk.openai(gateway.url + "/openai/v1", "ssk-not-a-key").models  # noqa: B018 (no call: construct only)
+        sdk.openai(gateway.url + "/openai/v1", "ssk-not-a-key").embeddings.create(
+            model="text-embedding-3-small", input="x"
+        )
     with pytest.raises(anthropic.AuthenticationError):
-        _an(gateway.url + "/anthropic", UPSTREAM_ANTHROPIC_KEY).messages.create(
+        sdk.anthropic(gateway.url + "/anthropic", UPSTREAM_ANTHROPIC_KEY).messages.create(
             model="claude-3-5-haiku-20241022", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
     token, view = create_key(Actor.cli(), ORG, name="short-lived")
-    client = _oa(gateway.url + "/openai/v1", token)
+    client = sdk.openai(gateway.url + "/openai/v1", token)
     client.embeddings.create(model="text-embedding-3-small", input="works")  # a key newer than the last refresh
     revoke_key(Actor.cli(), view.id)
 
@@ -152,27 +146,25 @@ def test_unknown_and_revoked_keys_are_refused(gateway, key, upstream):
     assert wait_for(refused, 5)
 
 
-def test_org_and_project_headers(gateway, key, upstream):
+def test_org_and_project_headers(sdk, gateway, key, upstream):
     from models.access.roles import Actor
     from models.gateway import create_key
 
-    client = openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, organization="org-other")
+    client = sdk.openai(gateway.url + "/openai/v1", key, organization="org-other")
     with pytest.raises(openai.PermissionDeniedError):
         client.embeddings.create(model="text-embedding-3-small", input="x")
-    picked = openai.OpenAI(
-        base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, project="proj-x", organization=ORG
-    )
+    picked = sdk.openai(gateway.url + "/openai/v1", key, project="proj-x", organization=ORG)
     raw = picked.embeddings.with_raw_response.create(model="text-embedding-3-small", input="x")
     fixed_token, _ = create_key(Actor.cli(), ORG, project_id="proj-fixed")
-    fixed = openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=fixed_token, max_retries=0, project="proj-x")
+    fixed = sdk.openai(gateway.url + "/openai/v1", fixed_token, project="proj-x")
     with pytest.raises(openai.PermissionDeniedError):
         fixed.embeddings.create(model="text-embedding-3-small", input="x")
     rows = _recorded({raw.headers["x-request-id"]})
     assert rows[raw.headers["x-request-id"]]["project_id"] == "proj-x"
 
 
-def test_health_and_metrics(gateway, key):
-    _oa(gateway.url + "/openai/v1", key).embeddings.create(model="text-embedding-3-small", input="x")
+def test_health_and_metrics(sdk, gateway, key):
+    sdk.openai(gateway.url + "/openai/v1", key).embeddings.create(model="text-embedding-3-small", input="x")
     health = httpx.get(gateway.url + "/healthz").json()
     assert health["status"] == "ok"
     metrics = httpx.get(gateway.url + "/metrics").text
@@ -181,8 +173,8 @@ def test_health_and_metrics(gateway, key):
         assert name in metrics
 
 
-def test_a_client_that_hangs_up_cancels_the_upstream_call(gateway, key, upstream):
-    client = openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0, timeout=0.5)
+def test_a_client_that_hangs_up_cancels_the_upstream_call(sdk, gateway, key, upstream):
+    client = sdk.openai(gateway.url + "/openai/v1", key, timeout=0.5)
     with pytest.raises(openai.APITimeoutError):
         client.chat.completions.create(model="slow-model", messages=[{"role": "user", "content": "x"}])
     assert wait_for(lambda: upstream.app.cancelled == 1, 10)

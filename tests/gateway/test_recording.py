@@ -22,8 +22,14 @@ from tests.procs import wait_for
 
 
 def _traffic(gateway, key, n: int) -> None:
-    oa = openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0)
-    an = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key=key, max_retries=0)
+    with (
+        openai.OpenAI(base_url=gateway.url + "/openai/v1", api_key=key, max_retries=0) as oa,
+        anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key=key, max_retries=0) as an,
+    ):
+        _requests(oa, an, n)
+
+
+def _requests(oa: openai.OpenAI, an: anthropic.Anthropic, n: int) -> None:
     for i in range(n):
         if i % 3 == 0:
             with an.messages.stream(

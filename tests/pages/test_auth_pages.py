@@ -150,7 +150,7 @@ def test_owner_sees_their_orgs_audit_rows_and_exports_them():
     assert list(table.iloc[:, ACTION]) == ["member.set", "limit.set"]  # newest first, org-b's row absent
     assert set(table.iloc[:, ORG]) == {"org-a"}
     # Only orgs ana owns are offered, even though she reads org-b.
-    assert at.multiselect(key="audit_orgs").options == ["Org A · prod"]
+    assert at.multiselect(key="audit_orgs").options == ["Org A · production"]
     exported = at.get("download_button")[0]
     assert exported is not None
     rows = list(csv.DictReader(io.StringIO(audit_frame_csv("ana@example.com", ("org-a",)))))

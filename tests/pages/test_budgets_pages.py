@@ -199,3 +199,31 @@ def test_alert_history_picks_by_status_and_rule_and_shows_local_times():
     assert berlin["created_at"].tolist() == [datetime(2026, 11, 24, 14, 0)] * 3  # CET, shown without a zone
     nexts = berlin["next_attempt_at"].tolist()  # only a pending message has a next attempt
     assert pd.isna(nexts[0]) and nexts[1] == datetime(2026, 11, 24, 14, 0) and pd.isna(nexts[2])
+
+
+def test_forecast_track_shows_each_past_month_at_its_own_rate(org):
+    """This month at today's rate; the track record's past months each at their month's rate."""
+    from models.fx import set_rate
+    from models.units import add_months
+
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    add_usage(  # past full months for the track record
+        *[
+            usage("org-p", now - timedelta(days=d, hours=1), model="gpt-4o", input_tokens=10 * TOKENS_PER_USD)
+            for d in range(40, 130)
+        ]
+    )
+    today = now.date()
+    first = today.replace(day=1)
+    set_rate(Actor.cli(), "CNY", "7.00", add_months(first, -6))
+    set_rate(Actor.cli(), "CNY", "8.00", first)
+    usd = run_page(FORECAST)
+    at = run_page(FORECAST, session={"currency": "CNY"})
+    assert not at.exception
+    assert at.metric[0].value == f"¥{80 * today.day:,.2f}"  # $10 a day at this month's 8.00
+    [track_usd] = [d.value for d in usd.dataframe if "month" in d.value.columns]
+    [track] = [d.value for d in at.dataframe if "month" in d.value.columns]
+    assert len(track) > 0
+    for month, dollars, yuan in zip(track_usd["month"], track_usd["actual"], track["actual"], strict=True):
+        assert round(yuan, 2) == round(dollars * (8.0 if month == f"{first:%Y-%m}" else 7.0), 2), month
+    assert "each month at the rate in force on its last day" in texts(at)

@@ -190,3 +190,20 @@ def test_reconciliation_page_says_why_in_words_in_both_languages():
     assert list(causes["share_pct"]) == [92.0, 8.0, 100.0]
     zh = run_page(RECON, user=READER, session={**window, "lang": "zh"})
     assert "11月12日 的差额中 92% 来自没有价格的 gpt-6-pro 用量（1,234,567 个令牌）" in texts(zh)
+
+
+def test_reconciliation_in_cny_uses_the_rate_of_the_period_not_today_s():
+    """A past period's estimate and bill at the rate in force on its last day, and the page says so."""
+    from models.fx import set_rate
+
+    org()
+    day = datetime(2026, 10, 12, tzinfo=UTC)
+    add_usage(usage("org-p", day + timedelta(hours=3), model="gpt-4o", project_id="proj_a", input_tokens=1_000_000))
+    _bill(day, 2_000_000, model="gpt-4o")
+    set_rate(Actor.cli(), "CNY", "7.00", date(2026, 10, 1))  # in force for the period
+    set_rate(Actor.cli(), "CNY", "8.00", date(2026, 11, 1))  # today's (after the period)
+    window = {"rc_start": date(2026, 10, 1), "rc_end": date(2026, 11, 1), "currency": "CNY"}
+    at = run_page(RECON, user=READER, session=window)
+    assert not at.exception
+    assert [m.value for m in at.metric[:2]] == ["¥17.50", "¥14.00"]  # $2.50 and $2.00 at 7.00
+    assert "at 7.00 CNY/USD since 2026-10-01" in texts(at)

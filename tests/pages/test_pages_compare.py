@@ -123,3 +123,45 @@ def test_what_if_refuses_best_of_below_n_and_max_tokens_zero_is_no_limit():
     assert not at.exception and "must be" not in texts(at)
     assert "Set max_tokens to see the worst case." in texts(at)  # 0 is "no limit", as the field says
     assert _frame(at, "expected_usd")["worst_usd"].isna().all()
+
+
+def test_repricing_last_month_in_cny_uses_last_month_s_rate():
+    """The repriced period's money at the rate in force on its last day, as the explorer shows it."""
+    from models.access.roles import Actor
+    from models.fx import set_rate
+    from models.units import add_months
+
+    first = datetime.now(UTC).date().replace(day=1)
+    last_month = add_months(first, -1)
+    make_org("org-c", "Compare Org", readers=(ENGINEER,))
+    at_day = datetime(last_month.year, last_month.month, 10, 12, tzinfo=UTC)
+    add_usage(usage("org-c", at_day, model="gpt-4o", project_id="y", input_tokens=1_000_000))  # $2.50
+    set_rate(Actor.cli(), "CNY", "7.00", last_month)
+    set_rate(Actor.cli(), "CNY", "8.00", first)
+    at = run_page(PAGE, user=ENGINEER, session={"cmp_preset": "last_month", "currency": "CNY"})
+    assert not at.exception
+    assert at.metric[0].value == "¥17.50"  # $2.50 at 7.00, not today's 8.00
+    assert f"at 7.00 CNY/USD since {last_month}" in texts(at)
+
+
+def test_the_reprice_download_says_savings_as_percentages_and_money_in_cents(downloads):
+    _project_y()
+    downloads.clear()
+    at = run_page(
+        PAGE,
+        user=ENGINEER,
+        session={
+            "cmp_f_project": ["y"],
+            "cmp_candidates": [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")],
+        },
+    )
+    assert not at.exception
+    import csv
+    import io
+
+    text = next(d for d in downloads if d.startswith(b"\xef\xbb\xbf")).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    saving = [r["Saving %"] for r in rows if r["Saving %"]]
+    assert saving and all(v.endswith("%") for v in saving), rows[0]
+    costs = [r[k] for r in rows for k in r if k.startswith("Cost")]
+    assert costs and all(len(v.split(".")[-1]) == 2 for v in costs if v), costs

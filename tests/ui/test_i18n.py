@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from models.locales import LocaleError, Strings
 from tests.conftest import REPO
 from ui import i18n
 from ui.i18n import LANGUAGES, keys, missing, t
@@ -41,15 +42,15 @@ def test_t_formats_in_the_session_language_and_falls_back_to_english():
 
 
 def test_the_files_are_read_once_when_many_sessions_start_together(monkeypatch):
-    monkeypatch.setattr(i18n, "_strings", None)
-    reads, load = [], i18n._load
-    monkeypatch.setattr(i18n, "_load", lambda code: reads.append(code) or load(code))
+    fresh = Strings(i18n.STRINGS.folder, "ui/locales")
+    reads, load = [], fresh.load
+    monkeypatch.setattr(fresh, "load", lambda code: reads.append(code) or load(code))
     barrier = threading.Barrier(8)
     results = []
 
     def session():
         barrier.wait()
-        results.append(i18n.strings())
+        results.append(fresh.tables())
 
     threads = [threading.Thread(target=session) for _ in range(8)]
     for thread in threads:
@@ -60,15 +61,27 @@ def test_the_files_are_read_once_when_many_sessions_start_together(monkeypatch):
     assert len(results) == 8 and all(r is results[0] for r in results)
 
 
-def test_a_broken_locale_file_names_the_file_line_and_key(monkeypatch, tmp_path):
-    locales = tmp_path
-    monkeypatch.setattr(i18n, "LOCALES", locales)
-    (locales / "zh.toml").write_text('[explore]\ntitle = "支出分析"\nhelp = "unclosed\n', encoding="utf-8")
-    with pytest.raises(i18n.LocaleError, match=r"ui/locales/zh\.toml: .*line 3"):
-        i18n._load("zh")
-    (locales / "zh.toml").write_text("[explore]\ntitle = 3\n", encoding="utf-8")
-    with pytest.raises(i18n.LocaleError, match=r"ui/locales/zh\.toml: explore\.title: expected text"):
-        i18n._load("zh")
+def test_a_broken_locale_file_names_the_file_line_and_key(tmp_path):
+    broken = Strings(tmp_path, "ui/locales")
+    (tmp_path / "zh.toml").write_text('[explore]\ntitle = "支出分析"\nhelp = "unclosed\n', encoding="utf-8")
+    with pytest.raises(LocaleError, match=r"ui/locales/zh\.toml: .*line 3"):
+        broken.load("zh")
+    (tmp_path / "zh.toml").write_text("[explore]\ntitle = 3\n", encoding="utf-8")
+    with pytest.raises(LocaleError, match=r"ui/locales/zh\.toml: explore\.title: expected text"):
+        broken.load("zh")
+
+
+def test_language_sets_the_text_of_a_block_outside_a_session():
+    with i18n.language("zh"):
+        assert t("explore.title") == "支出分析"
+    assert t("explore.title") == "Spend explorer"
+
+
+def test_the_dashboard_and_the_emails_share_one_loader():
+    from alerts.strings import ALERTS
+    from gateway.signin import STRINGS
+
+    assert type(i18n.STRINGS) is type(ALERTS) is type(STRINGS) is Strings
 
 
 def test_every_key_is_used():

@@ -143,3 +143,20 @@ def test_two_changes_at_the_same_instant_leave_one_version(october):
     clear_limit(OWNER, october, now=SEPT)
     set_limit(OWNER, october, soft="12", now=SEPT)
     assert statement(october, 2026, 10).billing["soft_limit_usd"] == Decimal("12")
+
+
+def test_a_version_stored_before_unpriced_tokens_were_kept_reads_and_is_not_restated(october):
+    """Closed months stored by an earlier release lack the unpriced-token column: they read as none
+    unpriced, and the new column alone is not a correction to restate."""
+    close_month(OWNER, october, 2026, 10, NOW)
+    with session_scope() as session:
+        row = session.exec(select(StatementSnapshot)).one()
+        body = json.loads(row.body)
+        for name in ("by_project", "by_model", "by_project_model"):
+            for line in body[name]:
+                line.pop("unpriced_tokens")
+        row.body = json.dumps(body)
+        session.add(row)
+    s, _ = month_statement(october, 2026, 10)
+    assert list(s.by_project["unpriced_tokens"]) == [0, 0] and s.unpriced_tokens == 0
+    assert restate(OWNER, october, 2026, 10) is None

@@ -132,7 +132,13 @@ def test_a_database_made_before_the_tables_gets_them_filled_once():
     add_usage(*mixed_usage("org-f"))
     expected = project_rows("rollup_daily_project")
     with get_engine().begin() as conn:  # as an older version left it
-        for table in ("rollup_daily_project", "rollup_daily_key", "rollup_daily_user", "rollup_monthly_project"):
+        for table in (
+            "rollup_daily_model",
+            "rollup_daily_project",
+            "rollup_daily_key",
+            "rollup_daily_user",
+            "rollup_monthly_project",
+        ):
             conn.execute(text(f"DELETE FROM {table}"))
     init_db()  # every process start
     assert project_rows("rollup_daily_project") == expected
@@ -142,12 +148,14 @@ def test_a_database_made_before_the_tables_gets_them_filled_once():
 
 def test_spend_reads_the_smallest_table_that_holds_what_it_asks_for():
     assert daily_table(["project_id", "model"]) == "rollup_daily_project"
+    assert daily_table(["model", "provider", "batch"]) == "rollup_daily_model"  # no project: a row per price key
     assert daily_table(["model", "api_key_id"]) == "rollup_daily_key"
     assert daily_table(["user_id", "project_id"]) == "rollup_daily_user"
     assert daily_table(["api_key_id", "user_id"]) == "rollup_daily"
     assert choose_rollup(["model", "provider"], days=90).table == "rollup_monthly_project"
-    assert choose_rollup(["model"], days=60).table == "rollup_daily_project"  # short: days
-    assert choose_rollup(["model"], days=365, by_day=True).table == "rollup_daily_project"
+    assert choose_rollup(["model"], days=60).table == "rollup_daily_model"  # short: days
+    assert choose_rollup(["model"], days=365, by_day=True).table == "rollup_daily_model"
+    assert choose_rollup(["project_id"], days=30).table == "rollup_daily_project"
     assert choose_rollup(["user_id"], days=365).table == "rollup_daily_user"  # no monthly by user
     make_org("org-s")
     add_usage(*mixed_usage("org-s"))

@@ -74,3 +74,30 @@ def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
     rebuild_org("org-inc")
     assert (rollup_rows("rollup_hourly"), rollup_rows("rollup_daily")) == incremental
     assert sum(r[-1 - len(USAGE_COUNTERS) + 2] for r in incremental[1]) == sum(100 + i for i in range(300))
+
+
+def test_increments_prepared_for_a_time_zone_since_changed_are_worked_out_again():
+    """Ingest works out rollup rows before the write lock, for each org's zone as last seen; a zone
+    changed meanwhile moves the local days, so under the lock they are worked out again."""
+    from collectors.base import COL, hourly_sums, insert_requests
+    from models.spend.rollups import add_prepared, prepare_increments, rebuild_org
+
+    make_org("org-z", timezone="Asia/Tokyo")
+    rows = [
+        usage("org-z", f"2026-11-{d:02d}T{h:02d}:10:00Z", input_tokens=d * 1000 + h, user_id=f"u{h % 3}")
+        for d in (9, 10)
+        for h in (0, 8, 14, 15, 23)  # Tokyo's day turns at 15:00 UTC
+    ]
+    engine = get_engine()
+    prepared = prepare_increments(
+        engine.dialect.name, hourly_sums([[r[c] for c in COL] for r in rows]), {"org-z": "UTC"}
+    )
+    with engine.begin() as conn:
+        assert insert_requests(conn, rows) == len(rows)
+        assert add_prepared(conn, prepared) == {"org-z": "Asia/Tokyo"}
+    tables = ("rollup_hourly", "rollup_daily", "rollup_daily_user", "rollup_daily_project")
+    incremental = [rollup_rows(t) for t in tables]
+    days = {str(r[0])[:10] for r in incremental[1]}
+    assert days == {"2026-11-09", "2026-11-10", "2026-11-11"}  # Tokyo's days, not UTC's
+    rebuild_org("org-z")
+    assert [rollup_rows(t) for t in tables] == incremental

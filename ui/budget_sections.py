@@ -16,7 +16,7 @@ from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
 from ui import actions
 from ui.budget_queries import known_projects
-from ui.format import floats, in_currency, money_column, table
+from ui.format import floats, in_currency, money_column, table, time_column
 from ui.i18n import t
 from ui.queries import refresh
 from ui.safe import md
@@ -60,7 +60,7 @@ def limits(ctx: PageContext, view: dict) -> None:
                 ),
                 "thresholds": t("budgets.col.thresholds"),
                 "updated_by": t("budgets.col.updated_by"),
-                "updated_at": st.column_config.DatetimeColumn(t("budgets.col.updated_at"), format="YYYY-MM-DD HH:mm"),
+                "updated_at": time_column(t("budgets.col.updated_at"), ctx.timezone, format="YYYY-MM-DD HH:mm"),
             }
             | {
                 c: money_column(t(f"budgets.col.{c}", currency=ctx.currency), ctx.currency)

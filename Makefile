@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# pytest-xdist workers for each half of the suite (each worker has its own databases, ports and files).
+TEST_JOBS ?= 2
 
 .PHONY: install run lint test test-sqlite test-postgres browser bench clean
 
@@ -41,12 +43,12 @@ lint: install
 test: install lint browser test-sqlite test-postgres
 
 test-sqlite: install
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Each run creates and drops its own database on the server at 127.0.0.1:5432 (SPENDSIGHT_TEST_PG_ADMIN
 # to change it); with no server there, the script starts a throwaway one and stops it at the end.
 test-postgres: install
-	scripts/test-postgres.sh $(PYTEST_ARGS)
+	scripts/test-postgres.sh -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

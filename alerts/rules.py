@@ -228,7 +228,9 @@ def org_candidates(org_id: str, now: datetime | None = None) -> list[Candidate]:
     out: list[Candidate] = []
     org_limits = limits(org_id)
     # Every limit's scope forecast from one read of the org (not one per limit: issue 15's cost target).
-    forecasts = forecast_org_scopes(org_id, [limit.project_id or None for limit in org_limits], now=now)
+    forecasts = forecast_org_scopes(
+        org_id, [limit.project_id or None for limit in org_limits], now=now, org_limits=org_limits
+    )
     for limit in org_limits:
         out += limit_candidates(limit, forecasts[limit.project_id or None])
     daily = billing.daily_spend(org_id, today - timedelta(days=35), today + timedelta(days=1))

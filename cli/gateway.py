@@ -29,6 +29,10 @@ def gateway(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8788).", min=1, max=65535)] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes serving the port, each a replica with its own state (default 1).", min=1, max=64),
+    ] = None,
 ) -> None:
     """Serve the gateway: OpenAI routes under /openai/v1/, Anthropic under /anthropic/v1/."""
     if ctx.invoked_subcommand is not None:
@@ -37,7 +41,7 @@ def gateway(
 
     settings = get_settings()
     ensure_db()
-    serve(settings, host or settings.gateway.host, port or settings.gateway.port)
+    serve(settings, host or settings.gateway.host, port or settings.gateway.port, workers or settings.gateway.workers)
 
 
 @key_app.command("create")

@@ -183,21 +183,22 @@ class Proxy:
             user = payload["metadata"].get("user_id")
         context = _Context(ident, project, model, user if isinstance(user, str) else "", started, held)
         url, outgoing = self._upstream_request(upstream, headers)
-        work = asyncio.ensure_future(self._forward(url, outgoing, body, send, context, drop_usage))
-        watch = asyncio.ensure_future(_disconnected(receive))
-        done, _ = await asyncio.wait((work, watch), return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
-            watch.cancel()
-            work.result()
-            return
-        # The client hung up: stop the upstream call (closing its response) and record what is known.
-        work.cancel()
+        # The upstream call runs in this task; one watcher task cancels it if the client hangs up.
+        # (A second task for the call and asyncio.wait over both cost 7% of the gateway's CPU.)
+        request_task = asyncio.current_task()
+        assert request_task is not None
+        watch = asyncio.get_running_loop().create_task(_hang_up(receive, request_task, context))
         try:
-            await work
+            await self._forward(url, outgoing, body, send, context, drop_usage)
         except (asyncio.CancelledError, Exception):
-            pass
-        self.metrics.disconnects.inc()
-        self._finish(context, context.scanner.usage() if context.scanner else None, "", cancelled=True)
+            if not context.hung_up:
+                raise  # a real error, or the server cancelling: not the client leaving
+            # The client hung up: the cancellation closed the upstream response; record what is known.
+            request_task.uncancel()
+            self.metrics.disconnects.inc()
+            self._finish(context, context.scanner.usage() if context.scanner else None, "", cancelled=True)
+        finally:
+            watch.cancel()
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks = []
@@ -365,13 +366,17 @@ class _Context:
     held: list[list[Any]]
     scanner: StreamScanner | None = None
     finished: bool = False
+    hung_up: bool = False
 
 
-async def _disconnected(receive: Receive) -> None:
-    """Returns when the client hangs up (after the body, receive() yields only http.disconnect)."""
+async def _hang_up(receive: Receive, request_task: asyncio.Task[Any], context: _Context) -> None:
+    """Cancels the request's task when the client hangs up (after the body, receive() yields only
+    http.disconnect). Cancelled itself when the request ends first."""
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
+            context.hung_up = True
+            request_task.cancel()
             return
 
 

@@ -117,6 +117,9 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8788
+    # Processes serving the one port (uvicorn's workers): each keeps its own spend state, queue and
+    # journal, as separate replicas on one database do (docs/gateway.md, "Several processes").
+    workers: int = 1
     refresh_seconds: float = 2.0  # spend, limits and keys re-read from the database (enforcement lag)
     flush_seconds: float = 0.5  # usage writes batched at least this often
     queue_size: int = 100_000  # records waiting for the database before requests wait for room

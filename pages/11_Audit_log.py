@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.access.roles import PermissionDenied
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
+from ui.audit_sentences import kind
 from ui.format import table
 from ui.i18n import t
 from ui.page import page_header
@@ -30,7 +31,7 @@ days = middle.selectbox(
 )
 kinds = actions(ctx.actor.email, tuple(org_ids or owned))
 action = right.selectbox(
-    t("audit.action"), [None, *kinds], key="audit_action", format_func=lambda a: a or t("audit.all")
+    t("audit.action"), [None, *kinds], key="audit_action", format_func=lambda a: kind(a) if a else t("audit.all")
 )
 who = far.text_input(t("audit.actor"), key="audit_who", max_chars=320)
 

@@ -259,6 +259,11 @@ SENTENCES: dict[str, Clause] = {
 }
 
 
+def kind(action: str) -> str:
+    """A kind of change as the audit page's filter names it ("Limit set"); unknown kinds as they are."""
+    return t(f"audit.kind.{action.replace('.', '_')}") if action in SENTENCES else action
+
+
 def sentence(actor: str, action: str, entity: str, before_text: str, after_text: str) -> str:
     """One audit row as a sentence; a kind this module does not know reads as its name and entity."""
     clause = SENTENCES.get(action)

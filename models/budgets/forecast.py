@@ -21,9 +21,9 @@ from sqlalchemy import text
 
 from models.access.orgs import get_org
 from models.budgets import billing
-from models.budgets.forecast_ensemble import DEFAULT_TUNING, METHODS, Tuning, evaluate, history
+from models.budgets.forecast_ensemble import DEFAULT_TUNING, HISTORY_DAYS, METHODS, Tuning, evaluate, history
 from models.budgets.forecast_track import READ_DAYS, track_record
-from models.budgets.limits import get_limit, limits
+from models.budgets.limits import Limit, get_limit, limits
 from models.db import get_engine, session_scope
 from models.pricing.catalog import Catalog, get_catalog
 from models.tables import USAGE_COUNTERS
@@ -87,11 +87,21 @@ def forecast_month(
     `as_of` are never read.
     """
     month_start = as_of.replace(day=1)
-    last = billing.month_end(as_of)
     history_end = as_of if today_fraction is None else as_of - timedelta(days=1)
     start, values = history(daily, history_end)
+    actual = [Decimal(daily.get(month_start + timedelta(days=i), 0)) for i in range(as_of.day)]
+    return _forecast_month(start, values, actual, as_of, today_fraction, params)
+
+
+def _forecast_month(
+    start: date, values: np.ndarray, actual: list[Decimal], as_of: date, today_fraction: float | None, params: Params
+) -> MonthForecast:
+    """`forecast_month` from what it reads: the model's days (`history`: `values` from `start`) and
+    the month's recorded spend through `as_of` (`actual`, one Decimal a day from the 1st)."""
+    month_start = as_of.replace(day=1)
+    last = billing.month_end(as_of)
+    history_end = as_of if today_fraction is None else as_of - timedelta(days=1)
     month_days = [month_start + timedelta(days=i) for i in range((last - month_start).days + 1)]
-    actual = [Decimal(daily.get(d, 0)) for d in month_days if d <= as_of]
     spent = sum(actual, Decimal(0))
     horizon = (last - history_end).days
     done = (history_end - month_start).days + 1  # complete days of this month seen (0 on the 1st, live)
@@ -321,7 +331,10 @@ def forecast_scope(
 # (are the cached days still what they were?), at most one read of the org's history, one read of the
 # month in progress and one of its limits, whatever the number of scopes.
 
-OrgHistory = tuple[dict[str, HistoryStamp], dict[str, dict[date, float]]]  # per project: stamp, days
+# Per project, the daily spend of the FETCH_DAYS before the month, one float a day (0.0: no usage),
+# in the order the projects first appear in the org's rows (the order the org's total adds them in).
+ProjectDays = dict[str, np.ndarray]
+OrgHistory = tuple[dict[str, HistoryStamp], ProjectDays]  # per project: stamp; and the days
 _ORG_HISTORY: OrderedDict[tuple[str, date], OrgHistory] = OrderedDict()
 
 
@@ -339,33 +352,54 @@ def _org_stamps(org_id: str, start: date, end: date) -> dict[str, HistoryStamp]:
     return {str(r[0]): (*base, *(int(v or 0) for v in r[1:])) for r in rows}
 
 
-def _org_priced_days(org_id: str, start: date, end: date) -> dict[str, dict[date, float]]:
-    """Daily spend per project, priced as `_priced_days` does, from one read of the org's rows."""
+def _codes(values: tuple[Any, ...]) -> tuple[np.ndarray, list[Any]]:
+    """Each value's position among the distinct values, and those values in order of first appearance."""
+    distinct = list(dict.fromkeys(values))
+    position = {v: i for i, v in enumerate(distinct)}
+    return np.fromiter(map(position.__getitem__, values), dtype=np.intp, count=len(values)), distinct
+
+
+def _org_priced_days(org_id: str, start: date, end: date) -> OrgHistory:
+    """Daily spend per project, priced as `_priced_days` does, from one read of the org's rows; and
+    the stamps `_org_stamps` gives for the same rows (counted here, not asked for again).
+
+    Column-wise with numpy rather than a loop over the rows (an org's rows are thousands): the cost
+    of a row is the same product as before, and a day's rows are added in the order they were read
+    (np.add.at is unbuffered and in order), so every figure is the float the loop gave.
+    """
     columns = ("project_id", "day", "provider", "model", "service_tier", "batch", "context_band", "price_date")
     sql = (
         f"SELECT {', '.join(columns)}, {', '.join(USAGE_COUNTERS)} FROM rollup_daily_project "
         "WHERE org_id = :org AND day >= :start AND day < :end"
     )
-    with get_engine().connect() as conn:
-        rows = conn.execute(text(sql), {"org": org_id, "start": start, "end": end}).all()
-    if not rows:
-        return {}
-    n = len(columns)
-    # Column-wise (one zip over the rows) rather than a slice per row: the org's rows are thousands.
-    cols = list(zip(*rows))
-    counts = np.nan_to_num(np.array(cols[n:], dtype=float).T.reshape(len(rows), len(USAGE_COUNTERS)))
-    keys: dict[tuple[Any, ...], int] = {}
-    key_of = np.array([keys.setdefault(k, len(keys)) for k in zip(*cols[2:n])])
+    engine = get_engine()
+    with engine.connect() as conn:
+        result = conn.execute(text(sql), {"org": org_id, "start": start, "end": end})
+        # The driver's own tuples: SQLAlchemy's Row objects cost a third more to make and to transpose,
+        # and a text() query has no result processing to lose.
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        result.close()
     catalog = get_catalog()
-    rates = np.array([_rates(catalog, k) for k in keys]).reshape(len(keys), len(USAGE_COUNTERS))
+    base = (str(engine.url), catalog.fingerprint)
+    if not rows:
+        return {}, {}
+    n, width = len(columns), len(USAGE_COUNTERS)
+    cols = list(zip(*rows))
+    project_of, projects = _codes(cols[0])
+    counters = np.array(cols[n:], dtype=np.int64).T.reshape(len(rows), width)  # exact, for the stamps
+    counts = counters.astype(float)  # (the columns are NOT NULL integers: the floats np.array made of them)
+    key_of, keys = _codes(tuple(zip(*cols[2:n])))
+    rates = np.array([_rates(catalog, k) for k in keys]).reshape(len(keys), width)
     cost = (counts * rates[key_of]).sum(1)
-    out: dict[str, dict[date, float]] = {}
-    as_day: dict[object, date] = {}  # the same few hundred day values, parsed once each
-    for project, raw_day, usd in zip(cols[0], cols[1], cost.tolist()):
-        days = out.setdefault(str(project), {})
-        day = as_day.get(raw_day) or as_day.setdefault(raw_day, _as_day(raw_day))
-        days[day] = days.get(day, 0.0) + usd
-    return out
+    day_of, raw_days = _codes(cols[1])
+    offset = np.array([(_as_day(d) - start).days for d in raw_days], dtype=np.intp)[day_of]
+    days = np.zeros((len(projects), (end - start).days))
+    np.add.at(days, (project_of, offset), cost)
+    rows_of = np.bincount(project_of, minlength=len(projects))
+    sums = np.zeros((len(projects), width), dtype=np.int64)
+    np.add.at(sums, project_of, counters)
+    stamps = {str(p): (*base, int(rows_of[i]), *(int(v) for v in sums[i])) for i, p in enumerate(projects)}
+    return stamps, {str(p): days[i] for i, p in enumerate(projects)}
 
 
 # (catalog fingerprint, provider, model, tier, batch, band, price date) -> USD per unit of each counter.
@@ -389,31 +423,46 @@ def _rates(catalog: Catalog, key: tuple[Any, ...]) -> list[float]:
     return hit
 
 
-def _org_history(org_id: str, month_start: date) -> dict[str, dict[date, float]]:
+def _org_history(org_id: str, month_start: date) -> ProjectDays:
     """Per project, the daily spend of the FETCH_DAYS before `month_start`; cached per org and month
-    while every project's counters and the catalog are unchanged (one aggregate query checks)."""
+    while every project's counters and the catalog are unchanged (one aggregate query checks; a
+    cold read stamps from its own rows, so it costs no aggregate)."""
     start = month_start - timedelta(days=FETCH_DAYS)
     key = (org_id, month_start)
-    stamps = _org_stamps(org_id, start, month_start)
     hit = _ORG_HISTORY.get(key)
-    if hit is not None and hit[0] == stamps:
+    if hit is not None and hit[0] == _org_stamps(org_id, start, month_start):
         _ORG_HISTORY.move_to_end(key)
         return hit[1]
-    days = _org_priced_days(org_id, start, month_start)
-    # A row written between the two reads would make the stamps older than the days: harmless, the
-    # next pass sees a changed stamp and reads again.
-    _ORG_HISTORY[key] = (stamps, days)
+    _ORG_HISTORY[key] = _org_priced_days(org_id, start, month_start)
     _ORG_HISTORY.move_to_end(key)
     while len(_ORG_HISTORY) > 1024:
         _ORG_HISTORY.popitem(last=False)
-    return days
+    return _ORG_HISTORY[key][1]
+
+
+def _scope_history(
+    past: np.ndarray, month: Mapping[date, Decimal], as_of: date
+) -> tuple[date, np.ndarray, list[Decimal]]:
+    """What the live `forecast_month` reads from {**past days, **month days}, without building that
+    mapping: the model's days as `history` gives them (start, values) and the month's recorded spend.
+
+    `past`: one float a day for the FETCH_DAYS before the month; `month`: its days through `as_of`.
+    """
+    month_start = as_of.replace(day=1)
+    actual = [month.get(month_start + timedelta(days=i), Decimal(0)) for i in range(as_of.day)]
+    seen = actual[:-1]  # today is partly over: the model reads through yesterday
+    values = np.concatenate([past, np.array([float(v) for v in seen], dtype=float)])
+    spending = np.flatnonzero(past != 0)
+    first = int(spending[0]) if len(spending) else next((len(past) + i for i, v in enumerate(seen) if v), len(values))
+    at = max(len(values) - HISTORY_DAYS, first)  # from the first day with spend, at most HISTORY_DAYS back
+    return as_of - timedelta(days=len(values) - at), values[at:], actual
 
 
 def forecast_org_scopes(
-    org_id: str, projects: list[str | None], now: datetime | None = None
+    org_id: str, projects: list[str | None], now: datetime | None = None, org_limits: list[Limit] | None = None
 ) -> dict[str | None, ScopeForecast]:
     """`forecast_scope(org_id, p, now=now)` for each p in `projects` (None: the whole org), reading the
-    database once per kind instead of once per scope."""
+    database once per kind instead of once per scope (`org_limits`: the org's limits, if already read)."""
     with session_scope() as session:
         timezone = get_org(session, org_id).timezone
     now = now or datetime.now(UTC)
@@ -422,22 +471,21 @@ def forecast_org_scopes(
     month_start = as_of.replace(day=1)
     history = _org_history(org_id, month_start)
     month = billing.daily_spend_by_project(org_id, month_start, as_of + timedelta(days=1))
-    scope_limits = {limit.project_id: limit for limit in limits(org_id)}
+    scope_limits = {limit.project_id: limit for limit in (limits(org_id) if org_limits is None else org_limits)}
     out: dict[str | None, ScopeForecast] = {}
     for project in projects:
         if project is None:
-            past: dict[date, float] = {}
+            past = np.zeros(FETCH_DAYS)
             for days in history.values():
-                for day, usd in days.items():
-                    past[day] = past.get(day, 0.0) + usd
+                past = past + days  # project by project, in the order they were read (the order of the floats' sums)
             current: dict[date, Decimal] = {}
             for days_d in month.values():
                 for day, cost in days_d.items():
                     current[day] = current.get(day, Decimal(0)) + cost
         else:
-            past, current = dict(history.get(project, {})), dict(month.get(project, {}))
-        daily: dict[date, Decimal | float] = {**past, **current}
-        result = forecast_month(daily, as_of, fraction)
+            past, current = history.get(project, np.zeros(FETCH_DAYS)), month.get(project, {})
+        start, values, actual = _scope_history(past, current, as_of)
+        result = _forecast_month(start, values, actual, as_of, fraction, DEFAULT)
         limit = scope_limits.get(project or "")
         soft = limit.soft_usd if limit else None
         hard = limit.hard_usd if limit else None

@@ -102,8 +102,16 @@ def _nanmedian(a: np.ndarray, axis: int) -> np.ndarray:
     than np.nanmedian on the many small slices here, and silent on empty slices."""
     s = np.sort(a, axis=axis)  # NaN sorts last
     n = (~np.isnan(a)).sum(axis=axis, keepdims=True)
-    lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0), axis)
-    hi = np.take_along_axis(s, n // 2 - (n == 0), axis)
+    if axis == a.ndim - 1 and s.size:
+        # The picks by flat position: take_along_axis builds an index grid each call, and this runs
+        # about twenty times a forecast (the same two elements either way).
+        width, flat, count = s.shape[-1], s.reshape(-1), n.reshape(-1)
+        at = np.arange(0, flat.size, width)
+        lo = flat[at + np.maximum((count - 1) // 2, 0)].reshape(n.shape)
+        hi = flat[at + np.maximum(count // 2 - (count == 0), 0)].reshape(n.shape)
+    else:
+        lo = np.take_along_axis(s, np.maximum((n - 1) // 2, 0), axis)
+        hi = np.take_along_axis(s, n // 2 - (n == 0), axis)
     return np.squeeze(np.where(n > 0, (lo + hi) / 2, np.nan), axis=axis)
 
 
@@ -258,18 +266,27 @@ def _methods(
     # run_rate and pickup.
     rate = mtd / np.maximum(seen, 1)
     f_run = np.where(seen > 0, rate * rest, np.nan)
-    f_pick = np.full(k, np.nan)
-    for row in range(k):
-        if o.mstart[row] < 0 or seen[row] <= 0:
-            continue
-        earlier = [(s, n) for _, s, n in months[: o.month[row]] if s >= 0][-t.pickup_months :]
-        d = int(o.done[row])
-        # Heads with runaway days capped (here and in the earlier months alike), tails as they were.
-        head = sum((capped[s + min(d, n)] - capped[s]) / min(d, n) for s, n in earlier)
-        tail = sum((cum[s + n] - cum[s + min(d, n)]) / max(n - min(d, n), 1) for s, n in earlier)
-        rate_now = (capped[o.end[row] + 1] - capped[seen_from[row]]) / seen[row]
-        if earlier and head > 0:
-            f_pick[row] = rate_now * tail / head * rest[row]
+    # pickup, for every origin at once: the (up to) `pickup_months` months before its own with a whole
+    # history, oldest first; each month's head and tail rates added in that order (as a loop would).
+    starts = np.array([s for _, s, _ in months])
+    lengths = np.array([n for _, _, n in months])
+    ok = (o.mstart >= 0) & (seen > 0)
+    prev = o.month[:, None] - t.pickup_months + np.arange(t.pickup_months)[None, :]  # (k, months back)
+    s = starts[np.maximum(prev, 0)]
+    use = ok[:, None] & (prev >= 0) & (s >= 0)
+    s = np.where(use, s, 0)
+    n_m = np.where(use, lengths[np.maximum(prev, 0)], 2)
+    d = np.where(use, o.done[:, None], 1)
+    head_days = np.minimum(d, n_m)
+    heads = (capped[s + head_days] - capped[s]) / head_days
+    tails = (cum[s + n_m] - cum[s + head_days]) / np.maximum(n_m - head_days, 1)
+    head, tail = np.zeros(k), np.zeros(k)
+    for j in range(t.pickup_months):
+        head = head + np.where(use[:, j], heads[:, j], 0.0)
+        tail = tail + np.where(use[:, j], tails[:, j], 0.0)
+    rate_now = (capped[o.end + 1] - capped[seen_from]) / np.where(ok, seen, 1)
+    picked = ok & use.any(1) & (head > 0)
+    f_pick = np.where(picked, rate_now * tail / np.where(picked, head, 1.0) * rest, np.nan)
     # mean: the de-seasonalized mean of the whole window (spikes included): when the level wanders
     # and comes back (bursts that last days), the long-run mean beats any recent estimate.
     # It counts only the days since the level's last shift (Lepski's window), so a launch or a
@@ -393,8 +410,13 @@ def history(daily: Mapping[date, Decimal | float], end: date, days: int = HISTOR
     """Consecutive daily spend through `end`, from the first day with spend (at most `days` back)."""
     first_known = min((d for d, v in daily.items() if v and d <= end), default=None)
     start = max(end - timedelta(days=days - 1), first_known or end + timedelta(days=1))
-    n = (end - start).days + 1
-    return start, np.array([float(daily.get(start + timedelta(days=i), 0)) for i in range(max(n, 0))])
+    n = max((end - start).days + 1, 0)
+    # By the entries (one date subtraction each) rather than by the days (a date built and looked up
+    # each): the same floats, days without an entry 0.0.
+    out = np.zeros(n)
+    at = [((d - start).days, v) for d, v in daily.items()]
+    out[[i for i, _ in at if 0 <= i < n]] = [float(v) for i, v in at if 0 <= i < n]
+    return start, out
 
 
 _CACHE: OrderedDict[tuple[bytes, date, tuple[int, ...], bool, Tuning], dict[int, DayResult]] = OrderedDict()

@@ -176,6 +176,25 @@ class Catalog:
             changes = self._changes[key] = self._change_dates(provider, model)
         return not any(first < day <= last for day in changes)
 
+    def steady_price(
+        self, provider: str, model: str, first: date, last: date, service_tier: str, batch: bool, band: int
+    ) -> bool:
+        """Whether resolve() gives this model, tier, batch mode and band the same unit prices on
+        every date from `first` to `last`: steady() for the model, or, where one of its prices may
+        change in between, the same coefficients on `first` and on each such date (the price holds
+        from one change date to the next). A change of batch prices leaves other rows steady."""
+        if self.steady(provider, model, first, last):
+            return True
+        base = self.resolve(provider, model, first, service_tier, batch, band)
+        for day in self._changes[(provider, model)]:
+            if first < day <= last:
+                price = self.resolve(provider, model, day, service_tier, batch, band)
+                if (price is None) != (base is None):
+                    return False
+                if price is not None and base is not None and price.coefficients != base.coefficients:
+                    return False
+        return True
+
     def _change_dates(self, provider: str, model: str) -> tuple[date, ...]:
         """The dates on which a price of this model may change (resolve() prices at midnight UTC, so
         genai-prices' time-of-day prices never change from one date to the next)."""

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from models.csvsafe import neutralize
 from models.db import as_utc, bind_time, get_engine
@@ -323,27 +323,71 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
     names = [name for name in DIMENSIONS if name != "org"]
     if not org_ids:
         return {name: [] for name in names}
-    # Two scans, not one per dimension: project, model and provider from the smallest daily rollup
-    # that holds them, api key and user together from the one that holds both (a scan each of the
-    # key and the user rollups would read about as many rows twice).
-    by_table: dict[str, list[str]] = defaultdict(list)
-    for together in ([n for n in names if n not in KEY_NAMES], [n for n in names if n in KEY_NAMES]):
-        columns = [FILTER_COLUMNS[name] for name in together]
-        by_table[daily_table(columns)] += columns
+    # Two reads, not one per dimension: project, model and provider from month rows (see
+    # _month_values), api key and user together from the daily rollup that holds both (a scan each
+    # of the key and the user rollups would read about as many rows twice).
+    project_columns = [FILTER_COLUMNS[n] for n in names if n not in KEY_NAMES]
+    key_columns = [FILTER_COLUMNS[n] for n in names if n in KEY_NAMES]
     found: dict[str, set[str]] = {FILTER_COLUMNS[name]: set() for name in names}
+    params = {"orgs": list(org_ids), "s": start, "e": end}
     with get_engine().connect() as conn:
-        for table, columns in by_table.items():
+        reads = [(daily_table(key_columns), key_columns, params)]
+        proven, parts = _month_values(conn, project_columns, params)
+        for values in proven:
+            for column, value in zip(project_columns, values):
+                found[column].add(str(value))
+        for lo, hi in parts:
+            reads.append((daily_table(project_columns), project_columns, {**params, "s": lo, "e": hi}))
+        for table, columns, bound in reads:
             listed = ", ".join(columns)
             rows = conn.execute(
                 text(
                     f"SELECT {listed} FROM {table} WHERE org_id IN :orgs AND day >= :s AND day < :e GROUP BY {listed}"
                 ).bindparams(bindparam("orgs", expanding=True)),
-                {"orgs": list(org_ids), "s": start, "e": end},
+                bound,
             )
             for row in rows:
                 for column, value in zip(columns, row):
                     found[column].add(str(value))
     return {name: sorted(found[FILTER_COLUMNS[name]]) for name in names}
+
+
+def _month_values(
+    conn: Connection, columns: list[str], params: Mapping[str, Any]
+) -> tuple[set[tuple[object, ...]], list[tuple[date, date]]]:
+    """(value tuples of these rollup_monthly_project columns with usage in [s, e), the parts of the
+    range whose days must still be read). A month row whose days lie inside the range proves its
+    values; a month with rows that do not (a partial month at an edge) needs its days read only when
+    one of those rows holds values no other row proved, which for a 90-day range is seldom: its
+    values were in use in the whole months too."""
+    start, end = params["s"], params["e"]
+    listed = ", ".join(columns)
+    rows = conn.execute(
+        text(
+            f"SELECT month, {listed}, MIN(day_lo), MAX(day_hi) FROM rollup_monthly_project "
+            f"WHERE org_id IN :orgs AND month >= :m0 AND month < :e GROUP BY month, {listed}"
+        ).bindparams(bindparam("orgs", expanding=True)),
+        {**params, "m0": month_start(start)},
+    ).all()
+    proven: set[tuple[object, ...]] = set()
+    unproven: dict[date, set[tuple[object, ...]]] = defaultdict(set)
+    n = len(columns)
+    for row in rows:
+        values = tuple(row[1 : 1 + n])
+        if start <= _as_date(row[1 + n]) and _as_date(row[2 + n]) < end:
+            proven.add(values)
+        else:
+            unproven[_as_date(row[0])].add(values)
+    parts = [
+        (max(start, month), min(end, add_months(month, 1)))
+        for month, values in sorted(unproven.items())
+        if values - proven
+    ]
+    return proven, parts
+
+
+def _as_date(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # --- exports ---------------------------------------------------------------------------------

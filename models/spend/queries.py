@@ -33,6 +33,7 @@ BY_COLUMNS = {
 }
 FILTER_COLUMNS = {k: v for k, v in BY_COLUMNS.items() if k not in ("day", "week", "month")}
 PRICE_COLUMNS = ("provider", "model", "service_tier", "batch", "context_band", "price_date")
+_PRICE_DIMS = PRICE_COLUMNS[:-1]  # what a month row keeps of a price key (it spans price dates)
 
 
 class SpendQueryError(ValueError):
@@ -110,15 +111,14 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
             params[f"f{i}"] = list(values)
         where.append(f"{column} IN :f{i}")
         binds.append(bindparam(f"f{i}", expanding=True))
-    rollup = choose_rollup(
-        group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters],
-        (query.end - query.start).days,
-        by_day=bool({"day", "week"} & set(query.by)),
-    )
+    columns = group_cols + [FILTER_COLUMNS[name] for name, _ in query.filters]
+    by_day = bool({"day", "week"} & set(query.by))
+    rollup = choose_rollup(columns, (query.end - query.start).days, by_day, from_month_start=query.start.day == 1)
     result: Sequence[Sequence[Any]]
     with get_engine().connect() as conn:
         if rollup.grain == "month":
-            result = _read_months(conn, query, group_cols, where, params, binds, catalog)
+            daily = choose_rollup(columns, by_day=True).table  # for the parts month rows cannot answer
+            result = _read_months(conn, query, group_cols, where, params, binds, catalog, daily)
         else:
             result = _read_days(conn, rollup.table, group_cols, where, params, binds)
     # Plain tuples, positions and lists, and one price lookup per price key: this loop runs once per
@@ -188,15 +188,24 @@ def _read_days(
     where: list[str],
     params: dict[str, object],
     binds: list[BindParameter[Any]],
-    ranges: Sequence[tuple[date, date]] = (),
+    ranges: Sequence[tuple[date, date, set[tuple[object, ...]] | None]] = (),
 ) -> Sequence[Sequence[Any]]:
-    """(*group_cols, *counters) rows of a daily rollup in [start, end), or in each of `ranges`."""
+    """(*group_cols, *counters) rows of a daily rollup in [start, end), or in each of `ranges`: its
+    days, of only the price keys (_PRICE_DIMS values) given with it, or of all."""
     if ranges:
         params = dict(params)
         spans = []
-        for i, (lo, hi) in enumerate(ranges):
+        for i, (lo, hi, keys) in enumerate(ranges):
             params[f"d{i}"], params[f"e{i}"] = lo, hi
-            spans.append(f"(day >= :d{i} AND day < :e{i})")
+            span = f"day >= :d{i} AND day < :e{i}"
+            if keys is not None:
+                listed = []
+                for j, key in enumerate(sorted(keys, key=_sort_key)):
+                    names = [f"k{i}_{j}_{c}" for c in range(len(_PRICE_DIMS))]
+                    params.update(zip(names, key))
+                    listed.append("(" + ", ".join(f":{name}" for name in names) + ")")
+                span += f" AND ({', '.join(_PRICE_DIMS)}) IN (VALUES {', '.join(listed)})"
+            spans.append(f"({span})")
         where = [*where, "(" + " OR ".join(spans) + ")"]
     else:
         where = [*where, "day >= :start", "day < :end"]
@@ -221,14 +230,17 @@ def _read_months(
     params: dict[str, object],
     binds: list[BindParameter[Any]],
     catalog: Catalog,
+    daily: str = "rollup_daily_project",
 ) -> list[Sequence[Any]]:
     """(*group_cols, *counters) rows for [start, end) from month rows where they are exact, else days.
 
-    A month's rows stand for the part of it in the range when every row's days (day_lo..day_hi) lie
+    A month row stands for the part of its month in the range when its days (day_lo..day_hi) lie
     inside that part (always so for a whole month; at a partial edge, when no usage falls outside
-    it) and the catalog prices every row's model alike over its price dates: then each row is priced
-    once, at price_lo. Any other month reads rollup_daily_project for its part of the range, so
-    figures are exact either way; the day rows only cost time where prices change mid-month.
+    it) and the catalog gives its price key (model, tier, batch, band) the same prices over its
+    price dates (Catalog.steady_price): then it is priced once, at price_lo. A price key with any
+    row that does not fit reads its days of that part from the `daily` rollup instead, for all its
+    groups, so figures are exact either way; day rows only cost time for the price keys whose
+    prices change mid-month (a change of batch prices: only the batch rows).
     """
     plain = [c for c in group_cols if c not in ("day", "price_date")]
     grouped = ", ".join(["month", "price_lo", "price_hi", *plain])
@@ -240,32 +252,42 @@ def _read_months(
     rows: dict[date, list[Sequence[Any]]] = {}
     for rec in conn.execute(text(sql).bindparams(*binds), {**params, "m0": month_start(query.start)}):
         rows.setdefault(_as_date(rec[0]), []).append(rec)
-    provider_at, model_at = 3 + plain.index("provider"), 3 + plain.index("model")
+    price_at = [3 + plain.index(c) for c in _PRICE_DIMS]
     day_lo_at = 3 + len(plain)  # then day_hi, then the counters
+    steady: dict[tuple[object, ...], bool] = {}  # (price dims, price_lo, price_hi) -> catalog.steady_price
+
+    def fits(r: Sequence[Any], lo: date, hi: date) -> bool:
+        if not (lo <= _as_date(r[day_lo_at]) and _as_date(r[day_lo_at + 1]) < hi):
+            return False
+        dims = tuple(r[i] for i in price_at)
+        key = (*dims, r[1], r[2])
+        if key not in steady:
+            provider, model, tier, batch, band = dims
+            first, last = _as_date(r[1]), _as_date(r[2])
+            steady[key] = catalog.steady_price(provider, model, first, last, tier, bool(batch), int(band or 0))
+        return steady[key]
+
     out: list[Sequence[Any]] = []
-    days: list[tuple[date, date]] = []  # parts of the range read from daily rows
+    parts: list[tuple[date, date, set[tuple[object, ...]] | None]] = []  # read from daily rows
     month = month_start(query.start)
     while month < query.end:
         lo, hi = max(query.start, month), min(query.end, add_months(month, 1))
         recs = rows.get(month, [])
-        if all(
-            lo <= _as_date(r[day_lo_at])
-            and _as_date(r[day_lo_at + 1]) < hi
-            and catalog.steady(r[provider_at], r[model_at], _as_date(r[1]), _as_date(r[2]))
-            for r in recs
-        ):
-            values = {"day": month}
-            for r in recs:
-                values["price_date"] = _as_date(r[1])
-                values.update(zip(plain, r[3 : 3 + len(plain)]))
-                out.append([values[c] for c in group_cols] + list(r[day_lo_at + 2 :]))
-        elif days and days[-1][1] == lo:
-            days[-1] = (days[-1][0], hi)
-        else:
-            days.append((lo, hi))
+        # A price key whose rows all fit is answered by month rows; any other reads its days (all
+        # of its groups, so no group is counted from both).
+        unfit = {tuple(r[i] for i in price_at) for r in recs if not fits(r, lo, hi)}
+        values = {"day": month}
+        for r in recs:
+            if unfit and tuple(r[i] for i in price_at) in unfit:
+                continue
+            values["price_date"] = _as_date(r[1])
+            values.update(zip(plain, r[3 : 3 + len(plain)]))
+            out.append([values[c] for c in group_cols] + list(r[day_lo_at + 2 :]))
+        if unfit:
+            parts.append((lo, hi, unfit))
         month = add_months(month, 1)
-    if days:
-        out.extend(_read_days(conn, "rollup_daily_project", group_cols, where, params, binds, days))
+    if parts:
+        out.extend(_read_days(conn, daily, group_cols, where, params, binds, parts))
     return out
 
 

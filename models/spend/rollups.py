@@ -55,20 +55,25 @@ ROLLUPS = (
 )
 DAILY_ROLLUPS = tuple(r for r in ROLLUPS if r.grain == "day")
 MONTHLY = ROLLUPS[0]
-# A range longer than this reads months (and days only at its partial edges); a shorter one reads
-# days, since a month row would seldom lie inside it.
+# A range longer than this reads months (and days only at its partial edges); so does one that
+# starts on the first of a month (this month, last month, whole months: its first month's rows lie
+# inside it whenever that month has no usage after the range, as this month to today never has); any
+# other shorter range reads days, since a month row would seldom lie inside it.
 MONTH_GRAIN_AFTER_DAYS = 60
 ROLLUP_TABLES = ("rollup_hourly", *(r.table for r in ROLLUPS))
 # Where each daily rollup's dimensions sit in a full (USAGE_DIMENSIONS) key.
 _DIMS_AT = {r.table: [USAGE_DIMENSIONS.index(d) for d in r.dims] for r in DAILY_ROLLUPS}
 
 
-def choose_rollup(columns: Iterable[str], days: int = 0, by_day: bool = False) -> Rollup:
+def choose_rollup(
+    columns: Iterable[str], days: int = 0, by_day: bool = False, from_month_start: bool = False
+) -> Rollup:
     """The smallest rollup that answers a query grouping or filtering by these columns over `days`
-    days; `by_day`: it groups by day or week, which month rows cannot answer."""
+    days; `by_day`: it groups by day or week, which month rows cannot answer; `from_month_start`: the
+    range starts on the first of a month (see MONTH_GRAIN_AFTER_DAYS)."""
     needed = set(columns) - {"day", "price_date", "org_id"}
     for rollup in ROLLUPS:
-        if rollup.grain == "month" and (by_day or days <= MONTH_GRAIN_AFTER_DAYS):
+        if rollup.grain == "month" and (by_day or (days <= MONTH_GRAIN_AFTER_DAYS and not from_month_start)):
             continue
         if needed <= set(rollup.dims):
             return rollup

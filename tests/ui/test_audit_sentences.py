@@ -23,7 +23,7 @@ from models.settings import reset_settings
 from models.tables import AuditLog
 from tests.conftest import REPO
 from tests.factories import make_org
-from ui.audit_sentences import SENTENCES, sentence
+from ui.audit_sentences import SENTENCES, kind, sentence
 from ui.i18n import language
 
 OWNER = "owner@example.com"
@@ -94,6 +94,8 @@ def test_each_sentence_is_written_out_in_each_language(action, lang):
     assert "audit." not in text and "{" not in text, text  # no missing key, no unfilled placeholder
     assert action not in text, text  # not the fallback "<action> <entity>"
     assert "None" not in text, text
+    with language(lang):
+        assert not kind(action).startswith("audit.") and kind(action) != action  # the filter's name for it
     if lang == "zh":
         # The words are Chinese: what is left in Latin letters is names, e-mails and values.
         words = text.removeprefix("owner@example.com ")

@@ -89,6 +89,29 @@ since = 2026-11-01
     assert catalog.resolve("openai", "gpt-4o", date(2026, 11, 2)).cost(million) == Decimal("3.6")
 
 
+def test_a_price_key_is_steady_across_a_change_date_only_when_its_own_prices_stay():
+    catalog = parse_prices("""
+[[override]]
+provider = "openai"
+model = "gpt-4o"
+since = 2026-06-01
+input_mtok = 5
+output_mtok = 15
+
+[[override]]
+provider = "openai"
+model = "gpt-4o"
+since = 2026-06-10
+input_mtok = 5
+output_mtok = 15
+""")
+    # A change date on 1 June (the prices change) and on 10 June (the same prices again).
+    assert not catalog.steady("openai", "gpt-4o", date(2026, 6, 2), date(2026, 6, 20))
+    assert catalog.steady_price("openai", "gpt-4o", date(2026, 6, 2), date(2026, 6, 20), "", False, 0)
+    assert not catalog.steady_price("openai", "gpt-4o", date(2026, 5, 20), date(2026, 6, 20), "", False, 0)
+    assert catalog.steady_price("openai", "gpt-4o", date(2026, 5, 2), date(2026, 5, 31), "", True, 0)
+
+
 def test_fine_tuned_glob_and_self_hosted():
     catalog = parse_prices("""
 [[override]]

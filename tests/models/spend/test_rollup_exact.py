@@ -22,7 +22,7 @@ from sqlalchemy import event, text
 from collectors.base import COL, hourly_sums, insert_requests
 from models.db import as_utc, get_engine
 from models.pricing.catalog import Catalog, default_prices_text, get_catalog, parse_prices
-from models.spend.explore import explore
+from models.spend.explore import dimension_values, explore
 from models.spend.overview import overview
 from models.spend.queries import BY_COLUMNS, FILTER_COLUMNS, SpendQuery, key_value, spend
 from models.spend.report import report_rows
@@ -242,6 +242,19 @@ def _chosen(start: date, end: date, by: tuple[str, ...], filters: Mapping[str, l
     return choose_rollup(columns, (end - start).days, by_day=bool({"day", "week"} & set(by))).table
 
 
+def test_the_filter_choices_are_the_values_in_use_in_the_range(raw):
+    """dimension_values (month rows where they prove a value, days elsewhere) against raw usage."""
+    extra = ((date(2026, 9, 2), date(2026, 12, 1)), (date(2026, 11, 24), date(2026, 11, 25)), (LAST, LAST))
+    for start, end in (*RANGES, *extra):
+        end = max(end, start + timedelta(days=1))
+        for orgs in (["org-ny"], list(ORGS)):
+            got = dimension_values(orgs, start, end)
+            inside = [v for v in raw if v["org_id"] in orgs and start <= v["day"] < end]
+            for name, values in got.items():
+                expected = sorted({str(v[FILTER_COLUMNS[name]]) for v in inside})
+                assert values == expected, (name, start, end, orgs)
+
+
 def test_a_year_by_month_reads_a_row_per_month_and_days_only_where_it_must(stored, changing):
     statements: list[str] = []
 
@@ -260,18 +273,26 @@ def test_a_year_by_month_reads_a_row_per_month_and_days_only_where_it_must(store
         assert len([s for s in statements if "rollup_" in s]) == 1
         assert "rollup_monthly_project" in statements[-1]
         statements.clear()
-        # Prices change on 17 March and 10 July and 5 August: those months (only) are read by day.
+        # Prices change on 17 March (gpt-4o) and 10 July and 5 August (claude; its August usage here
+        # comes after the 5th): March and July are read by day, only for the price keys whose rows
+        # span a change, from the smallest daily rollup that holds the grouping.
+        spans.clear()
         spend(SpendQuery.make(["org-ny"], start, end, by=("month", "model")), changing)
-        days = [s for s in statements if "rollup_daily_project" in s]
-        assert len(days) == 1 and days[0].count("day >= ") == 2  # March, and July-August as one span
+        [(days, params)] = [(s, p) for s, p in zip(statements, spans) if "rollup_daily" in s]
+        assert "rollup_daily_model" in days and days.count("day >= ") == 2  # March, July
+        bound = {str(v) for v in (params.values() if isinstance(params, dict) else params)}
+        assert "gpt-4o" in bound and "claude-sonnet-4-5" in bound and "gpt-4o-mini" not in bound
         statements.clear()
         # A partial month at the edge whose usage lies inside the range (November, to today) still
-        # reads its month rows; October (genai-prices changes prices on the 12th and 14th) its days.
+        # reads its month rows; in October genai-prices changes only batch prices (on the 12th and
+        # 14th), so at most October's batch rows are read by day.
         spans.clear()
         spend(SpendQuery.make(["org-ny"], date(2026, 8, 1), LAST + timedelta(days=1), by=("model",)))
-        [(days, params)] = [(s, p) for s, p in zip(statements, spans) if "rollup_daily" in s]
-        bound = {str(v)[:10] for v in (params.values() if isinstance(params, dict) else params)}
-        assert days.count("day >= ") == 1 and {"2026-10-01", "2026-11-01"} <= bound and "2026-11-25" not in bound
+        for days, params in [(s, p) for s, p in zip(statements, spans) if "rollup_daily" in s]:
+            bound = {str(v)[:10] for v in (params.values() if isinstance(params, dict) else params)}
+            assert days.count("day >= ") == 1 and {"2026-10-01", "2026-11-01"} <= bound
+            keyed = params if isinstance(params, dict) else {}  # PostgreSQL's named parameters
+            assert all(v for name, v in keyed.items() if name.startswith("k") and name.endswith("_3"))
     finally:
         event.remove(engine, "before_cursor_execute", record)
 

@@ -8,7 +8,6 @@ import math
 
 import pandas as pd
 
-from demo import load_demo
 from tests.conftest import REPO
 from tests.pageutil import run_page
 
@@ -20,8 +19,8 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in WORDS
 
 
-def test_every_table_and_card_shows_a_dash_for_no_value_on_demo_data():
-    load_demo()
+def test_every_table_and_card_shows_a_dash_for_no_value_on_demo_data(demo_data):
+    demo_data()
     blanks = counts = times = 0
     for path in PAGES:
         at = run_page(path, user="owner@example.com", session={"org_id": "org-prod"})

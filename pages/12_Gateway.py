@@ -6,7 +6,7 @@ import streamlit as st
 from models.gateway import create_key, revoke_key
 from models.settings import get_settings
 from ui import actions
-from ui.format import table
+from ui.format import table, time_column
 from ui.gateway_charts import per_minute
 from ui.gateway_queries import activity, keys, refresh
 from ui.i18n import t
@@ -42,9 +42,9 @@ else:
             "name": t("gateway.col.name"),
             "project": t("gateway.col.project"),
             "prefix": t("gateway.col.prefix"),
-            "created_at": st.column_config.DatetimeColumn(t("gateway.col.created"), format="YYYY-MM-DD HH:mm"),
+            "created_at": time_column(t("gateway.col.created"), ctx.timezone, format="YYYY-MM-DD HH:mm"),
             "created_by": t("gateway.col.created_by"),
-            "revoked_at": st.column_config.DatetimeColumn(t("gateway.col.revoked"), format="YYYY-MM-DD HH:mm"),
+            "revoked_at": time_column(t("gateway.col.revoked"), ctx.timezone, format="YYYY-MM-DD HH:mm"),
         },
     )
 

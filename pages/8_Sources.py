@@ -53,10 +53,10 @@ else:
             column_config={
                 "source": t("sources.col.name"),
                 "endpoint": t("sources.col.endpoint"),
-                "collected_until": st.column_config.DatetimeColumn(t("sources.col.until"), format="YYYY-MM-DD HH:mm"),
+                "collected_until": time_column(t("sources.col.until"), ctx.timezone, format="YYYY-MM-DD HH:mm"),
                 "last_rows": st.column_config.NumberColumn(t("sources.col.last_rows"), format="%d"),
                 "last_error": t("sources.col.last_error"),
-                "updated_at": st.column_config.DatetimeColumn(t("sources.col.updated"), format="YYYY-MM-DD HH:mm:ss"),
+                "updated_at": time_column(t("sources.col.updated"), ctx.timezone),
             },
         )
 

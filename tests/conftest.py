@@ -7,12 +7,13 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 REPO = Path(__file__).resolve().parent.parent
 # Fixtures shared by every package's tests: a local SMTP server (`smtp`), the provider API server (`provider`).
@@ -180,6 +181,48 @@ def env(tmp_path, monkeypatch, pg_url, sqlite_template, pg_schema):
     dispose_engines()
     reset_settings()
     reset_catalog()
+
+
+@pytest.fixture(scope="session")
+def _demo_snapshots(tmp_path_factory) -> dict:
+    return {"dir": tmp_path_factory.mktemp("demo"), "made": {}}
+
+
+@pytest.fixture
+def demo_data(backend, env, _demo_snapshots):
+    """demo.load_demo() into this test's empty database; returns what it printed.
+
+    load_demo() starts from the hour it runs in and is seeded, so within one hour it writes the same
+    usage, bills, budgets and members every time: on SQLite the first test of the hour in this run
+    (this xdist worker) loads it and keeps a copy of the file, later ones copy that file back
+    (about 20 s of loading each on a loaded machine). PostgreSQL always loads.
+    """
+    from demo import load_demo
+    from models.db import dispose_engines, get_engine
+    from models.settings import get_settings
+    from models.tables import Organization
+
+    def load(now: datetime | None = None) -> str:
+        hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+        if backend != "sqlite":
+            return load_demo(now=now)
+        with get_engine().connect() as conn:
+            assert conn.execute(select(Organization)).first() is None, "demo_data wants an empty database"
+        database = Path(get_settings().db_url.removeprefix("sqlite:///"))
+        kept = _demo_snapshots["dir"] / f"{hour:%Y%m%dT%H}.db"
+        if hour in _demo_snapshots["made"]:
+            dispose_engines()
+            shutil.copyfile(kept, database)
+            get_engine()
+            return _demo_snapshots["made"][hour]
+        printed = load_demo(now=hour)  # the hour named above, even if the clock turns meanwhile
+        dispose_engines()  # the WAL checkpointed into the file, which is then whole
+        shutil.copyfile(database, kept)
+        _demo_snapshots["made"][hour] = printed
+        get_engine()
+        return printed
+
+    return load
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from models.budgets.limits import clear_limit, set_limit
 from models.tables import ALL_RULES, RULES
 from ui import actions
 from ui.budget_queries import known_projects
-from ui.format import floats, in_currency, money_column, table
+from ui.format import floats, in_currency, money_column, table, time_column
 from ui.i18n import t
 from ui.queries import refresh
 from ui.safe import md
@@ -50,17 +50,9 @@ def limits(ctx: PageContext, view: dict) -> None:
     if rows.empty:
         st.info(t("budgets.no_limits"))
     else:
-        shown = floats(
-            in_currency(
-                rows.assign(project=rows["project"].replace("", t("forecast.whole_org"))),
-                ("spent", "soft", "hard", "quota"),
-                ctx.rate,
-            )
-        )
+        scoped = rows.assign(project=rows["project"].replace("", t("forecast.whole_org")))
         table(
-            shown,
-            hide_index=True,
-            width="stretch",
+            floats(in_currency(scoped, ("spent", "soft", "hard", "quota"), ctx.rate)),
             column_config={
                 "project": t("budgets.col.scope"),
                 "used": st.column_config.ProgressColumn(
@@ -68,7 +60,7 @@ def limits(ctx: PageContext, view: dict) -> None:
                 ),
                 "thresholds": t("budgets.col.thresholds"),
                 "updated_by": t("budgets.col.updated_by"),
-                "updated_at": st.column_config.DatetimeColumn(t("budgets.col.updated_at"), format="YYYY-MM-DD HH:mm"),
+                "updated_at": time_column(t("budgets.col.updated_at"), ctx.timezone, format="YYYY-MM-DD HH:mm"),
             }
             | {
                 c: money_column(t(f"budgets.col.{c}", currency=ctx.currency), ctx.currency)
@@ -139,17 +131,9 @@ def credits(ctx: PageContext, view: dict, today: date) -> None:
     if grants.empty:
         st.info(t("budgets.no_credits"))
     else:
-        shown = floats(
-            in_currency(
-                grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}"))),
-                ("amount", "used", "remaining"),
-                ctx.rate,
-            )
-        )
+        named = grants.assign(state=grants["state"].map(lambda s: t(f"budgets.state.{s}")))
         table(
-            shown,
-            hide_index=True,
-            width="stretch",
+            floats(in_currency(named, ("amount", "used", "remaining"), ctx.rate)),
             column_config={
                 "id": "#",
                 "granted_on": t("budgets.col.granted"),

@@ -189,8 +189,8 @@ def reprice(ctx: PageContext, candidates: Candidates, today: date) -> None:
                 },
             ),
         )
+        st.markdown(f"##### {t('compare.reprice.all_on_one')}")  # above its tabs, as every heading
         chart_tab, data_tab = st.tabs([t("common.chart"), t("common.table")])
-        st.markdown(f"##### {t('compare.reprice.all_on_one')}")
         mix_row = {"model": t("compare.reprice.current_mix"), "cost_usd": now.cost, "current": True}
         bars = priced.assign(current=False)
         if now.cost is not None:

@@ -108,7 +108,7 @@ def tables_and_downloads(
         (t("explore.about.group_by"), ", ".join(names[d] for d in group_by)),
         (t("explore.about.filters"), "; ".join(f"{names[d]}={','.join(v)}" for d, v in filters.items() if v)),
         (t("explore.about.currency"), f"{ctx.currency} ({rate_words(ctx.fx)})"),
-        (t("explore.about.generated"), datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
+        (t("explore.about.generated"), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]
     if result.previous:
         about.insert(2, (t("explore.about.previous"), f"{result.previous[0]} – {result.previous[1]}"))

@@ -2,7 +2,6 @@
 
 from datetime import UTC, datetime
 
-from demo import load_demo
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 
@@ -23,8 +22,8 @@ def test_home_shows_month_to_date_spend():
     assert "Home Org" in texts(at)
 
 
-def test_home_with_demo_data_flags_unpriced_usage():
-    load_demo()
+def test_home_with_demo_data_flags_unpriced_usage(demo_data):
+    demo_data()
     at = run_page(session={"org_id": "org-staging"})
     assert not at.exception
     assert at.metric[0].value.startswith("$")

@@ -92,10 +92,8 @@ def front_route(env, monkeypatch):
 
 
 @pytest.fixture
-def server(env, front_route):
-    from demo import load_demo
-
-    load_demo()
+def server(env, front_route, demo_data):
+    demo_data()
     port = front_route
     proc = subprocess.Popen(
         [

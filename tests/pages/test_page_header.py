@@ -1,7 +1,6 @@
 """ui.page.page_header(): every page's title and help line in the chosen language, the stop for someone in
 no organization, and the confirmation a previous run left (the browser tab's title: tests/pages/test_browser.py)."""
 
-from demo import load_demo
 from tests.pageutil import run_page
 from ui.i18n import keys
 from ui.sidebar import MENU
@@ -47,8 +46,8 @@ def test_every_page_starts_with_its_title_and_help_and_stops_without_an_organiza
                 assert len(top) > 2 and ("info", words["common.no_orgs"]) not in top, script
 
 
-def test_the_confirmation_of_a_change_is_shown_under_the_help_line_once():
-    load_demo()
+def test_the_confirmation_of_a_change_is_shown_under_the_help_line_once(demo_data):
+    demo_data()
     for script, key in FLASHES.items():
         at = run_page(script, session={"org_id": "org-prod", key: f"Saved on {script}."})
         assert not at.exception, f"{script}: {at.exception}"

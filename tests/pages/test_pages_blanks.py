@@ -1,5 +1,5 @@
 """Tables a non-engineer reads (issue 16): a cell without a value reads "–", never "None" or "nan";
-counts (tokens, requests) carry thousands separators."""
+counts (tokens, requests) carry thousands separators; a column of times names its zone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 
 import pandas as pd
 
-from demo import load_demo
 from tests.conftest import REPO
 from tests.pageutil import run_page
 
@@ -20,9 +19,9 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in WORDS
 
 
-def test_every_table_and_card_shows_a_dash_for_no_value_on_demo_data():
-    load_demo()
-    blanks = counts = 0
+def test_every_table_and_card_shows_a_dash_for_no_value_on_demo_data(demo_data):
+    demo_data()
+    blanks = counts = times = 0
     for path in PAGES:
         at = run_page(path, user="owner@example.com", session={"org_id": "org-prod"})
         assert not at.exception, f"{path}: {at.exception}"
@@ -35,10 +34,14 @@ def test_every_table_and_card_shows_a_dash_for_no_value_on_demo_data():
             config = json.loads(frame.proto.columns or "{}")
             styled = bool(frame.proto.arrow_data.styler.display_values)  # separators in the styler's text
             for name in frame.value.columns:
+                entry = config.get(name) or {}
+                if (entry.get("type_config") or {}).get("type") == "datetime":
+                    times += 1  # "Last run (Asia/Shanghai)": the zone the times are shown in
+                    assert str(entry.get("label", "")).endswith(")"), f"{path}: {name} has no zone"
                 if pd.api.types.is_integer_dtype(frame.value[name]) and not styled:
                     counts += 1
                     assert config[name]["type_config"]["format"] == "localized", f"{path}: {name}"
         for metric in at.metric:
             assert not any(word in f"{metric.value} {metric.delta or ''}".split() for word in WORDS), path
     # The demo has blank cells (prices without a start date, limits without a quota): the check is not vacuous.
-    assert blanks and counts
+    assert blanks and counts and times

@@ -31,16 +31,15 @@ def _frame(at, column):
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
+def _y_on_mini_and_haiku():
+    """The page as the engineer asks: project y, repriced on gpt-4o-mini and claude-haiku-4-5."""
+    candidates = [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")]
+    return run_page(PAGE, user=ENGINEER, session={"cmp_f_project": ["y"], "cmp_candidates": candidates})
+
+
 def test_what_would_project_y_cost_on_model_z():
     _project_y()
-    at = run_page(
-        PAGE,
-        user=ENGINEER,
-        session={
-            "cmp_f_project": ["y"],
-            "cmp_candidates": [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")],
-        },
-    )
+    at = _y_on_mini_and_haiku()
     assert not at.exception
     assert [m.value for m in at.metric[:3]] == ["$6.38", "$6.38", "$5.99"]
     assert at.metric[2].label == "Saving, model by model"
@@ -147,14 +146,7 @@ def test_repricing_last_month_in_cny_uses_last_month_s_rate():
 def test_the_reprice_download_says_savings_as_percentages_and_money_in_cents(downloads):
     _project_y()
     downloads.clear()
-    at = run_page(
-        PAGE,
-        user=ENGINEER,
-        session={
-            "cmp_f_project": ["y"],
-            "cmp_candidates": [("openai", "gpt-4o-mini"), ("anthropic", "claude-haiku-4-5")],
-        },
-    )
+    at = _y_on_mini_and_haiku()
     assert not at.exception
     import csv
     import io

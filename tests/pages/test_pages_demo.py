@@ -1,7 +1,6 @@
 """Smoke test of the home, explorer, comparison, statement, organizations and prices pages on the demo
 data, in English as an owner and in Chinese as a reader (the text files themselves: tests/ui/test_i18n.py)."""
 
-from demo import load_demo
 from tests.conftest import REPO
 from tests.pageutil import run_page, texts
 
@@ -15,8 +14,8 @@ PAGES = {
 }
 
 
-def test_every_page_on_demo_data_in_both_languages():
-    load_demo()
+def test_every_page_on_demo_data_in_both_languages(demo_data):
+    demo_data()
     for path, (english, chinese) in PAGES.items():
         at = run_page(path, user="owner@example.com", session={"org_id": "org-prod"})
         assert not at.exception, f"{path}: {at.exception}"

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import alerts
-from demo import load_demo
 from models.access.orgs import update_org_as
 from models.access.roles import Actor
 from models.budgets.limits import set_limit
@@ -68,8 +67,8 @@ def test_explorer_says_there_is_no_earlier_spend_instead_of_the_whole_amount_up(
     assert total.delta == "No spend in the previous period to compare with"
 
 
-def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_columns():
-    load_demo()
+def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_columns(demo_data):
+    demo_data()
     pages = {
         EXPLORER: ("Cached input", "Cache writes"),
         "pages/10_Prices.py": ("cache_read_mtok", "cache_write_mtok"),
@@ -91,8 +90,8 @@ def test_cached_input_and_cache_writes_explain_themselves_wherever_they_are_colu
             assert words[0] in config[cached]["help"] and words[1] in config[writes]["help"], path
 
 
-def test_times_on_org_pages_name_the_org_zone():
-    load_demo()
+def test_times_on_org_pages_name_the_org_zone(demo_data):
+    demo_data()
     zone = "Asia/Shanghai"  # not UTC, so the label cannot be a default
     update_org_as(Actor.cli(), "org-prod", timezone=zone)
     with session_scope() as session:

@@ -270,12 +270,11 @@ def test_cli_errors_name_the_field_and_change_nothing(cli, args, message):
     assert limits("org-e") == [] and credit_status("org-e") == []
 
 
-def test_demo_budgets_sit_around_the_forecast():
-    from demo import load_demo
+def test_demo_budgets_sit_around_the_forecast(demo_data):
     from models.budgets.forecast import forecast_scope
 
     now = datetime.now(UTC)
-    load_demo(now=now)
+    demo_data(now=now)
     prod = get_limit("org-prod")
     fc = forecast_scope("org-prod", now=now)
     assert prod.thresholds == (50, 80, 100)

@@ -122,9 +122,10 @@ def hourly_sums(records: Sequence[Record]) -> dict[tuple[str, datetime, *tuple[o
     """(org_id, UTC hour, *dimensions) -> counter sums, for models.rollups.add_increments.
 
     Records are grouped first and each group's counters summed column by column with zip and sum,
-    which run in C; adding record by record in Python cost more than parsing the line.
+    which run in C; adding record by record in Python cost more than parsing the line. A group of
+    one (common when lines name many projects, keys and users) is its own sum.
     """
-    groups: dict[tuple[str, datetime, tuple[object, ...]], list[Record]] = {}
+    groups: dict[tuple[str, datetime, *tuple[object, ...]], list[Record]] = {}
     hours: dict[datetime, datetime] = {}
     org, start = COL["org_id"], COL["bucket_start"]
     for record in records:
@@ -132,15 +133,15 @@ def hourly_sums(records: Sequence[Record]) -> dict[tuple[str, datetime, *tuple[o
         hour = hours.get(moment)
         if hour is None:
             hour = hours[moment] = moment.replace(minute=0, second=0, microsecond=0)
-        key = (record[org], hour, _dims_of(record))
+        key = (record[org], hour, *_dims_of(record))
         group = groups.get(key)
         if group is None:
             groups[key] = [record]
         else:
             group.append(record)
     return {
-        (org_id, hour, *dims): [sum(column) for column in zip(*map(_counters_of, group))]
-        for (org_id, hour, dims), group in groups.items()
+        key: list(_counters_of(group[0])) if len(group) == 1 else list(map(sum, zip(*map(_counters_of, group))))
+        for key, group in groups.items()
     }
 
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from gateway.signin import COOKIE
 from models.access.auth import add_user
 from models.access.roles import Actor
 from models.budgets.limits import set_limit
@@ -27,6 +28,8 @@ from models.sources import add_source
 from models.tables import BUCKET_KEY
 from tests.conftest import REPO
 from tests.factories import make_org
+from tests.gateway.signin_server import SigninServer
+from tests.gateway.test_signin import sign_in
 from tests.procs import Process, wait_for, worker
 from tests.provider_server import fixture_server
 from tests.smtp import SmtpServer, use_smtp
@@ -128,14 +131,19 @@ def test_two_workers_and_two_dashboards_share_one_database(monkeypatch):
 
         assert wait_for(settled, 60), standby.lines[-20:]
 
-        # Both dashboards are up on the same database: each signs a member in over its own
-        # websocket and serves the home page with what the workers stored.
+        # Both dashboards are up on the same database: a member signs in once on the front route,
+        # and each dashboard honours that session cookie over its own websocket and serves the home
+        # page with what the workers stored.
+        with SigninServer() as front, httpx.Client(timeout=60) as client:
+            signed_in = sign_in(client, front.url, email=OWNER_B, password=PASSWORD)
+            assert signed_in.status_code == 303, signed_in.text
+            token = client.cookies[COOKIE]
         month_requests = rows(_MONTH_REQUESTS, org="org-b")[0][0]
         for port in ports:
             url = f"http://127.0.0.1:{port}"
             assert wait_for(lambda url=url: _healthy(url), 60), [d.lines for d in dashboards]
             assert httpx.get(url, timeout=10).status_code == 200
-            shown = _home_metrics(port, OWNER_B)
+            shown = _home_metrics(port, token)
             assert shown["Requests this month"] == f"{month_requests:,}", shown
     finally:
         for process in (*workers, *dashboards):
@@ -177,19 +185,15 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _home_metrics(port: int, email: str) -> dict[str, str]:
-    """Open a browser session over the dashboard's websocket (Streamlit's own protocol), sign in
-    through the form and return the home page's metrics (label -> value shown)."""
+def _home_metrics(port: int, session_token: str) -> dict[str, str]:
+    """Open a browser session over the dashboard's websocket (Streamlit's own protocol) carrying the
+    session cookie the front route set, and return the home page's metrics (label -> value shown)."""
     from streamlit.proto import BackMsg_pb2, ForwardMsg_pb2
     from websockets.sync.client import connect
 
-    def run(ws, widgets=()):
+    def run(ws) -> None:
         msg = BackMsg_pb2.BackMsg()
         msg.rerun_script.query_string = ""
-        for widget_id, kind, value in widgets:
-            state = msg.rerun_script.widget_states.widgets.add()
-            state.id = widget_id
-            setattr(state, kind, value)
         ws.send(msg.SerializeToString())
 
     def elements(ws) -> list:
@@ -205,19 +209,11 @@ def _home_metrics(port: int, email: str) -> dict[str, str]:
             elif kind == "script_finished":
                 return out
 
-    with connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"], open_timeout=30) as ws:
+    cookie = {"Cookie": f"{COOKIE}={session_token}"}  # Streamlit reads it from the websocket's handshake
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    with connect(url, subprotocols=["streamlit"], additional_headers=cookie, open_timeout=30) as ws:
         run(ws)
-        form = {e.label: e.id for kind, e in elements(ws) if kind in ("text_input", "button")}
-        run(
-            ws,
-            [
-                (form["Email"], "string_value", email),
-                (form["Password"], "string_value", PASSWORD),
-                (form["Sign in"], "trigger_value", True),
-            ],
-        )
-        for _ in range(3):  # the form's run, then the rerun it asks for once signed in
-            metrics = {e.label: e.body for kind, e in elements(ws) if kind == "metric"}
-            if metrics:
-                return metrics
-    raise AssertionError(f"port {port}: no home page after signing in")
+        drawn = elements(ws)
+    metrics = {e.label: e.body for kind, e in drawn if kind == "metric"}
+    assert metrics, f"port {port}: no home page for the signed-in member: {drawn}"
+    return metrics

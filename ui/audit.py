@@ -52,7 +52,8 @@ def audit_frame(
         ]
     frame = pd.DataFrame.from_records(records, columns=["at", "what", *COLUMNS[1:]])
     if not frame.empty:
-        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(timezone)
+        # Whole seconds, as the table shows them: an export reads "2026-11-30 21:15:55+08:00".
+        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(timezone).dt.floor("s")
     return frame
 
 

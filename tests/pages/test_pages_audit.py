@@ -1,6 +1,7 @@
 """Audit log page: rows read as sentences with the zone of their time; identical re-saves leave no row."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 from models.access.orgs import set_member_as
@@ -8,6 +9,8 @@ from models.access.roles import Actor
 from models.budgets.limits import set_limit
 from tests.factories import make_org
 from tests.pageutil import run_page, texts
+from ui.audit import audit_frame
+from ui.safe import csv_bytes
 
 OWNER = "owner@example.com"
 AUDIT = "pages/11_Audit_log.py"
@@ -54,3 +57,6 @@ def test_audit_times_are_shown_in_the_orgs_zone_and_name_it():
         # The change's own moment, as Shanghai's wall clock (UTC+8), not the UTC one.
         assert when.utcoffset() == timedelta(hours=8)
         assert before - timedelta(seconds=1) <= when.to_pydatetime() <= after + timedelta(seconds=1)
+    # The export carries the same wall-clock time with its offset, to the second.
+    exported = csv_bytes(audit_frame(OWNER, ("org-sh",), None, None, "", "en", "Asia/Shanghai")).decode()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+08:00", exported.splitlines()[1].split(",")[0])

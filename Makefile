@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
-# pytest-xdist workers for each half of the suite (each worker has its own databases, ports and files).
+# pytest-xdist workers for each half of the suite (each worker has its own databases, ports and files);
+# loadgroup keeps the tests of one xdist_group (a shared module fixture) on one worker.
 TEST_JOBS ?= 2
+XDIST  := -n $(TEST_JOBS) --dist loadgroup
 
 .PHONY: install run lint test test-sqlite test-postgres browser bench clean
 
@@ -43,12 +45,12 @@ lint: install
 test: install lint browser test-sqlite test-postgres
 
 test-sqlite: install
-	$(BIN)/pytest -q -n $(TEST_JOBS) $(PYTEST_ARGS)
+	$(BIN)/pytest -q $(XDIST) $(PYTEST_ARGS)
 
 # Each run creates and drops its own database on the server at 127.0.0.1:5432 (SPENDSIGHT_TEST_PG_ADMIN
 # to change it); with no server there, the script starts a throwaway one and stops it at the end.
 test-postgres: install
-	scripts/test-postgres.sh -n $(TEST_JOBS) $(PYTEST_ARGS)
+	scripts/test-postgres.sh $(XDIST) $(PYTEST_ARGS)
 
 bench: install
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

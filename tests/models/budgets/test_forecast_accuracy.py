@@ -8,6 +8,10 @@ import pytest
 from bench import forecast_accuracy as fa
 from bench import forecast_series as fs
 
+# Both tests read one backtest of the subset (the module fixture, a quarter of a minute): on one xdist
+# worker (`--dist loadgroup`), so it runs once rather than once per worker.
+pytestmark = pytest.mark.xdist_group("forecast_accuracy")
+
 # Two held-out series of each of the 15 kinds, backtested as `spendsight backtest` does, as measured
 # when the method was last changed (docs/forecast.md has all ten series per kind: 0.717 overall,
 # every kind below 1.0). Two series are few: one kind (step-down) is above 1.0 here, so each kind is

@@ -5,7 +5,7 @@ import streamlit as st
 from models.access.roles import PermissionDenied
 from ui.audit import LIMIT, actions, audit_frame, owned_org_ids
 from ui.audit_sentences import kind
-from ui.format import table
+from ui.format import table, time_column
 from ui.i18n import t
 from ui.page import page_header
 from ui.safe import csv_bytes, md
@@ -36,7 +36,7 @@ action = right.selectbox(
 who = far.text_input(t("audit.actor"), key="audit_who", max_chars=320)
 
 try:
-    frame = audit_frame(ctx.actor.email, tuple(org_ids or owned), days or None, action, who, ctx.lang)
+    frame = audit_frame(ctx.actor.email, tuple(org_ids or owned), days or None, action, who, ctx.lang, ctx.timezone)
 except PermissionDenied as exc:
     st.error(md(str(exc)))
     st.stop()
@@ -47,7 +47,12 @@ if frame.empty:
 
 st.caption(t("audit.count", n=len(frame), limit=LIMIT))
 labels = {c: t(f"audit.col.{'org' if c == 'org_id' else c}") for c in frame.columns}
-table(frame.rename(columns=labels), hide_index=True, width="stretch")
+table(
+    frame.rename(columns=labels),
+    hide_index=True,
+    width="stretch",
+    column_config={labels["at"]: time_column(labels["at"], ctx.timezone)},
+)
 st.download_button(
     t("audit.export"), csv_bytes(frame), file_name="spendsight-audit.csv", mime="text/csv", key="audit_export"
 )

@@ -96,5 +96,5 @@ if result.table.empty:
     st.info(t("explore.empty"))
     st.stop()
 
-explore_view.chart(result, ctx, grain, group_by)
+explore_view.chart(result, ctx, orgs, grain, group_by)
 explore_view.tables_and_downloads(result, ctx, orgs, (start, end, last), group_by, filters, split)

@@ -26,9 +26,17 @@ def owned_org_ids(email: str) -> list[str]:
 
 @st.cache_data(ttl=10, show_spinner=False)
 def audit_frame(
-    email: str, org_ids: tuple[str, ...], days: int | None, action: str | None, who: str = "", lang_code: str = "en"
+    email: str,
+    org_ids: tuple[str, ...],
+    days: int | None,
+    action: str | None,
+    who: str = "",
+    lang_code: str = "en",
+    timezone: str = "UTC",
 ) -> pd.DataFrame:
-    """Audit rows, newest first, as a table (raises PermissionDenied for orgs the member does not own)."""
+    """Audit rows, newest first, as a table (raises PermissionDenied for orgs the member does not own);
+    `at` as aware times in `timezone` (the org's, which the page's column names), so the CSV export
+    carries the same wall-clock times with their UTC offset."""
     ensure_db()
     since = utcnow() - timedelta(days=days) if days else None
     with session_scope() as session:
@@ -44,7 +52,8 @@ def audit_frame(
         ]
     frame = pd.DataFrame.from_records(records, columns=["at", "what", *COLUMNS[1:]])
     if not frame.empty:
-        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+        # Whole seconds, as the table shows them: an export reads "2026-11-30 21:15:55+08:00".
+        frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(timezone).dt.floor("s")
     return frame
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.express as px
@@ -22,6 +23,9 @@ from ui.i18n import lang, t
 
 PALETTE = ["#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16", "#64748b"]
 OTHER_COLOR = "#cbd5e1"
+# Series colours for projects and models: ours first, then plotly's 26-colour Alphabet (a kept
+# qualitative palette) without its two pale tints that read as OTHER_COLOR's grey on a white chart.
+SERIES = PALETTE + [c.lower() for c in px.colors.qualitative.Alphabet if c not in ("#E2E2E2", "#F7E1A0")]
 TEMPLATE = "spendsight"
 FONT = "Inter, -apple-system, 'Segoe UI', 'PingFang SC', 'Microsoft YaHei', sans-serif"
 
@@ -40,10 +44,21 @@ DAY_FORMATS = {"en": "%b %d", "zh": "%m月%d日"}
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-def color_for(name: str) -> str:
-    """The colour of a project or model on every chart and in every period: a hash of its name picks
-    from the palette, so it does not move when the ranking (or the period) changes."""
-    return PALETTE[zlib.crc32(name.encode("utf-8")) % len(PALETTE)]
+def slot_colors(names: Sequence[str]) -> dict[str, str]:
+    """Each of an org's projects (or models...) in a stable order (models.spend.explore.first_seen) ->
+    its own colour, the n-th name the n-th of SERIES: distinct within the org up to len(SERIES) names
+    and the same in every period, since the order is not the period's. Names past the palette (and
+    names the order lacks) get color_for's hash."""
+    return {name: SERIES[i] for i, name in enumerate(names[: len(SERIES)])}
+
+
+def color_for(name: str, colors: Mapping[str, str] | None = None) -> str:
+    """The colour of a project or model on every chart and in every period: its slot in `colors`
+    (slot_colors) when it has one, else a hash of its name picks from SERIES, which does not move
+    when the ranking (or the period) changes but can give two names one colour."""
+    if colors and name in colors:
+        return colors[name]
+    return SERIES[zlib.crc32(name.encode("utf-8")) % len(SERIES)]
 
 
 def day_format() -> str:
@@ -95,9 +110,17 @@ def share_bar(frame: pd.DataFrame, label: str, symbol: str = "$", value: str = "
 
 
 def stacked_spend(
-    frame: pd.DataFrame, x: str, y: str, color: str | None, symbol: str = "$", top: int = 8, other: str | None = None
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    color: str | None,
+    symbol: str = "$",
+    top: int = 8,
+    other: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> go.Figure:
-    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`).
+    """Stacked bars of spend over time, one colour per group (the largest `top`, the rest as `other`),
+    each group's from `colors` (slot_colors of the org's names) or else color_for's hash.
 
     The x axis is a category axis (one bar per period, no gaps), where plotly's date formats do not
     apply: day periods ("2026-11-12") are written out as the reader's language writes a day."""
@@ -116,9 +139,9 @@ def stacked_spend(
             # (a DataFrame with as_index=False, where pandas-stubs say Series)
             frame = frame.groupby([x, color], as_index=False)[y].sum()  # type: ignore[assignment]
             keep.append(other)
-        colors = {name: color_for(name) for name in keep}
-        colors[other] = OTHER_COLOR
-        fig = px.bar(frame, x=x, y=y, color=color, category_orders={color: keep}, color_discrete_map=colors)
+        palette = {name: color_for(name, colors) for name in keep}
+        palette[other] = OTHER_COLOR
+        fig = px.bar(frame, x=x, y=y, color=color, category_orders={color: keep}, color_discrete_map=palette)
     else:
         fig = px.bar(frame, x=x, y=y, color_discrete_sequence=PALETTE)
     fig.update_traces(hovertemplate=f"%{{fullData.name}}: {symbol}%{{y:,.2f}}<extra></extra>")

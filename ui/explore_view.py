@@ -12,11 +12,13 @@ from models.spend.explore import DIMENSIONS, GRAINS, Explore, display_frame, to_
 from ui import charts
 from ui.format import explained, floats, in_currency, money_column, rate_words, table, unpriced_costs
 from ui.i18n import t
+from ui.queries import series_colors
 from ui.sidebar import PageContext
 
 
-def chart(result: Explore, ctx: PageContext, grain: str, group_by: list[str]) -> None:
-    """Spend per day/week/month, stacked by the first grouping, with its data in a second tab."""
+def chart(result: Explore, ctx: PageContext, orgs: list[str], grain: str, group_by: list[str]) -> None:
+    """Spend per day/week/month, stacked by the first grouping (each value in its org-wide colour),
+    with its data in a second tab."""
     st.markdown(f"#### {t('explore.chart', grain=t('common.' + grain).lower())}")
     series = in_currency(result.series, ("cost_usd",), ctx.rate).rename(
         columns={"period": t(f"common.{grain}"), "group": t(f"common.{group_by[0]}") if group_by else "group"}
@@ -30,6 +32,7 @@ def chart(result: Explore, ctx: PageContext, grain: str, group_by: list[str]) ->
             series.columns[1] if group_by else None,
             ctx.symbol,
             other=t("common.other"),
+            colors=series_colors(tuple(orgs), group_by[0]) if group_by else None,
         ),
         width="stretch",
     )

@@ -37,7 +37,8 @@ from models.spend.compare import (
     what_if,
     workload,
 )
-from models.spend.explore import dimension_values, explore
+from models.spend.explore import dimension_values, explore, first_seen
+from ui.charts import slot_colors
 
 TTL_SECONDS = 60
 SLOW_TTL_SECONDS = 300  # catalog-wide tables that change only when prices.toml does
@@ -97,6 +98,15 @@ def explore_data(
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def dimension_choices(org_ids: tuple[str, ...], start: date, end: date) -> dict[str, list[str]]:
     return dimension_values(org_ids, start, end)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def series_colors(org_ids: tuple[str, ...], dimension: str) -> dict[str, str]:
+    """Each value of `dimension` these orgs ever had usage for -> its chart colour, by first-seen order
+    rather than the viewed period's names, so a project keeps its colour in every period and no two
+    of the org's projects (or models) share one while the palette lasts."""
+    ensure_db()
+    return slot_colors(first_seen(org_ids, dimension))
 
 
 # --- model comparison ------------------------------------------------------------------------

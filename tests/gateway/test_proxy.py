@@ -21,7 +21,7 @@ def _same(a, b, drop=("id",)) -> None:
 
 
 def _recorded(ids: set[str]) -> dict[str, dict]:
-    assert wait_for(lambda: ids <= {r["request_id"] for r in usage_rows()}, 10)
+    assert wait_for(lambda: ids <= {r["request_id"] for r in usage_rows()}, 60)
     rows = {r["request_id"]: r for r in usage_rows()}
     return {i: rows[i] for i in ids}
 
@@ -143,7 +143,7 @@ def test_unknown_and_revoked_keys_are_refused(sdk, gateway, key, upstream):
             return True
         return False
 
-    assert wait_for(refused, 5)
+    assert wait_for(refused, 60)
 
 
 def test_org_and_project_headers(sdk, gateway, key, upstream):
@@ -177,5 +177,5 @@ def test_a_client_that_hangs_up_cancels_the_upstream_call(sdk, gateway, key, ups
     client = sdk.openai(gateway.url + "/openai/v1", key, timeout=0.5)
     with pytest.raises(openai.APITimeoutError):
         client.chat.completions.create(model="slow-model", messages=[{"role": "user", "content": "x"}])
-    assert wait_for(lambda: upstream.app.cancelled == 1, 10)
-    assert wait_for(lambda: "gateway_client_disconnects_total 1.0" in httpx.get(gateway.url + "/metrics").text, 5)
+    assert wait_for(lambda: upstream.app.cancelled == 1, 60)
+    assert wait_for(lambda: "gateway_client_disconnects_total 1.0" in httpx.get(gateway.url + "/metrics").text, 60)

@@ -61,7 +61,7 @@ def test_usage_is_recorded_once_across_a_restart(gateway, key, upstream):
     gateway.restart()  # graceful: the queue is written before it stops
     assert len(usage_rows()) == 6
     _traffic(gateway, key, 4)
-    assert wait_for(lambda: _exactly_once(upstream), 10)
+    assert wait_for(lambda: _exactly_once(upstream), 60)
     assert len(usage_rows()) == 10
     billed = upstream.app.billed
     for row in usage_rows():
@@ -81,11 +81,11 @@ def _database(allow: bool) -> None:
 @pytest.mark.postgres_only
 def test_database_down_for_part_of_the_run_and_across_a_restart(gateway, key, upstream):
     _traffic(gateway, key, 3)
-    assert wait_for(lambda: len(usage_rows()) == 3, 10)
+    assert wait_for(lambda: len(usage_rows()) == 3, 60)
     _database(allow=False)
     try:
         _traffic(gateway, key, 6)  # answered while the database is away
-        assert wait_for(lambda: any(p.stat().st_size for p in _journals()), 10)
+        assert wait_for(lambda: any(p.stat().st_size for p in _journals()), 60)
     finally:
         _database(allow=True)
     assert wait_for(lambda: _exactly_once(upstream), 15)  # replayed once it is back
@@ -98,7 +98,7 @@ def test_database_down_for_part_of_the_run_and_across_a_restart(gateway, key, up
         _database(allow=True)
     assert len(usage_rows()) == 9
     gateway.start()  # a new gateway replays the stopped one's journal
-    assert wait_for(lambda: _exactly_once(upstream), 15)
+    assert wait_for(lambda: _exactly_once(upstream), 60)
     assert len(usage_rows()) == 13 and not any(p.stat().st_size for p in _journals() if p.exists())
 
 
@@ -118,7 +118,7 @@ def test_the_upstream_key_reaches_no_client_log_or_table(gateway, key, upstream,
             response = client.post(path, json=body, headers={"authorization": f"Bearer {key}"})
             seen.append(str(response.headers) + response.text)
         seen.append(client.get("/metrics").text + client.get("/healthz").text)
-    assert wait_for(lambda: len(usage_rows()) == 3, 10)
+    assert wait_for(lambda: len(usage_rows()) == 3, 60)
     Gateway.stop(gateway)
     with get_engine().connect() as conn:
         for table in SQLModel.metadata.sorted_tables:

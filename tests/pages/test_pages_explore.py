@@ -1,9 +1,12 @@
 """Spend explorer page: what finance sees for a period, grouping, filters, language and currency."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
+from models.spend.explore import first_seen
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
+from ui.queries import series_colors
 
 PAGE = "pages/1_Spend_explorer.py"
 
@@ -132,3 +135,34 @@ def test_unpriced_usage_reads_unpriced_with_its_tokens_not_zero_dollars():
 
     shown = dataframe_util.convert_arrow_bytes_to_pandas_df(frames[0].proto.arrow_data.styler.display_values)
     assert "未定价（1,234,567 个令牌）" in list(shown["估算费用（CNY）"])
+
+
+def _chart_colours(at) -> dict[str, str]:
+    """The explorer chart's legend entries -> their bar colour."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return {trace["name"]: trace["marker"]["color"] for trace in spec["data"]}
+
+
+def test_demo_chart_gives_each_project_and_model_its_own_colour_in_every_period(demo_data):
+    demo_data()
+    for by in ("project", "model"):
+        seen: dict[str, str] = {}
+        for preset in ("this_month", "last_month", "last_90"):
+            at = run_page(
+                PAGE, user="owner@example.com", session={"org_id": "org-prod", "ex_preset": preset, "ex_by": [by]}
+            )
+            assert not at.exception
+            colours = _chart_colours(at)
+            named = {k: v for k, v in colours.items() if k != "Other"}
+            assert len(set(named.values())) == len(named) >= 3, (by, preset, colours)
+            for name, colour in named.items():
+                assert seen.setdefault(name, colour) == colour, f"{name} changed colour in {preset}"
+    # Every project and model of each demo org, charted or not, has a colour of its own.
+    for org in ("org-prod", "org-staging"):
+        for by in ("project", "model"):
+            names = first_seen([org], by)
+            assert len(names) >= 3 and len(set(series_colors((org,), by).values())) == len(names), (org, by)
+    # Hashed, these two shared one blue on the demo chart.
+    at = run_page(PAGE, user="owner@example.com", session={"org_id": "org-prod", "ex_preset": "last_month"})
+    colours = _chart_colours(at)
+    assert colours["support-triage"] != colours["batch-summaries"]

@@ -1,9 +1,9 @@
-"""Chart factories: a project keeps its colour whatever the period, Chinese day ticks."""
+"""Chart factories: a project keeps its colour whatever the period, its own within the org, Chinese day ticks."""
 
 import pandas as pd
 import streamlit as st
 
-from ui.charts import PALETTE, color_for, daily_spend, stacked_spend
+from ui.charts import PALETTE, SERIES, color_for, daily_spend, slot_colors, stacked_spend
 
 
 def colours(fig) -> dict[str, str]:
@@ -16,7 +16,32 @@ def test_a_project_keeps_its_colour_when_the_ranking_changes():
     first = colours(stacked_spend(october, "day", "cost_usd", "project"))
     second = colours(stacked_spend(november, "day", "cost_usd", "project"))
     assert first["web"] == second["web"] == color_for("web") and first["rag"] == second["rag"]
-    assert set(first.values()) <= set(PALETTE)
+    assert set(first.values()) <= set(SERIES)
+
+
+def test_slots_give_each_of_the_orgs_names_its_own_colour_in_every_period():
+    # A slot each, in the org's first-seen order (hashed over 9 colours these two shared one blue).
+    names = ["chat-assistant", "search-rag", "batch-summaries", "support-triage", "code-review"]
+    slots = slot_colors(names)
+    october = pd.DataFrame(
+        {"day": ["10-01"] * 2, "project": ["support-triage", "batch-summaries"], "cost_usd": [3.0, 2.0]}
+    )
+    november = pd.DataFrame(
+        {
+            "day": ["11-01"] * 3,
+            "project": ["code-review", "batch-summaries", "support-triage"],
+            "cost_usd": [9.0, 5.0, 1.0],
+        }
+    )
+    first = colours(stacked_spend(october, "day", "cost_usd", "project", colors=slots))
+    second = colours(stacked_spend(november, "day", "cost_usd", "project", colors=slots))
+    assert first["support-triage"] == second["support-triage"] == PALETTE[3]
+    assert first["batch-summaries"] == second["batch-summaries"] == PALETTE[2]
+    assert len(set(second.values())) == 3
+    # Past the palette a name falls back to its hash; the palette holds our 9 and plotly's Alphabet.
+    many = slot_colors([f"p{i}" for i in range(len(SERIES) + 1)])
+    assert len(SERIES) == len(set(SERIES)) == 33 and len(many) == len(SERIES) and "p33" not in many
+    assert color_for("p33", many) == color_for("p33")
 
 
 def test_day_ticks_follow_the_language(monkeypatch):

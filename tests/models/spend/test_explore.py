@@ -14,6 +14,7 @@ from models.spend.explore import (
     dimension_values,
     display_frame,
     explore,
+    first_seen,
     neutralize,
     period,
     previous_period,
@@ -221,3 +222,21 @@ def test_a_day_by_day_series_over_two_orgs_adds_their_rows_exactly():
     ]
     one = spend(SpendQuery.make(("org-s1",), start, end, by=("day", "project")))
     assert [r.cost * 2 for r in one] == [r.cost for r in both]
+
+
+def test_first_seen_lists_every_name_the_org_ever_used_in_the_order_it_arrived():
+    """The chart colours' order: not the viewed period's names, so no period moves a slot."""
+    make_org("org-f")
+    make_org("org-g")
+    add_usage(
+        _gpt4o("org-f", "2026-10-20T10:00:00Z", "zeta"),
+        _gpt4o("org-f", "2026-11-03T10:00:00Z", "beta"),
+        _gpt4o("org-f", "2026-11-03T11:00:00Z", "alpha"),
+        _gpt4o("org-f", "2026-11-20T10:00:00Z", "zeta"),
+        usage("org-f", "2026-11-05T10:00:00Z", model="gpt-4o-mini", project_id="beta", input_tokens=1000),
+        _gpt4o("org-g", "2026-09-01T10:00:00Z", "elsewhere"),
+    )
+    assert first_seen(["org-f"], "project") == ["zeta", "alpha", "beta"]  # then by name on one day
+    assert first_seen(["org-f"], "model") == ["gpt-4o", "gpt-4o-mini"]
+    assert first_seen(["org-f", "org-g"], "project") == ["elsewhere", "zeta", "alpha", "beta"]
+    assert first_seen(["org-f"], "api_key") == [] and first_seen([], "project") == []

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -145,6 +146,9 @@ class Recorder:
         self.data_dir = data_dir
         self.journal_path = data_dir / f"gateway-journal-{socket.gethostname()}-{os.getpid()}.jsonl"
         self._journal: TextIO | None = None
+        # Appends come from the event loop (a full queue) while a replay runs in a thread: the replay
+        # must drop only the lines it wrote, never one appended meanwhile.
+        self._journal_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.db_ok = True
@@ -202,7 +206,7 @@ class Recorder:
             self.metrics.queue_depth.set(self.queue.qsize())
             if batch:
                 await asyncio.to_thread(self.flush, batch)
-            elif self._journal_size() and self.db_ok is False:
+            elif self._journal_size():  # the database was down, or the queue was full
                 await asyncio.to_thread(self.replay)
             if self._stopping and self.queue.empty():
                 if self._journal_size():
@@ -232,6 +236,11 @@ class Recorder:
 
     def _append_journal(self, items: list[Item]) -> None:
         assert self._journal is not None
+        with self._journal_lock:
+            self._write_lines(items)
+
+    def _write_lines(self, items: list[Item]) -> None:
+        assert self._journal is not None
         self._journal.write("".join(orjson.dumps(i, default=str).decode() + "\n" for i in items))
         self._journal.flush()
         os.fsync(self._journal.fileno())
@@ -259,14 +268,25 @@ class Recorder:
         return sent
 
     def _replay_own(self) -> int:
-        if self._journal is None or os.path.getsize(self.journal_path) == 0:
-            return 0
-        items = _read(self.journal_path)
+        with self._journal_lock:
+            if self._journal is None or os.path.getsize(self.journal_path) == 0:
+                return 0
+            written = os.path.getsize(self.journal_path)
+            items = _read(self.journal_path)
         if not self._write_journaled(items):
             return 0
-        self._journal.truncate(0)
-        self._journal.seek(0)
-        os.fsync(self._journal.fileno())
+        with self._journal_lock:
+            # Keep what was appended while the batch was written (a later replay sends it); a crash
+            # here leaves lines already written, which a replay skips by their request ids.
+            with open(self.journal_path, "rb") as fh:
+                fh.seek(written)
+                rest = fh.read()
+            self._journal.truncate(0)
+            self._journal.seek(0)
+            if rest:
+                self._journal.write(rest.decode("utf-8"))
+                self._journal.flush()
+            os.fsync(self._journal.fileno())
         # These were counted as pending when they were made; now they are in the database.
         self._committed(items)
         return len(items)

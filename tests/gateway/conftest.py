@@ -7,6 +7,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -120,3 +121,11 @@ def usage_rows(org_id: str = ORG) -> list[dict]:
     with get_engine().connect() as conn:
         rows = conn.execute(text("SELECT * FROM usage WHERE org_id = :o AND source = 'gateway'"), {"o": org_id})
         return [dict(r._mapping) for r in rows]
+
+
+def answers_healthz(base: str) -> bool:
+    """A gateway process started by a test is up once its /healthz answers 200."""
+    try:
+        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

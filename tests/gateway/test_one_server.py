@@ -11,6 +11,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from models.access.roles import Actor
 from models.access.tokens import create_token
 from tests.factories import make_org
+from tests.gateway.conftest import answers_healthz
 from tests.procs import Process, wait_for
 from tests.smtp import free_port
 
@@ -24,14 +25,8 @@ def test_gateway_port_answers_otlp_and_sign_in(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        assert wait_for(up, 60), proc.lines
+        assert wait_for(lambda: answers_healthz(base), 60), proc.lines
         page = httpx.get(f"{base}/auth/signin", timeout=10)
         assert page.status_code == 200 and "<form" in page.text
         empty = ExportTraceServiceRequest().SerializeToString()

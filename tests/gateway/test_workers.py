@@ -17,7 +17,7 @@ import httpx
 from models.access.roles import Actor
 from models.budgets.limits import set_limit
 from models.settings import get_settings
-from tests.gateway.conftest import ORG, usage_rows
+from tests.gateway.conftest import ORG, answers_healthz, usage_rows
 from tests.gateway.test_enforcement import _recorded_micros
 from tests.procs import Process, wait_for
 from tests.smtp import free_port
@@ -64,14 +64,8 @@ def test_two_workers_record_each_request_once_and_both_reject_after_the_hard_lim
     def post() -> httpx.Response:  # a new connection each time, so the kernel hands them to either worker
         return httpx.post(f"{base}/openai/v1/chat/completions", json=BODY, headers=headers, timeout=30)
 
-    def up() -> bool:
-        try:
-            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        assert wait_for(up, 90), proc.lines
+        assert wait_for(lambda: answers_healthz(base), 90), proc.lines
         assert wait_for(lambda: len(_workers(proc.proc.pid)) == 2, 30), proc.lines
         workers = _workers(proc.proc.pid)
         ids: list[str] = []

@@ -13,12 +13,17 @@ keep-alive loop on uvloop (an SDK client would spend more CPU than the gateway o
    With a closed loop (each client sends again as soon as it has its answer) 50 clients keep 50
    requests in flight whatever the rate, so by Little's law the latency is 50 / throughput: it
    measures saturation, not what the gateway adds. That figure is printed too ("saturated").
-2. Throughput, closed loop: 50 clients through the gateway for `seconds` (60); afterwards every
-   answered request must be in `usage` exactly once. Gateway RSS sampled every 5 s.
-3. Streaming: time to first byte of a chat stream, direct and through the gateway (one at a time).
+2. Sustained, open loop: 1,000 req/s on the same fixed schedule through the gateway for `seconds`
+   (60), after a 5 s warm-up at that rate; afterwards (once the queue is written) every answered
+   request must be in `usage` exactly once. The gateway's RSS is sampled every 5 s and at the end; it
+   is flat when it grows by <= 10 MB and <= 5 % from the 10 s sample to the end.
+3. Maximum throughput, closed loop: 50 clients through the gateway for `seconds`, back to back: the
+   rate the gateway reaches at saturation, with the same exactly-once check and RSS samples.
+4. Streaming: time to first byte of a chat stream, direct and through the gateway (one at a time).
 
 Targets (issue 12): added p50 <= 2 ms, p99 <= 10 ms at 50 clients; >= 1,000 req/s for 60 s; TTFT
-delta <= 2 ms; RSS flat. Ends with a RATIO line (each <= 1.00, or >= 1.00 for throughput, meets it).
+delta <= 2 ms; RSS flat. Ends with a RATIO line (each <= 1.00, or >= 1.00 for throughput, meets it;
+RSS growth over 10 MB, at 1,000 req/s and at saturation).
 Not part of `make test`: `nice -n -10 .venv/bin/python bench/gateway.py [seconds] [--workers N]`
 (a raised priority keeps other work on a shared machine from landing in the figures; children inherit it).
 """
@@ -47,6 +52,11 @@ UPSTREAM_KEY = "sk-proj-UPSTREAMSECRET-openai-0123456789abcdef"  # tests/llm_ups
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 8})
 STREAM_BODY = json.dumps({**json.loads(BODY), "stream": True})
 RATES = (500.0, 1000.0)  # the open loop's total offered rates, req/s
+SUSTAINED_RATE = 1000.0  # the sustained open-loop run's rate (issue 12: >= 1,000 req/s for 60 s)
+RSS_EVERY = 5.0  # seconds between RSS samples
+# RSS counts as flat when it grows by at most this much from the 10 s sample (after the warm-up) to the end.
+RSS_FLAT_MB = 10.0
+RSS_FLAT_SHARE = 5.0
 
 
 def run_loop(coro: Coroutine[Any, Any, T]) -> T:
@@ -233,6 +243,58 @@ def usage_count(db: Path) -> tuple[int, int]:
         ).fetchone()
 
 
+async def sampled(pid: int, rss: list[float], work: Coroutine[Any, Any, T]) -> T:
+    """Run `work`, sampling the gateway's RSS at the start, every 5 s, and at the end."""
+
+    async def sample() -> None:
+        while True:
+            rss.append(rss_mb(pid))
+            await asyncio.sleep(RSS_EVERY)
+
+    sampler = asyncio.ensure_future(sample())
+    try:
+        return await work
+    finally:
+        sampler.cancel()
+        rss.append(rss_mb(pid))
+
+
+def print_rss(name: str, rss: list[float]) -> float:
+    """Print the samples and whether RSS stayed flat from the 10 s sample (after the warm-up) to the
+    end; returns that growth in MB."""
+    base = rss[min(2, len(rss) - 1)]
+    growth = rss[-1] - base
+    share = growth / base * 100
+    flat = growth <= RSS_FLAT_MB and share <= RSS_FLAT_SHARE
+    print(
+        f"gateway RSS MB every {RSS_EVERY:.0f} s ({name}; the last at the end): {' '.join(f'{r:.0f}' for r in rss)}; "
+        f"from the 10 s sample to the end {growth:+.1f} MB ({share:+.1f}%): "
+        f"{'flat' if flat else 'NOT flat'} (flat: <= {RSS_FLAT_MB:.0f} MB and <= {RSS_FLAT_SHARE:.0f}%)"
+    )
+    return growth
+
+
+def settled(db: Path) -> int:
+    """Usage rows once the count has stopped changing (what an earlier phase queued is written)."""
+    last, rows = -1, usage_count(db)[0]
+    deadline = time.monotonic() + 180
+    while rows != last and time.monotonic() < deadline:
+        time.sleep(1.5)
+        last, rows = rows, usage_count(db)[0]
+    return rows
+
+
+def wait_recorded(db: Path, expected: int, seconds: float) -> tuple[tuple[int, int], float]:
+    """(rows, distinct request ids) once `expected` rows are in (or `seconds` have passed), and how long
+    that took."""
+    started = time.monotonic()
+    counts = usage_count(db)
+    while counts[0] < expected and time.monotonic() - started < seconds:
+        time.sleep(0.5)
+        counts = usage_count(db)
+    return counts, time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="bench/gateway.py: the gateway against a local upstream")
     parser.add_argument("seconds", nargs="?", type=float, default=60.0, help="sustained run length")
@@ -312,39 +374,48 @@ def measure(
             added[rate] = (a50, a99)
             print(f"added latency at {rate:.0f} req/s: p50 {a50:.2f} ms (target <= 2), p99 {a99:.2f} ms (target <= 10)")
         direct, _ = run_loop(load(up_port, chat, UPSTREAM_KEY, 50, 10))
+        db = data / "spendsight.db"
 
-        time.sleep(3)
-        before = usage_count(data / "spendsight.db")[0]
-        rss = [rss_mb(gateway.pid)]
+        # Sustained, open loop: the target's >= 1,000 req/s for 60 s, every request recorded once, RSS
+        # flat, at that rate (a closed loop would measure saturation instead: see the next run).
+        run_loop(paced(gw_port, chat, key, 50, SUSTAINED_RATE, 5))  # warm up at this rate
+        before = settled(db)
+        rss: list[float] = []
         cpu_before = cpu_seconds(gateway.pid)
-
-        async def sustained() -> tuple[list[float], int]:
-            async def sample() -> None:
-                while True:
-                    await asyncio.sleep(5)
-                    rss.append(rss_mb(gateway.pid))
-
-            sampler = asyncio.ensure_future(sample())
-            try:
-                return await load(gw_port, chat, key, 50, seconds)
-            finally:
-                sampler.cancel()
-
-        done, errors = run_loop(sustained())
+        t0 = time.perf_counter()
+        intended, _actual, late, errors = run_loop(
+            sampled(gateway.pid, rss, paced(gw_port, chat, key, 50, SUSTAINED_RATE, seconds))
+        )
+        elapsed = time.perf_counter() - t0
         cpu = cpu_seconds(gateway.pid) - cpu_before
-        # At a rate above what one process's writer thread gets of the GIL, records queue up (bounded,
-        # in memory) and are written after the load ends: wait for them, and say how long that took.
-        ended = time.monotonic()
-        rows, distinct = usage_count(data / "spendsight.db")
-        while rows - before < len(done) and time.monotonic() - ended < 180:
-            time.sleep(1)
-            rows, distinct = usage_count(data / "spendsight.db")
-        drained = time.monotonic() - ended
+        (rows, distinct), drained = wait_recorded(db, before + len(intended), 180.0)
+        paced_rate = len(intended) / max(seconds, elapsed)
+        once = rows - before == len(intended) and rows == distinct
+        print(
+            f"sustained, open loop {SUSTAINED_RATE:.0f} req/s for {seconds:.0f} s: {len(intended)} requests answered "
+            f"in {elapsed:.1f} s ({paced_rate:.0f} req/s, target >= 1000), "
+            f"{late / len(intended) * 100:.1f}% sent > 1 ms late, p50 {pct(intended, 50) * 1e3:.2f} ms "
+            f"p99 {pct(intended, 99) * 1e3:.2f} ms from the intended send time, {errors} errors; "
+            f"recorded {rows - before} new usage rows, {rows - distinct} duplicates "
+            f"({'every request exactly once' if once else 'MISMATCH'}); gateway CPU "
+            f"{cpu / max(1, len(intended)) * 1e3:.3f} ms per request; the last record written {drained:.1f} s after"
+        )
+        paced_growth = print_rss("open loop", rss)
+
+        # Maximum throughput, closed loop: 50 clients back to back (the saturation the gateway reaches).
+        before = settled(db)
+        rss = []
+        cpu_before = cpu_seconds(gateway.pid)
+        done, errors = run_loop(sampled(gateway.pid, rss, load(gw_port, chat, key, 50, seconds)))
+        cpu = cpu_seconds(gateway.pid) - cpu_before
+        # Above what the writer keeps up with, records wait (bounded: in the queue, then the journal
+        # file) and are written after the load ends: wait for them, and say how long that took.
+        (rows, distinct), drained = wait_recorded(db, before + len(done), 180.0)
         recorded = rows - before
         rate = len(done) / seconds
         print(
-            f"sustained {seconds:.0f} s: {len(done)} requests, {rate:.0f} req/s (target >= 1000), {errors} errors; "
-            f"recorded {recorded} new usage rows, {rows - distinct} duplicates "
+            f"maximum, closed loop 50 clients for {seconds:.0f} s: {len(done)} requests, {rate:.0f} req/s "
+            f"(target >= 1000), {errors} errors; recorded {recorded} new usage rows, {rows - distinct} duplicates "
             f"({'every request exactly once' if recorded == len(done) and rows == distinct else 'MISMATCH'}); "
             f"gateway CPU {cpu / max(1, len(done)) * 1e3:.3f} ms per request; "
             f"the last record written {drained:.1f} s after the load ended"
@@ -354,10 +425,7 @@ def measure(
             f"{pct(direct, 50) * 1e3:.2f} ms p99 {pct(direct, 99) * 1e3:.2f} ms ({len(direct) / 10:.0f} req/s); "
             f"gateway p50 {pct(done, 50) * 1e3:.2f} ms p99 {pct(done, 99) * 1e3:.2f} ms ({rate:.0f} req/s)"
         )
-        print(
-            f"gateway RSS MB every 5 s: {' '.join(f'{r:.0f}' for r in rss)} "
-            f"(first-after-warm-up {rss[1] if len(rss) > 1 else rss[0]:.0f}, end {rss[-1]:.0f})"
-        )
+        max_growth = print_rss("closed loop", rss)
 
         try:
             direct_ttfb = run_loop(ttfb(up_port, chat, UPSTREAM_KEY, 300))
@@ -375,7 +443,9 @@ def measure(
         print(
             f"RATIO gateway added-p50/2ms = {a50 / 2:.2f}, added-p99/10ms = {a99 / 10:.2f} "
             f"(open loop {RATES[-1]:.0f} req/s; target <= 1.00); throughput/1000 = {rate / 1000:.2f} "
-            f"(target >= 1.00); ttft-added/2ms = {delta / 2:.2f} (target <= 1.00)"
+            f"(closed loop, target >= 1.00); ttft-added/2ms = {delta / 2:.2f} (target <= 1.00); "
+            f"rss-growth/{RSS_FLAT_MB:.0f}MB = {paced_growth / RSS_FLAT_MB:.2f} (open loop {SUSTAINED_RATE:.0f} req/s; "
+            f"target <= 1.00), at saturation {max_growth / RSS_FLAT_MB:.2f} (closed loop)"
         )
     finally:
         gateway.terminate()

@@ -9,6 +9,7 @@ table below.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import TYPE_CHECKING
 
@@ -85,3 +86,15 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """Spendsight: LLM API usage and cost monitor."""
+
+
+def run() -> None:
+    """The `spendsight` console script: the app, then an interpreter exit without a full collection."""
+    try:
+        app()
+    finally:
+        # The interpreter's shutdown collects garbage over every object the imports left (SQLAlchemy's
+        # and genai-prices' above all): 1.2-1.5 s after the work was done, at load 3.6, against 0.34 s
+        # with them frozen. Frozen objects are only skipped by the collector: atexit handlers (the
+        # database's connections closing) and module teardown still run.
+        gc.freeze()

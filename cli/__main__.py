@@ -1,5 +1,5 @@
 """`python -m cli ...` runs the command line (tests and scripts start the worker this way)."""
 
-from cli import app
+from cli import run
 
-app()
+run()

@@ -9,15 +9,16 @@ Journal entries hold counts and ids only: prompt and completion text never reach
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, text
@@ -143,12 +144,17 @@ class Recorder:
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_size)
+        # The writer starts early when this many are waiting (a burst would otherwise overflow a small
+        # queue into the journal while the writer sleeps out its interval).
+        self._wake_at = max(1, min(batch_size, queue_size // 2))
+        self._wake = asyncio.Event()
         self.data_dir = data_dir
         self.journal_path = data_dir / f"gateway-journal-{socket.gethostname()}-{os.getpid()}.jsonl"
-        self._journal: TextIO | None = None
+        self._journal: BinaryIO | None = None
         # Appends come from the event loop (a full queue) while a replay runs in a thread: the replay
         # must drop only the lines it wrote, never one appended meanwhile.
         self._journal_lock = threading.Lock()
+        self._unsynced = False  # lines the event loop appended and the writer has not fsynced yet
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.db_ok = True
@@ -160,16 +166,30 @@ class Recorder:
         self.state.add_pending(_scopes(item), item.get("cost", 0) if item["kind"] == "usage" else 0)
         try:
             self.queue.put_nowait(item)
-        except asyncio.QueueFull:  # the database is far behind: keep it anyway, in the journal
-            self._append_journal([item])
-        self.metrics.queue_depth.set(self.queue.qsize())
+        except asyncio.QueueFull:  # the writer is far behind: keep it on disk instead of in memory
+            self._overflow(item)
+        depth = self.queue.qsize()
+        self.metrics.queue_depth.set(depth)
+        if depth >= self._wake_at and not self._wake.is_set():
+            self._wake.set()
+
+    def _overflow(self, item: Item) -> None:
+        """Append to the journal without waiting for the disk: fsync is the writer's (a record in the
+        page cache survives the gateway crashing, as one in the queue would not)."""
+        line = orjson.dumps(item, default=str) + b"\n"
+        with self._journal_lock:
+            assert self._journal is not None
+            self._journal.write(line)
+            self._journal.flush()
+            self._unsynced = True
+        self.metrics.journal_bytes.inc(len(line))
 
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # Our own journal, locked for our lifetime: a journal nobody holds is a stopped gateway's.
-        self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 (held open)
+        self._journal = open(self.journal_path, "ab")  # noqa: SIM115 (held open)
         fcntl.flock(self._journal, fcntl.LOCK_EX | fcntl.LOCK_NB)
         await asyncio.to_thread(self.replay)
         self._task = asyncio.create_task(self._run())
@@ -177,10 +197,12 @@ class Recorder:
     async def stop(self) -> None:
         """Graceful shutdown: everything queued is written (or journaled) before this returns."""
         self._stopping = True
+        self._wake.set()
         if self._task is not None:
             await self._task
         if self._journal is not None:
-            empty = self._journal.tell() == 0 and os.path.getsize(self.journal_path) == 0
+            self._sync_journal()
+            empty = os.path.getsize(self.journal_path) == 0
             fcntl.flock(self._journal, fcntl.LOCK_UN)
             self._journal.close()
             self._journal = None
@@ -189,24 +211,24 @@ class Recorder:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        due = loop.time() + self.flush_seconds
         while True:
-            deadline = loop.time() + self.flush_seconds
-            batch: list[Item] = []
-            while len(batch) < self.batch_size:
-                timeout = deadline - loop.time()
-                if timeout <= 0 and not self._stopping:
-                    break
-                try:
-                    if self._stopping:
-                        batch.append(self.queue.get_nowait())
-                    else:
-                        batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except (TimeoutError, asyncio.QueueEmpty):
-                    break
+            # Sleep out the interval unless a batch's worth is waiting (a backlog, or a burst that would
+            # otherwise overflow a small queue) or the gateway is stopping.
+            if not self._stopping and self.queue.qsize() < self._wake_at:
+                self._wake.clear()
+                timeout = due - loop.time()
+                if timeout > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+            due = loop.time() + self.flush_seconds
+            # Taken in one go: awaiting each record cost a turn of the event loop apiece, which under
+            # load (thousands of callbacks a turn) left the writer a few records per interval.
+            batch = [self.queue.get_nowait() for _ in range(min(self.batch_size, self.queue.qsize()))]
             self.metrics.queue_depth.set(self.queue.qsize())
             if batch:
                 await asyncio.to_thread(self.flush, batch)
-            elif self._journal_size():  # the database was down, or the queue was full
+            elif self._unsynced or self._journal_size():  # the database was down, or the queue was full
                 await asyncio.to_thread(self.replay)
             if self._stopping and self.queue.empty():
                 if self._journal_size():
@@ -216,6 +238,7 @@ class Recorder:
     # --- writing (a thread) ----------------------------------------------------------------------
 
     def flush(self, batch: list[Item]) -> None:
+        self._sync_journal()
         with self.state.io_lock:
             try:
                 write_items(self.engine, batch)
@@ -235,16 +258,21 @@ class Recorder:
         self.metrics.recorded.inc(sum(1 for i in items if i["kind"] == "usage"))
 
     def _append_journal(self, items: list[Item]) -> None:
-        assert self._journal is not None
+        """Journal a batch the database refused, on disk before this returns (fsync)."""
         with self._journal_lock:
-            self._write_lines(items)
-
-    def _write_lines(self, items: list[Item]) -> None:
-        assert self._journal is not None
-        self._journal.write("".join(orjson.dumps(i, default=str).decode() + "\n" for i in items))
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+            assert self._journal is not None
+            self._journal.write(b"".join(orjson.dumps(i, default=str) + b"\n" for i in items))
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+            self._unsynced = False
         self.metrics.journal_bytes.set(self._journal_size())
+
+    def _sync_journal(self) -> None:
+        if self._unsynced:
+            with self._journal_lock:
+                if self._journal is not None:
+                    os.fsync(self._journal.fileno())
+                self._unsynced = False
 
     def _journal_size(self) -> int:
         total = 0
@@ -257,6 +285,7 @@ class Recorder:
 
     def replay(self) -> int:
         """Write every journal this process may (its own, and those of stopped gateways); returns rows sent."""
+        self._sync_journal()
         sent = 0
         with self.state.io_lock:
             for path in sorted(self.data_dir.glob(JOURNAL_GLOB)):
@@ -269,31 +298,25 @@ class Recorder:
 
     def _replay_own(self) -> int:
         with self._journal_lock:
-            if self._journal is None or os.path.getsize(self.journal_path) == 0:
+            if self._journal is None:
                 return 0
-            written = os.path.getsize(self.journal_path)
-            items = _read(self.journal_path)
-        if not self._write_journaled(items):
+            end = os.path.getsize(self.journal_path)
+        if end == 0:
             return 0
-        with self._journal_lock:
-            # Keep what was appended while the batch was written (a later replay sends it); a crash
-            # here leaves lines already written, which a replay skips by their request ids.
-            with open(self.journal_path, "rb") as fh:
-                fh.seek(written)
-                rest = fh.read()
-            self._journal.truncate(0)
-            self._journal.seek(0)
-            if rest:
-                self._journal.write(rest.decode("utf-8"))
-                self._journal.flush()
-            os.fsync(self._journal.fileno())
-        # These were counted as pending when they were made; now they are in the database.
-        self._committed(items)
-        return len(items)
+        # These were counted as pending when they were made; each batch settles them once written.
+        sent, done = self._replay_lines(self.journal_path, end, self._committed)
+        if done:
+            with self._journal_lock:
+                # Keep what was appended while the batches were written (a later replay sends it); a
+                # crash here leaves lines already written, which a replay skips by their request ids.
+                assert self._journal is not None
+                _trim(self.journal_path, done)
+                os.fsync(self._journal.fileno())
+        return sent
 
     def _replay_other(self, path: Path) -> int:
         try:
-            fh = open(path, "r+", encoding="utf-8")  # noqa: SIM115 (closed below)
+            fh = open(path, "rb")  # noqa: SIM115 (closed below)
         except FileNotFoundError:
             return 0
         try:
@@ -301,19 +324,45 @@ class Recorder:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:  # a running gateway's own journal
                 return 0
-            items = _read(path)
-            if not self._write_journaled(items):
-                return 0
-            self.metrics.recorded.inc(sum(1 for i in items if i["kind"] == "usage"))
-            path.unlink()
-            return len(items)
+            end = os.fstat(fh.fileno()).st_size
+            sent, done = self._replay_lines(
+                path, end, lambda items: self.metrics.recorded.inc(sum(1 for i in items if i["kind"] == "usage"))
+            )
+            if done == end:
+                path.unlink()
+            elif done:
+                _trim(path, done)
+            return sent
         finally:
             fh.close()
 
+    def _replay_lines(self, path: Path, end: int, written: Callable[[list[Item]], None]) -> tuple[int, int]:
+        """Write a journal's lines before byte `end` a batch at a time (so a long journal never sits in
+        memory whole); returns (records written, bytes of journal they took up to)."""
+        sent = done = 0
+        with open(path, "rb") as fh:
+            while done < end:
+                batch: list[Item] = []
+                pos = done
+                while len(batch) < self.batch_size and pos < end:
+                    line = fh.readline()
+                    if not line:
+                        break
+                    pos += len(line)
+                    if line.endswith(b"\n"):  # a line cut by a crash mid-write was never acknowledged
+                        batch.append(orjson.loads(line))
+                if batch and not self._write_journaled(batch):
+                    break
+                written(batch)
+                sent += len(batch)
+                if pos == done:  # nothing more to read
+                    break
+                done = pos
+        return sent, done
+
     def _write_journaled(self, items: list[Item]) -> bool:
         try:
-            for i in range(0, len(items), self.batch_size):
-                write_items(self.engine, items[i : i + self.batch_size])
+            write_items(self.engine, items)
         except Exception as exc:
             log.warning("gateway: journal replay failed (%s); will retry", type(exc).__name__)
             self.db_ok = False
@@ -322,10 +371,21 @@ class Recorder:
         return True
 
 
+def _trim(path: Path, done: int) -> None:
+    """Drop a journal's first `done` bytes (written to the database), keeping any lines after them."""
+    with open(path, "r+b") as fh:
+        fh.seek(done)
+        rest = fh.read()
+        fh.seek(0)
+        fh.write(rest)
+        fh.truncate(len(rest))
+        fh.flush()
+
+
 def _read(path: Path) -> list[Item]:
     items = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for line in fh:
-            if line.endswith("\n"):  # a line cut by a crash mid-write was never acknowledged: skip it
+            if line.endswith(b"\n"):  # a line cut by a crash mid-write was never acknowledged: skip it
                 items.append(orjson.loads(line))
     return items

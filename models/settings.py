@@ -122,7 +122,9 @@ class GatewaySettings(BaseSettings):
     workers: int = 1
     refresh_seconds: float = 2.0  # spend, limits and keys re-read from the database (enforcement lag)
     flush_seconds: float = 0.5  # usage writes batched at least this often
-    queue_size: int = 100_000  # records waiting for the database before requests wait for room
+    # Records waiting for the writer (about 1.4 KB each in memory); beyond it they go to the journal file,
+    # so memory stays bounded however far a burst outruns the database.
+    queue_size: int = 10_000
     batch_size: int = 5_000
     connect_timeout_seconds: float = 10.0
     upstream_timeout_seconds: float = 600.0  # between bytes from the provider (long generations stream)

@@ -30,18 +30,11 @@ from models.tables import USAGE_COUNTERS
 from models.units import MICRO
 from models.validation import validate_project
 
-MIN_HISTORY_DAYS = 7  # fewer days of history: the forecast is shown, but forecast alerts wait
 FETCH_DAYS = 520  # what scope forecasts read from the database (models.forecast_ensemble.HISTORY_DAYS)
 CENT = Decimal("0.01")
 
 Params = Tuning  # the name callers (models.backtest) use
 DEFAULT = DEFAULT_TUNING
-
-
-def _mad_sigma(x: np.ndarray) -> float:
-    if len(x) == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(x - np.median(x))))
 
 
 @dataclass
@@ -493,44 +486,3 @@ def forecast_org_scopes(
             org_id, project, timezone, result, soft, hard, result.cross_date(soft), result.cross_date(hard), fraction
         )
     return out
-
-
-# --- spikes ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Spike:
-    day: date
-    spend: Decimal
-    baseline: Decimal  # typical spend for that weekday
-    threshold: Decimal  # what counted as a spike
-
-    @property
-    def ratio(self) -> float:
-        return float(self.spend / self.baseline) if self.baseline else float("inf")
-
-
-SPIKE_MIN_USD = Decimal(1)
-
-
-def detect_spike(daily: Mapping[date, Decimal], day: date, baseline_days: int = 28) -> Spike | None:
-    """Is `day`'s spend far above a robust baseline of the weeks before it?
-
-    Baseline: the median of the previous `baseline_days` days, scaled by this weekday's usual share;
-    a spike is more than max(2x baseline, baseline + 6 robust deviations) and at least $1. `day` may
-    be today (partial): a day already past the bar counts.
-    """
-    values = np.array([float(daily.get(day - timedelta(days=k), 0)) for k in range(baseline_days, 0, -1)])
-    if np.count_nonzero(values) < baseline_days // 2:
-        return None  # a new or sporadic org has no baseline yet: its ramp-up is not a spike
-    weekdays = np.array([(day - timedelta(days=k)).weekday() for k in range(baseline_days, 0, -1)])
-    median = float(np.median(values))
-    same = values[weekdays == day.weekday()]
-    baseline = float(np.median(same)) if len(same) >= 2 else median
-    baseline = max(baseline, median * 0.25)
-    mad = _mad_sigma(values / max(median, 1e-9)) * baseline
-    bar = max(2.0 * baseline, baseline + 6.0 * mad)
-    spend = Decimal(daily.get(day, 0))
-    if spend < SPIKE_MIN_USD or float(spend) <= bar:
-        return None
-    return Spike(day, spend, _dec(baseline), _dec(bar))

@@ -4,6 +4,7 @@ run, and without the upstream key ever reaching a client, a log or the database.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import httpx
@@ -14,7 +15,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from models.db import get_engine
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from tests.conftest import PG_ADMIN_URL
 from tests.gateway.conftest import Gateway, usage_rows
 from tests.llm_upstream import UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
@@ -68,6 +69,21 @@ def test_usage_is_recorded_once_across_a_restart(gateway, key, upstream):
         bill = billed[row["request_id"]]
         out = bill.get("completion_tokens", bill.get("output_tokens"))
         assert row["output_tokens"] == out
+
+
+def test_usage_is_recorded_once_when_the_queue_overflows_into_the_journal(org, key, upstream, monkeypatch):
+    monkeypatch.setenv("SPENDSIGHT_GATEWAY_QUEUE_SIZE", "2")  # most records go by way of the journal
+    reset_settings()
+    gateway = Gateway().start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: _traffic(gateway, key, 6), range(8)))
+        assert wait_for(lambda: _exactly_once(upstream), 60)
+        assert len(usage_rows()) == 48
+        assert wait_for(lambda: not any(p.stat().st_size for p in _journals() if p.exists()), 30)
+    finally:
+        gateway.stop()
+    assert len(usage_rows()) == 48
 
 
 def _database(allow: bool) -> None:

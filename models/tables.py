@@ -660,6 +660,26 @@ class RollupMonthlyProject(ProjectRollupDims, UsageCounters, table=True):
     price_hi: date
 
 
+class RollupMonthlyKeys(SQLModel, table=True):
+    """Which API key x user pairs had usage in each local month of an org, with the first and last
+    local day they did: what the explorer's key and user pickers read (a row per month and pair,
+    where rollup_daily has one per day, pair and price key). No counters: nothing is priced from it.
+    """
+
+    __tablename__ = "rollup_monthly_keys"
+    __table_args__ = (
+        UniqueConstraint("month", "org_id", "api_key_id", "user_id", name="uq_rollup_monthly_keys"),
+        Index("ix_rollup_monthly_keys_org_month", "org_id", "month"),
+    )
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigIntPK)
+    org_id: str = Field(max_length=100)
+    api_key_id: str = Field(default="", max_length=200)
+    user_id: str = Field(default="", max_length=200)
+    month: date  # the first local day of the month
+    day_lo: date  # the first and last local day with usage of the pair
+    day_hi: date
+
+
 # --- gateway ---------------------------------------------------------------------------------
 # Applications call providers through `spendsight gateway` with a gateway key; the gateway checks
 # limits before forwarding and records usage into `usage` (source "gateway", api_key_id the key's id).

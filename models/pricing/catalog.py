@@ -195,6 +195,22 @@ class Catalog:
                     return False
         return True
 
+    @cached_property
+    def change_dates(self) -> tuple[date, ...]:
+        """Every date on which some price may change: _change_dates of every model at once (any
+        override, discount or genai-prices start date). From one of these dates to the day before
+        the next, resolve() prices each model, tier, batch mode and band alike, so usage of those
+        dates can be summed before it is priced."""
+        days: set[date | None] = {o.since for o in self.overrides}
+        for discount in self.discounts:
+            days |= {discount.since, discount.until}
+        for provider in get_snapshot().providers:
+            for info in provider.models:
+                conditions = [] if isinstance(info.prices, ModelPrice) else [c.constraint for c in info.prices]
+                conditions += [v.constraint for v in info.price_variants or ()]
+                days |= {c.start_date for c in conditions if isinstance(c, StartDateConstraint)}
+        return tuple(sorted(d for d in days if d is not None))
+
     def _change_dates(self, provider: str, model: str) -> tuple[date, ...]:
         """The dates on which a price of this model may change (resolve() prices at midnight UTC, so
         genai-prices' time-of-day prices never change from one date to the next)."""

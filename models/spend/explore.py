@@ -25,7 +25,7 @@ from models.csvsafe import neutralize
 from models.db import as_utc, bind_time, get_engine
 from models.pricing.catalog import Catalog
 from models.spend.queries import FILTER_COLUMNS, SpendQuery, SpendRow, key_value, merge, spend
-from models.spend.rollups import daily_table
+from models.spend.rollups import KEY_VALUES, MONTHLY, daily_table
 from models.tables import PROJECT_ROLLUP_KEY
 from models.units import MICRO, add_months, month_start
 
@@ -324,21 +324,22 @@ def dimension_values(org_ids: Sequence[str], start: date, end: date) -> dict[str
     names = [name for name in DIMENSIONS if name != "org"]
     if not org_ids:
         return {name: [] for name in names}
-    # Two reads, not one per dimension: project, model and provider from month rows (see
-    # _month_values), api key and user together from the daily rollup that holds both (a scan each
-    # of the key and the user rollups would read about as many rows twice).
+    # Two reads of month rows, not one per dimension (see _month_values): project, model and provider
+    # from rollup_monthly_project, api key and user from their month's pairs (rollup_monthly_keys);
+    # days only for a partial month holding a value no other month proved.
     project_columns = [FILTER_COLUMNS[n] for n in names if n not in KEY_NAMES]
     key_columns = [FILTER_COLUMNS[n] for n in names if n in KEY_NAMES]
     found: dict[str, set[str]] = {FILTER_COLUMNS[name]: set() for name in names}
     params = {"orgs": list(org_ids), "s": start, "e": end}
     with get_engine().connect() as conn:
-        reads = [(daily_table(key_columns), key_columns, params)]
-        proven, parts = _month_values(conn, project_columns, params)
-        for values in proven:
-            for column, value in zip(project_columns, values):
-                found[column].add(str(value))
-        for lo, hi in parts:
-            reads.append((daily_table(project_columns), project_columns, {**params, "s": lo, "e": hi}))
+        reads = []
+        for months, columns in ((MONTHLY.table, project_columns), (KEY_VALUES, key_columns)):
+            proven, parts = _month_values(conn, months, columns, params)
+            for values in proven:
+                for column, value in zip(columns, values):
+                    found[column].add(str(value))
+            for lo, hi in parts:
+                reads.append((daily_table(columns), columns, {**params, "s": lo, "e": hi}))
         for table, columns, bound in reads:
             listed = ", ".join(columns)
             rows = conn.execute(
@@ -372,18 +373,18 @@ def first_seen(org_ids: Sequence[str], dimension: str) -> list[str]:
 
 
 def _month_values(
-    conn: Connection, columns: list[str], params: Mapping[str, Any]
+    conn: Connection, table: str, columns: list[str], params: Mapping[str, Any]
 ) -> tuple[set[tuple[object, ...]], list[tuple[date, date]]]:
-    """(value tuples of these rollup_monthly_project columns with usage in [s, e), the parts of the
-    range whose days must still be read). A month row whose days lie inside the range proves its
-    values; a month with rows that do not (a partial month at an edge) needs its days read only when
-    one of those rows holds values no other row proved, which for a 90-day range is seldom: its
-    values were in use in the whole months too."""
+    """(value tuples of these columns of a month table (rollup_monthly_project, rollup_monthly_keys)
+    with usage in [s, e), the parts of the range whose days must still be read). A month row whose
+    days lie inside the range proves its values; a month with rows that do not (a partial month at
+    an edge) needs its days read only when one of those rows holds values no other row proved, which
+    for a 90-day range is seldom: its values were in use in the whole months too."""
     start, end = params["s"], params["e"]
     listed = ", ".join(columns)
     rows = conn.execute(
         text(
-            f"SELECT month, {listed}, MIN(day_lo), MAX(day_hi) FROM rollup_monthly_project "
+            f"SELECT month, {listed}, MIN(day_lo), MAX(day_hi) FROM {table} "
             f"WHERE org_id IN :orgs AND month >= :m0 AND month < :e GROUP BY month, {listed}"
         ).bindparams(bindparam("orgs", expanding=True)),
         {**params, "m0": month_start(start)},

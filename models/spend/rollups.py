@@ -60,7 +60,10 @@ MONTHLY = ROLLUPS[0]
 # inside it whenever that month has no usage after the range, as this month to today never has); any
 # other shorter range reads days, since a month row would seldom lie inside it.
 MONTH_GRAIN_AFTER_DAYS = 60
-ROLLUP_TABLES = ("rollup_hourly", *(r.table for r in ROLLUPS))
+# Which key x user pairs had usage in each month (no counters): the explorer's key and user pickers
+# read it instead of grouping every day of rollup_daily in their range; kept by both write paths.
+KEY_VALUES = "rollup_monthly_keys"
+ROLLUP_TABLES = ("rollup_hourly", *(r.table for r in ROLLUPS), KEY_VALUES)
 # Where each daily rollup's dimensions sit in a full (USAGE_DIMENSIONS) key.
 _DIMS_AT = {r.table: [USAGE_DIMENSIONS.index(d) for d in r.dims] for r in DAILY_ROLLUPS}
 
@@ -171,22 +174,40 @@ def _rebuild_daily(
 
 def _rebuild_monthly(conn: Connection, org_id: str, first_day: date, last_day: date) -> None:
     """The months holding these local days, summed again from rollup_daily_project (SQL: a month is
-    up to a month of daily rows, read where they lie)."""
+    up to a month of daily rows, read where they lie), and their key x user pairs from rollup_daily."""
     m0, m1 = month_start(first_day), add_months(month_start(last_day), 1)
     params = {"org": org_id, "m0": m0, "m1": m1}
     conn.execute(
         text("DELETE FROM rollup_monthly_project WHERE org_id = :org AND month >= :m0 AND month < :m1"), params
     )
-    if conn.dialect.name == "sqlite":
-        month = "substr(day, 1, 8) || '01'"  # dates are ISO text; the first of the month as the Date type writes it
-    else:
-        month = "CAST(date_trunc('month', day) AS date)"
+    month = _month_expr(conn.dialect.name)
     dims = ", ".join(PROJECT_ROLLUP_KEY)
     conn.execute(
         text(
             f"INSERT INTO rollup_monthly_project (month, day_lo, day_hi, price_lo, price_hi, {dims}, {_COUNTERS}) "
             f"SELECT {month} AS m, MIN(day), MAX(day), MIN(price_date), MAX(price_date), {dims}, {_SUMS} "
             f"FROM rollup_daily_project WHERE org_id = :org AND day >= :m0 AND day < :m1 GROUP BY m, {dims}"
+        ),
+        params,
+    )
+    _rebuild_month_keys(conn, org_id, m0, m1)
+
+
+def _month_expr(dialect: str) -> str:
+    if dialect == "sqlite":
+        return "substr(day, 1, 8) || '01'"  # dates are ISO text; the first of the month as the Date type writes it
+    return "CAST(date_trunc('month', day) AS date)"
+
+
+def _rebuild_month_keys(conn: Connection, org_id: str, m0: date, m1: date) -> None:
+    """The key x user pairs of the months [m0, m1), found again in rollup_daily."""
+    params = {"org": org_id, "m0": m0, "m1": m1}
+    conn.execute(text(f"DELETE FROM {KEY_VALUES} WHERE org_id = :org AND month >= :m0 AND month < :m1"), params)
+    conn.execute(
+        text(
+            f"INSERT INTO {KEY_VALUES} (month, org_id, api_key_id, user_id, day_lo, day_hi) "
+            f"SELECT {_month_expr(conn.dialect.name)} AS m, org_id, api_key_id, user_id, MIN(day), MAX(day) "
+            "FROM rollup_daily WHERE org_id = :org AND day >= :m0 AND day < :m1 GROUP BY m, org_id, api_key_id, user_id"
         ),
         params,
     )
@@ -347,6 +368,7 @@ def _prepare(dialect: str, org_id: str, rows: list[tuple[tuple[object, ...], lis
         if rollup.table == "rollup_daily_project":
             project = sums
     statements.append((_monthly_sql(dialect), _monthly_rows(sqlite, org_id, project)))
+    statements.append((_month_keys_sql(dialect), _month_key_rows(sqlite, org_id, daily)))
     statements.append((_upsert_sql(dialect, "rollup_hourly", ("hour",), ROLLUP_KEY), hourly_rows))
     return Increments(org_id, zone, rows, statements)
 
@@ -400,6 +422,48 @@ def _monthly_rows(
     return payload
 
 
+_KEY_AT = (USAGE_DIMENSIONS.index("api_key_id"), USAGE_DIMENSIONS.index("user_id"))
+
+
+def _month_key_rows(
+    sqlite: bool, org_id: str, daily: Mapping[tuple[object, ...], list[int]]
+) -> list[tuple[object, ...]]:
+    """The month, key x user pairs and span of days of full-dimension daily increments."""
+    spans: dict[tuple[object, ...], list[date]] = {}
+    k, u = (2 + i for i in _KEY_AT)
+    for key in daily:
+        day = key[0]
+        assert isinstance(day, date)
+        pair = (month_start(day), key[k], key[u])
+        span = spans.get(pair)
+        if span is None:
+            spans[pair] = [day, day]
+        elif day < span[0]:
+            span[0] = day
+        elif day > span[1]:
+            span[1] = day
+    payload: list[tuple[object, ...]] = []
+    for (month, api_key_id, user_id), (lo, hi) in spans.items():
+        dates: list[Any] = [month, lo, hi]
+        if sqlite:  # the ISO text SQLAlchemy's Date type stores
+            dates = [d.isoformat() for d in dates]
+        payload.append((dates[0], org_id, api_key_id, user_id, dates[1], dates[2]))
+    return payload
+
+
+@cache
+def _month_keys_sql(dialect: str) -> str:
+    """Adds a month's key x user pair, or widens its span of days."""
+    sqlite = dialect == "sqlite"
+    least, greatest = ("min", "max") if sqlite else ("LEAST", "GREATEST")
+    t, mark = KEY_VALUES, "?" if sqlite else "%s"
+    return (
+        f"INSERT INTO {t} (month, org_id, api_key_id, user_id, day_lo, day_hi) VALUES ({', '.join([mark] * 6)}) "
+        f"ON CONFLICT (month, org_id, api_key_id, user_id) DO UPDATE SET "
+        f"day_lo = {least}({t}.day_lo, excluded.day_lo), day_hi = {greatest}({t}.day_hi, excluded.day_hi)"
+    )
+
+
 @cache
 def _monthly_sql(dialect: str) -> str:
     """Adds to a month's counters and widens its day and price-date span."""
@@ -436,34 +500,38 @@ def _upsert_sql(dialect: str, table: str, time_keys: tuple[str, ...], key: tuple
 
 def fill_new_rollups(engine: Engine | None = None) -> list[str]:
     """Fill rollups newer than the database from rollup_daily, once: the daily ones by summing it,
-    the monthly one from rollup_daily_project; returns the tables it filled. Cheap when there is
-    nothing to do (init_db calls it on every start)."""
+    the monthly one from rollup_daily_project, the months' key x user pairs from rollup_daily; returns
+    the tables it filled. Cheap when there is nothing to do (init_db calls it on every start)."""
     engine = engine or get_engine()
     filled = []
-    for rollup in (*DAILY_ROLLUPS[:-1], MONTHLY):
-        source = "rollup_daily_project" if rollup is MONTHLY else "rollup_daily"
-        check = text(f"SELECT EXISTS (SELECT 1 FROM {source}) AND NOT EXISTS (SELECT 1 FROM {rollup.table})")
+    for table in (*(r.table for r in DAILY_ROLLUPS[:-1]), MONTHLY.table, KEY_VALUES):
+        source = "rollup_daily_project" if table == MONTHLY.table else "rollup_daily"
+        check = text(f"SELECT EXISTS (SELECT 1 FROM {source}) AND NOT EXISTS (SELECT 1 FROM {table})")
         with engine.connect() as conn:
             if not conn.execute(check).scalar():
                 continue
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # two processes starting at once: one fills, one waits
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('rollup:fill'))"))
-            if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {rollup.table})")).scalar():
+            if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {table})")).scalar():
                 continue  # the other one did
-            if rollup is MONTHLY:
-                span = conn.execute(text("SELECT org_id, MIN(day), MAX(day) FROM rollup_daily_project GROUP BY org_id"))
+            if table in (MONTHLY.table, KEY_VALUES):
+                span = conn.execute(text(f"SELECT org_id, MIN(day), MAX(day) FROM {source} GROUP BY org_id"))
                 for org_id, lo, hi in span.all():
-                    _rebuild_monthly(conn, org_id, _as_date(lo), _as_date(hi))
+                    if table == MONTHLY.table:  # (its months' key x user pairs too)
+                        _rebuild_monthly(conn, org_id, _as_date(lo), _as_date(hi))
+                    else:
+                        m0, m1 = month_start(_as_date(lo)), add_months(month_start(_as_date(hi)), 1)
+                        _rebuild_month_keys(conn, org_id, m0, m1)
             else:
-                dims = ", ".join(("org_id", *rollup.dims))
+                dims = ", ".join(("org_id", *next(r.dims for r in DAILY_ROLLUPS if r.table == table)))
                 conn.execute(
                     text(
-                        f"INSERT INTO {rollup.table} (day, price_date, {dims}, {_COUNTERS}) "
+                        f"INSERT INTO {table} (day, price_date, {dims}, {_COUNTERS}) "
                         f"SELECT day, price_date, {dims}, {_SUMS} FROM rollup_daily GROUP BY day, price_date, {dims}"
                     )
                 )
-            filled.append(rollup.table)
+            filled.append(table)
     return filled
 
 

@@ -112,6 +112,48 @@ output_mtok = 15
     assert catalog.steady_price("openai", "gpt-4o", date(2026, 5, 2), date(2026, 5, 31), "", True, 0)
 
 
+def test_every_price_holds_from_one_change_date_to_the_next():
+    """Catalog.change_dates: any usage dated between two of them can be priced at one date of that
+    stretch (what spend() sums daily rows of a stretch for), with overrides and discounts too."""
+    from bisect import bisect_right
+    from datetime import timedelta
+
+    from models.pricing.catalog import default_prices_text
+
+    catalog = parse_prices(
+        default_prices_text()
+        + """
+[[override]]
+provider = "openai"
+model = "gpt-4o"
+since = 2026-03-17
+input_mtok = 3.1
+output_mtok = 9.7
+
+[[discount]]
+provider = "anthropic"
+model = "claude-*"
+percent = 12.5
+since = 2026-07-10
+until = 2026-08-05
+"""
+    )
+    changes = catalog.change_dates
+    assert {date(2026, 3, 17), date(2026, 7, 10), date(2026, 8, 5), date(2026, 10, 12)} <= set(changes)
+    models = [("openai", m) for m in ("gpt-4o", "gpt-4o-mini", "o3")] + [("anthropic", "claude-sonnet-4-5"), ("", "x")]
+    # Each day around a change date (the last day before it, it, the next), and every sixth day.
+    days = {c + timedelta(days=k) for c in changes if c.year >= 2026 for k in (-1, 0, 1)}
+    days |= {date(2026, 1, 1) + timedelta(days=k) for k in range(0, 380, 6)}
+    for day in sorted(days):
+        i = bisect_right(changes, day)
+        first = changes[i - 1] if i else changes[0] - timedelta(days=1)  # the stretch's date spend() uses
+        for provider, model in models:
+            for tier, batch, band in (("", False, 0), ("", True, 0), ("flex", False, 200_000)):
+                price, same = (catalog.resolve(provider, model, d, tier, batch, band) for d in (day, first))
+                assert (price is None) == (same is None), (model, day)
+                assert price is None or same is None or price.coefficients == same.coefficients, (model, day, tier)
+
+
 def test_fine_tuned_glob_and_self_hosted():
     catalog = parse_prices("""
 [[override]]

@@ -66,6 +66,8 @@ RANGES = (
     (date(2026, 3, 1), date(2026, 10, 20)),  # ends inside October with usage after the end
     (date(2025, 11, 1), date(2026, 11, 1)),  # twelve whole months
     (date(2025, 9, 1), date(2026, 12, 1)),  # everything
+    (date(2026, 10, 1), date(2026, 10, 31)),  # last month to yesterday, on the 31st: month rows less a day
+    (date(2026, 3, 5), date(2026, 7, 28)),  # partial months at both edges, each mostly inside: month rows less days
 )
 GROUPINGS = (
     (),
@@ -295,6 +297,27 @@ def test_a_year_by_month_reads_a_row_per_month_and_days_only_where_it_must(store
             assert all(v for name, v in keyed.items() if name.startswith("k") and name.endswith("_3"))
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_month_less_a_day_reads_the_month_rows_and_that_day():
+    """Last month to yesterday, read on the last day of a month: the month rows less the one day
+    outside the range, not every day inside it (exact: test_every_grouping_and_range_equals_raw_usage)."""
+    make_org("org-m", timezone="America/New_York")
+    add_usage(
+        *(
+            usage("org-m", f"2026-09-{d:02d}T15:00:00Z", project_id=p, input_tokens=1000 * d, output_tokens=d)
+            for d in (3, 15, 29, 30)
+            for p in ("web", "api")
+        )
+    )
+    query = SpendQuery.make(["org-m"], date(2026, 9, 1), date(2026, 9, 30), by=("project",))
+    before = rolled(spend(query))
+    assert {k: v[0]["requests"] for k, v in before.items()} == {("web",): 3, ("api",): 3}
+    with get_engine().begin() as conn:  # the days inside the range, gone from every daily rollup
+        for rollup in ROLLUPS:
+            if rollup.grain == "day":
+                conn.execute(text(f"DELETE FROM {rollup.table} WHERE org_id = 'org-m' AND day < '2026-09-30'"))
+    assert rolled(spend(query)) == before
 
 
 def test_the_pages_equal_raw_usage(raw, changing):

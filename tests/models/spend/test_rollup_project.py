@@ -10,7 +10,7 @@ from sqlalchemy import text
 from models.db import get_engine
 from models.schema import init_db
 from models.spend.queries import SpendQuery, spend
-from models.spend.rollups import DAILY_ROLLUPS, choose_rollup, daily_table, fill_new_rollups, rebuild_org
+from models.spend.rollups import DAILY_ROLLUPS, KEY_VALUES, choose_rollup, daily_table, fill_new_rollups, rebuild_org
 from models.tables import PROJECT_DIMENSIONS, USAGE_COUNTERS
 from tests.factories import add_usage, make_org, usage
 
@@ -53,11 +53,29 @@ def month_rows(table: str) -> list[tuple]:
     return sorted((*k, *v) for k, v in out.items())
 
 
+def key_pairs(table: str) -> list[tuple]:
+    """Per (month, org, api key, user): the first and last day with usage; from rollup_monthly_keys as
+    stored, or from rollup_daily's days."""
+    with get_engine().connect() as conn:
+        if table == KEY_VALUES:
+            rows = conn.execute(text(f"SELECT month, org_id, api_key_id, user_id, day_lo, day_hi FROM {table}")).all()
+            return sorted((str(r[0])[:10], *r[1:4], str(r[4])[:10], str(r[5])[:10]) for r in rows)
+        daily = conn.execute(text(f"SELECT day, org_id, api_key_id, user_id FROM {table}")).all()
+    out: dict[tuple, list[str]] = {}
+    for day, *pair in daily:
+        day = str(day)[:10]
+        span = out.setdefault((day[:8] + "01", *pair), [day, day])
+        span[0], span[1] = min(span[0], day), max(span[1], day)
+    return sorted((*k, *v) for k, v in out.items())
+
+
 def assert_derived_rollups_exact() -> None:
     """Every smaller rollup holds exactly rollup_daily's sums over what it leaves out."""
     for rollup in DAILY_ROLLUPS[:-1]:
         assert project_rows(rollup.table, rollup.dims) == project_rows("rollup_daily", rollup.dims), rollup.table
     assert month_rows("rollup_monthly_project") == month_rows("rollup_daily")
+    assert key_pairs(KEY_VALUES) == key_pairs("rollup_daily")
+    assert key_pairs(KEY_VALUES)  # (not vacuous)
 
 
 def stored(table: str) -> int:
@@ -138,12 +156,17 @@ def test_a_database_made_before_the_tables_gets_them_filled_once():
             "rollup_daily_key",
             "rollup_daily_user",
             "rollup_monthly_project",
+            KEY_VALUES,
         ):
             conn.execute(text(f"DELETE FROM {table}"))
     init_db()  # every process start
     assert project_rows("rollup_daily_project") == expected
     assert_derived_rollups_exact()
     assert fill_new_rollups() == []  # already filled: nothing to do
+    with get_engine().begin() as conn:  # a database made after the month rows, before their key pairs
+        conn.execute(text(f"DELETE FROM {KEY_VALUES}"))
+    assert fill_new_rollups() == [KEY_VALUES]
+    assert_derived_rollups_exact()
 
 
 def test_spend_reads_the_smallest_table_that_holds_what_it_asks_for():

@@ -25,7 +25,7 @@ cost of a first view or an expired cache, not of a cached rerun); each figure is
 wall time the page's CPU time is printed (this process's, plus its PostgreSQL backends'), which a
 busy machine inflates far less than the wall time. A one-line script is timed the same way:
 AppTest's own cost per run, printed so the page's own share can be read off too. Loading runs at
-the lowest CPU and I/O priority (nice 19, ionice idle) and timing at a raised one (nice -5 when
+the lowest CPU and I/O priority (nice 19, ionice idle) and timing at a raised one (nice -10 when
 run as root), so other tenants of the machine slow the load rather than the figures.
 
     .venv/bin/python bench/pages.py                        # 200k, 2M and 10M (about 15 minutes)
@@ -120,7 +120,7 @@ def label(n: int) -> str:
 # other tenants' work slows the load rather than the figures. PostgreSQL backends are separate
 # processes, so every connection's backend gets the same priority (and is remembered, for its CPU
 # time). Lowering a nice value needs root; without it the timing runs at normal priority.
-LOAD_PRIORITY, TIME_PRIORITY = (19, "3"), (-5, "2")  # (nice, ionice class: 3 idle, 2 best effort)
+LOAD_PRIORITY, TIME_PRIORITY = (19, "3"), (-10, "2")  # (nice, ionice class: 3 idle, 2 best effort)
 _priority = {"now": (0, "")}
 _backends: list[int] = []
 

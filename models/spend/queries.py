@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from operator import add, itemgetter
+from operator import add, itemgetter, mul
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, bindparam, text
@@ -136,9 +136,7 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
     at = {column: i for i, column in enumerate(group_cols)}
     day_at, by_at, n = at.get("day"), [at[BY_COLUMNS[b]] for b in query.by], len(group_cols)
     raw_key, price_of = _getter(by_at), _getter([at[c] for c in PRICE_COLUMNS])
-    terms_of: dict[
-        tuple[object, ...], list[tuple[int, Decimal]] | None
-    ] = {}  # price key -> [(counter position, USD per unit)], None: unpriced
+    terms_of = _price_terms(catalog)
     sums: dict[tuple[object, ...], list[Any]] = {}  # group key -> [*counters, cost, unpriced requests, unpriced tokens]
     by_raw: dict[tuple[object, ...], list[Any]] = {}  # the same lists, by the row's raw group values
     width = len(USAGE_COUNTERS)
@@ -159,21 +157,13 @@ def spend(query: SpendQuery, catalog: Catalog | None = None) -> list[SpendRow]:
         if terms is _UNSEEN:
             provider, model, tier, batch, band, price_date = price_key
             price = catalog.resolve(provider, model, _as_date(price_date), tier, bool(batch), int(band or 0))
-            terms = terms_of[price_key] = (
-                None
-                if price is None
-                else [(_COUNTER_AT[c], coefficient) for c, coefficient in price.coefficients.items()]
-            )
+            terms = terms_of[price_key] = None if price is None else _terms(price.coefficients)
         if terms is None:
             acc[width + 1] += counts[_REQUESTS]
             acc[width + 2] += counts[_INPUT] + counts[_OUTPUT]
-        else:
-            cost = Decimal(0)  # Price.cost(), term by term, on the row's counters
-            for j, coefficient in terms:
-                v = counts[j]
-                if v:
-                    cost += coefficient * v
-            acc[width] += cost
+        else:  # Price.cost() on the row's counters: each priced counter times its unit price
+            pick, coefficients = terms
+            acc[width] += sum(map(mul, coefficients, pick(counts)), _ZERO)
     out = []
     for key in sorted(sums, key=_sort_key):
         acc = sums[key]
@@ -378,7 +368,28 @@ _COUNTER_AT = {c: i for i, c in enumerate(USAGE_COUNTERS)}
 _ROW_KEYS = {r.table: {"day", "price_date", *r.dims} for r in DAILY_ROLLUPS}
 _SMALLEST_DAILY = DAILY_ROLLUPS[0].table
 _REQUESTS, _INPUT, _OUTPUT = (_COUNTER_AT[c] for c in ("requests", "input_tokens", "output_tokens"))
-_UNSEEN: list[tuple[int, Decimal]] = []  # "not looked up yet" for terms_of.get, by identity (typed like its values)
+Terms = tuple[Callable[[Sequence[Any]], tuple[Any, ...]], tuple[Decimal, ...]]
+_UNSEEN: Terms = (lambda rec: (), ())  # "not looked up yet" for terms_of.get, by identity (typed like its values)
+_ZERO = Decimal(0)
+# Each recent catalog's price terms by the price key as read from a rollup: (pick the priced
+# counters, their USD per unit), None when unpriced. Like Catalog.resolve's own memo it lives as long
+# as the catalog does (a prices.toml change makes a new one): a page's spend() reads a price key per
+# price date, hundreds of them, and looked each up again on every call.
+_TERMS: list[tuple[Catalog, dict[tuple[object, ...], Terms | None]]] = []
+
+
+def _price_terms(catalog: Catalog) -> dict[tuple[object, ...], Terms | None]:
+    for known, terms in _TERMS:
+        if known is catalog:
+            return terms
+    terms = {}
+    _TERMS.insert(0, (catalog, terms))
+    del _TERMS[4:]
+    return terms
+
+
+def _terms(coefficients: Mapping[str, Decimal]) -> Terms:
+    return _getter([_COUNTER_AT[c] for c in coefficients]), tuple(coefficients.values())
 
 
 def _getter(positions: Sequence[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:

@@ -34,6 +34,8 @@ run as root), so other tenants of the machine slow the load rather than the figu
     .venv/bin/python bench/pages.py --db postgresql        # 200k and 50M, bulk-loaded
     .venv/bin/python bench/pages.py --db postgresql --keep # ... and keep them for --reuse
     .venv/bin/python bench/pages.py --sizes 200k,10M --reuse   # time kept databases again
+    .venv/bin/python bench/pages.py --sizes 200k,10M --reuse --rounds 3   # ... each size in 3 interpreters, in turn
+    .venv/bin/python bench/page_queries.py                 # the page queries alone, on the kept databases
 
 Ends with `RATIO pages <db> <largest>/<smallest> = x (target <= 1.2 on SQLite, 1.5 on PostgreSQL)`:
 the worst page's ratio (issue 17), and the slowest page at the largest size (target <= 1 s).
@@ -549,6 +551,12 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="use kept databases of the same sizes")
     parser.add_argument("--rebuild", action="store_true", help="PostgreSQL: rebuild a reused database's rollups")
     parser.add_argument("--load-only", action="store_true", help="load (and keep) the databases, time nothing")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="time every size this many times, in turn, each in a fresh interpreter; each page's best counts",
+    )
     parser.add_argument("--time-only", action="store_true", help=argparse.SUPPRESS)  # the timing child
     args = parser.parse_args()
     if args.time_only:
@@ -576,11 +584,13 @@ def main() -> None:
         print(
             f"pages: {', '.join(label(n) for n in sizes)} requests over {DAYS} days, {len(ORGS)} orgs, "
             f"{len(PROJECTS)} projects, {N_KEYS} keys, {N_USERS} users, {len(MODELS)} models; "
-            f"{args.db}, best of {trials}, {os.cpu_count()} cores, load average {load_average()}, "
+            f"{args.db}, best of {trials}{f' in each of {args.rounds} rounds' if args.rounds > 1 else ''}, "
+            f"{os.cpu_count()} cores, load average {load_average()}, "
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             flush=True,
         )
         results: dict[int, dict[str, tuple[float, float]]] = {}
+        urls: dict[int, str] = {}  # each size's database, for more rounds
         gen = None
         for n in sizes:
             dispose_engines()
@@ -613,6 +623,7 @@ def main() -> None:
             set_priority(TIME_PRIORITY)
             print(f"        rollup rebuild of one dirty hour (its day and month): {time_refresh():.2f} s", flush=True)
             results[n] = time_pages_apart(trials)
+            urls[n] = os.environ.get("DATABASE_URL") or (f"sqlite:///{sqlite_kept(n)}" if keep else "")
             print(
                 "        "
                 + "  ".join(f"{name} {wall:.2f} s (cpu {cpu:.2f})" for name, (wall, cpu) in results[n].items())
@@ -621,6 +632,28 @@ def main() -> None:
             )
         if args.load_only:
             return
+        # More rounds: the sizes again in turn, each in a new interpreter. On a shared machine one
+        # interpreter can run every page 20 % slower than the next for the whole of its best of 5
+        # (where its heap and core land); the best of a few interpreters per size is the code's figure.
+        for round_ in range(2, args.rounds + 1):
+            for n in sizes:
+                if not urls.get(n):
+                    continue  # grown in place and not kept: that size is gone
+                use_database(urls[n])
+                again = time_pages_apart(trials)
+                print(
+                    f"  {label(n):>4} (round {round_}): "
+                    + "  ".join(f"{name} {wall:.2f} s (cpu {cpu:.2f})" for name, (wall, cpu) in again.items())
+                    + f"  [load average {load_average()}]",
+                    flush=True,
+                )
+                results[n] = {name: min(results[n][name], again[name]) for name in results[n]}
+        if args.rounds > 1:
+            for n in sizes:
+                print(
+                    f"  {label(n):>4} (best of the rounds): "
+                    + "  ".join(f"{name} {wall:.2f} s (cpu {cpu:.2f})" for name, (wall, cpu) in results[n].items())
+                )
         small, large = sizes[0], sizes[-1]
         target = TARGETS[args.db]
         worst = 0.0

@@ -101,6 +101,9 @@ def write_items(engine: Engine, items: list[Item]) -> None:
         process_dirty(ids=dirty)
 
 
+_IDS = 500  # request ids per lookup of those already stored
+
+
 def _new_usage(conn: Connection, usage: list[Item]) -> list[Item]:
     """Usage items whose request id is not stored yet (nor repeated earlier in this batch)."""
     by_org: dict[str, list[Item]] = {}
@@ -112,8 +115,11 @@ def _new_usage(conn: Connection, usage: list[Item]) -> list[Item]:
     )
     for org_id, items in by_org.items():
         seen: set[str] = set()
-        for i in range(0, len(items), 500):
-            ids = [it["row"]["request_id"] for it in items[i : i + 500]]
+        for i in range(0, len(items), _IDS):
+            ids = [it["row"]["request_id"] for it in items[i : i + _IDS]]
+            # Always _IDS ids (the last repeated): each length is its own statement text, which the
+            # driver prepares and caches, so varying batch sizes grew the gateway's memory for minutes.
+            ids += [ids[-1]] * (_IDS - len(ids))
             seen.update(r[0] for r in conn.execute(query, {"org": org_id, "ids": ids}))
         for item in items:
             rid = item["row"]["request_id"]

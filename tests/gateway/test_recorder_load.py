@@ -1,6 +1,6 @@
 """The recorder under load: a backlog is taken in whole batches however busy the event loop, a full queue
-spills to the journal without waiting for the disk, and a long journal is replayed a batch at a time;
-every record still reaches the database exactly once."""
+spills to the journal without waiting for the disk, a long journal is replayed a batch at a time, and
+batches of any size use one lookup statement; every record still reaches the database exactly once."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from gateway.metrics import Metrics
-from gateway.recorder import Item, Recorder
+from gateway.recorder import Item, Recorder, write_items
 from gateway.state import GatewayState
 from models.db import get_engine
 from models.schema import init_db
@@ -175,3 +175,30 @@ def test_a_long_journal_is_replayed_a_batch_at_a_time():
     assert asyncio.run(scenario()) == [100, 100, 50]
     ids, _ = _stored()
     assert sorted(ids) == sorted(f"req-{n}" for n in range(250))
+
+
+def test_stored_ids_are_looked_up_with_one_statement_whatever_the_batch_size():
+    make_org(ORG)
+    init_db()
+    engine = get_engine(get_settings().db_url)
+    statements: set[str] = set()
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("SELECT request_id FROM usage"):
+            statements.add(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        start = 0
+        for size in (3, 7, 250, 640):
+            write_items(engine, [_usage(n) for n in range(start, start + size)])
+            start += size
+        write_items(engine, [_usage(n) for n in range(10, 260)])  # written already: skipped
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # The old lookup had a statement per length (3, 7, 250, 500 and 140 ids): each one prepared and
+    # cached by the driver, so a gateway's memory grew as new batch sizes turned up.
+    assert len(statements) == 1
+    ids, tokens = _stored()
+    assert sorted(ids) == sorted(f"req-{n}" for n in range(900))
+    assert tokens == sum(10 + n for n in range(900))

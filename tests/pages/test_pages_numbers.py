@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import alerts
 from models.access.orgs import update_org_as
@@ -107,7 +108,9 @@ def test_times_on_org_pages_name_the_org_zone(demo_data):
         column = next(c for c in config.values() if str(c.get("label", "")).startswith(label))
         assert column["label"] == f"{label} ({zone})", path
         assert column["type_config"].get("timezone") == (zone if converted else None), path
-    first = add_months(datetime.now(UTC).date().replace(day=1), -1)
+    # The page opens on the org's last month in its own zone: from 16:00 UTC on a month's last day
+    # that is already the month before Shanghai's new one.
+    first = add_months(datetime.now(ZoneInfo(zone)).date().replace(day=1), -1)
     close_month(Actor.cli(), "org-prod", first.year, first.month)
     at = run_page("pages/6_Statement.py", user=OWNER, session={"org_id": "org-prod"})
     assert not at.exception

@@ -56,3 +56,28 @@ def add_usage(*rows: dict) -> None:
         upsert_buckets(conn, buckets)
         mark_rows_dirty(conn, rows)
     process_dirty()
+
+
+def changing_prices() -> str:
+    """A price file whose prices change inside months: an override of gpt-4o from 17 March 2026 and a
+    12.5 % discount on Claude models from 10 July to 5 August (shared by the pricing and rollup tests)."""
+    from models.pricing.catalog import default_prices_text
+
+    return (
+        default_prices_text()
+        + """
+[[override]]
+provider = "openai"
+model = "gpt-4o"
+since = 2026-03-17
+input_mtok = 3.1
+output_mtok = 9.7
+
+[[discount]]
+provider = "anthropic"
+model = "claude-*"
+percent = 12.5
+since = 2026-07-10
+until = 2026-08-05
+"""
+    )

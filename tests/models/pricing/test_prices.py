@@ -1,12 +1,14 @@
 """Price catalog: genai-prices at the usage time, overrides, batch and tier multipliers, unpriced."""
 
-from datetime import UTC, date, datetime
+from bisect import bisect_right
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from genai_prices import Usage, calc_price
 
 from models.pricing.catalog import PriceFileError, load_catalog, parse_prices
+from tests.factories import changing_prices
 
 AT = datetime(2026, 11, 10, 12, tzinfo=UTC)
 COUNTS = dict(input_tokens=120_000, cached_input_tokens=30_000, output_tokens=7_000, requests=9)
@@ -115,29 +117,7 @@ output_mtok = 15
 def test_every_price_holds_from_one_change_date_to_the_next():
     """Catalog.change_dates: any usage dated between two of them can be priced at one date of that
     stretch (what spend() sums daily rows of a stretch for), with overrides and discounts too."""
-    from bisect import bisect_right
-    from datetime import timedelta
-
-    from models.pricing.catalog import default_prices_text
-
-    catalog = parse_prices(
-        default_prices_text()
-        + """
-[[override]]
-provider = "openai"
-model = "gpt-4o"
-since = 2026-03-17
-input_mtok = 3.1
-output_mtok = 9.7
-
-[[discount]]
-provider = "anthropic"
-model = "claude-*"
-percent = 12.5
-since = 2026-07-10
-until = 2026-08-05
-"""
-    )
+    catalog = parse_prices(changing_prices())
     changes = catalog.change_dates
     assert {date(2026, 3, 17), date(2026, 7, 10), date(2026, 8, 5), date(2026, 10, 12)} <= set(changes)
     models = [("openai", m) for m in ("gpt-4o", "gpt-4o-mini", "o3")] + [("anthropic", "claude-sonnet-4-5"), ("", "x")]

@@ -21,14 +21,14 @@ from sqlalchemy import event, text
 
 from collectors.base import COL, hourly_sums, insert_requests
 from models.db import as_utc, get_engine
-from models.pricing.catalog import Catalog, default_prices_text, get_catalog, parse_prices
+from models.pricing.catalog import Catalog, get_catalog, parse_prices
 from models.spend.explore import dimension_values, explore
 from models.spend.overview import overview
 from models.spend.queries import BY_COLUMNS, FILTER_COLUMNS, SpendQuery, key_value, spend
 from models.spend.report import report_rows
 from models.spend.rollups import ROLLUPS, add_increments, choose_rollup
 from models.tables import USAGE_COUNTERS, USAGE_DIMENSIONS
-from tests.factories import add_usage, make_org, usage
+from tests.factories import add_usage, changing_prices, make_org, usage
 
 ORGS = {"org-ny": "America/New_York", "org-be": "Europe/Berlin"}
 FIRST, LAST = date(2025, 9, 20), date(2026, 11, 24)
@@ -40,24 +40,7 @@ MODELS = (
     ("", "in-house-llm"),  # no price: counted as unpriced
 )
 # Prices that change inside months: an override from 17 March, a discount 10 July to 5 August.
-CHANGING = (
-    default_prices_text()
-    + """
-[[override]]
-provider = "openai"
-model = "gpt-4o"
-since = 2026-03-17
-input_mtok = 3.1
-output_mtok = 9.7
-
-[[discount]]
-provider = "anthropic"
-model = "claude-*"
-percent = 12.5
-since = 2026-07-10
-until = 2026-08-05
-"""
-)
+CHANGING = changing_prices()
 RANGES = (
     (date(2026, 11, 3), date(2026, 11, 20)),  # inside a month: days
     (date(2026, 10, 15), date(2026, 11, 10)),  # across a month edge, under 60 days: days

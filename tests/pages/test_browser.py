@@ -9,6 +9,7 @@ session journey checks it survives a reload, a second tab and a deep link, and t
 import csv
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -221,19 +222,27 @@ def test_every_page_renders_without_exception_in_both_languages(browser_page):
 
 def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     """The finance question in the browser: what did the org spend last month, by project? Then download it."""
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
     from decimal import Decimal
     from zoneinfo import ZoneInfo
 
     from models.spend.explore import explore
     from models.units import add_months
 
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
+    first = add_months(today.replace(day=1), -1)
     server, page = browser_page
     page.goto(f"{server}/Spend_explorer")
     sign_in(page)
     settle(page)
     page.get_by_label("Period").click()  # the period preset selectbox
     page.get_by_role("option", name="Last month").click()
+    # Until the rerun for the new period has drawn, the page shows this month's figures (greyed out):
+    # on a slow machine settle() can look between the click and the rerun, so wait for last month's range.
+    last = today.replace(day=1) - timedelta(days=1)
+    # (Anchored: this month's caption ends with "compared with" last month's range.)
+    shown = re.compile("^" + re.escape(f"{first.isoformat()} – {last.isoformat()}"))
+    page.get_by_text(shown).wait_for(timeout=45_000)
     settle(page)
     text = check(page, "journey-last-month-by-project")
     assert "Breakdown" in text
@@ -245,8 +254,6 @@ def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     assert {"chat-assistant", "search-rag", "batch-summaries"} <= projects
     # The total row adds up the rows (each to the cent), and is the explorer's exact total for
     # last month in the org's time zone within that rounding.
-    today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
-    first = add_months(today.replace(day=1), -1)
     expected = explore(["org-prod"], first, today.replace(day=1), ("project",)).total_cost
     cost = rows[0].index("Estimated cost (USD)")
     total = Decimal(rows[-1][cost])

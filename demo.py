@@ -27,7 +27,7 @@ from models.db import get_engine, session_scope
 from models.pricing.catalog import get_catalog, normalize_tier
 from models.spend.rollups import process_dirty
 from models.tables import USAGE_COUNTERS, BilledCost, Organization
-from models.units import add_months
+from models.units import DAY, HOUR, add_months
 
 DEMO_DAYS = 90
 UNPRICED_MODEL = "gpt-6-pro"
@@ -172,7 +172,7 @@ def _bucket_rows(org_id, streams, now, seed, spike_day, growth):
                 batch=stream.batch,
                 context_band=0,
                 bucket_start=moment,
-                bucket_width=3600,
+                bucket_width=HOUR,
                 request_id="",
                 requests=requests,
                 input_tokens=prompt,
@@ -237,7 +237,7 @@ def load_demo_bills(org_id: str, rows: list[dict], now: datetime) -> int:
                 source="demo",
                 provider=provider,
                 bucket_start=datetime.combine(day, datetime.min.time(), UTC),
-                bucket_width=86400,
+                bucket_width=DAY,
                 project_id=project,
                 line_item=line,
                 model=model,

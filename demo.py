@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from collectors.base import mark_rows_dirty, upsert_buckets, usage_row
 from collectors.logs.ingest import Defaults, ingest
-from models.access.auth import DEMO_PASSWORDS, _verify, add_user, get_user
+from models.access.auth import _verify, add_user, get_user
 from models.access.orgs import create_org, get_org, set_member
 from models.access.roles import Actor
 from models.budgets import billing
@@ -35,6 +35,8 @@ UNPRICED_SINCE_DAYS = 21  # days before now the unpriced model's trial began
 # What the provider bills for it, USD per million input / output tokens (the catalog has no price).
 UNPRICED_BILLED = (Decimal(20), Decimal(160))
 AZURE_DIR = Path(__file__).resolve().parent / "data" / "azure-llm-inference-2023"
+# The demo members' sign-in passwords by role (printed by `spendsight demo` and `make run`).
+DEMO_PASSWORDS = {"owner": "demo-owner-pass", "reader": "demo-reader-pass"}
 DEMO_MEMBERS = (
     ("owner@example.com", "owner"),
     ("finance@example.com", "reader"),

@@ -185,14 +185,14 @@ class StatementSettings(BaseSettings):
 class Settings(BaseSettings):
     """Everything configurable, read once per process: top-level paths, then one group per concern."""
 
-    model_config = SettingsConfigDict(**_ENV)
+    model_config = SettingsConfigDict(env_prefix="SPENDSIGHT_", **_ENV)
 
-    data_dir: Path = Field(Path("data"), validation_alias="SPENDSIGHT_DATA_DIR")
-    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
-    secrets_file: Path = Field(Path(".streamlit/secrets.toml"), validation_alias="SPENDSIGHT_SECRETS_FILE")
-    public_url: str = Field("http://127.0.0.1:8501", validation_alias="SPENDSIGHT_PUBLIC_URL")
+    data_dir: Path = Path("data")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")  # the conventional name, unprefixed
+    secrets_file: Path = Path(".streamlit/secrets.toml")
+    public_url: str = "http://127.0.0.1:8501"
     # Display currency: stored amounts stay USD; CNY is shown at this rate.
-    cny_per_usd: Decimal = Field(Decimal("7.10"), validation_alias="SPENDSIGHT_CNY_PER_USD")
+    cny_per_usd: Decimal = Decimal("7.10")
 
     # The groups, each reading its own variables when first used. Properties, not fields: a field
     # named `smtp` would also be looked up as a variable `SMTP` (and fail on any value it held).

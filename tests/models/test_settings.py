@@ -44,6 +44,12 @@ DOTENV = {
     "SPENDSIGHT_INBOX_INTERVAL_SECONDS": ("9", lambda s: s.worker.inbox_interval_seconds, 9),
     "SPENDSIGHT_GATEWAY_PORT": ("9911", lambda s: s.gateway.port, 9911),
     "SPENDSIGHT_CNY_PER_USD": ("7.25", lambda s: str(s.cny_per_usd), "7.25"),
+    "SPENDSIGHT_PUBLIC_URL": ("https://spend.example.com", lambda s: s.public_url, "https://spend.example.com"),
+    "DATABASE_URL": (
+        "postgresql://u@db.example.com/spend",
+        lambda s: s.db_url,
+        "postgresql+psycopg://u@db.example.com/spend",
+    ),
 }
 
 

@@ -14,6 +14,15 @@ import psycopg
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
+from typer.testing import CliRunner
+
+from cli import app
+from demo import load_demo
+from models.db import dispose_engines, get_engine
+from models.pricing.catalog import reset_catalog
+from models.schema import init_db
+from models.settings import get_settings, reset_settings
+from models.tables import Organization
 
 REPO = Path(__file__).resolve().parent.parent
 # Fixtures shared by every package's tests: a local SMTP server (`smtp`), the provider API server (`provider`).
@@ -59,7 +68,6 @@ def pg_url(backend):
         admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
-    from models.db import dispose_engines
 
     dispose_engines()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
@@ -69,8 +77,6 @@ def pg_url(backend):
 @contextmanager
 def _settings_at(data_dir: Path, db_url: str | None = None) -> Iterator[None]:
     """Settings for a session-wide setup step: a temp data dir, not the repo's data/ nor the caller's."""
-    from models.settings import reset_settings
-
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SPENDSIGHT_DATA_DIR", str(data_dir))
         if db_url:
@@ -88,8 +94,6 @@ def sqlite_template(backend, tmp_path_factory):
     the same empty schema at a fraction of the cost of creating 40-odd tables and their indexes."""
     if backend != "sqlite":
         return None
-    from models.db import dispose_engines, get_engine
-    from models.schema import init_db
 
     path = tmp_path_factory.mktemp("template") / "spendsight.db"
     with _settings_at(path.parent):
@@ -104,8 +108,6 @@ def pg_schema(pg_url, tmp_path_factory):
     """The run's PostgreSQL schema, made once; `_pg_reset` empties it before each test."""
     if not pg_url:
         return None
-    from models.db import get_engine
-    from models.schema import init_db
 
     with _settings_at(tmp_path_factory.mktemp("schema"), pg_url):
         engine = init_db(get_engine(pg_url))
@@ -132,8 +134,6 @@ def _pg_reset(engine, fingerprint: str) -> None:
     """Leave every table empty and every sequence unused, as a new database has them. Only the tables
     the previous tests wrote to are emptied, with DELETE: TRUNCATE of all 40-odd tables took about a
     second per test (a new file for each table and index), the probe and a few DELETEs milliseconds."""
-    from models.schema import init_db
-
     with engine.connect() as conn:
         altered = conn.execute(text(_PG_FINGERPRINT)).scalar() != fingerprint
     if altered:
@@ -154,10 +154,6 @@ def _pg_reset(engine, fingerprint: str) -> None:
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch, pg_url, sqlite_template, pg_schema):
     """Point settings at a temp data dir and an empty database; yields the data dir."""
-    from models.db import dispose_engines, get_engine
-    from models.pricing.catalog import reset_catalog
-    from models.settings import get_settings, reset_settings
-
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for var in list(os.environ):
@@ -197,10 +193,6 @@ def demo_data(backend, env, _demo_snapshots):
     (this xdist worker) loads it and keeps a copy of the file, later ones copy that file back
     (about 20 s of loading each on a loaded machine). PostgreSQL always loads.
     """
-    from demo import load_demo
-    from models.db import dispose_engines, get_engine
-    from models.settings import get_settings
-    from models.tables import Organization
 
     def load(now: datetime | None = None) -> str:
         hour = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
@@ -228,9 +220,6 @@ def demo_data(backend, env, _demo_snapshots):
 @pytest.fixture
 def cli():
     """Run the typer app in-process; returns (exit_code, stdout, stderr)."""
-    from typer.testing import CliRunner
-
-    from cli import app
 
     runner = CliRunner()
 
@@ -244,6 +233,8 @@ def cli():
 @pytest.fixture
 def downloads(monkeypatch):
     """Bytes every st.download_button handed to Streamlit's media storage (library spy, not a fake)."""
+    # lazy: streamlit takes 0.8-1.1 s to import after this module's own imports, and only page tests
+    # use this fixture.
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     seen: list[bytes] = []

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from collectors.base import insert_requests, mark_rows_dirty, upsert_buckets, usage_row
 from models.access.orgs import create_org, set_member
 from models.db import get_engine, session_scope
+from models.pricing.catalog import default_prices_text
 from models.spend.rollups import process_dirty
 
 _seq = iter(range(1, 10**9))
@@ -61,8 +62,6 @@ def add_usage(*rows: dict) -> None:
 def changing_prices() -> str:
     """A price file whose prices change inside months: an override of gpt-4o from 17 March 2026 and a
     12.5 % discount on Claude models from 10 July to 5 August (shared by the pricing and rollup tests)."""
-    from models.pricing.catalog import default_prices_text
-
     return (
         default_prices_text()
         + """

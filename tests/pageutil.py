@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from models.access.auth import start_session
 from tests.conftest import REPO
+from ui.auth import TOKEN_KEY
 
 DEFAULT_USER = "owner@example.com"
 
@@ -14,9 +17,6 @@ DEFAULT_USER = "owner@example.com"
 def sign_in(at: AppTest, email: str) -> None:
     """Make `email` the signed-in member of this AppTest session, as the sign-in form does after a
     correct password: a real server-side session whose token goes into the browser session's state."""
-    from models.access.auth import start_session
-    from ui.auth import TOKEN_KEY
-
     at.session_state[TOKEN_KEY] = start_session(email, "password")
 
 
@@ -33,8 +33,6 @@ def run_page(
     path: str = "app.py", session: dict | None = None, user: str | None = DEFAULT_USER, timeout: float = 60
 ) -> AppTest:
     """Run a page script (relative to the repo) as `user` (None: signed out); returns the AppTest."""
-    import streamlit as st
-
     st.cache_data.clear()
     st.cache_resource.clear()
     at = app_test(path, timeout)

@@ -14,6 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from models.settings import reset_settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -94,8 +96,6 @@ class SmtpServer:
 
 def use_smtp(monkeypatch, server: SmtpServer, **extra: str) -> None:
     """Point the settings at `server` (SMTP_HOST/SMTP_PORT plus any extra SMTP_* values)."""
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("SMTP_PORT", str(server.port))
     monkeypatch.setenv("SMTP_FROM", "spendsight@example.com")

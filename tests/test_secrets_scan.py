@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from datetime import date, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from collectors.http import RetryPolicy
+from collectors.runner import run_source
 from gateway.signin import COOKIE
 from models.access import auth
 from models.access.roles import Actor
 from models.db import get_engine, session_scope
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
+from models.sources import add_source, list_sources
 from tests.conftest import REPO
 from tests.factories import make_org
 from tests.gateway.signin_server import SigninServer
 from tests.gateway.test_signin import sign_in
 from tests.pageutil import run_page, texts
+from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, fixture_server
 
 PASSWORD = "hunter2-but-longer"
 
@@ -69,7 +74,6 @@ def test_settings_never_show_a_secret(tmp_path, monkeypatch):
     key = "sk-admin-SCANME-0123456789abcdef"
     monkeypatch.setenv("SMTP_PASSWORD", "smtp-SCANME-password")
     (tmp_path / "secrets.toml").write_text(f'OPENAI_ADMIN_KEY = "{key}"\n')
-    from models.settings import reset_settings
 
     reset_settings()
     settings = get_settings()
@@ -118,12 +122,6 @@ def test_database_scan_finds_what_is_there():
 
 
 def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, caplog, cli, downloads):
-    from collectors.http import RetryPolicy
-    from collectors.runner import run_source
-    from models.settings import reset_settings
-    from models.sources import add_source
-    from tests.provider_server import ANTHROPIC_KEY, OPENAI_KEY, fixture_server
-
     caplog.set_level(logging.DEBUG)
     server = fixture_server(monkeypatch)
     try:
@@ -149,7 +147,6 @@ def test_no_key_material_anywhere_after_a_collection(tmp_path, monkeypatch, capl
         assert not at.exception, f"{path}: {at.exception}"
         pages[path] = page_dump(at)
     assert "k-openai" in "\n".join(pages.values())  # the pages did show the collected org's sources
-    from datetime import date, timedelta
 
     today = date.today()
     outputs = [
@@ -196,8 +193,6 @@ def test_a_key_pasted_into_the_key_variable_field_is_refused_and_forgotten(caplo
     assert not at.exception
     assert "not the key itself" in texts(at)
     with session_scope() as session:
-        from models.sources import list_sources
-
         assert list_sources(session) == []
     # Messages and tables (the text field itself still shows what was typed, in the owner's own browser).
     screen = "\n".join([texts(at)] + [d.value.to_csv() for d in at.dataframe])

@@ -3,9 +3,12 @@ in order, through SMTP outages, with escaped HTML."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import func
@@ -13,13 +16,16 @@ from sqlmodel import select
 
 import alerts
 from alerts import leases, outbox
-from models.access.roles import Actor
+from alerts.config import add_recipient, set_webhook
+from models.access.audit import entries
+from models.access.roles import Actor, PermissionDenied
 from models.budgets.credits import add_credit
 from models.budgets.limits import set_limit
 from models.db import session_scope
+from models.settings import get_settings, reset_settings
 from models.tables import AlertDelivery, AlertEvent
 from tests.factories import add_usage, make_org, usage
-from tests.smtp import SmtpServer, use_smtp
+from tests.smtp import SmtpServer, free_port, use_smtp
 from worker.jobs import alert_jobs
 
 NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
@@ -99,8 +105,6 @@ def test_next_month_is_a_new_period(org, smtp):
 
 
 def test_smtp_down_then_back_delivers_each_pending_email_exactly_once(org, smtp):
-    from alerts.config import add_recipient
-
     add_recipient(CLI, org, "finance@example.com", "threshold")
     smtp.stop()
     spend(org, 60)
@@ -210,8 +214,6 @@ def test_html_looking_names_arrive_escaped(smtp):
 
 
 def test_email_has_spend_limit_forecast_drivers_and_link(org, smtp, monkeypatch):
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_PUBLIC_URL", "https://spend.example.com/")
     reset_settings()
     for day in range(1, 20):
@@ -330,11 +332,6 @@ def test_org_without_recipients_records_a_skipped_delivery(smtp):
 
 
 def test_webhook_gets_a_slack_style_post(org, smtp, monkeypatch):
-    import json
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    from alerts.config import set_webhook
-    from models.settings import reset_settings
 
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "127.0.0.1")  # the operator allows the local hook
     reset_settings()
@@ -390,8 +387,6 @@ def test_smtp_login_password_never_logged_or_stored(org, monkeypatch, caplog):
 
 def test_after_usage_hook_sends_within_the_ingest(tmp_path, smtp, cli):
     """`spendsight ingest` evaluates the orgs it touched and sends at once (no worker needed)."""
-    import json
-
     make_org("org-i", name="Ingesty", owners=("ana@example.com",))
     set_limit(CLI, "org-i", soft=1, thresholds="100")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -435,8 +430,6 @@ def test_alerts_cli_run_and_test(org, smtp, cli):
 
 
 def test_worker_jobs_evaluate_changed_orgs_and_deliver(org, smtp):
-    from models.settings import get_settings
-
     jobs = {job.name: job for job in alert_jobs(get_settings())}
     assert jobs["alerts"].seconds == 60 and jobs["alerts-watch"].seconds <= 10
     spend(org, 60, at=datetime.now(UTC) - timedelta(minutes=1))  # rolls up: the watcher sees the org change
@@ -449,10 +442,6 @@ def test_worker_jobs_evaluate_changed_orgs_and_deliver(org, smtp):
 
 
 def test_reader_cannot_change_recipients_or_retry(monkeypatch):
-    from alerts.config import add_recipient, set_webhook
-    from models.access.roles import PermissionDenied
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")  # no DNS needed
     reset_settings()
 
@@ -469,7 +458,6 @@ def test_reader_cannot_change_recipients_or_retry(monkeypatch):
     owner = Actor("ana@example.com")
     add_recipient(owner, "org-r", "x@example.com", "spike")
     set_webhook(owner, "org-r", "https://hooks.example.com/services/secret-part")
-    from models.access.audit import entries
 
     with session_scope() as session:
         log = [(e.actor, e.action, e.after) for e in entries(session, ["org-r"])]
@@ -489,9 +477,6 @@ def test_money_in_events_is_exact():
 
 def test_an_unreachable_server_is_tried_once_per_batch(org, monkeypatch):
     """A black-holed SMTP host costs one connect timeout per delivery run, not one per message."""
-    import socket
-
-    from tests.smtp import free_port
 
     listener = socket.socket()  # accepts TCP connections but never greets: the client times out
     listener.bind(("127.0.0.1", free_port()))
@@ -499,11 +484,7 @@ def test_an_unreachable_server_is_tried_once_per_batch(org, monkeypatch):
     try:
         use_smtp(monkeypatch, SmtpServer(), SMTP_TIMEOUT_SECONDS="0.3")
         monkeypatch.setenv("SMTP_PORT", str(listener.getsockname()[1]))
-        from models.settings import reset_settings
-
         reset_settings()
-        from alerts.config import add_recipient
-
         for n in range(4):
             add_recipient(CLI, org, f"r{n}@example.com")
         spend(org, 60)

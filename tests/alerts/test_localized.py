@@ -12,12 +12,14 @@ import pytest
 import alerts
 from alerts import outbox
 from alerts.invites import invite_member
+from models.access.invites import account_status
 from models.access.preferences import set_preferences
 from models.access.roles import Actor
 from models.budgets.limits import set_limit
 from models.settings import reset_settings
 from models.validation import ValidationError
 from tests.factories import add_usage, make_org, usage
+from tests.gateway.signin_server import SigninServer
 
 NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)
 CLI = Actor.cli()
@@ -60,8 +62,6 @@ def org():
 
 
 def test_an_invitation_email_carries_a_one_time_link_to_the_front_route(smtp, org, monkeypatch):
-    from tests.gateway.signin_server import SigninServer
-
     with SigninServer() as front:
         monkeypatch.setenv("SPENDSIGHT_AUTH_URL", front.url)
         reset_settings()
@@ -96,8 +96,6 @@ def test_an_invitation_email_carries_a_one_time_link_to_the_front_route(smtp, or
 
 
 def test_an_invitation_that_could_not_be_sent_is_withdrawn(smtp, org):
-    from models.access.invites import account_status
-
     smtp.reject.add("new@example.com")
     with pytest.raises(ValidationError, match="was not sent"):
         invite_member(Actor("ana@example.com"), org, "new@example.com")

@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from sqlalchemy import text
 
 from alerts import outbox
 from alerts.config import set_webhook
@@ -15,6 +16,7 @@ from alerts.service import send_test
 from alerts.webhook import pinned
 from models.access.policy import WebhookTarget
 from models.access.roles import Actor
+from models.db import get_engine
 from models.settings import reset_settings
 from tests.factories import make_org
 
@@ -92,9 +94,6 @@ def test_the_answer_body_is_never_stored_or_shown(org, monkeypatch):
     [row] = [r for r in outbox.history(["org-w"]) if r["channel"] == "webhook"]
     assert row["last_error"].endswith("answered 400")
     assert "ECHOED" not in " ".join(report.errors) + row["last_error"]
-    from sqlalchemy import text
-
-    from models.db import get_engine
 
     with get_engine().connect() as conn:
         stored = " ".join(r[0] for r in conn.execute(text("SELECT last_error FROM alert_delivery")))
@@ -102,9 +101,6 @@ def test_the_answer_body_is_never_stored_or_shown(org, monkeypatch):
 
 
 def test_history_hides_bodies_stored_by_older_versions(org):
-    from sqlalchemy import text
-
-    from models.db import get_engine
 
     send_test(OWNER, "org-w")  # no webhook: only owner email rows; add an old-style webhook row
     with get_engine().begin() as conn:

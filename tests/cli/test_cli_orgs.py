@@ -5,6 +5,7 @@ from sqlmodel import select
 from models.access.orgs import members
 from models.db import session_scope
 from models.tables import AuditLog
+from tests.factories import make_org
 
 
 def audit_actions():
@@ -44,8 +45,6 @@ def test_the_last_owner_stays_and_bad_input_is_a_usage_error(cli):
 
 
 def test_member_invite_emails_a_link_or_says_why_not(cli, smtp):
-    from tests.factories import make_org
-
     make_org("org-a", owners=("ana@example.com",), readers=("new@example.com",))
     code, out, err = cli("member", "invite", "--org", "org-a", "--email", "new@example.com")
     assert code == 0 and "invitation sent to new@example.com" in out

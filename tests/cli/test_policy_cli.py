@@ -10,7 +10,7 @@ import stat
 from sqlmodel import select
 
 from models.db import session_scope
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from models.tables import KeyEnvBinding, Source
 
 SMTP_SECRET = "smtp-victim-password-55"
@@ -57,7 +57,6 @@ def test_base_urls_outside_the_allowed_prefixes_exit_2(cli, monkeypatch, sink):
     with session_scope() as session:
         assert session.exec(select(Source)).all() == []
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", sink.url)
-    from models.settings import reset_settings
 
     reset_settings()
     assert add(cli, "org-a", "OPENAI_ADMIN_KEY", "--base-url", sink.url + "/v1")[0] == 0

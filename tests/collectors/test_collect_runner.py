@@ -9,9 +9,11 @@ from decimal import Decimal
 from sqlalchemy import text
 
 from collectors.http import RetryPolicy, parse_retry_after
-from collectors.runner import load_source, run_source
+from collectors.openai import SPEC
+from collectors.runner import load_source, plan_windows, run_source
 from models.access.roles import Actor
 from models.db import get_engine, session_scope
+from models.settings import reset_settings
 from models.sources import add_source
 from models.tables import Organization
 from tests.factories import make_org
@@ -250,8 +252,6 @@ def test_pagination_is_followed_to_the_last_page(provider):
 
 
 def test_widening_the_lookback_or_backfilling_never_stores_a_day_twice(provider, monkeypatch):
-    from models.settings import reset_settings
-
     source = make_source(provider)
     run_source(source, policy=policy())
     monkeypatch.setenv("SPENDSIGHT_LOOKBACK_HOURS", "200")  # hourly buckets now reach back over daily ones
@@ -333,9 +333,6 @@ def test_retry_after_accepts_seconds_and_http_dates():
 
 
 def test_windows_start_at_midnight_respect_limits_and_steady_state_is_one_request():
-    from collectors.openai import SPEC
-    from collectors.runner import plan_windows
-
     completions, costs = SPEC.endpoints[0], SPEC.endpoints[-1]
     now = datetime(2026, 11, 24, 11, 20, tzinfo=UTC)
     lookback = timedelta(hours=48)

@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import text
 
+from collectors.logs.settings import MAX_COUNT
 from models.db import get_engine
 
 ORG = "org-hostile"
@@ -199,8 +200,6 @@ def test_bad_defaults_exit_2_and_store_nothing(cli, tmp_path, args, message):
 
 def test_largest_counts_sum_without_overflow(cli, tmp_path):
     """Rollups and reports add many maximal lines without overflowing (BIGINT, bounded per line)."""
-    from collectors.logs.settings import MAX_COUNT
-
     log = tmp_path / "big.jsonl"
     log.write_text("".join(json.dumps(chat(i, prompt_tokens=MAX_COUNT)) + "\n" for i in range(1, 1001)))
     code, out, err = cli("ingest", log, "--org", ORG)

@@ -1,10 +1,12 @@
 """Request-log ingest: formats, idempotency, quarantine with line numbers, exit codes."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from genai_prices import Usage, calc_price
 from sqlalchemy import text
 
 from models.db import get_engine
@@ -200,9 +202,6 @@ def test_anthropic_lines_need_a_time(cli, tmp_path):
 
 
 def test_cost_in_report_matches_genai_prices_with_batch(cli, tmp_path):
-    from datetime import UTC, datetime
-
-    from genai_prices import Usage, calc_price
 
     log = write_jsonl(tmp_path / "o.jsonl", [CHAT, BATCH])
     cli("ingest", log, "--org", "org-test")

@@ -5,8 +5,9 @@ import json
 import pytest
 from sqlalchemy import text
 
+import collectors.logs.parallel as parallel
 from collectors.logs.ingest import Defaults, ingest
-from collectors.logs.parallel import plan
+from collectors.logs.parallel import Helpers, plan
 from models.db import get_engine
 from models.settings import reset_settings
 from tests.collectors.test_ingest import CHAT
@@ -26,8 +27,6 @@ def write_log(path, n=3000, broken=(7, 1500, 2999)):
 
 
 def test_plan_cuts_at_line_ends_and_counts_lines(tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
-
     monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)
     monkeypatch.setattr(parallel, "BLOCK", 1000)  # cuts fall inside blocks and across them
     path = write_log(tmp_path / "x.jsonl", n=500, broken=())
@@ -40,8 +39,6 @@ def test_plan_cuts_at_line_ends_and_counts_lines(tmp_path, monkeypatch):
 
 
 def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
-
     monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)  # 8 parts for 2 workers
     path = write_log(tmp_path / "big.jsonl")
     assert len(plan(path, 8)) == 8
@@ -61,8 +58,6 @@ def test_parallel_ingest_equals_serial(tmp_path, monkeypatch):
 
 
 def test_helpers_start_only_for_big_jsonl_files(tmp_path, monkeypatch):
-    from collectors.logs.parallel import Helpers
-
     big = write_log(tmp_path / "big.jsonl", n=200, broken=())
     small = write_log(tmp_path / "small.jsonl", n=2, broken=())
     csv = tmp_path / "big.csv"
@@ -81,8 +76,6 @@ def test_helpers_start_only_for_big_jsonl_files(tmp_path, monkeypatch):
 
 
 def test_the_command_line_reads_every_range_with_its_helpers(cli, tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
-
     path = write_log(tmp_path / "big.jsonl")
     other = write_log(tmp_path / "other.jsonl", n=1000, broken=())
     other.write_text(other.read_text().replace('"chatcmpl-', '"chatcmpl-o'))  # ids of its own
@@ -109,8 +102,6 @@ def test_the_command_line_reads_every_range_with_its_helpers(cli, tmp_path, monk
 
 
 def test_a_helper_that_dies_fails_the_ingest_and_keeps_what_was_stored(tmp_path, monkeypatch):
-    import collectors.logs.parallel as parallel
-
     path = write_log(tmp_path / "big.jsonl", broken=())
     monkeypatch.setattr(parallel, "MIN_PART_BYTES", 1)
     monkeypatch.setenv("SPENDSIGHT_INGEST_PARALLEL_MIN_BYTES", "1")

@@ -10,6 +10,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from sqlalchemy import text
 
 from gateway.app import build_app
 from models.access.roles import Actor
@@ -116,8 +117,6 @@ def sdk() -> Iterator[Sdk]:
 
 
 def usage_rows(org_id: str = ORG) -> list[dict]:
-    from sqlalchemy import text
-
     with get_engine().connect() as conn:
         rows = conn.execute(text("SELECT * FROM usage WHERE org_id = :o AND source = 'gateway'"), {"o": org_id})
         return [dict(r._mapping) for r in rows]

@@ -7,6 +7,8 @@ import httpx
 import openai
 import pytest
 
+from models.access.roles import Actor
+from models.gateway import create_key, revoke_key
 from tests.gateway.conftest import ORG, usage_rows
 from tests.llm_upstream import UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
 from tests.procs import wait_for
@@ -119,9 +121,6 @@ def test_upstream_errors_pass_through_unchanged(sdk, gateway, key, upstream):
 
 
 def test_unknown_and_revoked_keys_are_refused(sdk, gateway, key, upstream):
-    from models.access.roles import Actor
-    from models.gateway import create_key, revoke_key
-
     with pytest.raises(openai.AuthenticationError):
         sdk.openai(gateway.url + "/openai/v1", "ssk-not-a-key").models  # noqa: B018 (no call: construct only)
         sdk.openai(gateway.url + "/openai/v1", "ssk-not-a-key").embeddings.create(
@@ -147,9 +146,6 @@ def test_unknown_and_revoked_keys_are_refused(sdk, gateway, key, upstream):
 
 
 def test_org_and_project_headers(sdk, gateway, key, upstream):
-    from models.access.roles import Actor
-    from models.gateway import create_key
-
     client = sdk.openai(gateway.url + "/openai/v1", key, organization="org-other")
     with pytest.raises(openai.PermissionDeniedError):
         client.embeddings.create(model="text-embedding-3-small", input="x")

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from gateway.signin import COOKIE, CSRF_COOKIE, safe_next
 from models.access import auth
+from models.access.preferences import saved_preferences, set_preferences
 from models.access.roles import Actor
 from models.db import session_scope, utcnow
 from models.settings import get_settings, reset_settings
@@ -201,8 +202,6 @@ def test_the_page_speaks_the_browsers_or_the_chosen_language(front):
 
 
 def test_a_language_picked_on_the_sign_in_page_becomes_the_members_first_choice(front):
-    from models.access.preferences import saved_preferences, set_preferences
-
     with httpx.Client(timeout=60) as client:
         sign_in(client, front, lang="zh")
     assert saved_preferences("ana@example.com").lang == "zh"

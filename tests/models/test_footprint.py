@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from models.access import auth
 from tests.conftest import REPO
 
 # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child of a big
@@ -19,8 +20,6 @@ def test_loading_the_tables_runs_no_password_hashing():
 
 
 def test_an_unknown_email_is_checked_against_a_hash_as_costly_as_a_real_one():
-    from models.access import auth
-
     result = auth.authenticate("nobody@example.com", "some-password-123")
     assert result.error == auth.WRONG_CREDENTIALS and result.token is None
     dummy = auth._dummy_hash

@@ -7,15 +7,21 @@ from datetime import timedelta
 from html import escape
 from urllib.parse import urlencode
 
+import pytest
 from sqlmodel import select
+from streamlit.testing.v1 import AppTest
 
 from models.access import audit, auth
-from models.access.roles import Actor
+from models.access.roles import Actor, PermissionDenied
 from models.db import session_scope, utcnow
+from models.settings import reset_settings
 from models.tables import UserSession
+from tests.conftest import REPO
 from tests.factories import make_org
 from tests.pageutil import app_test, run_page, texts
+from ui.audit import audit_frame
 from ui.auth import TOKEN_KEY
+from ui.safe import csv_bytes
 
 PASSWORD = "correct horse battery"
 
@@ -98,9 +104,6 @@ def test_expired_session_shows_the_form_again():
 
 def test_sso_identity_starts_a_server_side_session():
     make_org("org-a", name="Ana's Org", readers=("ana@example.com",))
-    from streamlit.testing.v1 import AppTest
-
-    from tests.conftest import REPO
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.user = {"is_logged_in": True, "email": "Ana@Example.com", "email_verified": True}
@@ -160,9 +163,6 @@ def test_owner_sees_their_orgs_audit_rows_and_exports_them():
 
 
 def audit_frame_csv(email, org_ids):
-    from ui.audit import audit_frame
-    from ui.safe import csv_bytes
-
     return csv_bytes(audit_frame.__wrapped__(email, org_ids, None, None, "")).decode()
 
 
@@ -194,9 +194,6 @@ def test_forged_org_filter_is_refused():
 
 def test_owner_entries_refuses_unowned_orgs_on_the_server():
     seed_audit()
-    import pytest
-
-    from models.access.roles import PermissionDenied
 
     with session_scope() as session:
         with pytest.raises(PermissionDenied, match="does not own org-b"):
@@ -208,10 +205,6 @@ def test_owner_entries_refuses_unowned_orgs_on_the_server():
 def test_sso_email_without_a_verified_claim_is_refused_unless_the_operator_relaxes_it(monkeypatch):
     """Issue 11: only `email_verified: true` proves the address (some providers let anyone type any
     email); the operator may trust providers that never send the claim."""
-    from streamlit.testing.v1 import AppTest
-
-    from models.settings import reset_settings
-    from tests.conftest import REPO
 
     make_org("org-a", name="Ana's Org", owners=("ana@example.com",))
 

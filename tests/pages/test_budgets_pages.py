@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 
 import alerts
+from alerts.config import recipients
 from models.access.roles import Actor
 from models.budgets.credits import add_credit, credit_status
 from models.budgets.limits import get_limit, set_limit
+from models.fx import set_rate
+from models.units import add_months
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
+from ui.budget_queries import pick_history
 
 FORECAST, BUDGETS, HISTORY = "pages/2_Forecast.py", "pages/3_Budgets_and_alerts.py", "pages/4_Alert_history.py"
 OWNER, READER = "owner@example.com", "reader@example.com"
@@ -132,7 +137,6 @@ def test_owner_sets_a_limit_adds_credit_and_a_recipient(org):
     at.text_input(key="br_email").input("finance@example.com")
     at.button(key="FormSubmitter:budget_recipient-Add a recipient").click().run()
     assert "finance@example.com now gets these alerts." in texts(at)
-    from alerts.config import recipients
 
     assert [(r.rule, r.email) for r in recipients(org)] == [("*", "finance@example.com")]
 
@@ -179,9 +183,6 @@ def test_alert_history_empty_state(org):
 
 
 def test_alert_history_picks_by_status_and_rule_and_shows_local_times():
-    import pandas as pd
-
-    from ui.budget_queries import pick_history
 
     at = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
     history = pd.DataFrame(
@@ -203,9 +204,6 @@ def test_alert_history_picks_by_status_and_rule_and_shows_local_times():
 
 def test_forecast_track_shows_each_past_month_at_its_own_rate(org):
     """This month at today's rate; the track record's past months each at their month's rate."""
-    from models.fx import set_rate
-    from models.units import add_months
-
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     add_usage(  # past full months for the track record
         *[

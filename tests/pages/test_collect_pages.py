@@ -9,6 +9,7 @@ from sqlalchemy import text
 from collectors.runner import run_source
 from models.access.roles import Actor
 from models.db import get_engine, session_scope
+from models.fx import set_rate
 from models.settings import reset_settings
 from models.sources import add_source, set_enabled
 from models.tables import BilledCost
@@ -194,8 +195,6 @@ def test_reconciliation_page_says_why_in_words_in_both_languages():
 
 def test_reconciliation_in_cny_uses_the_rate_of_the_period_not_today_s():
     """A past period's estimate and bill at the rate in force on its last day, and the page says so."""
-    from models.fx import set_rate
-
     org()
     day = datetime(2026, 10, 12, tzinfo=UTC)
     add_usage(usage("org-p", day + timedelta(hours=3), model="gpt-4o", project_id="proj_a", input_tokens=1_000_000))

@@ -1,7 +1,12 @@
 """Model comparison page: "what would project Y cost on model Z?", what-if, tokens, frontier errors."""
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
+from models.access.roles import Actor
+from models.fx import set_rate
+from models.units import add_months
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
 
@@ -126,10 +131,6 @@ def test_what_if_refuses_best_of_below_n_and_max_tokens_zero_is_no_limit():
 
 def test_repricing_last_month_in_cny_uses_last_month_s_rate():
     """The repriced period's money at the rate in force on its last day, as the explorer shows it."""
-    from models.access.roles import Actor
-    from models.fx import set_rate
-    from models.units import add_months
-
     first = datetime.now(UTC).date().replace(day=1)
     last_month = add_months(first, -1)
     make_org("org-c", "Compare Org", readers=(ENGINEER,))
@@ -148,8 +149,6 @@ def test_the_reprice_download_says_savings_as_percentages_and_money_in_cents(dow
     downloads.clear()
     at = _y_on_mini_and_haiku()
     assert not at.exception
-    import csv
-    import io
 
     text = next(d for d in downloads if d.startswith(b"\xef\xbb\xbf")).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(text)))

@@ -3,6 +3,7 @@ data, in English as an owner and in Chinese as a reader (the text files themselv
 
 from tests.conftest import REPO
 from tests.pageutil import run_page, texts
+from ui.sidebar import MENU
 
 PAGES = {
     "app.py": ("Spendsight", "Spendsight"),
@@ -40,8 +41,6 @@ def test_every_page_on_demo_data_in_both_languages(demo_data):
 
 
 def test_the_sidebar_menu_links_every_page_in_the_chosen_language():
-    from ui.sidebar import MENU
-
     scripts = [script for script, _, _ in MENU]
     assert sorted(scripts) == sorted(["app.py"] + [f"pages/{p.name}" for p in (REPO / "pages").glob("*.py")])
     # Streamlit's URL for a page is its file name without the number: the menu order is the files' order.

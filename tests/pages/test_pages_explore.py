@@ -1,8 +1,13 @@
 """Spend explorer page: what finance sees for a period, grouping, filters, language and currency."""
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
+from streamlit import dataframe_util
+
+from models.access.roles import Actor
+from models.fx import set_rate
 from models.spend.explore import first_seen
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
@@ -91,11 +96,6 @@ def test_custom_period_split_by_week():
 
 
 def test_yuan_figures_use_the_rate_in_force_and_say_since_when():
-    from datetime import date
-    from decimal import Decimal
-
-    from models.access.roles import Actor
-    from models.fx import set_rate
 
     _month_usage()
     today = datetime.now(UTC).date()
@@ -111,8 +111,6 @@ def test_yuan_figures_use_the_rate_in_force_and_say_since_when():
 
 def _shown(at, index=0):
     """What the reader sees in a styled table: the cells' display text (the value stays the number)."""
-    from streamlit import dataframe_util
-
     frames = [d for d in at.dataframe if "Requests" in d.value.columns]
     return dataframe_util.convert_arrow_bytes_to_pandas_df(frames[index].proto.arrow_data.styler.display_values)
 
@@ -131,7 +129,6 @@ def test_unpriced_usage_reads_unpriced_with_its_tokens_not_zero_dollars():
     assert _shown(at, 1)["Estimated cost (USD)"].iloc[0] == "$8.50 + unpriced (1,234,567 tokens)"  # the total row
     zh = run_page(PAGE, user="finance@example.com", session={"ex_by": ["model"], "lang": "zh", "currency": "CNY"})
     frames = [d for d in zh.dataframe if "请求数" in d.value.columns]
-    from streamlit import dataframe_util
 
     shown = dataframe_util.convert_arrow_bytes_to_pandas_df(frames[0].proto.arrow_data.styler.display_values)
     assert "未定价（1,234,567 个令牌）" in list(shown["估算费用（CNY）"])

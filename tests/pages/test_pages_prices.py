@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from models.access.roles import Actor, PermissionDenied
 from models.db import session_scope
+from models.fx import rates
 from models.pricing.catalog import PriceFileError, get_catalog
 from models.pricing.edit import catalog_table, overrides, read_text, remove_override, save_text, search, set_override
 from models.spend.queries import SpendQuery, spend
@@ -144,8 +145,6 @@ def test_owner_gets_the_line_and_field_of_a_bad_file(orgs, env):
 
 
 def test_owner_sets_a_dated_display_rate_and_a_comma_is_refused(orgs):
-    from models.fx import rates
-
     at = run_page(PAGE, user="owner@example.com")
     at.text_input(key="pr_fx_rate").input("7,10")
     at.date_input(key="pr_fx_since").set_value(date(2026, 10, 1))

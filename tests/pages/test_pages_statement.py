@@ -1,7 +1,17 @@
 """Statement page: last month's numbers for the selected org, Chinese, printable download."""
 
+import io
 from datetime import UTC, datetime
+from decimal import Decimal
 
+from openpyxl import load_workbook
+from streamlit import dataframe_util
+
+from models.access.roles import Actor
+from models.budgets.limits import set_limit
+from models.budgets.snapshots import close_month, restate
+from models.budgets.subscriptions import subscription
+from models.fx import set_rate
 from models.units import add_months
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
@@ -44,15 +54,6 @@ def test_statement_in_chinese_yuan_and_empty_month():
 
 def test_a_past_month_is_unchanged_after_today_s_limit_change_and_shows_its_restatement(downloads):
     """The finance reviewer's October: the limit in force then, frozen at close, a dated restatement."""
-    import io
-    from decimal import Decimal
-
-    from openpyxl import load_workbook
-
-    from models.access.roles import Actor
-    from models.budgets.limits import set_limit
-    from models.budgets.snapshots import close_month, restate
-    from models.fx import set_rate
 
     first = _last_month_usage()
     owner = Actor.cli()
@@ -101,8 +102,6 @@ def test_a_past_month_is_unchanged_after_today_s_limit_change_and_shows_its_rest
 
 
 def test_a_member_subscribes_to_the_monthly_email():
-    from models.budgets.subscriptions import subscription
-
     _last_month_usage()
     at = run_page(PAGE, user="finance@example.com", session={"currency": "CNY"})
     at.toggle(key="st_sub").set_value(True).run()
@@ -115,8 +114,6 @@ def test_a_member_subscribes_to_the_monthly_email():
 
 def _shown(at, column: str):
     """The display text of the styled tables that have `column` (the cell's value stays the number)."""
-    from streamlit import dataframe_util
-
     return [
         dataframe_util.convert_arrow_bytes_to_pandas_df(d.proto.arrow_data.styler.display_values)
         for d in at.dataframe
@@ -126,9 +123,6 @@ def _shown(at, column: str):
 
 def test_unpriced_lines_read_unpriced_with_their_tokens_on_the_page_and_in_the_downloads(downloads):
     """As in the explorer: a line whose usage has no price says so, with its tokens, not $0.00."""
-    import io
-
-    from openpyxl import load_workbook
 
     first = _last_month_usage()
     at_day = datetime(first.year, first.month, 7, 12, tzinfo=UTC)

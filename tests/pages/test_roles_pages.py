@@ -13,7 +13,11 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
+from models.access.roles import Actor
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
 from models.db import get_engine
+from models.pricing.edit import set_override
 from tests.conftest import REPO
 from tests.factories import add_usage, make_org, usage
 from tests.pageutil import run_page, texts
@@ -170,11 +174,6 @@ def test_the_canary_is_visible_to_org_bs_own_member():
 
 def seed_evil_settings(org_id: str) -> None:
     """Other text owners type, each through its service: a project limit, a credit note, a price note."""
-    from models.access.roles import Actor
-    from models.budgets.credits import add_credit
-    from models.budgets.limits import set_limit
-    from models.pricing.edit import set_override
-
     cli = Actor.cli()
     set_limit(cli, org_id, EVIL, soft="10", hard="20")
     add_credit(cli, org_id, "5", datetime.now(UTC).date() + timedelta(days=30), note=EVIL)

@@ -18,8 +18,9 @@ from models.budgets.credits import add_credit, remove_credit
 from models.budgets.subscriptions import subscribe
 from models.db import session_scope
 from models.fx import set_rate
-from models.gateway import create_key, revoke_key
+from models.gateway import create_key, revoke_key, set_upstream
 from models.settings import reset_settings
+from models.sources import add_source, set_enabled
 from models.tables import AuditLog
 from tests.conftest import REPO
 from tests.factories import make_org
@@ -177,9 +178,6 @@ def test_rows_made_by_the_services_read_as_these_sentences(monkeypatch):
 
 
 def test_identical_re_saves_of_a_source_switch_and_an_upstream_are_not_changes(monkeypatch):
-    from models.gateway import set_upstream
-    from models.sources import add_source, set_enabled
-
     monkeypatch.setenv("SPENDSIGHT_KEY_ENVS", "OPENAI_*")
     reset_settings()
     make_org("org-a", owners=(OWNER,))

@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+from alerts.strings import ALERTS
+from gateway.signin import STRINGS
 from models.locales import LocaleError, Strings
 from tests.conftest import REPO
 from ui import i18n
@@ -78,9 +80,6 @@ def test_language_sets_the_text_of_a_block_outside_a_session():
 
 
 def test_the_dashboard_and_the_emails_share_one_loader():
-    from alerts.strings import ALERTS
-    from gateway.signin import STRINGS
-
     assert type(i18n.STRINGS) is type(ALERTS) is type(STRINGS) is Strings
 
 

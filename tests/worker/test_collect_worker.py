@@ -10,7 +10,7 @@ from sqlalchemy import text
 from collectors.runner import load_source
 from models.access.roles import Actor, PermissionDenied
 from models.db import get_engine, session_scope, utcnow
-from models.settings import get_settings
+from models.settings import get_settings, reset_settings
 from models.sources import add_source, request_run, set_enabled
 from models.validation import ValidationError
 from tests.factories import make_org
@@ -42,8 +42,6 @@ def sources(server, *providers, enabled=(True, True)):
 
 
 def test_collector_jobs_follow_the_settings(monkeypatch):
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_COLLECT_INTERVAL_SECONDS", "90")
     reset_settings()
     jobs = collector_jobs(get_settings())

@@ -13,6 +13,7 @@ from models.access.roles import Actor, PermissionDenied
 from models.budgets.key_links import key_actions, key_links, link_key, unlink_key
 from models.budgets.limits import set_limit
 from models.db import get_engine, session_scope
+from models.settings import reset_settings
 from models.sources import add_source
 from models.tables import AuditLog, ProviderKeyAction
 from models.validation import ValidationError
@@ -136,7 +137,6 @@ def test_a_failed_call_is_recorded_mailed_once_and_retried(org, admin, smtp):
 def test_the_operator_policy_is_checked_again_when_the_key_is_read(org, admin, monkeypatch):
     spend(org, 150)
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_BASE_URLS", "https://llm-proxy.example.com")
-    from models.settings import reset_settings
 
     reset_settings()
     [outcome] = enforce(now=NOW)  # the source's local URL is no longer allowed: no call, no key sent

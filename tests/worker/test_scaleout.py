@@ -18,6 +18,8 @@ from collections import Counter
 import httpx
 import pytest
 from sqlalchemy import text
+from streamlit.proto import BackMsg_pb2, ForwardMsg_pb2
+from websockets.sync.client import connect
 
 from gateway.signin import COOKIE
 from models.access.auth import add_user
@@ -188,8 +190,6 @@ def _healthy(url: str) -> bool:
 def _home_metrics(port: int, session_token: str) -> dict[str, str]:
     """Open a browser session over the dashboard's websocket (Streamlit's own protocol) carrying the
     session cookie the front route set, and return the home page's metrics (label -> value shown)."""
-    from streamlit.proto import BackMsg_pb2, ForwardMsg_pb2
-    from websockets.sync.client import connect
 
     def run(ws) -> None:
         msg = BackMsg_pb2.BackMsg()

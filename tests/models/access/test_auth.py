@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from demo import DEMO_MEMBERS, DEMO_PASSWORDS, load_demo_logins
 from models.access import auth
-from models.access.roles import Actor, PermissionDenied
+from models.access.roles import Actor, PermissionDenied, role_of
 from models.db import session_scope, utcnow
 from models.tables import AuditLog, UserSession
 from models.validation import ValidationError
@@ -216,7 +216,6 @@ def test_first_owner_bootstrap_from_the_cli(cli):
     cli("user", "add", "--email", "ana@example.com", "--password-stdin", input=PASSWORD)
     code, out, _ = cli("member", "add", "--org", "org-a", "--email", "ana@example.com", "--role", "owner")
     assert code == 0 and "ana@example.com is owner of org-a" in out
-    from models.access.roles import role_of
 
     actor, _ = auth.check_session(auth.authenticate("ana@example.com", PASSWORD).token)
     with session_scope() as session:

@@ -8,6 +8,7 @@ from zoneinfo import available_timezones
 import pytest
 from sqlalchemy import text
 
+import models.spend.rollups as rollups
 from alerts.config import add_recipient, recipients
 from models.access import auth
 from models.access.orgs import members, set_member_as, update_org_as
@@ -106,8 +107,6 @@ def test_a_zone_change_and_its_rebuild_commit_together(monkeypatch):
     add_usage(usage("org-z", "2026-11-10T23:30:00Z", model="gpt-4o", input_tokens=100))
     before = _daily("org-z")
     assert [d for d, _ in before] and str(before[0][0]).startswith("2026-11-10")
-
-    import models.spend.rollups as rollups
 
     def broken(*args, **kwargs):
         raise RuntimeError("the rebuild failed")

@@ -16,6 +16,7 @@ from models.access.policy import (
     check_key_env_at_run,
     check_webhook_url,
     may_create_org,
+    oidc_email_verified,
     url_has_prefix,
     webhook_target,
 )
@@ -232,8 +233,6 @@ def test_webhook_rebinding_is_caught_when_checked_again(monkeypatch):
 
 
 def test_oidc_email_needs_a_verified_claim(policy_env):
-    from models.access.policy import oidc_email_verified
-
     assert oidc_email_verified({"email_verified": True})
     assert oidc_email_verified({"email_verified": "TRUE"})
     for claims in ({}, {"email_verified": False}, {"email_verified": "yes"}, {"email_verified": 1}):

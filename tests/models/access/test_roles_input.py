@@ -7,7 +7,16 @@ from datetime import date, timedelta
 
 import pytest
 
+from alerts.config import add_recipient, set_webhook
+from models.access.orgs import create_org_as, set_member_as, update_org_as
 from models.access.roles import Actor
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
+from models.db import session_scope
+from models.pricing.edit import save_text
+from models.settings import get_settings, reset_settings
+from models.sources import add_source
+from models.spend.compare import CompareError, parse_scores
 from models.validation import ValidationError
 from tests.factories import make_org
 from tests.pages.test_roles_pages import snapshot
@@ -18,51 +27,34 @@ CTRL = "Acme\x00Corp"
 
 
 def _create_org(org_id, name="Name"):
-    from models.access.orgs import create_org_as
-
     return lambda: create_org_as(OWNER, org_id, name)
 
 
 def _rename(name):
-    from models.access.orgs import update_org_as
-
     return lambda: update_org_as(OWNER, "org-a", name=name)
 
 
 def _member(email):
-    from models.access.orgs import set_member_as
-
     return lambda: set_member_as(OWNER, "org-a", email, "reader")
 
 
 def _limit(project, soft="10"):
-    from models.budgets.limits import set_limit
-
     return lambda: set_limit(OWNER, "org-a", project, soft=soft)
 
 
 def _credit(note, amount="5"):
-    from models.budgets.credits import add_credit
-
     return lambda: add_credit(OWNER, "org-a", amount, date.today() + timedelta(days=30), note=note)
 
 
 def _recipient(email):
-    from alerts.config import add_recipient
-
     return lambda: add_recipient(OWNER, "org-a", email)
 
 
 def _webhook(url):
-    from alerts.config import set_webhook
-
     return lambda: set_webhook(OWNER, "org-a", url)
 
 
 def _source(key_env="OPENAI_ADMIN_KEY", base_url=None, name=None):
-    from models.db import session_scope
-    from models.sources import add_source
-
     def call():
         with session_scope() as session:
             add_source(session, OWNER, "org-a", "openai", key_env, base_url, name)
@@ -94,8 +86,6 @@ CASES = [
 
 @pytest.mark.parametrize("name, call, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_with_a_message_naming_the_field(name, call, message, monkeypatch):
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_ORG_CREATORS", OWNER.email)  # so org input reaches its validation
     reset_settings()
     make_org("org-a", name="Alpha", owners=(OWNER.email,))
@@ -107,9 +97,6 @@ def test_bad_input_is_refused_with_a_message_naming_the_field(name, call, messag
 
 
 def test_price_file_errors_name_the_line_and_field():
-    from models.pricing.edit import save_text
-    from models.settings import get_settings
-
     make_org("org-a", name="Alpha", owners=(OWNER.email,))
     path = get_settings().prices_file
     path.write_text("")
@@ -120,8 +107,6 @@ def test_price_file_errors_name_the_line_and_field():
 
 
 def test_uploaded_scores_name_the_line_and_field():
-    from models.spend.compare import CompareError, parse_scores
-
     content = b"model,score\ngpt-4o,0.9\ngpt-4o-mini,lots\n"
     with pytest.raises(CompareError, match=r"evals.csv: line 3 field 'score': expected a number, got 'lots'"):
         parse_scores(content, source="evals.csv")

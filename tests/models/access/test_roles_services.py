@@ -9,9 +9,16 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
+from alerts import send_test
+from alerts.config import add_recipient, set_webhook
+from models.access.orgs import remove_member_as, set_member, set_member_as, update_org_as
 from models.access.roles import Actor, PermissionDenied
+from models.budgets.credits import add_credit
+from models.budgets.limits import set_limit
 from models.db import session_scope, utcnow
-from models.settings import get_settings
+from models.pricing.edit import set_override
+from models.settings import get_settings, reset_settings
+from models.sources import add_source, request_run
 from models.tables import AuditLog
 from tests.factories import make_org
 from tests.pages.test_roles_pages import snapshot
@@ -37,71 +44,49 @@ def _session_call(fn):
 
 
 def _set_limit(actor):
-    from models.budgets.limits import set_limit
-
     return set_limit(actor, "org-a", soft="100", hard="250")
 
 
 def _add_credit(actor):
-    from models.budgets.credits import add_credit
-
     return add_credit(actor, "org-a", "50", NEXT_YEAR, note="trial")
 
 
 def _add_recipient(actor):
-    from alerts.config import add_recipient
-
     return add_recipient(actor, "org-a", "finance@example.com")
 
 
 @pytest.fixture(autouse=True)
 def _webhook_host_allowed(monkeypatch):
     """The operator's allowance for the example webhook host (it does not resolve here)."""
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")
     reset_settings()
 
 
 def _set_webhook(actor):
-    from alerts.config import set_webhook
-
     return set_webhook(actor, "org-a", "https://hooks.example.com/services/T000/SECRETPATH")
 
 
 def _set_member(actor):
-    from models.access.orgs import set_member_as
-
     return set_member_as(actor, "org-a", "new@example.com", "reader")
 
 
 def _promote_reader(actor):
-    from models.access.orgs import set_member_as
-
     return set_member_as(actor, "org-a", "reader@example.com", "owner")
 
 
 def _remove_member(actor):
-    from models.access.orgs import remove_member_as
-
     return remove_member_as(actor, "org-a", "reader@example.com")
 
 
 def _update_org(actor):
-    from models.access.orgs import update_org_as
-
     return update_org_as(actor, "org-a", name="Alpha Renamed")
 
 
 def _add_source(actor):
-    from models.sources import add_source
-
     return _session_call(add_source)(actor, "org-a", "openai", "OPENAI_ADMIN_KEY", name="alpha-openai")
 
 
 def _run_source(actor):
-    from models.sources import add_source, request_run
-
     with session_scope() as session:
         if not session.exec(select(AuditLog).where(AuditLog.action == "source.add")).first():
             add_source(session, Actor.cli(), "org-a", "openai", "OPENAI_ADMIN_KEY", name="alpha-openai")
@@ -109,8 +94,6 @@ def _run_source(actor):
 
 
 def _price_override(actor):
-    from models.pricing.edit import set_override
-
     return set_override(actor, "openai", "ft:gpt-4o-mini:acme", {"input_mtok": "0.30", "output_mtok": "1.20"})
 
 
@@ -171,8 +154,6 @@ def test_owner_change_is_audited_with_before_and_after(name, call, action, entit
         call(Actor.cli())  # creates the source; the owner's run request is what is checked
     if name == "price override":  # prices apply to every org: the owner must own org-b too
         with session_scope() as session:
-            from models.access.orgs import set_member
-
             set_member(session, "org-b", OWNER.email, "owner")
     start = utcnow()
     call(OWNER)
@@ -207,8 +188,6 @@ def test_others_are_refused_and_nothing_changes(name, call, action, entity, befo
 
 
 def test_readers_cannot_send_a_test_alert():
-    from alerts import send_test
-
     seed()
     data = snapshot()
     with pytest.raises(PermissionDenied, match="reader"):
@@ -222,8 +201,6 @@ def test_prices_need_an_owner_of_every_org():
     with pytest.raises(PermissionDenied, match="org-b"):
         _price_override(OWNER)
     with session_scope() as session:
-        from models.access.orgs import set_member
-
         set_member(session, "org-b", OWNER.email, "owner")
     _price_override(OWNER)
     assert {r.org_id for r in audit_rows("price.override")} == {"org-a", "org-b"}

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from models.access.audit import entries
 from models.access.roles import Actor, PermissionDenied
 from models.budgets import billing
 from models.budgets.credits import add_credit, credit_status, month_billing, remove_credit
+from models.budgets.forecast import forecast_scope
 from models.budgets.limits import KEEP, clear_limit, get_limit, limits, set_limit
 from models.db import session_scope
 from models.validation import ValidationError
@@ -26,8 +29,6 @@ def spend_on(org_id: str, day: date, usd, hour: int = 12) -> None:
 
 
 def audit_log(org_id: str) -> list[tuple[str, str, str, dict | None, dict | None]]:
-    from models.access.audit import entries
-
     with session_scope() as session:
         return [
             (
@@ -177,8 +178,6 @@ def test_bad_limits_are_refused_and_nothing_changes(kwargs, message):
 
 
 def _re(text: str) -> str:
-    import re
-
     return re.escape(text)
 
 
@@ -271,8 +270,6 @@ def test_cli_errors_name_the_field_and_change_nothing(cli, args, message):
 
 
 def test_demo_budgets_sit_around_the_forecast(demo_data):
-    from models.budgets.forecast import forecast_scope
-
     now = datetime.now(UTC)
     demo_data(now=now)
     prod = get_limit("org-prod")

@@ -6,6 +6,7 @@ from alerts.config import set_webhook
 from models.access.roles import Actor
 from models.budgets.limits import get_limit, set_limit
 from models.db import get_engine
+from models.settings import reset_settings
 from tests.factories import make_org
 
 OWNER = Actor("owner@example.com")
@@ -27,8 +28,6 @@ def test_identical_limit_resave_is_not_a_change():
 
 
 def test_identical_webhook_resave_is_not_a_change(monkeypatch):
-    from models.settings import reset_settings
-
     monkeypatch.setenv("SPENDSIGHT_ALLOWED_WEBHOOK_HOSTS", "hooks.example.com")  # the sandbox has no DNS
     reset_settings()
     make_org("org-a", owners=(OWNER.email,))

@@ -13,6 +13,7 @@ from models.budgets.limits import clear_limit, get_limit, month_limit, set_limit
 from models.budgets.snapshots import close_month, due_months, month_statement, restate, run_closes, versions
 from models.budgets.statement import statement
 from models.db import session_scope
+from models.pricing.edit import set_override
 from models.tables import AuditLog, StatementSnapshot
 from models.validation import ValidationError
 from tests.factories import add_usage, make_org, usage
@@ -123,8 +124,6 @@ def test_the_worker_closes_last_month_n_days_after_it_ends(october):
 
 
 def test_a_price_override_after_close_is_a_restatement_too(october):
-    from models.pricing.edit import set_override
-
     close_month(OWNER, october, 2026, 10, now=NOW)
     set_override(OWNER, "openai", "gpt-4o", {"input_mtok": "2", "output_mtok": 8}, since=date(2026, 10, 1))
     frozen, _ = month_statement(october, 2026, 10)

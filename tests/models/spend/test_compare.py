@@ -8,12 +8,15 @@ import pytest
 from models.spend.compare import (
     CompareError,
     Profile,
+    best_mix_saving,
     call_cost,
     count_tokens,
     encoding,
     frontier,
+    model_kind,
     parse_scores,
     reprice,
+    reprice_by_model,
     what_if,
     workload,
 )
@@ -170,8 +173,6 @@ def test_score_csv_errors_name_line_and_field(content, message):
 
 
 def test_model_kinds_from_names():
-    from models.spend.compare import model_kind
-
     kinds = {m: model_kind(m) for m in ("gpt-4o", "text-embedding-3-small", "o3", "o4-mini", "gpt-5", "gpt-5-chat")}
     assert kinds == {
         "gpt-4o": "chat",
@@ -185,8 +186,6 @@ def test_model_kinds_from_names():
 
 
 def test_reprice_by_model_keeps_embeddings_off_chat_models(project_y):
-    from models.spend.compare import best_mix_saving, reprice_by_model
-
     add_usage(usage("org-c", "2026-11-04T10:00:00Z", model="text-embedding-3-small", input_tokens=1_000_000))
     work = workload(["org-c"], date(2026, 11, 1), date(2026, 12, 1))
     rows = {r.model: r for r in reprice_by_model(work, [MINI, ("openai", "o4-mini")], AT)}

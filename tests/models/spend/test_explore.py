@@ -21,6 +21,7 @@ from models.spend.explore import (
     to_csv,
     to_excel,
 )
+from models.spend.queries import SpendQuery, spend
 from models.tables import BilledCost
 from tests.factories import add_usage, make_org, usage
 
@@ -203,8 +204,6 @@ def test_neutralize_quotes_every_formula_start():
 def test_a_day_by_day_series_over_two_orgs_adds_their_rows_exactly():
     """The series reads rollup rows without GROUP BY when it groups by their whole key; rows of two
     orgs with the same day, project and price then meet in Python and must add up."""
-    from models.spend.queries import SpendQuery, spend
-
     for org in ("org-s1", "org-s2"):
         make_org(org)
         add_usage(

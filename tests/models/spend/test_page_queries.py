@@ -4,7 +4,7 @@ read with fewer scans of the rollups."""
 from datetime import date, timedelta
 from decimal import Decimal
 
-from models.spend.explore import dimension_values
+from models.spend.explore import dimension_values, explore
 from models.spend.overview import overview
 from models.spend.queries import SpendQuery, spend
 from tests.factories import add_usage, make_org, usage
@@ -94,8 +94,6 @@ def test_filter_choices_from_both_rollups():
 
 
 def test_explorer_table_and_series_equal_queries_of_their_own():
-    from models.spend.explore import explore
-
     make_org("org-e", timezone="Europe/Berlin")
     _usage_over_three_months("org-e")
     start, end = date(2026, 9, 1), date(2026, 11, 25)

@@ -1,8 +1,9 @@
 """Reconciliation's causes: on constructed usage and bills, each named cause gets its exact part of the gap."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from demo import UNPRICED_MODEL, load_demo
 from models.db import get_engine
 from models.spend.reconcile import day_causes, explain, reconcile
 from models.tables import BilledCost
@@ -125,9 +126,6 @@ def test_a_gap_without_evidence_is_other_not_a_guess():
 
 
 def test_the_demo_bills_drift_for_every_named_cause():
-    from datetime import timedelta
-
-    from demo import UNPRICED_MODEL, load_demo
 
     now = datetime(2026, 11, 30, 15, tzinfo=UTC)
     load_demo(now=now)

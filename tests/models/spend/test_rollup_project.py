@@ -2,11 +2,12 @@
 leaves out, kept exact on every write path."""
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import text
 
+from collectors.logs.ingest import Defaults, ingest
 from models.db import get_engine
 from models.schema import init_db
 from models.spend.queries import SpendQuery, spend
@@ -104,8 +105,6 @@ def mixed_usage(org: str, keys: int = 3, users: int = 4) -> list[dict]:
 
 
 def test_writes_keep_the_project_rollup_equal_to_the_daily_rollup_without_keys_and_users(tmp_path):
-    from collectors.logs.ingest import Defaults, ingest
-
     make_org("org-a", timezone="America/New_York")  # local days straddle UTC dates
     add_usage(*mixed_usage("org-a"))  # dirty marks and a rebuild
     lines = [
@@ -182,7 +181,6 @@ def test_spend_reads_the_smallest_table_that_holds_what_it_asks_for():
     assert choose_rollup(["user_id"], days=365).table == "rollup_daily_user"  # no monthly by user
     make_org("org-s")
     add_usage(*mixed_usage("org-s"))
-    from datetime import date
 
     query = dict(org_ids="org-s", start=date(2026, 11, 1), end=date(2026, 12, 1))
     by_project = {r.keys["project"]: r for r in spend(SpendQuery.make(**query, by=("project",)))}

@@ -1,8 +1,13 @@
 """Rollups equal the raw usage they summarize, and a revised bucket replaces the old one."""
 
+import json
+
 from sqlalchemy import text
 
+from collectors.base import COL, hourly_sums, insert_requests
+from collectors.logs.ingest import Defaults, ingest
 from models.db import get_engine
+from models.spend.rollups import add_prepared, prepare_increments, rebuild_org
 from models.tables import USAGE_COUNTERS
 from tests.factories import add_usage, make_org, usage
 
@@ -44,10 +49,6 @@ def rollup_rows(table):
 
 
 def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
-    import json
-
-    from collectors.logs.ingest import Defaults, ingest
-    from models.spend.rollups import rebuild_org
 
     make_org("org-inc", timezone="America/Los_Angeles")
     lines = []
@@ -79,9 +80,6 @@ def test_ingest_adds_to_rollups_exactly_what_a_rebuild_computes(tmp_path):
 def test_increments_prepared_for_a_time_zone_since_changed_are_worked_out_again():
     """Ingest works out rollup rows before the write lock, for each org's zone as last seen; a zone
     changed meanwhile moves the local days, so under the lock they are worked out again."""
-    from collectors.base import COL, hourly_sums, insert_requests
-    from models.spend.rollups import add_prepared, prepare_increments, rebuild_org
-
     make_org("org-z", timezone="Asia/Tokyo")
     rows = [
         usage("org-z", f"2026-11-{d:02d}T{h:02d}:10:00Z", input_tokens=d * 1000 + h, user_id=f"u{h % 3}")

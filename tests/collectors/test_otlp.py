@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -217,6 +218,28 @@ def test_partial_success_counts_rejected_spans_and_keeps_them(cli, token):
     with serve() as running:
         httpx.post(running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)})
     assert usage_count() == 1 and len(rows("SELECT id FROM quarantine")) == 3
+
+
+def test_counts_and_times_beyond_what_ingest_keeps_are_rejected(cli, token):
+    """A count past ingest's MAX_COUNT (two would overflow the rollups' sums: `report` failed) and an end
+    time past 2199 (years no other path stores) are rejected spans, not rows."""
+    huge = genai_attributes(input_tokens=2**63 - 1)
+    spans = [
+        *make_spans([huge, huge, genai_attributes(output_tokens=10**12 + 1), genai_attributes()]),
+        *make_spans([genai_attributes()], at=datetime(2300, 1, 1, tzinfo=UTC)),
+    ]
+    with serve() as running:
+        response = httpx.post(
+            running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
+        )
+    assert response.status_code == 200
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(response.content)
+    assert answer.partial_success.rejected_spans == 4
+    assert "is larger than 1,000,000,000,000: not a real count" in answer.partial_success.error_message
+    assert "end time 2300-01-01 is not between 1970 and 2199" in answer.partial_success.error_message
+    assert usage_count() == 1
+    assert report(cli, by="")[0]["input_tokens"] == 1000
 
 
 def test_older_attribute_names(cli, token):

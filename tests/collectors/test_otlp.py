@@ -130,15 +130,18 @@ def test_json_encoding_gzip_and_retries_are_stored_once(cli, token):
         exporter = OTLPSpanExporter(endpoint=running.url, headers=auth(token))
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         assert exporter.export(spans) == SpanExportResult.SUCCESS
+        # a retry that carries one new span among the stored ones: the hours it touches are rebuilt
+        more = make_spans([genai_attributes(input_tokens=1000, output_tokens=10)])
+        assert exporter.export([*spans, *more]) == SpanExportResult.SUCCESS
         exporter.shutdown()
         totals = running.receiver.totals
     for response in (first, again):
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
         assert response.json() == {}  # full success: partial_success left unset
-    assert (totals.stored, totals.duplicate, totals.ignored) == (5, 15, 4)
-    assert usage_count() == 5
+    assert (totals.stored, totals.duplicate, totals.ignored) == (6, 20, 5)
+    assert usage_count() == 6
     assert rows("SELECT org_id FROM rollup_state") == [("acme",)]  # what the worker's alerts-watch reads
-    assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5))
+    assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5)) + 1000
     ids = rows("SELECT request_id FROM usage ORDER BY request_id")
     assert all(r[0].startswith("otlp:") and len(r[0]) == len("otlp:") + 32 + 1 + 16 for r in ids)
 
@@ -242,6 +245,74 @@ def test_counts_and_times_beyond_what_ingest_keeps_are_rejected(cli, token):
     assert report(cli, by="")[0]["input_tokens"] == 1000
 
 
+def test_current_attribute_names_fill_every_column(cli, token):
+    """Default settings: the response model before the request model, cache writes and reasoning kept in
+    their columns, the service tier, embeddings, the provider from gen_ai.system, enduser.id as the user,
+    the span's end time as the row's time."""
+    spans = make_spans(
+        [
+            genai_attributes(
+                model="o3",
+                output_tokens=900,
+                reasoning=700,
+                **{
+                    "gen_ai.request.model": "o3-mini",
+                    "openai.response.service_tier": "flex",
+                    "enduser.id": "ana",
+                },
+            ),
+            genai_attributes(model="claude-sonnet-4-5", provider="anthropic", input_tokens=3000, cache_write=1500),
+            {
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.system": "az.ai.openai",
+                "gen_ai.request.model": "text-embedding-3-small",
+                "gen_ai.usage.input_tokens": 50,
+            },
+        ]
+    )
+    with serve() as running:
+        response = httpx.post(
+            running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
+        )
+    assert response.status_code == 200 and response.content == b""
+    got = [
+        (*row[:-1], str(row[-1])[:26])
+        for row in rows(
+            "SELECT provider, model, kind, service_tier, user_id, project_id, input_tokens, cache_write_tokens,"
+            " output_tokens, reasoning_tokens, bucket_start FROM usage ORDER BY bucket_start"
+        )
+    ]
+    assert got == [
+        ("openai", "o3", "completions", "flex", "ana", "billing-api", 1000, 0, 900, 700, "2026-11-10 12:00:00.500000"),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            "completions",
+            "",
+            "",
+            "billing-api",
+            3000,
+            1500,
+            200,
+            0,
+            "2026-11-10 12:00:00.501000",
+        ),
+        (
+            "azure",
+            "text-embedding-3-small",
+            "embeddings",
+            "",
+            "",
+            "billing-api",
+            50,
+            0,
+            0,
+            0,
+            "2026-11-10 12:00:00.502000",
+        ),
+    ]
+
+
 def test_older_attribute_names(cli, token):
     spans = make_spans(
         [
@@ -284,13 +355,15 @@ def test_older_attribute_names(cli, token):
 
 
 def _post(url, body, headers):
-    return httpx.post(url, content=body, headers=headers)
+    return httpx.post(url, content=body() if callable(body) else body, headers=headers)
 
 
 def test_bad_requests_are_answered_per_spec_and_store_nothing(cli, token):
     good = encode_spans(make_spans([genai_attributes()])).SerializeToString()
     big = encode_spans(make_spans([genai_attributes(**{"pad": "x" * 5000})])).SerializeToString()
     bomb = gzip.compress(b"\0" * (50 << 20))  # 50 MiB of zeros in about 50 KiB
+    small_bomb = gzip.compress(b"\0" * (1 << 20))  # under the 4 KiB limit as sent, 1 MiB once inflated
+    assert len(small_bomb) < 4096
     json_body = json.dumps(otlp_json(make_spans([genai_attributes()])))
     bad_hex = json_body.replace('"traceId":"', '"traceId":"zz', 1).replace('"traceId": "', '"traceId": "zz', 1)
     h = auth(token)
@@ -305,6 +378,8 @@ def test_bad_requests_are_answered_per_spec_and_store_nothing(cli, token):
         (400, good, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),  # says gzip, is not
         (413, big, {**PROTOBUF, **h}),
         (413, bomb, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),
+        (413, small_bomb, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),  # the limit once inflated
+        (413, lambda: iter([big[:3000], big[3000:]]), {**PROTOBUF, **h}),  # chunked: no Content-Length
         (415, good, {"Content-Type": "text/plain", **h}),
         (415, good, h),  # no Content-Type at all
         (415, good, {**PROTOBUF, **h, "Content-Encoding": "br"}),

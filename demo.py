@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from collectors.base import mark_rows_dirty, upsert_buckets, usage_row
 from collectors.logs.ingest import Defaults, ingest
-from models.access.auth import DEMO_PASSWORDS, _verify, add_user, get_user
+from models.access.auth import _verify, add_user, get_user
 from models.access.orgs import create_org, get_org, set_member
 from models.access.roles import Actor
 from models.budgets import billing
@@ -27,7 +27,7 @@ from models.db import get_engine, session_scope
 from models.pricing.catalog import get_catalog, normalize_tier
 from models.spend.rollups import process_dirty
 from models.tables import USAGE_COUNTERS, BilledCost, Organization
-from models.units import add_months
+from models.units import DAY, HOUR, add_months
 
 DEMO_DAYS = 90
 UNPRICED_MODEL = "gpt-6-pro"
@@ -35,6 +35,8 @@ UNPRICED_SINCE_DAYS = 21  # days before now the unpriced model's trial began
 # What the provider bills for it, USD per million input / output tokens (the catalog has no price).
 UNPRICED_BILLED = (Decimal(20), Decimal(160))
 AZURE_DIR = Path(__file__).resolve().parent / "data" / "azure-llm-inference-2023"
+# The demo members' sign-in passwords by role (printed by `spendsight demo` and `make run`).
+DEMO_PASSWORDS = {"owner": "demo-owner-pass", "reader": "demo-reader-pass"}
 DEMO_MEMBERS = (
     ("owner@example.com", "owner"),
     ("finance@example.com", "reader"),
@@ -172,7 +174,7 @@ def _bucket_rows(org_id, streams, now, seed, spike_day, growth):
                 batch=stream.batch,
                 context_band=0,
                 bucket_start=moment,
-                bucket_width=3600,
+                bucket_width=HOUR,
                 request_id="",
                 requests=requests,
                 input_tokens=prompt,
@@ -237,7 +239,7 @@ def load_demo_bills(org_id: str, rows: list[dict], now: datetime) -> int:
                 source="demo",
                 provider=provider,
                 bucket_start=datetime.combine(day, datetime.min.time(), UTC),
-                bucket_width=86400,
+                bucket_width=DAY,
                 project_id=project,
                 line_item=line,
                 model=model,

@@ -9,7 +9,7 @@ import typer
 from alerts import run_once, send_test
 from alerts.config import add_recipient, recipients, redact_url, remove_recipient, set_webhook
 from alerts.outbox import DeliveryReport, history
-from cli.common import EXIT_FAILED, fail
+from cli.common import EXIT_FAILED, fail, refused
 from cli.store import ensure_db, org_exists
 from models.access.orgs import owner_emails
 from models.access.roles import Actor
@@ -84,10 +84,8 @@ def alerts_webhook(
     ensure_db()
     if bool(url) == remove:
         fail("pass either --url URL or --remove")
-    try:
+    with refused(ValidationError):
         set_webhook(Actor.cli(), org, None if remove else url)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"removed the webhook of {org}" if remove else f"webhook of {org}: {redact_url(url)}")
 
 
@@ -99,10 +97,8 @@ def recipient_add(
 ) -> None:
     """Also send alerts of one rule (or all) to this address."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         r = add_recipient(Actor.cli(), org, email, rule)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"{r.email} gets {r.rule} alerts of {org}")
 
 
@@ -114,10 +110,8 @@ def recipient_remove(
 ) -> None:
     """Stop sending one rule's alerts (or all, *) to this address."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         remove_recipient(Actor.cli(), org, email, rule)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"removed {email} from {rule} alerts of {org}")
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, parse_day, usd_text
+from cli.common import fail, parse_day, refused, usd_text
 from cli.keys import key_app
 from cli.store import ensure_db, org_exists
 from models.access.roles import Actor
@@ -50,10 +50,8 @@ def credit_add(
     ensure_db()
     expires_day = parse_day(expires, "--expires")
     granted_day = parse_day(granted, "--granted") if granted else None
-    try:
+    with refused(ValidationError):
         grant, created = add_credit(Actor.cli(), org, amount, expires_day, granted_day, note)
-    except ValidationError as exc:
-        fail(str(exc))
     verb = "added" if created else "already exists:"
     typer.echo(
         f"{verb} credit #{grant.id} {usd_text(grant.amount_usd)} for {org}, "
@@ -109,10 +107,8 @@ def credit_remove(
 ) -> None:
     """Remove a credit grant."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         remove_credit(Actor.cli(), org, id)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"removed credit #{id} from {org}")
 
 
@@ -139,10 +135,8 @@ def limit_set(
         "quota": _money_option(quota, "--quota"),
         "thresholds": KEEP if thresholds is None else thresholds,
     }
-    try:
+    with refused(ValidationError):
         limit = set_limit(Actor.cli(), org, project, **values, strict=KEEP if strict is None else strict)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(
         f"{org} {limit.scope}: soft {usd_text(limit.soft_usd)}, hard {usd_text(limit.hard_usd)}, "
         f"quota {usd_text(limit.quota_usd)}, thresholds {','.join(map(str, limit.thresholds))}%"
@@ -173,10 +167,8 @@ def limit_clear(
     """Remove a limit (and so its alerts)."""
     ensure_db()
     org_exists(org)
-    try:
+    with refused(ValidationError):
         removed = clear_limit(Actor.cli(), org, project)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"removed the limit of {org} {project or '(organization)'}" if removed else "no such limit")
 
 
@@ -194,10 +186,8 @@ def forecast(
         fail(f"--format {format!r}: choose text or json")
     day = parse_day(as_of, "--as-of") if as_of else None
     org_exists(org)
-    try:
+    with refused(ValidationError):
         result = forecast_scope(org, project, as_of=day)
-    except ValidationError as exc:
-        fail(str(exc))
     data = result.as_json()
     if format == "json":
         typer.echo(json.dumps(data, indent=2))
@@ -231,10 +221,8 @@ def backtest(
 
     if format not in ("text", "json"):
         fail(f"--format {format!r}: choose json or text")
-    try:
+    with refused(BacktestInputError):
         daily = read_daily_csv(daily_csv)
-    except BacktestInputError as exc:
-        fail(str(exc))
     result = run_backtest(daily)
     if format == "json":
         typer.echo(json.dumps(result, indent=2))

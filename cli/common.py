@@ -1,4 +1,4 @@
-"""What every command shares: exit codes, `fail`, argument parsing, money text, one progress helper.
+"""What every command shares: exit codes, `fail` and `refused`, argument parsing, money text, one progress helper.
 
 Only light imports here: `spendsight ingest` starts its helper processes before the database code
 is imported (cli/store.py holds what needs it).
@@ -25,6 +25,17 @@ EXIT_QUARANTINED = 3  # ingest stored the good lines and quarantined the others
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def refused(*refusals: type[Exception]) -> Iterator[None]:
+    """The commands' shared error handling: a refusal from below (a ValidationError, a PermissionDenied,
+    ...) as `error: <its message>` and exit 2, never a traceback. The kinds are the caller's, so this
+    module imports nothing of ours (`spendsight ingest` starts its helpers before models/ loads)."""
+    try:
+        yield
+    except refusals as exc:
+        fail(str(exc))
 
 
 # Days a command takes: what usage can hold (ingest keeps 1970-2199), with room for date arithmetic

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import EXIT_FAILED, EXIT_QUARANTINED, fail, progress
+from cli.common import EXIT_FAILED, EXIT_QUARANTINED, fail, progress, refused
 from collectors.logs.parallel import Helpers
 
 app = typer.Typer()
@@ -65,8 +65,6 @@ def _ingest(paths, format, org, project, model, map, at, helpers):
     except Reject as exc:
         fail(exc.reason)
     defaults = Defaults(org=org, project=project, model=model, at=when)
-    try:
+    with refused(UsageError):
         with progress("bytes") as bars:
             return run_ingest(paths, format, defaults, mapping, progress=bars.bytes, on_file=bars.file, helpers=helpers)
-    except UsageError as exc:
-        fail(str(exc))

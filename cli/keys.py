@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import fail, refused
 from cli.store import ensure_db
 from models.access.roles import Actor
 from models.budgets.key_links import key_actions, key_links, link_key, unlink_key
@@ -32,10 +32,8 @@ def key_add(
 ) -> None:
     """List a key under a limit: at the hard limit it is set inactive, below it active again."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         link = link_key(Actor.cli(), org, project, source, key_id)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"{org} {link.scope}: {link.api_key_id} is switched off at the hard limit (admin key of {source})")
 
 
@@ -43,10 +41,8 @@ def key_add(
 def key_remove(org: Org, key_id: KeyId, project: Project = None) -> None:
     """Stop switching a key (a key switched off stays off until you switch it on)."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         removed = unlink_key(Actor.cli(), org, project, key_id)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"{key_id} is no longer switched by {org}'s limit" if removed else "no such key under that limit")
 
 
@@ -59,11 +55,9 @@ def key_list(
     ensure_db()
     if format not in ("text", "json"):
         fail(f"--format {format!r}: expected text or json")
-    try:
+    with refused(ValidationError):
         links = key_links(Actor.cli(), org)
         actions = key_actions(Actor.cli(), org, limit=20)
-    except ValidationError as exc:
-        fail(str(exc))
     if format == "json":
         out = {
             "keys": [

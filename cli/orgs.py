@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from alerts.invites import invite_member
-from cli.common import fail
+from cli.common import fail, refused
 from cli.store import ensure_db
 from models.access.orgs import create_org_as, list_orgs, remove_member_as, set_member_as, update_org_as
 from models.access.roles import Actor
@@ -30,10 +30,8 @@ def org_add(
 ) -> None:
     """Create an organization."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         org = create_org_as(Actor.cli(), id, name, env, timezone)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"created {org.id} ({org.environment}, {org.timezone})")
 
 
@@ -49,10 +47,8 @@ def org_update(
     changes = {k: v for k, v in {"name": name, "environment": env, "timezone": timezone}.items() if v is not None}
     if not changes:
         fail("nothing to change: pass --name, --env or --timezone")
-    try:
+    with refused(ValidationError):
         org = update_org_as(Actor.cli(), id, **changes)  # a time-zone change re-cuts the daily rollups
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"updated {org.id}")
 
 
@@ -73,10 +69,8 @@ def member_add(
 ) -> None:
     """Add a member to an organization (or change their role)."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         member = set_member_as(Actor.cli(), org, email, role)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"{member.email} is {member.role} of {member.org_id}")
 
 
@@ -87,10 +81,8 @@ def member_remove(
 ) -> None:
     """Remove a member from an organization."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         remove_member_as(Actor.cli(), org, email)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"removed {email} from {org}")
 
 
@@ -102,8 +94,6 @@ def member_invite(
 ) -> None:
     """Email a member a one-time link to set a password (SMTP_* must be set)."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         invite = invite_member(Actor.cli(), org, email, lang)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"invitation sent to {invite.email}; the link works once, until {invite.expires_at:%Y-%m-%d %H:%M} UTC")

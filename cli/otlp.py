@@ -10,7 +10,7 @@ import typer
 import uvicorn
 from starlette.applications import Starlette
 
-from cli.common import fail
+from cli.common import fail, refused
 from cli.store import ensure_db, org_exists
 from collectors.otlp.receiver import PATH, routes
 from models.access.roles import Actor
@@ -55,10 +55,8 @@ def token_create(
         fail(f"--format {format!r}: choose text or json")
     ensure_db()
     org_exists(org)
-    try:
+    with refused(ValidationError):
         token, info = create_token(Actor.cli(), org, name)
-    except ValidationError as exc:
-        fail(str(exc))
     if format == "json":
         typer.echo(json.dumps({"token": token, "id": info.id}))
         return
@@ -83,8 +81,6 @@ def token_revoke(
 ) -> None:
     """Revoke an ingest token: requests carrying it are refused from now on."""
     ensure_db()
-    try:
+    with refused(ValidationError):
         info = revoke_token(Actor.cli(), token_id)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"revoked token {info.id} of {info.org_id}")

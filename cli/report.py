@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, parse_day
+from cli.common import fail, parse_day, refused
 from cli.store import ensure_db
 from models.access.orgs import get_org
 from models.db import session_scope
@@ -39,11 +39,9 @@ def report(
             fail(f"--by {key!r}: choose from {', '.join(REPORT_BY)}")
     if format not in ("csv", "json"):
         fail(f"--format {format!r}: choose csv or json")
-    try:
+    with refused(ValidationError):
         with session_scope() as session:
             get_org(session, org)
-    except ValidationError as exc:
-        fail(str(exc))
     if billed:
         return _report_billed(org, start_day, end_day, keys, format)
     rows = report_rows(org, start_day, end_day, keys)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
-from cli.common import fail
+from cli.common import refused
 from cli.store import ensure_db
 from demo import load_demo
 from models.access.orgs import get_org, list_orgs
@@ -59,10 +59,8 @@ def rollup(
     ensure_db()
     with session_scope() as session:
         if org:
-            try:
+            with refused(ValidationError):
                 get_org(session, org)  # an unknown (or impossible) id is refused before any rebuild
-            except ValidationError as exc:
-                fail(str(exc))
         ids = [org] if org else [o.id for o in list_orgs(session)]
     for org_id in ids:
         rebuild_org(org_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import EXIT_FAILED, fail, parse_day, progress
+from cli.common import EXIT_FAILED, fail, parse_day, progress, refused
 from cli.store import after_usage, ensure_db
 from collectors.runner import load_source, run_source
 from models.access.roles import Actor, PermissionDenied
@@ -40,11 +40,9 @@ def source_add(
     The variable must match SPENDSIGHT_KEY_ENVS and the base URL the official API or
     SPENDSIGHT_ALLOWED_BASE_URLS (docs/security.md)."""
     ensure_db()
-    try:
+    with refused(ValidationError, PermissionDenied):
         with session_scope() as session:
             source = add_source(session, Actor.cli(), org, provider, key_env, base_url, name, shared_key=shared_key)
-    except (ValidationError, PermissionDenied) as exc:
-        fail(str(exc))
     typer.echo(f"added source {source.name} ({source.provider}, {source.base_url}, key from ${source.key_env})")
     if not get_settings().has_secret(source.key_env):
         typer.echo(
@@ -77,11 +75,9 @@ def source_list(org: Annotated[str | None, typer.Option(help="Only this organiza
 
 def _set_source_enabled(name: str, enabled: bool) -> None:
     ensure_db()
-    try:
+    with refused(ValidationError, PermissionDenied):
         with session_scope() as session:
             set_enabled(session, Actor.cli(), name, enabled)
-    except (ValidationError, PermissionDenied) as exc:
-        fail(str(exc))
     typer.echo(f"{'enabled' if enabled else 'disabled'} {name}")
 
 

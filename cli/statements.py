@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail, parse_day, usd_text
+from cli.common import fail, parse_day, refused, usd_text
 from cli.store import ensure_db, org_exists
 from models.access.roles import Actor, PermissionDenied
 from models.budgets.snapshots import close_month, restate, versions
@@ -48,10 +48,8 @@ def fx_set(
     """Set the rate in force from a day on; figures of earlier days keep their rate."""
     ensure_db()
     day = parse_day(since, "--since")
-    try:
+    with refused(ValidationError):
         stored = set_rate(Actor.cli(), currency, rate, day)
-    except ValidationError as exc:
-        fail(str(exc))
     typer.echo(f"{stored.currency}: {stored.label()}")
 
 
@@ -73,10 +71,8 @@ def statement_close(
 ) -> None:
     """Freeze a month's statement now (the worker does it a few days after the month ends)."""
     year, number = _org_month(org, month)
-    try:
+    with refused(ValidationError):
         version, created = close_month(Actor.cli(), org, year, number)
-    except ValidationError as exc:
-        fail(str(exc))
     verb = "closed" if created else "already closed"
     typer.echo(f"{verb} {org} {month} on {version.created_at:%Y-%m-%d}: spend {usd_text(version.total_usd)}")
 
@@ -125,9 +121,7 @@ def statement_subscribe(
     """Send a member the statement by email each time a month closes."""
     ensure_db()
     org_exists(org)
-    try:
+    with refused(ValidationError, PermissionDenied):
         changed = subscribe(Actor.cli(), org, not off, email, lang, currency)
-    except (ValidationError, PermissionDenied) as exc:
-        fail(str(exc))
     state = "unsubscribed" if off else "subscribed"
     typer.echo(f"{email} {state} for {org}" + ("" if changed else " (no change)"))

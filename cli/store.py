@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import alerts
-from cli.common import fail
+from cli.common import refused
 from models.access.orgs import get_org
 from models.db import session_scope
 from models.schema import init_db
@@ -18,11 +18,9 @@ def ensure_db() -> None:
 
 
 def org_exists(org: str) -> None:
-    try:
+    with refused(ValidationError):
         with session_scope() as session:
             get_org(session, org)
-    except ValidationError as exc:
-        fail(str(exc))
 
 
 def after_usage(org_ids: Iterable[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import fail
+from cli.common import fail, refused
 from cli.store import ensure_db
 from models.access.auth import add_user, list_users, remove_user, set_password
 from models.access.roles import Actor, PermissionDenied, visible_orgs
@@ -31,11 +31,9 @@ def _read_password(from_stdin: bool) -> str:
 
 def _user_change(change, *args) -> None:
     ensure_db()
-    try:
+    with refused(ValidationError, PermissionDenied):
         with session_scope() as session:
             change(session, Actor.cli(), *args)
-    except (ValidationError, PermissionDenied) as exc:
-        fail(str(exc))
 
 
 @user_app.command("add")
@@ -46,10 +44,8 @@ def user_add(
     ] = False,
 ) -> None:
     """Create a sign-in account; `member add --org O --email E --role owner` then gives it an organization."""
-    try:
+    with refused(ValidationError):
         email = validate_email(email)
-    except ValidationError as exc:
-        fail(str(exc))
     _user_change(add_user, email, _read_password(password_stdin))
     typer.echo(f"added user {email}")
 

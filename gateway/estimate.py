@@ -15,6 +15,7 @@ from typing import Any
 
 from models.pricing.catalog import Catalog
 from models.spend.compare import count_tokens, encoding
+from models.units import MICROS_PER_USD
 
 ANTHROPIC_FACTOR = Decimal("1.25")
 
@@ -60,7 +61,7 @@ def worst_case_micros(
     if price is None:
         raise EstimateError(f"this scope has a strict spend limit and no price is known for model {model!r}")
     cost = price.cost({"requests": 1, "input_tokens": prompt, "output_tokens": output})
-    return math.ceil(cost * 1_000_000)
+    return math.ceil(cost * MICROS_PER_USD)
 
 
 def warm_tokenizers() -> None:

@@ -32,6 +32,7 @@ from gateway.usage import StreamScanner, from_body
 from models.gateway import GatewayIdentity, hash_token, reserve, settle
 from models.pricing.catalog import Catalog, normalize_tier
 from models.tables import USAGE_COUNTERS
+from models.units import MICROS_PER_USD
 
 log = logging.getLogger("spendsight.gateway")
 
@@ -336,7 +337,7 @@ class Proxy:
         band = self.catalog.band(counts["input_tokens"])
         # Priced by the UTC date, as spend() prices the rollups (and the catalog caches per date).
         price = self.catalog.resolve(self.provider, model, context.started.date(), tier, False, band)
-        cost = math.ceil(price.cost(counts) * 1_000_000) if price is not None else 0
+        cost = math.ceil(price.cost(counts) * MICROS_PER_USD) if price is not None else 0
         scopes = [[ident.org_id, ""]] + ([[ident.org_id, context.project]] if context.project else [])
         row = {
             "org_id": ident.org_id,

@@ -17,9 +17,10 @@ import hmac
 import secrets
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+import uvicorn
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -33,9 +34,6 @@ from models.access.roles import Actor
 from models.locales import LANGUAGES, Strings, pick_lang
 from models.settings import Settings, get_settings
 from models.validation import ValidationError
-
-if TYPE_CHECKING:
-    from jinja2 import Template
 
 COOKIE = "spendsight_session"
 CSRF_COOKIE = "spendsight_csrf"
@@ -54,9 +52,7 @@ HEADERS = {
 
 @cache
 def _template() -> Template:
-    # jinja2 ships with the alerts; autoescaped, as emails and names are user input
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
+    # autoescaped, as emails and names are user input
     folder = str(resources.files("gateway").joinpath("templates"))
     env = Environment(
         loader=FileSystemLoader(folder), autoescape=select_autoescape(default=True), undefined=StrictUndefined
@@ -319,8 +315,6 @@ def build_signin_app() -> Starlette:
 
 def serve_signin(host: str = "127.0.0.1", port: int = 8788) -> None:
     """Serve the front route alone (until the gateway mounts it): `python -m gateway.signin`."""
-    import uvicorn
-
     uvicorn.run(build_signin_app(), host=host, port=port, log_level="warning", proxy_headers=False)
 
 

@@ -289,17 +289,6 @@ def set_spent(conn: Connection, org_id: str, project_id: str, period: str, spent
     )
 
 
-def budget_state(conn: Connection, org_id: str, project_id: str, period: str) -> tuple[int, int] | None:
-    row = conn.execute(
-        text(
-            "SELECT spent_micros, reserved_micros FROM gateway_budget "
-            "WHERE org_id = :o AND project_id = :p AND period = :m"
-        ),
-        {"o": org_id, "p": project_id, "m": period},
-    ).first()
-    return (int(row[0]), int(row[1])) if row else None
-
-
 # --- what the Gateway page shows --------------------------------------------------------------------
 
 

@@ -140,3 +140,49 @@ def test_pages_hold_no_sql_or_groupby():
         for p in [REPO / "app.py", *(REPO / "pages").glob("*.py")]
     }
     assert {name: hits for name, hits in found.items() if hits} == {}
+
+
+def _unexplained_function_imports(path: Path) -> list[int]:
+    """Lines of imports inside functions that carry no `# lazy: <why>` comment, on the line itself or in
+    the comment lines right above the run of imports it belongs to."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tree = ast.parse("\n".join(lines), str(path))
+    inner = {
+        node.lineno
+        for func in ast.walk(tree)
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(func)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
+    bare = []
+    for number in sorted(inner):
+        above = number - 1  # 0-based index of the import's own line
+        while above >= 0:
+            line = lines[above].strip()
+            if "# lazy" in line:
+                break
+            starts_import = line.startswith(("from ", "import ")) or (above + 1) in inner
+            if not (starts_import or line.startswith("#") or line == "" or line.endswith((",", "(", ")"))):
+                bare.append(number)
+                break
+            above -= 1
+    return bare
+
+
+def test_imports_inside_functions_say_why():
+    """Imports sit at the top of a module; one that waits inside a function says why (`# lazy: ...`,
+    with the measured cost), so a newcomer can tell a deliberate start-up saving from a dodged circle."""
+    bare = {
+        str(path.relative_to(REPO)): lines
+        for path in _sources()
+        if not path.is_relative_to(REPO / "pages") and (lines := _unexplained_function_imports(path))
+    }
+    assert bare == {}
+
+
+def test_the_lazy_import_check_catches_a_bare_one(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text("import os\n\n\ndef f():\n    x = 1\n    from json import dumps\n\n    return dumps(x)\n")
+    assert _unexplained_function_imports(path) == [6]
+    path.write_text("def f():\n    x = 1\n    # lazy: 0.3 s of every start\n    from json import dumps\n    return x\n")
+    assert _unexplained_function_imports(path) == []

@@ -31,18 +31,6 @@ def money(amount, currency: str = "USD", rate: Decimal | float = 1) -> str:
     return f"{sign}{symbol(currency)}{abs(value):,.2f}"
 
 
-def money_precise(amount, currency: str = "USD", rate: Decimal | float = 1) -> str:
-    """Small amounts (a single call's cost) with up to six decimals: $0.000125."""
-    value = convert(amount, rate)
-    if value == 0 or abs(value) >= 1:
-        return money(amount, currency, rate)
-    sign = "-" if value < 0 else ""
-    text = f"{abs(value):.6f}".rstrip("0")
-    if len(text.split(".")[1]) < 2:
-        text = f"{abs(value):.2f}"
-    return f"{sign}{symbol(currency)}{text}"
-
-
 def symbol(currency: str) -> str:
     return SYMBOLS.get(currency, currency + " ")
 

@@ -8,7 +8,6 @@ or show it with st.text / st.dataframe, which do not interpret it.
 
 from __future__ import annotations
 
-import html
 import re
 
 import pandas as pd
@@ -28,11 +27,6 @@ def md(text) -> str:
     value = value.replace("\r", " ").replace("\n", " ")
     value = _MD_SPECIAL.sub(r"\\\1", value)
     return _MD_BLOCK_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], value)
-
-
-def html_text(text) -> str:
-    """User text inside HTML (only where a page must use unsafe_allow_html)."""
-    return html.escape("" if text is None else str(text), quote=True)
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -33,7 +33,6 @@ MAX_CLIENT_FAILURES = 20  # failed sign-ins per client address (any email) withi
 FAILURE_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-DEMO_PASSWORDS = {"owner": "demo-owner-pass", "reader": "demo-reader-pass"}
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory parameters
 # Verified when the email is unknown, so an unknown account costs as much time as a wrong password.
@@ -344,6 +343,3 @@ def revoke_sessions(session: Session, email: str, now: datetime | None = None) -
         row.revoked_at = now or utcnow()
         session.add(row)
     return len(rows)
-
-
-# --- demo ------------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ def _lognormal(rng: random.Random, sigma: float) -> float:
 
 
 def demo_shape(seed: int = 7) -> dict[date, float]:
-    """models/demo.py's org-prod rhythm (weekends 45%, Tue/Wed 108%), steady growth and a runaway
+    """demo.py's org-prod rhythm (weekends 45%, Tue/Wed 108%), steady growth and a runaway
     re-index now and then that quadruples the RAG share (35%) for a day. Growth is 0.25%/day, not the
     demo's 1.2%, so that fifteen months stay plausible."""
     rng = random.Random(seed)

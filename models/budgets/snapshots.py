@@ -30,7 +30,7 @@ from models.budgets.credits import MonthBilling
 from models.budgets.statement import FRAMES, Statement, statement
 from models.db import session_scope, utcnow
 from models.tables import Organization, StatementDelivery, StatementSnapshot, StatementSubscription
-from models.units import MICRO, ZERO, add_months, usd_to_micros
+from models.units import MICRO, ZERO, add_months, micros_to_usd, usd_to_micros
 from models.validation import ValidationError
 
 WORKER = Actor("worker", system=True)
@@ -197,7 +197,7 @@ def restate(actor: Actor, org_id: str, year: int, month: int) -> Version | None:
     body = to_body(s)
     if _essence(body) == _essence(json.loads(last.body)):
         return None
-    before = Decimal(last.total_micros) / 1_000_000
+    before = micros_to_usd(last.total_micros)
     reason = _what_changed(json.loads(last.body), body)
     try:
         with session_scope() as session:
@@ -212,7 +212,7 @@ def restate(actor: Actor, org_id: str, year: int, month: int) -> Version | None:
                 {
                     "version": last.version,
                     "total_usd": before,
-                    "billable_usd": Decimal(last.billable_micros) / 1_000_000,
+                    "billable_usd": micros_to_usd(last.billable_micros),
                 },
                 _summary(s)
                 | {"version": row.version, "difference_usd": (s.total - before).quantize(MICRO), "reason": reason},
@@ -284,14 +284,14 @@ def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
 def _versions(rows: list[StatementSnapshot]) -> list[Version]:
     out, previous = [], None
     for row in rows:
-        total = Decimal(row.total_micros) / 1_000_000
+        total = micros_to_usd(row.total_micros)
         out.append(
             Version(
                 row.version,
                 row.created_at,
                 row.created_by,
                 total,
-                Decimal(row.billable_micros) / 1_000_000,
+                micros_to_usd(row.billable_micros),
                 ZERO if previous is None else total - previous,
                 row.reason,
             )

@@ -80,13 +80,3 @@ def subscription(org_id: str, email: str | None) -> dict[str, str] | None:
             )
         ).first()
         return None if row is None else {"lang": row.lang, "currency": row.currency}
-
-
-def subscribers(org_id: str) -> list[dict[str, str]]:
-    with session_scope() as session:
-        rows = session.exec(
-            select(StatementSubscription)
-            .where(StatementSubscription.org_id == org_id)
-            .order_by(StatementSubscription.email)
-        )
-        return [{"email": r.email, "lang": r.lang, "currency": r.currency} for r in rows]

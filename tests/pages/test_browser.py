@@ -155,8 +155,8 @@ def sign_in(page, lang: str = "en", email: str = "owner@example.com", then: str 
     """Sign in as a demo member, unless the browser's cookie already does: the dashboard's gate (in
     `lang`) links to the front route's form, which sets the cookie and comes back to the page (in
     `then`, the member's saved language, when it differs)."""
+    from demo import DEMO_PASSWORDS
     from gateway.signin import STRINGS
-    from models.access.auth import DEMO_PASSWORDS
     from ui.i18n import keys
 
     gate = page.get_by_role("link", name=keys(lang)["auth.submit"], exact=True)

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from demo import DEMO_MEMBERS, load_demo_logins
+from demo import DEMO_MEMBERS, DEMO_PASSWORDS, load_demo_logins
 from models.access import auth
 from models.access.roles import Actor, PermissionDenied
 from models.db import session_scope, utcnow
@@ -155,10 +155,10 @@ def test_sign_out_and_user_removal_revoke_sessions():
 def test_demo_logins_are_printed_and_work():
     members = (("owner@example.com", "owner"), ("finance@example.com", "reader"), ("engineer@example.com", "reader"))
     text = load_demo_logins(members)
-    assert f"owner@example.com  password: {auth.DEMO_PASSWORDS['owner']}" in text
-    assert f"finance@example.com  password: {auth.DEMO_PASSWORDS['reader']}" in text
-    assert auth.authenticate("owner@example.com", auth.DEMO_PASSWORDS["owner"]).ok
-    assert auth.authenticate("engineer@example.com", auth.DEMO_PASSWORDS["reader"]).ok
+    assert f"owner@example.com  password: {DEMO_PASSWORDS['owner']}" in text
+    assert f"finance@example.com  password: {DEMO_PASSWORDS['reader']}" in text
+    assert auth.authenticate("owner@example.com", DEMO_PASSWORDS["owner"]).ok
+    assert auth.authenticate("engineer@example.com", DEMO_PASSWORDS["reader"]).ok
     # Loading again keeps accounts (and says so when a password was changed meanwhile).
     with session_scope() as session:
         auth.set_password(session, Actor.cli(), "owner@example.com", "changed after demo")

@@ -24,9 +24,12 @@ from sqlalchemy import text
 from models.access.orgs import create_org_as
 from models.access.roles import Actor
 from models.access.tokens import create_token, revoke_token
+from models.budgets.limits import set_limit
 from models.db import get_engine
-from models.settings import OtlpSettings
+from models.settings import OtlpSettings, get_settings
 from tests.collectors.otlp_util import AT, genai_attributes, make_spans, nanos, otlp_json, serve
+from tests.factories import make_org
+from worker.jobs import alert_jobs
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -160,6 +163,23 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
         ("chatcmpl-abc", "search", "ana", "otlp")
     ]
     assert notified == ["acme"]  # the hook an embedding server (the gateway) gets after new usage
+
+
+def test_spans_reach_alerts_through_the_workers_watch(smtp):
+    """Rows from spans stamp the org's rollup_state; the worker's alerts-watch job (every 10 s) sees the
+    change and sends the soft-limit alert, as for usage any other process writes."""
+    make_org("org-o", name="Otel", owners=("ana@example.com",))
+    set_limit(Actor.cli(), "org-o", soft=1, thresholds="100")
+    value, _ = create_token(Actor.cli(), "org-o")
+    watch = {job.name: job for job in alert_jobs(get_settings())}["alerts-watch"]
+    spans = make_spans([genai_attributes(model="gpt-4o", input_tokens=500_000, output_tokens=0)], at=datetime.now(UTC))
+    with serve() as running:
+        assert OTLPSpanExporter(endpoint=running.url, headers=auth(value)).export(spans) == SpanExportResult.SUCCESS
+    watch()
+    assert watch.last_error is None
+    assert [str(m["Subject"]) for m in smtp.messages_to("ana@example.com")] == [
+        "[Spendsight] Otel: 100% of the soft limit reached ($1.25 of $1.00)"
+    ]
 
 
 def test_a_token_writes_only_to_its_own_org(cli, token):

@@ -15,7 +15,8 @@ from models.settings import Settings, get_settings
 
 def make_app(settings: Settings | None = None) -> GatewayApp:
     # One server for what applications and people reach: the proxied provider routes, the OTLP traces
-    # receiver (POST /v1/traces; its rows reach the gateway's spend state at its next refresh, <= 5 s)
+    # receiver (POST /v1/traces; its rows reach the gateway's spend state at its next refresh, every
+    # SPENDSIGHT_GATEWAY_REFRESH_SECONDS, 2 s by default)
     # and the sign-in front route (/auth/*) that sets the dashboard's session cookie.
     return build_app(settings or get_settings(), extra_routes=[*otlp_routes(), *signin.routes()])
 

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from collectors.base import COL, Record, Rejection, blank_record
+from collectors.logs.settings import EARLIEST, LATEST, MAX_COUNT
 from models.pricing.catalog import Catalog, normalize_tier
 
 # What we read -> the attribute names that carry it, in order of preference: the GenAI semantic
@@ -193,6 +194,8 @@ def _record(span: Any, found: dict[str, Any], org_id: str, fallback: tuple[str, 
         at = datetime.fromtimestamp(end / 1e9, UTC)
     except (OverflowError, OSError, ValueError):
         raise _Reject("end_time_unix_nano", f"end time {end} is out of range") from None
+    if not EARLIEST <= at < LATEST:  # the years every other path keeps: an org's local day must exist
+        raise _Reject("end_time_unix_nano", f"end time {at:%Y-%m-%d} is not between 1970 and 2199")
     request_id = get("response_id", "")
     if not request_id:
         trace_id, span_id = span.trace_id, span.span_id
@@ -234,6 +237,8 @@ def _count(found: tuple[str, AnyValue] | None) -> int:
         raise _Reject(name, f"{name} must be a non-negative integer, got {_plain(value)!r}")
     if not isinstance(number, int) or number < 0:
         raise _Reject(name, f"{name} must be a non-negative integer, got {number!r}")
+    if number > MAX_COUNT:  # as ingest: a count no request has, which would overflow the rollup sums
+        raise _Reject(name, f"{name} {number} is larger than {MAX_COUNT:,}: not a real count")
     return number
 
 

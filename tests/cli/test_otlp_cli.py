@@ -32,6 +32,7 @@ def test_token_create_prints_it_once_then_list_and_revoke(cli):
     assert code == 0
     created = json.loads(out)
     assert set(created) == {"token", "id"} and created["token"].startswith("sst_")
+    assert isinstance(created["id"], int)
     code, out, _ = cli("otlp", "token", "list", "--org", "acme")
     assert code == 0 and out.startswith(f"{created['id']}\tactive") and "chatbot" in out
     assert created["token"] not in out
@@ -40,6 +41,15 @@ def test_token_create_prints_it_once_then_list_and_revoke(cli):
     assert cli("otlp", "token", "create", "--org", "nobody")[0] == 2
     assert cli("otlp", "token", "create", "--org", "acme", "--format", "xml")[0] == 2
     assert cli("otlp", "token", "revoke", "--id", "999")[0] == 2
+
+
+def test_receiver_defaults_and_refusals(cli):
+    code, out, _ = cli("otlp", "--help")
+    assert code == 0 and "[default: 127.0.0.1]" in out and "[default: 4318]" in out
+    code, out, err = cli("otlp", "token", "create", "--org", "99999")
+    assert (code, out) == (2, "") and "organization '99999' does not exist" in err and "Traceback" not in err
+    code, _, err = cli("otlp", "--port", "70000")
+    assert code == 2 and "--port 70000: expected 1-65535" in err
 
 
 @pytest.fixture

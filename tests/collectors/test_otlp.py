@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,12 +23,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from sqlalchemy import text
 
+from collectors.otlp.spans import ALIASES
 from models.access.orgs import create_org_as
 from models.access.roles import Actor
 from models.access.tokens import create_token, revoke_token
+from models.budgets.limits import set_limit
 from models.db import get_engine
-from models.settings import OtlpSettings
+from models.settings import OtlpSettings, get_settings
 from tests.collectors.otlp_util import AT, genai_attributes, make_spans, nanos, otlp_json, serve
+from tests.factories import make_org
+from worker.jobs import alert_jobs
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
@@ -129,15 +136,18 @@ def test_json_encoding_gzip_and_retries_are_stored_once(cli, token):
         exporter = OTLPSpanExporter(endpoint=running.url, headers=auth(token))
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         assert exporter.export(spans) == SpanExportResult.SUCCESS
+        # a retry that carries one new span among the stored ones: the hours it touches are rebuilt
+        more = make_spans([genai_attributes(input_tokens=1000, output_tokens=10)])
+        assert exporter.export([*spans, *more]) == SpanExportResult.SUCCESS
         exporter.shutdown()
         totals = running.receiver.totals
     for response in (first, again):
         assert response.status_code == 200 and response.headers["content-type"] == "application/json"
         assert response.json() == {}  # full success: partial_success left unset
-    assert (totals.stored, totals.duplicate, totals.ignored) == (5, 15, 4)
-    assert usage_count() == 5
+    assert (totals.stored, totals.duplicate, totals.ignored) == (6, 20, 5)
+    assert usage_count() == 6
     assert rows("SELECT org_id FROM rollup_state") == [("acme",)]  # what the worker's alerts-watch reads
-    assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5))
+    assert report(cli, by="project")[0]["input_tokens"] == sum(100 + i for i in range(5)) + 1000
     ids = rows("SELECT request_id FROM usage ORDER BY request_id")
     assert all(r[0].startswith("otlp:") and len(r[0]) == len("otlp:") + 32 + 1 + 16 for r in ids)
 
@@ -156,6 +166,23 @@ def test_response_id_is_the_natural_key_and_attribution_is_configurable(cli, tok
         ("chatcmpl-abc", "search", "ana", "otlp")
     ]
     assert notified == ["acme"]  # the hook an embedding server (the gateway) gets after new usage
+
+
+def test_spans_reach_alerts_through_the_workers_watch(smtp):
+    """Rows from spans stamp the org's rollup_state; the worker's alerts-watch job (every 10 s) sees the
+    change and sends the soft-limit alert, as for usage any other process writes."""
+    make_org("org-o", name="Otel", owners=("ana@example.com",))
+    set_limit(Actor.cli(), "org-o", soft=1, thresholds="100")
+    value, _ = create_token(Actor.cli(), "org-o")
+    watch = {job.name: job for job in alert_jobs(get_settings())}["alerts-watch"]
+    spans = make_spans([genai_attributes(model="gpt-4o", input_tokens=500_000, output_tokens=0)], at=datetime.now(UTC))
+    with serve() as running:
+        assert OTLPSpanExporter(endpoint=running.url, headers=auth(value)).export(spans) == SpanExportResult.SUCCESS
+    watch()
+    assert watch.last_error is None
+    assert [str(m["Subject"]) for m in smtp.messages_to("ana@example.com")] == [
+        "[Spendsight] Otel: 100% of the soft limit reached ($1.25 of $1.00)"
+    ]
 
 
 def test_a_token_writes_only_to_its_own_org(cli, token):
@@ -219,6 +246,96 @@ def test_partial_success_counts_rejected_spans_and_keeps_them(cli, token):
     assert usage_count() == 1 and len(rows("SELECT id FROM quarantine")) == 3
 
 
+def test_counts_and_times_beyond_what_ingest_keeps_are_rejected(cli, token):
+    """A count past ingest's MAX_COUNT (two would overflow the rollups' sums: `report` failed) and an end
+    time past 2199 (years no other path stores) are rejected spans, not rows."""
+    huge = genai_attributes(input_tokens=2**63 - 1)
+    spans = [
+        *make_spans([huge, huge, genai_attributes(output_tokens=10**12 + 1), genai_attributes()]),
+        *make_spans([genai_attributes()], at=datetime(2300, 1, 1, tzinfo=UTC)),
+    ]
+    with serve() as running:
+        response = httpx.post(
+            running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
+        )
+    assert response.status_code == 200
+    answer = ExportTraceServiceResponse()
+    answer.ParseFromString(response.content)
+    assert answer.partial_success.rejected_spans == 4
+    assert "is larger than 1,000,000,000,000: not a real count" in answer.partial_success.error_message
+    assert "end time 2300-01-01 is not between 1970 and 2199" in answer.partial_success.error_message
+    assert usage_count() == 1
+    assert report(cli, by="")[0]["input_tokens"] == 1000
+
+
+def test_current_attribute_names_fill_every_column(cli, token):
+    """Default settings: the response model before the request model, cache writes and reasoning kept in
+    their columns, the service tier, embeddings, the provider from gen_ai.system, enduser.id as the user,
+    the span's end time as the row's time."""
+    spans = make_spans(
+        [
+            genai_attributes(
+                model="o3",
+                output_tokens=900,
+                reasoning=700,
+                **{
+                    "gen_ai.request.model": "o3-mini",
+                    "openai.response.service_tier": "flex",
+                    "enduser.id": "ana",
+                },
+            ),
+            genai_attributes(model="claude-sonnet-4-5", provider="anthropic", input_tokens=3000, cache_write=1500),
+            {
+                "gen_ai.operation.name": "embeddings",
+                "gen_ai.system": "az.ai.openai",
+                "gen_ai.request.model": "text-embedding-3-small",
+                "gen_ai.usage.input_tokens": 50,
+            },
+        ]
+    )
+    with serve() as running:
+        response = httpx.post(
+            running.url, content=encode_spans(spans).SerializeToString(), headers={**PROTOBUF, **auth(token)}
+        )
+    assert response.status_code == 200 and response.content == b""
+    got = [
+        (*row[:-1], str(row[-1])[:26])
+        for row in rows(
+            "SELECT provider, model, kind, service_tier, user_id, project_id, input_tokens, cache_write_tokens,"
+            " output_tokens, reasoning_tokens, bucket_start FROM usage ORDER BY bucket_start"
+        )
+    ]
+    assert got == [
+        ("openai", "o3", "completions", "flex", "ana", "billing-api", 1000, 0, 900, 700, "2026-11-10 12:00:00.500000"),
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            "completions",
+            "",
+            "",
+            "billing-api",
+            3000,
+            1500,
+            200,
+            0,
+            "2026-11-10 12:00:00.501000",
+        ),
+        (
+            "azure",
+            "text-embedding-3-small",
+            "embeddings",
+            "",
+            "",
+            "billing-api",
+            50,
+            0,
+            0,
+            0,
+            "2026-11-10 12:00:00.502000",
+        ),
+    ]
+
+
 def test_older_attribute_names(cli, token):
     spans = make_spans(
         [
@@ -261,13 +378,15 @@ def test_older_attribute_names(cli, token):
 
 
 def _post(url, body, headers):
-    return httpx.post(url, content=body, headers=headers)
+    return httpx.post(url, content=body() if callable(body) else body, headers=headers)
 
 
 def test_bad_requests_are_answered_per_spec_and_store_nothing(cli, token):
     good = encode_spans(make_spans([genai_attributes()])).SerializeToString()
     big = encode_spans(make_spans([genai_attributes(**{"pad": "x" * 5000})])).SerializeToString()
     bomb = gzip.compress(b"\0" * (50 << 20))  # 50 MiB of zeros in about 50 KiB
+    small_bomb = gzip.compress(b"\0" * (1 << 20))  # under the 4 KiB limit as sent, 1 MiB once inflated
+    assert len(small_bomb) < 4096
     json_body = json.dumps(otlp_json(make_spans([genai_attributes()])))
     bad_hex = json_body.replace('"traceId":"', '"traceId":"zz', 1).replace('"traceId": "', '"traceId": "zz', 1)
     h = auth(token)
@@ -282,6 +401,8 @@ def test_bad_requests_are_answered_per_spec_and_store_nothing(cli, token):
         (400, good, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),  # says gzip, is not
         (413, big, {**PROTOBUF, **h}),
         (413, bomb, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),
+        (413, small_bomb, {**PROTOBUF, **h, "Content-Encoding": "gzip"}),  # the limit once inflated
+        (413, lambda: iter([big[:3000], big[3000:]]), {**PROTOBUF, **h}),  # chunked: no Content-Length
         (415, good, {"Content-Type": "text/plain", **h}),
         (415, good, h),  # no Content-Type at all
         (415, good, {**PROTOBUF, **h, "Content-Encoding": "br"}),
@@ -298,3 +419,13 @@ def test_bad_requests_are_answered_per_spec_and_store_nothing(cli, token):
             status_message.ParseFromString(response.content)
         assert status_message.message
     assert usage_count() == 0 and rows("SELECT COUNT(*) FROM quarantine")[0][0] == 0
+
+
+def test_every_attribute_name_read_is_in_the_docs_table():
+    """The issue asks for the accepted names, older ones too, in a table: docs/otlp.md's lists each
+    name ALIASES reads, in the order of preference the code applies."""
+    doc = (Path(__file__).parents[2] / "docs" / "otlp.md").read_text()
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in doc.splitlines()]
+    documented = [re.findall(r"`([^`]+)`", row[1]) for row in cells if len(row) == 3 and row[0].startswith("`")]
+    for what, names in ALIASES.items():
+        assert any(listed[: len(names)] == list(names) for listed in documented), (what, names)

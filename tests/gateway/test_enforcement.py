@@ -10,15 +10,22 @@ import anthropic
 import httpx
 import openai
 import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import text
 
+from gateway.server import make_app
 from models.access.roles import Actor
+from models.access.tokens import create_token
 from models.budgets.credits import add_credit
 from models.budgets.limits import set_limit
 from models.db import as_utc, get_engine
 from models.pricing.catalog import get_catalog
+from models.settings import get_settings
+from tests.collectors.otlp_util import genai_attributes, make_spans
 from tests.factories import add_usage, usage
 from tests.gateway.conftest import ORG, Sdk, usage_rows
+from tests.llm_upstream import Served
 from tests.procs import wait_for
 
 
@@ -108,6 +115,30 @@ def test_spend_from_other_sources_rejects_within_seconds(sdk, gateway, key):
     assert _rejected(lambda: _chat(client)) is not None
     other = _client(sdk, gateway, key, project="proj-b")
     _chat(other)  # another project of the org is not limited
+
+
+def test_otlp_spans_sent_to_the_gateway_port_count_against_its_limits(sdk, org, key):
+    """The gateway as `spendsight gateway` builds it (make_app: its OTLP route beside the proxy): an
+    application's GenAI spans, from the real OTel exporter, reach the gateway's spend state and reject."""
+    served = Served(make_app(get_settings())).start()
+    try:
+        app = served.config.app
+        client = sdk.openai(served.url + "/openai/v1", key, project="proj-a")
+        set_limit(Actor.cli(), ORG, "proj-a", hard="1")
+        _chat(client)
+        token, _ = create_token(Actor.cli(), ORG)
+        exporter = OTLPSpanExporter(endpoint=served.url + "/v1/traces", headers={"Authorization": f"Bearer {token}"})
+        # $3.50 of gpt-4o, attributed to proj-a by the application's service.name
+        big = genai_attributes(model="gpt-4o", input_tokens=10**6, output_tokens=10**5)
+        assert exporter.export(make_spans([big], service="proj-a", at=datetime.now(UTC))) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+        # within a refresh of the gateway's spend state (0.3 s here; 60 s only bounds a failure)
+        assert wait_for(
+            lambda: (o := app.state.orgs.get(ORG)) is not None and o.spent.get("proj-a", 0) >= 3_500_000, 60
+        )
+        assert _rejected(lambda: _chat(client)) is not None
+    finally:
+        served.stop()
 
 
 def test_quota_and_credit(sdk, gateway, key):

@@ -58,13 +58,3 @@ def parse_usd(value: object, field: str, allow_zero: bool = False) -> Decimal:
     if amount != amount.quantize(Decimal("0.000001")):
         raise ValidationError(f"{field} {value} has more than 6 decimal places")
     return amount
-
-
-def parse_count(value: object, field: str, maximum: int) -> int:
-    """A whole non-negative number up to `maximum` (typed counts: requests, tokens, days)."""
-    number = parse_decimal(value, field)
-    if number != number.to_integral_value() or number < 0:
-        raise ValidationError(f"{field} {value!r} must be a whole number >= 0")
-    if number > maximum:
-        raise ValidationError(f"{field} {value!r} is larger than {maximum:,}")
-    return int(number)

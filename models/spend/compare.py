@@ -318,13 +318,6 @@ def reprice_by_model(
     return out
 
 
-def best_mix_saving(rows: Sequence[ModelSwitch]) -> tuple[Decimal, Decimal]:
-    """(saving, today's cost of the priced models): every model moved to the cheapest candidate of its
-    kind where that is cheaper, the rest kept; never an embedding onto a chat model."""
-    saving = sum((r.saving for r in rows if r.saving is not None), ZERO)
-    return saving, sum((r.cost for r in rows if r.cost is not None), ZERO)
-
-
 # --- what-if ---------------------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ import pytest
 from models.spend.compare import (
     CompareError,
     Profile,
-    best_mix_saving,
     call_cost,
     count_tokens,
     encoding,
@@ -194,9 +193,7 @@ def test_reprice_by_model_keeps_embeddings_off_chat_models(project_y):
     assert rows["o3"].saving == Decimal("4.5")
     embed = rows["text-embedding-3-small"]
     assert embed.kind == "embedding" and embed.options == {} and embed.best_model == ""  # no embedding candidate
-    saving, today = best_mix_saving(list(rows.values()))
-    assert saving == Decimal("6.375") - Decimal("0.3825") + Decimal("4.5")
-    assert today == Decimal("6.375") + Decimal("10") + Decimal("0.02")
+    assert rows["gpt-4o"].saving == Decimal("6.375") - Decimal("0.3825") and embed.saving is None
 
 
 def test_best_of_below_n_is_refused_and_max_tokens_zero_means_no_limit():

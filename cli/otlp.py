@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
-from starlette.applications import Starlette
 
 from cli.common import fail, refused
 from cli.store import ensure_db, org_exists
-from collectors.otlp.receiver import PATH, routes
+from collectors.otlp.receiver import PATH, make_app
 from models.access.roles import Actor
 from models.access.tokens import create_token, list_tokens, revoke_token
 from models.validation import ValidationError
@@ -29,6 +27,9 @@ def otlp(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (4318 is OTLP/HTTP's).")] = 4318,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes sharing the port (decoding spans is CPU-bound: one per core).")
+    ] = 1,
 ) -> None:
     """Receive OTLP/HTTP traces on POST /v1/traces and store their GenAI usage (runs until stopped)."""
     if ctx.invoked_subcommand is not None:
@@ -36,12 +37,18 @@ def otlp(
     if not 0 < port < 65536:
         fail(f"--port {port}: expected 1-65535")
     ensure_db()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alerts are not evaluated here: every write updates the org's rollup_state, which the worker's
     # alerts-watch job reads every few seconds (as for usage any other process writes).
-    server = Starlette(routes=routes())
     typer.echo(f"OTLP receiver on http://{host}:{port}{PATH} (protobuf and JSON, gzip or not)")
-    uvicorn.run(server, host=host, port=port, log_level="warning", access_log=False)
+    options: dict[str, Any] = dict(host=host, port=port, log_level="warning", access_log=False)
+    if workers > 1:
+        # uvicorn's supervisor binds the port once and starts `workers` processes accepting on it, each
+        # with its own receiver built by make_app. A request is one transaction whichever takes it, and
+        # SQLite's writers queue on one OS lock (models.db.sqlite_writer_lock), so they share a database
+        # as parallel ingest's helpers do; only decoding and mapping spans run side by side.
+        uvicorn.run("collectors.otlp.receiver:make_app", factory=True, workers=workers, **options)
+        return
+    uvicorn.run(make_app(), **options)
 
 
 @token_app.command("create")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -155,6 +156,14 @@ def _encoded(status: int, message: Status | ExportTraceServiceResponse, encoding
 def routes(on_usage: Callable[[str], None] | None = None, settings: OtlpSettings | None = None) -> list[Route]:
     """`POST /v1/traces`, to mount on any Starlette app; `on_usage(org_id)` runs after new usage is stored."""
     return receiver_routes(Receiver(settings or get_settings().otlp, on_usage))
+
+
+def make_app() -> Starlette:
+    """The receiver alone as an ASGI app: what `spendsight otlp` serves, and uvicorn's factory for each
+    process of `spendsight otlp --workers N` (built from the same environment in each), with each
+    request's line logged (a no-op where logging is set up already)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    return Starlette(routes=routes())
 
 
 def receiver_routes(receiver: Receiver) -> list[Route]:

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+import threading
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -78,3 +79,55 @@ def test_the_command_receives_an_exporters_spans_until_its_token_is_revoked(cli,
     code, out, _ = cli("report", "--org", "acme", "--start", "2026-11-01", "--end", "2026-12-01", "--format", "json")
     assert json.loads(out)[0]["requests"] == 4
     assert wait_for(lambda: proc.said("stored=4"), 10), "".join(proc.lines)
+
+
+def workers_of(pid: int) -> list[int]:
+    """The receiver processes uvicorn's supervisor `pid` started (not multiprocessing's resource tracker)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        children = [int(p) for p in fh.read().split()]
+    out = []
+    for child in children:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as fh:
+                if b"spawn_main" in fh.read():
+                    out.append(child)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def test_workers_share_the_port_and_store_every_span_once(cli):
+    """--workers 2: two receiver processes behind one port (uvicorn's supervisor); batches sent at once
+    over two connections are each stored once, whichever process took them, and SIGTERM stops all."""
+    cli("org", "add", "--id", "acme", "--name", "Acme")
+    token = json.loads(cli("otlp", "token", "create", "--org", "acme", "--format", "json")[1])["token"]
+    port = free_port()
+    args = [sys.executable, "-m", "cli", "otlp", "--port", str(port), "--workers", "2"]
+    proc = Process(args, dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        assert wait_for(lambda: listening(port) and len(workers_of(proc.proc.pid)) == 2, 60), "".join(proc.lines)
+        workers = workers_of(proc.proc.pid)
+        url = f"http://127.0.0.1:{port}/v1/traces"
+
+        def send(first: int) -> None:
+            exporter = OTLPSpanExporter(endpoint=url, headers={"Authorization": f"Bearer {token}"})
+            for i in range(first, first + 10):
+                spans = make_spans([genai_attributes(input_tokens=i + 1) for _ in range(5)])
+                assert exporter.export(spans) == SpanExportResult.SUCCESS
+            exporter.shutdown()
+
+        threads = [threading.Thread(target=send, args=(first,)) for first in (0, 10)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        out = cli("report", "--org", "acme", "--start", "2026-11-01", "--end", "2026-12-01", "--format", "json")[1]
+        assert json.loads(out)[0]["requests"] == 100
+        assert json.loads(out)[0]["input_tokens"] == 5 * sum(range(1, 21))
+        assert wait_for(lambda: len([x for x in proc.lines if "stored=5 " in x]) == 20, 10), "".join(proc.lines)
+        stored = [line for line in proc.lines if "stored=5 " in line]
+        assert {int(line.split("[", 1)[1].split("]", 1)[0]) for line in stored} <= set(workers)
+    finally:
+        proc.stop()
+    assert proc.proc.returncode == 0
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)

@@ -14,12 +14,26 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
+from sqlmodel import select
 
+from demo import DEMO_PASSWORDS
+from gateway.signin import STRINGS
+from models.access import auth
+from models.db import session_scope, utcnow
+from models.settings import reset_settings
+from models.spend.explore import explore
+from models.tables import Source, UserSession
+from models.units import add_months
 from tests.conftest import REPO
+from ui.i18n import keys
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -77,7 +91,6 @@ def front_route(env, monkeypatch):
     port, dashboard_port = free_port(), free_port()
     monkeypatch.setenv("SPENDSIGHT_AUTH_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("SPENDSIGHT_PUBLIC_URL", f"http://127.0.0.1:{dashboard_port}")
-    from models.settings import reset_settings
 
     reset_settings()
     proc = subprocess.Popen(
@@ -146,7 +159,6 @@ def page_paths() -> list[str]:
 
 
 def signed_in_text(lang: str) -> str:
-    from ui.i18n import keys
 
     return keys(lang)["auth.signed_in_as"].split("{")[0].strip()
 
@@ -155,9 +167,6 @@ def sign_in(page, lang: str = "en", email: str = "owner@example.com", then: str 
     """Sign in as a demo member, unless the browser's cookie already does: the dashboard's gate (in
     `lang`) links to the front route's form, which sets the cookie and comes back to the page (in
     `then`, the member's saved language, when it differs)."""
-    from demo import DEMO_PASSWORDS
-    from gateway.signin import STRINGS
-    from ui.i18n import keys
 
     gate = page.get_by_role("link", name=keys(lang)["auth.submit"], exact=True)
     signed = page.get_by_text(signed_in_text(then or lang))
@@ -194,7 +203,6 @@ def check(page, name: str) -> str:
 def browser_page(server):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium missing: `make browser` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
@@ -222,12 +230,6 @@ def test_every_page_renders_without_exception_in_both_languages(browser_page):
 
 def test_last_month_by_project_downloaded_as_csv(browser_page, env):
     """The finance question in the browser: what did the org spend last month, by project? Then download it."""
-    from datetime import UTC, datetime, timedelta
-    from decimal import Decimal
-    from zoneinfo import ZoneInfo
-
-    from models.spend.explore import explore
-    from models.units import add_months
 
     today = datetime.now(UTC).astimezone(ZoneInfo("America/New_York")).date()
     first = add_months(today.replace(day=1), -1)
@@ -265,12 +267,6 @@ def test_sign_in_survives_reload_second_tab_and_deep_link_with_its_language(brow
     """Issue 16's journey: signed in once, the member stays signed in, in Chinese and CNY, on a reload,
     in a second tab and through a deep link (an alert email's), until they sign out; a revoked or
     expired session is refused; the cookie is HttpOnly and SameSite=Lax and holds only the token."""
-    from sqlmodel import select
-
-    from models.access import auth
-    from models.db import session_scope, utcnow
-    from models.tables import UserSession
-    from ui.i18n import keys
 
     server, page = browser_page
     zh = keys("zh")
@@ -334,10 +330,6 @@ def test_sign_in_survives_reload_second_tab_and_deep_link_with_its_language(brow
 def test_non_creator_sees_no_org_form_and_a_forged_secret_source_is_refused(browser_page):
     """Issue 11 in the browser: the demo owner is not in SPENDSIGHT_ORG_CREATORS (empty), so the
     Organizations page has no creation form; naming SMTP_PASSWORD as a source's key is refused."""
-    from sqlmodel import select
-
-    from models.db import session_scope
-    from models.tables import Source
 
     server, page = browser_page
     page.goto(f"{server}/Organizations")

@@ -10,6 +10,10 @@ times, embeddings, Batch API lines inside wrappers, Anthropic messages). Also re
 
 from __future__ import annotations
 
+# Imports inside functions here are the product's modules and heavy libraries, made only in the process
+# that uses them and after this script has set the environment the settings read (SPENDSIGHT_DATA_DIR,
+# DATABASE_URL); a parent that spawns and times children does not pay them (measured: models.tables
+# 0.6 s to import, streamlit 0.34 s).
 import os
 import resource
 import sqlite3

@@ -14,6 +14,8 @@ import pytest
 from genai_prices import Usage, calc_price
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
+from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
+from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonSpanExporter
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -76,8 +78,18 @@ def auth(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_sdk_batch_exporter_totals_and_cost_in_report(cli, token):
-    """BatchSpanProcessor + OTLPSpanExporter (protobuf, gzip): what was emitted is what `report` shows,
+def protobuf_exporter(url, headers):
+    return OTLPSpanExporter(endpoint=url, headers=headers, compression=Compression.Gzip)
+
+
+def json_exporter(url, headers):
+    return JsonSpanExporter(endpoint=url, headers=headers, compression=JsonCompression.GZIP)
+
+
+@pytest.mark.parametrize("make_exporter", [protobuf_exporter, json_exporter], ids=["protobuf", "json"])
+def test_sdk_batch_exporter_totals_and_cost_in_report(cli, token, make_exporter):
+    """BatchSpanProcessor + the SDK's OTLP/HTTP exporters, protobuf (opentelemetry-exporter-otlp-proto-http)
+    and JSON (opentelemetry-exporter-otlp-json-http), gzip: what was emitted is what `report` shows,
     priced with cache reads, cache writes and reasoning tokens counted the way providers bill them."""
     calls = [
         genai_attributes(input_tokens=1000, output_tokens=200, cache_read=400),
@@ -92,7 +104,7 @@ def test_sdk_batch_exporter_totals_and_cost_in_report(cli, token):
         ),
     ]
     with serve() as running:
-        exporter = OTLPSpanExporter(endpoint=running.url, headers=auth(token), compression=Compression.Gzip)
+        exporter = make_exporter(running.url, auth(token))
         provider = TracerProvider(resource=Resource.create({"service.name": "billing-api"}))
         provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=512))
         tracer = provider.get_tracer("app")

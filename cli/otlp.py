@@ -43,10 +43,11 @@ def otlp(
     options: dict[str, Any] = dict(host=host, port=port, log_level="warning", access_log=False)
     if workers > 1:
         # uvicorn's supervisor binds the port once and starts `workers` processes accepting on it, each
-        # with its own receiver built by make_app. A request is one transaction whichever takes it, and
-        # SQLite's writers queue on one OS lock (models.db.sqlite_writer_lock), so they share a database
-        # as parallel ingest's helpers do; only decoding and mapping spans run side by side.
-        uvicorn.run("collectors.otlp.receiver:make_app", factory=True, workers=workers, **options)
+        # with its own receiver (make_worker_app: one request at a time, connections closed after each
+        # answer, so batches spread over the processes). A request is one transaction whichever takes
+        # it, and SQLite's writers queue on one OS lock (models.db.sqlite_writer_lock), so they share a
+        # database as parallel ingest's helpers do; decoding and mapping spans run side by side.
+        uvicorn.run("collectors.otlp.receiver:make_worker_app", factory=True, workers=workers, **options)
         return
     uvicorn.run(make_app(), **options)
 

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -31,6 +32,7 @@ from models.pricing.catalog import get_catalog
 from models.settings import OtlpSettings, get_settings
 
 log = logging.getLogger("spendsight.otlp")
+_T = TypeVar("_T")
 PATH = "/v1/traces"
 MAX_MESSAGE = 1000  # characters of the partial-success message: the spec asks servers to keep it small
 
@@ -48,20 +50,43 @@ class Totals:
 
 
 class Receiver:
-    def __init__(self, settings: OtlpSettings, on_usage: Callable[[str], None] | None = None) -> None:
+    """Answers `POST /v1/traces`. `one_of_several`: this process is one of `spendsight otlp --workers N`
+    sharing a port. Then a request is worked on in the event loop itself, so a busy process accepts no
+    connection meanwhile and the kernel hands new ones to an idle sibling, and each answer closes its
+    connection, so an exporter's next batch (one every few seconds, or every 512 spans) is accepted by
+    whichever process is free. With keep-alive, two exporters' connections could both land on one
+    process and stay there, leaving the other core idle (bench/otlp.py: 3 trials in 6). Embedded in
+    the gateway (one_of_several False) it works in the thread pool and keeps connections open, as the
+    gateway's proxy routes share its event loop."""
+
+    def __init__(
+        self, settings: OtlpSettings, on_usage: Callable[[str], None] | None = None, one_of_several: bool = False
+    ) -> None:
         self.settings = settings
         self.on_usage = on_usage
+        self.one_of_several = one_of_several
         self.totals = Totals()
         self._lock = threading.Lock()
 
     async def traces(self, request: Request) -> Response:
+        response = await self._traces(request)
+        if self.one_of_several:
+            response.headers["connection"] = "close"
+        return response
+
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self.one_of_several:
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)
+
+    async def _traces(self, request: Request) -> Response:
         try:
             encoding = encoding_of(request.headers.get("content-type"))
             bad_type = None
         except BodyError as exc:
             encoding, bad_type = PROTOBUF, exc
         token = _bearer(request.headers.get("authorization", ""))
-        org_id = await run_in_threadpool(self._org_for, token) if token else None
+        org_id = await self._call(self._org_for, token) if token else None
         if org_id is None:
             return _failure(401, "a valid ingest token is required: Authorization: Bearer <token>", encoding)
         try:
@@ -69,7 +94,7 @@ class Receiver:
                 raise bad_type
             gzipped = check_coding(request.headers.get("content-encoding"))
             body = await self._read(request)
-            mapped, stored = await run_in_threadpool(self._process, body, gzipped, encoding, org_id)
+            mapped, stored = await self._call(self._process, body, gzipped, encoding, org_id)
         except BodyError as exc:
             return _failure(exc.status, exc.message, encoding)
         except OperationalError:
@@ -164,6 +189,12 @@ def make_app() -> Starlette:
     request's line logged (a no-op where logging is set up already)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     return Starlette(routes=routes())
+
+
+def make_worker_app() -> Starlette:
+    """make_app for one of several processes sharing the port (`--workers N`): see Receiver's one_of_several."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    return Starlette(routes=receiver_routes(Receiver(get_settings().otlp, one_of_several=True)))
 
 
 def receiver_routes(receiver: Receiver) -> list[Route]:

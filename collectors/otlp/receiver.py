@@ -183,18 +183,16 @@ def routes(on_usage: Callable[[str], None] | None = None, settings: OtlpSettings
     return receiver_routes(Receiver(settings or get_settings().otlp, on_usage))
 
 
-def make_app() -> Starlette:
-    """The receiver alone as an ASGI app: what `spendsight otlp` serves, and uvicorn's factory for each
-    process of `spendsight otlp --workers N` (built from the same environment in each), with each
-    request's line logged (a no-op where logging is set up already)."""
+def make_app(one_of_several: bool = False) -> Starlette:
+    """The receiver alone as an ASGI app, what `spendsight otlp` serves, with each request's line logged
+    (a no-op where logging is set up already); `one_of_several`: see Receiver."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    return Starlette(routes=routes())
+    return Starlette(routes=receiver_routes(Receiver(get_settings().otlp, one_of_several=one_of_several)))
 
 
 def make_worker_app() -> Starlette:
-    """make_app for one of several processes sharing the port (`--workers N`): see Receiver's one_of_several."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    return Starlette(routes=receiver_routes(Receiver(get_settings().otlp, one_of_several=True)))
+    """uvicorn's factory for each process of `spendsight otlp --workers N` (built from the same environment)."""
+    return make_app(one_of_several=True)
 
 
 def receiver_routes(receiver: Receiver) -> list[Route]:
